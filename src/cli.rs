@@ -1,0 +1,266 @@
+//! Command-line interface. Flags that set configuration share their names with the YAML
+//! keys and are turned into one more configuration layer (see `config::load`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "etcdadm", version, about = "Create, grow, shrink and restore TLS etcd clusters under systemd")]
+pub struct Cli {
+    /// Configuration file; drop-ins are read from `config.d/*.yaml` beside it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new cluster with this machine as its first member.
+    Init(InitArgs),
+    /// Add this machine to an existing cluster: learner first, then promoted to voter.
+    Join(JoinArgs),
+    /// Remove this member from its cluster and uninstall what etcdadm installed.
+    Reset(ResetArgs),
+    /// Fetch, verify and cache the etcd release without installing it.
+    Download(DownloadArgs),
+    /// Show this member and its cluster.
+    Info(InfoArgs),
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print etcdadm's version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (defaults, files, drop-ins and flags merged).
+    View(MemberFlags),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Restore the new cluster's data from this etcd v3 snapshot.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    /// Skip the snapshot's integrity hash check (for a db file copied from a data dir).
+    #[arg(long, requires = "snapshot")]
+    pub skip_hash_check: bool,
+    #[command(flatten)]
+    pub flags: MemberFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Client URL(s) of existing members, comma-separated; whichever answers is used.
+    #[arg(value_name = "ENDPOINT[,ENDPOINT...]")]
+    pub endpoints: String,
+    #[command(flatten)]
+    pub flags: MemberFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Proceed even when removing this member would cost the cluster its quorum, when it
+    /// is the last member, or when the cluster cannot be reached.
+    #[arg(long)]
+    pub force: bool,
+    /// Also delete the cluster CA certificate and key.
+    #[arg(long)]
+    pub remove_ca: bool,
+    /// Uninstall locally but leave the member in the cluster's member list.
+    #[arg(long)]
+    pub skip_remove_member: bool,
+    #[command(flatten)]
+    pub state: StateFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    #[command(flatten)]
+    pub state: StateFlag,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct StateFlag {
+    /// Where etcdadm records the member it set up.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    #[command(flatten)]
+    pub release: ReleaseFlags,
+}
+
+/// Flags about the etcd release.
+#[derive(Debug, Args, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct ReleaseFlags {
+    /// etcd version to install (e.g. 3.5.30).
+    #[arg(long = "version", value_name = "VERSION")]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "version")]
+    pub etcd_version: Option<String>,
+    /// Release mirror base URL (https://, http:// or file://).
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_url: Option<String>,
+    /// Pinned SHA-256 of the release tarball.
+    #[arg(long, value_name = "HEX")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_sha256: Option<String>,
+    /// Release architecture (amd64, arm64, ppc64le, s390x).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_dir: Option<PathBuf>,
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_connect_timeout_seconds: Option<u64>,
+}
+
+/// Flags that define the member (and, flattened, the release).
+#[derive(Debug, Args, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct MemberFlags {
+    /// Member name (default: host name).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub install_dir: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certs_dir: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcdctl_env_file: Option<PathBuf>,
+    /// Address peers and clients use to reach this member (IP or host name).
+    #[arg(long, value_name = "ADDRESS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise_address: Option<String>,
+    /// Address etcd listens on (default: the advertise address).
+    #[arg(long, value_name = "IP")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_address: Option<IpAddr>,
+    #[arg(long, value_name = "PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_port: Option<u16>,
+    #[arg(long, value_name = "PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_port: Option<u16>,
+    /// Extra names/IPs for the server certificate, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "SAN")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server_cert_extra_sans: Vec<String>,
+    /// Also issue a client certificate for kube-apiserver.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apiserver_client_cert: Option<bool>,
+    #[arg(long, value_name = "DAYS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_validity_days: Option<u32>,
+    #[arg(long, value_name = "TOKEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_cluster_token: Option<String>,
+    /// How long to wait for etcd health, catch-up and membership changes.
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub state: StateFlag,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub release: ReleaseFlags,
+}
+
+/// Turns set flags into a configuration layer keyed like the YAML file.
+pub fn flags_layer(flags: &impl Serialize) -> serde_yaml_ng::Mapping {
+    match serde_yaml_ng::to_value(flags) {
+        Ok(serde_yaml_ng::Value::Mapping(m)) => m,
+        _ => serde_yaml_ng::Mapping::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load, Config, ConfigSources};
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("etcdadm").chain(args.iter().copied())).unwrap()
+    }
+
+    fn effective(flags: &MemberFlags) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let sources = ConfigSources { file: dir.path().join("none.yaml"), file_explicit: false, flags: flags_layer(flags) };
+        load(&sources).unwrap()
+    }
+
+    #[test]
+    fn every_flag_sets_the_yaml_key_of_the_same_name() {
+        let cli = parse(&[
+            "init", "--name", "n1", "--version", "3.4.23", "--release-url", "file:///m", "--arch", "arm64",
+            "--install-dir", "/i", "--certs-dir", "/c", "--data-dir", "/d", "--env-file", "/e", "--unit-file", "/u.service",
+            "--etcdctl-env-file", "/ce", "--cache-dir", "/k", "--state-file", "/s.json", "--advertise-address", "fd00::1",
+            "--bind-address", "::", "--client-port", "1", "--peer-port", "2", "--server-cert-extra-sans", "a.example,10.0.0.9",
+            "--apiserver-client-cert", "--cert-validity-days", "30", "--initial-cluster-token", "tok", "--timeout-seconds", "7",
+            "--download-connect-timeout-seconds", "3",
+        ]);
+        let Command::Init(args) = cli.command else { panic!("not init") };
+        let from_flags = effective(&args.flags);
+        let yaml = "name: n1\nversion: 3.4.23\nrelease-url: file:///m\narch: arm64\ninstall-dir: /i\ncerts-dir: /c\n\
+            data-dir: /d\nenv-file: /e\nunit-file: /u.service\netcdctl-env-file: /ce\ncache-dir: /k\nstate-file: /s.json\n\
+            advertise-address: fd00::1\nbind-address: '::'\nclient-port: 1\npeer-port: 2\n\
+            server-cert-extra-sans: [a.example, 10.0.0.9]\napiserver-client-cert: true\ncert-validity-days: 30\n\
+            initial-cluster-token: tok\ntimeout-seconds: 7\ndownload-connect-timeout-seconds: 3\n";
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
+        let from_yaml = load(&ConfigSources { file: dir.path().join("c.yaml"), ..Default::default() }).unwrap();
+        assert_eq!(from_flags, from_yaml);
+        assert_ne!(from_flags, Config::default());
+    }
+
+    #[test]
+    fn unset_flags_leave_the_config_alone() {
+        let Command::Init(args) = parse(&["init"]).command else { panic!() };
+        assert!(flags_layer(&args.flags).is_empty());
+    }
+
+    #[test]
+    fn tool_version_and_etcd_version_are_distinct() {
+        assert!(Cli::try_parse_from(["etcdadm", "--version"]).is_err_and(|e| e.kind() == clap::error::ErrorKind::DisplayVersion));
+        let Command::Download(d) = parse(&["download", "--version", "3.5.16"]).command else { panic!() };
+        assert_eq!(d.release.etcd_version.as_deref(), Some("3.5.16"));
+    }
+}

@@ -1,0 +1,238 @@
+//! The etcd v3 API as etcdadm uses it: membership (learner add, promote, remove), status and
+//! health, over TLS with the member's client certificate.
+
+use crate::net::Host;
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, MemberAddOptions, TlsOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+use tracing::debug;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot read TLS file {path}: {source}")]
+    TlsFile { path: String, source: std::io::Error },
+    #[error("no endpoint answered ({0}); check the endpoints, that etcd runs there, and that this machine holds that cluster's CA")]
+    Unreachable(String),
+    #[error("{endpoint}: {op} failed: {message}")]
+    Api { endpoint: String, op: &'static str, message: String },
+}
+
+impl ClusterError {
+    /// Errors etcd expects callers to retry: not enough connected members yet, learner not
+    /// caught up, leader elections, timeouts and transport failures.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClusterError::Api { message, .. } => {
+                const TRANSIENT: &[&str] = &[
+                    "unhealthy cluster",
+                    "not in sync with leader",
+                    "not enough started members",
+                    "request timed out",
+                    "leader changed",
+                    "no leader",
+                    "too many requests",
+                    "transport error",
+                    "Unavailable",
+                    "DeadlineExceeded",
+                    "deadline",
+                    "connection",
+                ];
+                TRANSIENT.iter().any(|t| message.contains(t))
+            }
+            ClusterError::Unreachable(_) => true,
+            ClusterError::TlsFile { .. } => false,
+        }
+    }
+}
+
+/// Client TLS material.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    pub fn client(pki: &crate::member::PkiPaths) -> TlsFiles {
+        TlsFiles { ca: pki.ca_cert.clone(), cert: pki.client_cert.clone(), key: pki.client_key.clone() }
+    }
+
+    fn read(&self) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), ClusterError> {
+        let r = |p: &PathBuf| std::fs::read(p).map_err(|source| ClusterError::TlsFile { path: p.display().to_string(), source });
+        Ok((r(&self.ca)?, r(&self.cert)?, r(&self.key)?))
+    }
+}
+
+/// A member as the cluster reports it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MemberInfo {
+    #[serde(serialize_with = "hex_id")]
+    pub id: u64,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    pub is_learner: bool,
+}
+
+fn hex_id<S: serde::Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_id(*id))
+}
+
+pub fn format_id(id: u64) -> String {
+    format!("{id:x}")
+}
+
+impl MemberInfo {
+    /// A member that was added but whose etcd never started has no name yet.
+    pub fn started(&self) -> bool {
+        !self.name.is_empty()
+    }
+
+    fn from(m: &etcd_client::Member) -> MemberInfo {
+        MemberInfo {
+            id: m.id(),
+            name: m.name().to_string(),
+            peer_urls: m.peer_urls().to_vec(),
+            client_urls: m.client_urls().to_vec(),
+            is_learner: m.is_learner(),
+        }
+    }
+}
+
+/// What one member says about itself.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EndpointStatus {
+    #[serde(serialize_with = "hex_id")]
+    pub member_id: u64,
+    #[serde(serialize_with = "hex_id")]
+    pub cluster_id: u64,
+    #[serde(serialize_with = "hex_id")]
+    pub leader: u64,
+    pub version: String,
+    pub db_size: i64,
+    pub raft_index: u64,
+    pub raft_term: u64,
+    pub is_learner: bool,
+    pub errors: Vec<String>,
+}
+
+/// A connection to one etcd endpoint.
+pub struct Cluster {
+    client: Client,
+    pub endpoint: String,
+}
+
+fn api<'a>(endpoint: &'a str, op: &'static str) -> impl FnOnce(etcd_client::Error) -> ClusterError + 'a {
+    move |e| ClusterError::Api { endpoint: endpoint.to_string(), op, message: e.to_string() }
+}
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Cluster {
+    /// Connects to the first of `endpoints` that answers a member list.
+    pub async fn connect_any(endpoints: &[String], tls: &TlsFiles) -> Result<Cluster, ClusterError> {
+        let mut failures = Vec::new();
+        for ep in endpoints {
+            match Cluster::connect(ep, tls).await {
+                Ok(c) => match c.members().await {
+                    Ok(_) => return Ok(c),
+                    Err(e) => failures.push(e.to_string()),
+                },
+                Err(e @ ClusterError::TlsFile { .. }) => return Err(e),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        Err(ClusterError::Unreachable(failures.join("; ")))
+    }
+
+    /// Connects to one endpoint. Host names are resolved here (not by libc) and the
+    /// certificate is checked against the name.
+    pub async fn connect(endpoint: &str, tls: &TlsFiles) -> Result<Cluster, ClusterError> {
+        let (ca, cert, key) = tls.read()?;
+        let unreachable = |m: String| ClusterError::Unreachable(format!("{endpoint}: {m}"));
+        let url = url::Url::parse(endpoint).map_err(|e| unreachable(e.to_string()))?;
+        let host = Host::parse(url.host_str().unwrap_or_default()).map_err(unreachable)?;
+        let port = url.port().unwrap_or(2379);
+        let mut tls_opts = TlsOptions::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .identity(Identity::from_pem(cert, key));
+        let target = match &host {
+            Host::Ip(_) => endpoint.to_string(),
+            Host::Name(name) => {
+                let ip = *crate::dns::resolve_host(name).await.map_err(unreachable)?.first().ok_or_else(|| unreachable("no address".into()))?;
+                tls_opts = tls_opts.domain_name(name.clone());
+                format!("https://{}:{port}", Host::Ip(ip).url_host())
+            }
+        };
+        debug!(%endpoint, %target, "connecting");
+        let opts = ConnectOptions::new()
+            .with_tls(tls_opts)
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout(CALL_TIMEOUT);
+        let client = tokio::time::timeout(CALL_TIMEOUT, Client::connect([target], Some(opts)))
+            .await
+            .map_err(|_| unreachable("connection timed out".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Cluster { client, endpoint: endpoint.to_string() })
+    }
+
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, ClusterError> {
+        let r = self.client.clone().member_list().await.map_err(api(&self.endpoint, "member list"))?;
+        Ok(r.members().iter().map(MemberInfo::from).collect())
+    }
+
+    /// Adds `peer_url` as a learner; returns its id and the member list after the add.
+    pub async fn add_learner(&self, peer_url: &str) -> Result<(u64, Vec<MemberInfo>), ClusterError> {
+        let r = self
+            .client
+            .clone()
+            .member_add([peer_url], Some(MemberAddOptions::new().with_is_learner()))
+            .await
+            .map_err(api(&self.endpoint, "member add"))?;
+        let id = r.member().map(|m| m.id()).ok_or_else(|| ClusterError::Api {
+            endpoint: self.endpoint.clone(),
+            op: "member add",
+            message: "the answer names no member".into(),
+        })?;
+        Ok((id, r.member_list().iter().map(MemberInfo::from).collect()))
+    }
+
+    pub async fn promote(&self, id: u64) -> Result<(), ClusterError> {
+        self.client.clone().member_promote(id).await.map_err(api(&self.endpoint, "member promote"))?;
+        Ok(())
+    }
+
+    pub async fn remove(&self, id: u64) -> Result<(), ClusterError> {
+        self.client.clone().member_remove(id).await.map_err(api(&self.endpoint, "member remove"))?;
+        Ok(())
+    }
+
+    pub async fn status(&self) -> Result<EndpointStatus, ClusterError> {
+        let s = self.client.clone().status().await.map_err(api(&self.endpoint, "status"))?;
+        let header = s.header();
+        Ok(EndpointStatus {
+            member_id: header.map(|h| h.member_id()).unwrap_or_default(),
+            cluster_id: header.map(|h| h.cluster_id()).unwrap_or_default(),
+            leader: s.leader(),
+            version: s.version().to_string(),
+            db_size: s.db_size(),
+            raft_index: s.raft_index(),
+            raft_term: s.raft_term(),
+            is_learner: s.is_learner(),
+            errors: s.errors().to_vec(),
+        })
+    }
+
+    /// Healthy as `etcdctl endpoint health` means it: a leader exists and a linearizable
+    /// read goes through the cluster.
+    pub async fn check_health(&self) -> Result<(), ClusterError> {
+        let st = self.status().await?;
+        if st.leader == 0 {
+            return Err(ClusterError::Api { endpoint: self.endpoint.clone(), op: "health", message: "no leader".into() });
+        }
+        self.client.clone().get("health", None).await.map_err(api(&self.endpoint, "health read"))?;
+        Ok(())
+    }
+
+}

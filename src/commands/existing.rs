@@ -1,0 +1,52 @@
+//! What is already on this machine when `init` or `join` runs: nothing, a healthy member
+//! (the re-run is a no-op), or an unfinished or broken member to complete or repair.
+
+use crate::cluster::MemberInfo;
+use crate::config::Config;
+use crate::member::LocalMember;
+use crate::state::{drift, Origin, Phase, State};
+use anyhow::{bail, Result};
+
+pub enum Existing {
+    Fresh,
+    HealthyMember,
+    Resume(State),
+}
+
+pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Result<Existing> {
+    let Some(state) = State::load(&c.state_file)? else { return Ok(Existing::Fresh) };
+    let verb = |o: Origin| if o == Origin::Init { "init" } else { "join" };
+    if state.origin != origin {
+        bail!(
+            "this machine already holds member {} set up by `etcdadm {}` (see {}); run `etcdadm reset` before `etcdadm {}`",
+            state.config.name.as_deref().unwrap_or("?"), verb(state.origin), c.state_file.display(), verb(origin)
+        );
+    }
+    let diff = drift(&state.config, c);
+    if !diff.is_empty() || state.advertise_address != m.advertise.to_string() {
+        let mut lines: Vec<String> = diff.iter().map(|(k, a, b)| format!("{k}: {a} -> {b}")).collect();
+        if state.advertise_address != m.advertise.to_string() {
+            lines.push(format!("advertise address: {} -> {}", state.advertise_address, m.advertise));
+        }
+        bail!(
+            "this machine already holds member {} with different settings ({}); nothing was changed. Re-run with the original settings, or run `etcdadm reset` first{}",
+            state.config.name.as_deref().unwrap_or("?"),
+            lines.join("; "),
+            if diff.iter().any(|(k, _, _)| k == "version") { " (a version change is an upgrade, not a re-init)" } else { "" }
+        );
+    }
+    if state.phase == Phase::Member && is_healthy_voter(m).await {
+        return Ok(Existing::HealthyMember);
+    }
+    Ok(Existing::Resume(state))
+}
+
+/// Whether the local etcd answers health checks and lists itself as a started voter.
+pub async fn is_healthy_voter(m: &LocalMember) -> bool {
+    let tls = crate::phases::client_tls(m);
+    let Ok(cl) = crate::cluster::Cluster::connect(&m.local_endpoint, &tls).await else { return false };
+    if cl.check_health().await.is_err() {
+        return false;
+    }
+    matches!(cl.members().await, Ok(list) if list.iter().any(|x: &MemberInfo| x.peer_urls.contains(&m.peer_url) && x.started() && !x.is_learner))
+}

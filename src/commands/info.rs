@@ -1,0 +1,139 @@
+//! `etcdadm info`: this member and its cluster, as a table or JSON.
+
+use crate::cli::Output;
+use crate::cluster::{format_id, Cluster, EndpointStatus, MemberInfo};
+use crate::config::Config;
+use crate::phases;
+use crate::service::Systemctl;
+use crate::state::State;
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Info {
+    local: Local,
+    cluster: Option<ClusterView>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Local {
+    name: String,
+    id: Option<String>,
+    phase: crate::state::Phase,
+    origin: crate::state::Origin,
+    service: String,
+    client_url: String,
+    peer_url: String,
+    data_dir: String,
+    etcd_version: String,
+}
+
+#[derive(Serialize)]
+struct ClusterView {
+    id: String,
+    leader: Option<String>,
+    healthy: bool,
+    members: Vec<MemberView>,
+}
+
+#[derive(Serialize)]
+struct MemberView {
+    #[serde(flatten)]
+    member: MemberInfo,
+    is_leader: bool,
+    status: Option<EndpointStatus>,
+    error: Option<String>,
+}
+
+pub async fn run(requested: Config, output: Output) -> Result<()> {
+    let Some(state) = State::load(&requested.state_file)? else {
+        bail!("no member set up by etcdadm on this machine ({} does not exist); run `etcdadm init` or `etcdadm join` first", requested.state_file.display());
+    };
+    let c = &state.config;
+    let m = state.member()?;
+    let local = Local {
+        name: m.name.clone(),
+        id: state.member_id.clone(),
+        phase: state.phase,
+        origin: state.origin,
+        service: Systemctl::state(&c.unit_name()),
+        client_url: m.client_url.clone(),
+        peer_url: m.peer_url.clone(),
+        data_dir: c.data_dir.display().to_string(),
+        etcd_version: c.version.clone(),
+    };
+    let tls = phases::client_tls(&m);
+    let (cluster, error) = match Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls).await {
+        Ok(mut cl) => match cluster_view(&mut cl, &tls).await {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let info = Info { local, cluster, error };
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&info)?),
+        Output::Table => print_table(&info),
+    }
+    Ok(())
+}
+
+async fn cluster_view(cl: &mut Cluster, tls: &crate::cluster::TlsFiles) -> Result<ClusterView> {
+    let local_status = cl.status().await?;
+    let members = cl.members().await?;
+    let mut views = Vec::new();
+    for member in members {
+        let (status, error) = match Cluster::connect_any(&member.client_urls, tls).await {
+            Ok(mc) => match mc.status().await {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            Err(_) if !member.started() => (None, Some("not started".into())),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        views.push(MemberView { is_leader: member.id == local_status.leader, member, status, error });
+    }
+    let healthy = local_status.leader != 0
+        && views.iter().filter(|v| !v.member.is_learner).all(|v| v.status.is_some());
+    Ok(ClusterView {
+        id: format_id(local_status.cluster_id),
+        leader: (local_status.leader != 0).then(|| format_id(local_status.leader)),
+        healthy,
+        members: views,
+    })
+}
+
+fn print_table(info: &Info) {
+    let l = &info.local;
+    println!("member {} (id {}), {} by {:?}, etcd {} unit {}", l.name, l.id.as_deref().unwrap_or("-"),
+        serde_json::to_string(&l.phase).unwrap_or_default().trim_matches('"'),
+        l.origin, l.etcd_version, l.service);
+    println!("client {}  peer {}  data {}", l.client_url, l.peer_url, l.data_dir);
+    let Some(c) = &info.cluster else {
+        println!("cluster: unreachable: {}", info.error.as_deref().unwrap_or("unknown error"));
+        return;
+    };
+    println!("cluster {}  leader {}  {}", c.id, c.leader.as_deref().unwrap_or("none"), if c.healthy { "healthy" } else { "UNHEALTHY" });
+    println!();
+    let rows: Vec<[String; 7]> = c
+        .members
+        .iter()
+        .map(|v| {
+            let role = if v.is_leader { "leader" } else if v.member.is_learner { "learner" } else { "voter" };
+            let (version, db, index) = match &v.status {
+                Some(s) => (s.version.clone(), format!("{} kB", s.db_size / 1024), s.raft_index.to_string()),
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            let name = if v.member.name.is_empty() { "(unstarted)".into() } else { v.member.name.clone() };
+            let health = v.error.clone().map(|e| e.chars().take(40).collect()).unwrap_or_else(|| "ok".into());
+            [format_id(v.member.id), name, role.into(), version, db, index, health]
+        })
+        .collect();
+    let header = ["ID", "NAME", "ROLE", "VERSION", "DB", "RAFT INDEX", "HEALTH"].map(String::from);
+    let widths: Vec<usize> = (0..7).map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    for r in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(s, w)| format!("{s:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}

@@ -1,0 +1,72 @@
+//! `etcdadm init`: the first member of a new cluster, optionally restored from a snapshot.
+
+use super::existing::{check_existing, Existing};
+use crate::config::Config;
+use crate::member::LocalMember;
+use crate::phases;
+use crate::pki::Ca;
+use crate::service::ClusterBootstrap;
+use crate::state::{Origin, Phase, State};
+use anyhow::{bail, Result};
+use std::path::Path;
+use tracing::info;
+
+pub async fn run(mut c: Config, snapshot: Option<&Path>, skip_hash_check: bool) -> Result<()> {
+    let m = LocalMember::from_config(&c)?;
+    c.name = Some(m.name.clone());
+    let mut state = match check_existing(&c, &m, Origin::Init).await? {
+        Existing::HealthyMember => {
+            info!("this machine already runs a healthy member set up by init; nothing to do");
+            print_next_steps(&c, &m);
+            return Ok(());
+        }
+        Existing::Resume(state) => state,
+        Existing::Fresh => {
+            if crate::fsutil::dir_has_entries(&c.data_dir)? {
+                bail!(
+                    "{} already holds data that etcdadm did not create; move it away (never deleted by etcdadm) or, to start from it, take a snapshot and use `init --snapshot`",
+                    c.data_dir.display()
+                );
+            }
+            State::new(Origin::Init, &c, &m)
+        }
+    };
+    state.save()?;
+
+    phases::install(&c).await?;
+    let token = c.initial_cluster_token.clone().unwrap_or_else(|| format!("etcd-{}", m.name));
+    if let Some(snap) = snapshot {
+        if crate::fsutil::dir_has_entries(&c.data_dir)? {
+            info!(data_dir = %c.data_dir.display(), "data directory already restored; not restoring again");
+        } else {
+            crate::snapshot::restore(&c, &m, &token, snap, skip_hash_check)?;
+        }
+    }
+    let ca = Ca::load_or_create(&m.pki.ca_cert, &m.pki.ca_key, c.ca_validity_days)?;
+    phases::certificates(&c, &m, &ca)?;
+    let bootstrap = ClusterBootstrap {
+        initial_cluster: vec![(m.name.clone(), m.peer_url.clone())],
+        state: "new",
+        token: Some(token),
+    };
+    phases::configure(&c, &m, &bootstrap)?;
+    phases::start(&c)?;
+    let cl = phases::wait_healthy(&c, &m).await?;
+    let st = cl.status().await?;
+    state.phase = Phase::Member;
+    state.member_id = Some(crate::cluster::format_id(st.member_id));
+    state.cluster_id = Some(crate::cluster::format_id(st.cluster_id));
+    state.save()?;
+    info!(member = %m.name, id = %crate::cluster::format_id(st.member_id), "etcd cluster initialized");
+    print_next_steps(&c, &m);
+    Ok(())
+}
+
+fn print_next_steps(c: &Config, m: &LocalMember) {
+    println!("etcd member {} is running; client URL {}", m.name, m.client_url);
+    println!();
+    println!("To add a member, copy {} and {} to the same paths on the new machine, then run there:",
+        m.pki.ca_cert.display(), m.pki.ca_key.display());
+    println!();
+    println!("  etcdadm join {}{}", m.client_url, if c.version != crate::config::DEFAULT_ETCD_VERSION { format!(" --version {}", c.version) } else { String::new() });
+}

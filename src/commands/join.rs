@@ -1,0 +1,179 @@
+//! `etcdadm join`: add this machine to a running cluster as a learner, start it, wait until
+//! it caught up, promote it to a voter. Re-runs complete or repair; they never add a second
+//! member for this machine.
+
+use super::existing::{check_existing, Existing};
+use crate::cluster::{format_id, Cluster, MemberInfo};
+use crate::config::Config;
+use crate::member::LocalMember;
+use crate::pki::{Ca, PkiError};
+use crate::retry::until_deadline;
+use crate::service::ClusterBootstrap;
+use crate::state::{Origin, Phase, State};
+use crate::{net, phases};
+use anyhow::{bail, Context, Result};
+use tracing::info;
+
+pub async fn run(mut c: Config, endpoints: &str) -> Result<()> {
+    let endpoints = parse_endpoints(endpoints, c.client_port)?;
+    let m = LocalMember::from_config(&c)?;
+    c.name = Some(m.name.clone());
+    let Some(ca) = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)? else {
+        return Err(PkiError::MissingCa {
+            cert: m.pki.ca_cert.display().to_string(),
+            key: m.pki.ca_key.display().to_string(),
+        }
+        .into());
+    };
+    let mut state = match check_existing(&c, &m, Origin::Join).await? {
+        Existing::HealthyMember => {
+            info!("this machine is already a healthy voting member; nothing to do");
+            println!("etcd member {} is already a voting member; nothing to do", m.name);
+            return Ok(());
+        }
+        Existing::Resume(state) => state,
+        Existing::Fresh => {
+            if crate::fsutil::dir_has_entries(&c.data_dir)? {
+                bail!(
+                    "{} already holds etcd data but this machine is not a member set up by etcdadm; move it away (etcdadm never deletes it) and run join again",
+                    c.data_dir.display()
+                );
+            }
+            State::new(Origin::Join, &c, &m)
+        }
+    };
+    state.save()?;
+
+    phases::install(&c).await?;
+    phases::certificates(&c, &m, &ca)?;
+
+    let tls = phases::client_tls(&m);
+    let cl = until_deadline("connecting to the cluster", c.timeout(), || Cluster::connect_any(&endpoints, &tls))
+        .await
+        .with_context(|| format!("cannot reach the cluster at {}", endpoints.join(", ")))?;
+    info!(endpoint = %cl.endpoint, "connected to the cluster");
+
+    let members = cl.members().await?;
+    let (id, members) = match members.iter().find(|x| x.peer_urls.contains(&m.peer_url)) {
+        Some(me) if me.started() && !crate::fsutil::dir_has_entries(&c.data_dir)? => bail!(
+            "the cluster lists this machine as started member {} ({}), but {} is empty: its data is lost. \
+             Remove the stale member from a healthy member (`etcdctl member remove {}`), then run join again",
+            me.name, format_id(me.id), c.data_dir.display(), format_id(me.id)
+        ),
+        Some(me) => {
+            info!(id = %format_id(me.id), learner = me.is_learner, started = me.started(), "this machine is already in the member list; completing the join");
+            (me.id, members.clone())
+        }
+        None => {
+            if crate::fsutil::dir_has_entries(&c.data_dir)? {
+                bail!(
+                    "{} holds data of a member that is no longer in the cluster; move it away (etcdadm never deletes it) and run join again",
+                    c.data_dir.display()
+                );
+            }
+            let peer_url = m.peer_url.clone();
+            let (id, members) = until_deadline("adding this machine as a learner", c.timeout(), || cl.add_learner(&peer_url))
+                .await
+                .context("cannot add this machine to the cluster as a learner")?;
+            info!(id = %format_id(id), "added as learner");
+            (id, members)
+        }
+    };
+    if state.phase == Phase::Installing {
+        state.phase = Phase::Learner;
+    }
+    state.member_id = Some(format_id(id));
+    state.save()?;
+
+    let bootstrap = ClusterBootstrap { initial_cluster: initial_cluster(&members, id, &m), state: "existing", token: None };
+    phases::configure(&c, &m, &bootstrap)?;
+    phases::start(&c)?;
+
+    if members.iter().any(|x| x.id == id && x.is_learner) {
+        until_deadline("promoting this learner once it has caught up", c.timeout(), || cl.promote(id))
+            .await
+            .context("the learner did not catch up with the leader in time")?;
+        info!(id = %format_id(id), "promoted to voting member");
+    }
+    let local = phases::wait_healthy(&c, &m).await?;
+    let st = local.status().await?;
+    state.phase = Phase::Member;
+    state.cluster_id = Some(format_id(st.cluster_id));
+    state.save()?;
+    println!("etcd member {} joined the cluster as a voting member (id {})", m.name, format_id(id));
+    Ok(())
+}
+
+/// `name=peer-url` for every member, this one under its own name. Members added but never
+/// started have no name yet; etcd matches members by peer URL, so a placeholder serves.
+fn initial_cluster(members: &[MemberInfo], my_id: u64, m: &LocalMember) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for x in members {
+        let name = if x.id == my_id {
+            m.name.clone()
+        } else if x.started() {
+            x.name.clone()
+        } else {
+            format!("unstarted-{}", format_id(x.id))
+        };
+        for u in &x.peer_urls {
+            out.push((name.clone(), u.clone()));
+        }
+    }
+    out
+}
+
+/// Accepts `host`, `host:port` or full URLs; plain hosts get https and the client port.
+pub fn parse_endpoints(list: &str, default_port: u16) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let with_scheme = if raw.contains("://") { raw.to_string() } else { format!("https://{raw}") };
+        let url = url::Url::parse(&with_scheme)
+            .ok()
+            .filter(|u| u.scheme() == "https" && u.host_str().is_some())
+            .with_context(|| format!("endpoint {raw:?} is not a client URL like https://10.0.0.1:2379"))?;
+        let host = net::Host::parse(url.host_str().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+        out.push(net::https_url(&host, url.port().unwrap_or(default_port)));
+    }
+    if out.is_empty() {
+        bail!("no endpoint given; pass the client URL of a member, e.g. `etcdadm join https://10.0.0.1:2379`");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_normalised() {
+        assert_eq!(
+            parse_endpoints("10.0.0.1, https://10.0.0.2:3000,[fd00::3],etcd-a:2379", 2379).unwrap(),
+            ["https://10.0.0.1:2379", "https://10.0.0.2:3000", "https://[fd00::3]:2379", "https://etcd-a:2379"]
+        );
+        assert!(parse_endpoints("http://10.0.0.1:2379", 2379).is_err());
+        assert!(parse_endpoints(" , ", 2379).is_err());
+    }
+
+    #[test]
+    fn initial_cluster_names_every_member() {
+        let c = Config { name: Some("m3".into()), advertise_address: Some("10.0.0.3".into()), ..Default::default() };
+        let m = LocalMember::resolve(&c, || Ok("x".into()), || Err("unused".into())).unwrap();
+        let member = |id, name: &str, ip: &str, learner| MemberInfo {
+            id,
+            name: name.into(),
+            peer_urls: vec![format!("https://{ip}:2380")],
+            client_urls: vec![],
+            is_learner: learner,
+        };
+        let members = [member(1, "m1", "10.0.0.1", false), member(2, "", "10.0.0.2", true), member(3, "", "10.0.0.3", true)];
+        assert_eq!(
+            initial_cluster(&members, 3, &m),
+            [
+                ("m1".to_string(), "https://10.0.0.1:2380".to_string()),
+                ("unstarted-2".into(), "https://10.0.0.2:2380".into()),
+                ("m3".into(), "https://10.0.0.3:2380".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! The effective configuration: defaults (those of the seed tool), then the YAML file, then
+//! its drop-ins in name order, then command-line flags. See `load` for the merge.
+
+mod load;
+mod validate;
+
+pub use load::{load, ConfigSources};
+pub use validate::ConfigError;
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// The etcd release installed when none is configured.
+pub const DEFAULT_ETCD_VERSION: &str = "3.5.30";
+pub const DEFAULT_RELEASE_URL: &str = "https://github.com/etcd-io/etcd/releases/download";
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/etcdadm/config.yaml";
+
+/// Every setting of a member. YAML keys are the kebab-case field names, which are also the
+/// long flag names, so `--data-dir X` and `data-dir: X` mean the same thing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Config {
+    /// Member name; defaults to the host name.
+    pub name: Option<String>,
+    /// etcd version to install, without the leading `v`.
+    pub version: String,
+    /// Base URL of the release mirror: `https://`, `http://` or `file://`.
+    pub release_url: String,
+    /// Pinned SHA-256 of the release tarball; when set, SHA256SUMS is not consulted.
+    pub release_sha256: Option<String>,
+    /// Release architecture (`amd64`, `arm64`, `ppc64le`, `s390x`); defaults to this machine's.
+    pub arch: Option<String>,
+    pub install_dir: PathBuf,
+    pub certs_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub env_file: PathBuf,
+    pub unit_file: PathBuf,
+    pub cache_dir: PathBuf,
+    pub state_file: PathBuf,
+    /// File holding the ETCDCTL_* variables for the `etcdctl.sh` wrapper.
+    pub etcdctl_env_file: PathBuf,
+    /// Address other members and clients use to reach this one: an IP or a host name.
+    /// Defaults to the address of the default-route interface.
+    pub advertise_address: Option<String>,
+    /// Address etcd listens on; defaults to the advertise address (plus loopback for clients).
+    pub bind_address: Option<IpAddr>,
+    pub client_port: u16,
+    pub peer_port: u16,
+    /// Extra names or IPs for the server certificate.
+    pub server_cert_extra_sans: Vec<String>,
+    /// Also issue a client certificate for kube-apiserver.
+    pub apiserver_client_cert: bool,
+    pub cert_validity_days: u32,
+    pub ca_validity_days: u32,
+    /// Cluster token for `init`; defaults to `etcd-<name>`.
+    pub initial_cluster_token: Option<String>,
+    /// How long init/join/reset wait for etcd (health, catch-up, membership changes).
+    pub timeout_seconds: u64,
+    pub download_connect_timeout_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: None,
+            version: DEFAULT_ETCD_VERSION.into(),
+            release_url: DEFAULT_RELEASE_URL.into(),
+            release_sha256: None,
+            arch: None,
+            install_dir: "/opt/bin".into(),
+            certs_dir: "/etc/etcd/pki".into(),
+            data_dir: "/var/lib/etcd".into(),
+            env_file: "/etc/etcd/etcd.env".into(),
+            unit_file: "/etc/systemd/system/etcd.service".into(),
+            cache_dir: "/var/cache/etcdadm".into(),
+            state_file: "/etc/etcdadm/state.json".into(),
+            etcdctl_env_file: "/etc/etcd/etcdctl.env".into(),
+            advertise_address: None,
+            bind_address: None,
+            client_port: 2379,
+            peer_port: 2380,
+            server_cert_extra_sans: Vec::new(),
+            apiserver_client_cert: false,
+            cert_validity_days: 365,
+            ca_validity_days: 3650,
+            initial_cluster_token: None,
+            timeout_seconds: 300,
+            download_connect_timeout_seconds: 10,
+        }
+    }
+}
+
+impl Config {
+    /// The systemd unit name, from the unit file's name.
+    pub fn unit_name(&self) -> String {
+        self.unit_file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "etcd.service".into())
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_seconds)
+    }
+}

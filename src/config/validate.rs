@@ -1,0 +1,92 @@
+//! Semantic checks of a merged configuration; each error names the key and what to do.
+
+use super::Config;
+use crate::net;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path}: invalid YAML: {message}; fix the syntax there")]
+    Syntax { path: String, message: String },
+    #[error("config file {path} must be a mapping of keys to values (found {found})")]
+    NotAMapping { path: String, found: &'static str },
+    #[error("{origin}: key `{key}`: {message}")]
+    Key { origin: String, key: String, message: String },
+}
+
+fn invalid(key: &str, message: String) -> ConfigError {
+    ConfigError::Key { origin: "configuration".into(), key: key.into(), message }
+}
+
+const ARCHES: &[&str] = &["amd64", "arm64", "ppc64le", "s390x"];
+
+/// Checks values serde cannot: formats, ranges, absolute paths.
+pub fn validate(c: &Config) -> Result<(), ConfigError> {
+    if let Some(name) = &c.name {
+        if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+            return Err(invalid("name", format!("{name:?} is not a valid member name (letters, digits, '-', '_', '.')")));
+        }
+    }
+    if !is_version(&c.version) {
+        return Err(invalid("version", format!("{:?} is not an etcd version like 3.5.30 (no leading v)", c.version)));
+    }
+    match url::Url::parse(&c.release_url) {
+        Ok(u) if ["http", "https", "file"].contains(&u.scheme()) => {}
+        Ok(u) => return Err(invalid("release-url", format!("scheme {:?} is not supported; use https://, http:// or file://", u.scheme()))),
+        Err(e) => return Err(invalid("release-url", format!("{:?} is not a URL: {e}", c.release_url))),
+    }
+    if let Some(d) = &c.release_sha256 {
+        if crate::digest::parse_hex(d).is_none() {
+            return Err(invalid("release-sha256", "must be 64 hex digits".into()));
+        }
+    }
+    if let Some(a) = &c.arch {
+        if !ARCHES.contains(&a.as_str()) {
+            return Err(invalid("arch", format!("{a:?} is not one of {}", ARCHES.join(", "))));
+        }
+    }
+    for (key, p) in [
+        ("install-dir", &c.install_dir),
+        ("certs-dir", &c.certs_dir),
+        ("data-dir", &c.data_dir),
+        ("env-file", &c.env_file),
+        ("unit-file", &c.unit_file),
+        ("cache-dir", &c.cache_dir),
+        ("state-file", &c.state_file),
+        ("etcdctl-env-file", &c.etcdctl_env_file),
+    ] {
+        check_abs(key, p)?;
+    }
+    if let Some(a) = &c.advertise_address {
+        net::Host::parse(a).map_err(|e| invalid("advertise-address", e))?;
+    }
+    for s in &c.server_cert_extra_sans {
+        net::Host::parse(s).map_err(|e| invalid("server-cert-extra-sans", e))?;
+    }
+    if c.client_port == 0 || c.peer_port == 0 || c.client_port == c.peer_port {
+        return Err(invalid("client-port", format!(
+            "client-port {} and peer-port {} must be non-zero and different", c.client_port, c.peer_port)));
+    }
+    if c.cert_validity_days == 0 || c.ca_validity_days < c.cert_validity_days {
+        return Err(invalid("cert-validity-days", "must be at least 1 and not longer than ca-validity-days".into()));
+    }
+    if c.timeout_seconds == 0 {
+        return Err(invalid("timeout-seconds", "must be at least 1".into()));
+    }
+    Ok(())
+}
+
+fn check_abs(key: &str, p: &Path) -> Result<(), ConfigError> {
+    if p.is_absolute() {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{} must be an absolute path", p.display())))
+    }
+}
+
+fn is_version(v: &str) -> bool {
+    let parts: Vec<_> = v.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}

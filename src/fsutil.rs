@@ -1,0 +1,137 @@
+//! Crash-safe file writes: every file that matters is written to a temporary file in the
+//! same directory, fsynced, given its final mode, renamed over the target, and the directory
+//! is fsynced, so a reader sees either the old or the new content, never a torn file.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Mode for private keys.
+pub const MODE_PRIVATE: u32 = 0o600;
+/// Mode for certificates, configuration and unit files.
+pub const MODE_PUBLIC: u32 = 0o644;
+/// Mode for executables.
+pub const MODE_EXEC: u32 = 0o755;
+
+/// Writes `contents` to `path` atomically with the given mode, creating parent directories.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let dir = parent_dir(path)?;
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".etcdadm-")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    // The umask may have narrowed the mode given at creation; set it exactly.
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)
+}
+
+/// Writes `contents` atomically unless the file already holds exactly these bytes with this
+/// mode. Returns whether anything changed, so re-runs can report "unchanged".
+pub fn write_if_changed(path: &Path, contents: &[u8], mode: u32) -> io::Result<bool> {
+    if let Ok(meta) = fs::metadata(path) {
+        if meta.permissions().mode() & 0o7777 == mode && fs::read(path)? == contents {
+            return Ok(false);
+        }
+    }
+    write_atomic(path, contents, mode)?;
+    Ok(true)
+}
+
+/// Copies `src` to `dest` atomically with `mode`; returns whether anything changed.
+pub fn copy_if_changed(src: &Path, dest: &Path, mode: u32) -> io::Result<bool> {
+    if let (Ok(a), Ok(b)) = (fs::metadata(src), fs::metadata(dest)) {
+        if a.len() == b.len() && b.permissions().mode() & 0o7777 == mode && same_contents(src, dest)? {
+            return Ok(false);
+        }
+    }
+    let dir = parent_dir(dest)?;
+    fs::create_dir_all(dir)?;
+    let tmp = tempfile::Builder::new().prefix(".etcdadm-").tempfile_in(dir)?;
+    io::copy(&mut File::open(src)?, &mut tmp.as_file())?;
+    tmp.as_file().sync_all()?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))?;
+    tmp.persist(dest).map_err(|e| e.error)?;
+    sync_dir(dir)?;
+    Ok(true)
+}
+
+fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {
+    Ok(crate::digest::sha256_file(a)? == crate::digest::sha256_file(b)?)
+}
+
+/// Removes a file; a missing file is not an error. Returns whether it existed.
+pub fn remove_file_if_exists(path: &Path) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `dir` exists and holds at least one entry.
+pub fn dir_has_entries(dir: &Path) -> io::Result<bool> {
+    match fs::read_dir(dir) {
+        Ok(mut it) => Ok(it.next().is_some()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates a directory (and parents) and sets its mode.
+pub fn create_dir_with_mode(dir: &Path, mode: u32) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+}
+
+fn parent_dir(path: &Path) -> io::Result<&Path> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => Ok(p),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no parent directory", path.display()),
+        )),
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY)
+        .open(dir)?
+        .sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_exact_mode_and_reports_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/key.pem");
+        write_atomic(&p, b"secret", MODE_PRIVATE).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o600);
+        assert_eq!(fs::read(&p).unwrap(), b"secret");
+        assert!(!write_if_changed(&p, b"secret", MODE_PRIVATE).unwrap());
+        assert!(write_if_changed(&p, b"secret", MODE_PUBLIC).unwrap());
+        assert!(write_if_changed(&p, b"other", MODE_PUBLIC).unwrap());
+        // No temporary files are left behind.
+        let names: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn copy_if_changed_skips_identical_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"binary").unwrap();
+        assert!(copy_if_changed(&a, &b, MODE_EXEC).unwrap());
+        assert!(!copy_if_changed(&a, &b, MODE_EXEC).unwrap());
+        assert_eq!(fs::metadata(&b).unwrap().permissions().mode() & 0o7777, 0o755);
+    }
+}

@@ -1,0 +1,22 @@
+//! etcdadm: creates, grows, shrinks and restores TLS etcd clusters under systemd.
+//!
+//! Where things are: `commands/` holds one module per verb (init, join, reset, ...),
+//! `phases` the steps they share, `cluster` the etcd API, `release` the etcd download,
+//! `pki` the certificates, `service` the systemd files, `config` the settings.
+
+pub mod cli;
+pub mod cluster;
+pub mod commands;
+pub mod config;
+pub mod digest;
+pub mod dns;
+pub mod fsutil;
+pub mod member;
+pub mod net;
+pub mod phases;
+pub mod pki;
+pub mod release;
+pub mod retry;
+pub mod service;
+pub mod snapshot;
+pub mod state;

@@ -1,0 +1,87 @@
+//! The steps `init` and `join` share, each idempotent: running one again on a machine where
+//! it already ran changes nothing.
+
+use crate::cluster::{Cluster, TlsFiles};
+use crate::config::Config;
+use crate::fsutil::{write_if_changed, MODE_EXEC, MODE_PUBLIC};
+use crate::member::LocalMember;
+use crate::pki::{self, Ca};
+use crate::release::{self, Release};
+use crate::service::{self, ClusterBootstrap, Systemctl};
+use anyhow::{Context, Result};
+use tracing::info;
+
+/// Downloads (or reuses the verified cache) and installs the pinned etcd release.
+pub async fn install(c: &Config) -> Result<()> {
+    let r = Release::from_config(c);
+    let archive = r.ensure_cached().await?;
+    release::install(&r, &archive, &c.install_dir)?;
+    Ok(())
+}
+
+/// Issues (or keeps) the member's certificates from the CA.
+pub fn certificates(c: &Config, m: &LocalMember, ca: &Ca) -> Result<()> {
+    for (spec, cert, key) in pki::member_certs(m, c) {
+        ca.ensure_cert(&spec, &cert, &key, c.cert_validity_days)?;
+    }
+    Ok(())
+}
+
+/// Writes the environment file, the unit and the etcdctl helpers.
+pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()> {
+    let wrapper = c.install_dir.join("etcdctl.sh");
+    let files = [
+        (&c.env_file, service::render_env(m, c, b), MODE_PUBLIC),
+        (&c.unit_file, service::render_unit(c), MODE_PUBLIC),
+        (&c.etcdctl_env_file, service::render_etcdctl_env(m), MODE_PUBLIC),
+        (&wrapper, service::render_etcdctl_wrapper(c), MODE_EXEC),
+    ];
+    let mut changed = false;
+    for (path, text, mode) in files {
+        if write_if_changed(path, text.as_bytes(), mode).with_context(|| format!("cannot write {}", path.display()))? {
+            info!(file = %path.display(), "wrote");
+            changed = true;
+        }
+    }
+    if changed {
+        Systemctl::daemon_reload()?;
+    }
+    Ok(())
+}
+
+/// Enables etcd and starts it unless it runs already.
+pub fn start(c: &Config) -> Result<()> {
+    let unit = c.unit_name();
+    Systemctl::enable(&unit)?;
+    if Systemctl::state(&unit) != "active" {
+        info!(%unit, "starting etcd");
+        Systemctl::start_no_block(&unit)?;
+    }
+    Ok(())
+}
+
+/// Waits until the local member answers health checks; returns a connection to it.
+pub async fn wait_healthy(c: &Config, m: &LocalMember) -> Result<Cluster> {
+    let tls = TlsFiles::client(&m.pki);
+    let endpoint = m.local_endpoint.clone();
+    let result = crate::retry::until_deadline("waiting for etcd to become healthy", c.timeout(), || async {
+        let cl = Cluster::connect(&endpoint, &tls).await?;
+        cl.check_health().await?;
+        Ok(cl)
+    })
+    .await;
+    result.with_context(|| {
+        format!(
+            "etcd on {endpoint} did not become healthy within {}s (unit {} is {}); see `journalctl -u {}`",
+            c.timeout_seconds,
+            c.unit_name(),
+            Systemctl::state(&c.unit_name()),
+            c.unit_name()
+        )
+    })
+}
+
+/// The client TLS files of the local member.
+pub fn client_tls(m: &LocalMember) -> TlsFiles {
+    TlsFiles::client(&m.pki)
+}

@@ -1,0 +1,73 @@
+//! Unpacking a verified archive and installing its binaries into the install directory.
+
+use super::{io_err, Release, ReleaseError};
+use crate::fsutil::{copy_if_changed, MODE_EXEC};
+use std::path::Path;
+use std::process::Command;
+use tracing::info;
+
+/// Binaries an etcd release carries; `etcdutl` exists from 3.5 on.
+const BINARIES: &[(&str, bool)] = &[("etcd", true), ("etcdctl", true), ("etcdutl", false)];
+
+/// Installs the release's binaries into `install_dir` (unchanged files are left alone) and
+/// checks that the installed `etcd` reports the expected version.
+pub fn install(release: &Release, archive: &Path, install_dir: &Path) -> Result<(), ReleaseError> {
+    let cache = archive.parent().unwrap_or(Path::new("/tmp"));
+    let staging = tempfile::Builder::new().prefix(".unpack-").tempdir_in(cache).map_err(io_err(cache))?;
+    let file = std::fs::File::open(archive).map_err(io_err(archive))?;
+    let unusable = |message: String| ReleaseError::Archive { path: archive.display().to_string(), message };
+    tar::Archive::new(flate2::read::GzDecoder::new(file))
+        .unpack(staging.path())
+        .map_err(|e| unusable(format!("cannot unpack: {e}")))?;
+    let top = staging.path().join(release.stem());
+    let mut changed = Vec::new();
+    for (bin, required) in BINARIES {
+        let src = top.join(bin);
+        if !src.is_file() {
+            if *required {
+                return Err(unusable(format!("{}/{bin} is missing", release.stem())));
+            }
+            continue;
+        }
+        if copy_if_changed(&src, &install_dir.join(bin), MODE_EXEC).map_err(io_err(install_dir))? {
+            changed.push(*bin);
+        }
+    }
+    let found = installed_version(install_dir).map_err(unusable)?;
+    if found != release.version {
+        return Err(unusable(format!("its etcd reports version {found}, expected {}", release.version)));
+    }
+    if changed.is_empty() {
+        info!(dir = %install_dir.display(), version = %found, "etcd binaries already installed");
+    } else {
+        info!(dir = %install_dir.display(), version = %found, binaries = ?changed, "installed etcd binaries");
+    }
+    Ok(())
+}
+
+/// The version `etcd --version` of the installed binary reports.
+pub fn installed_version(install_dir: &Path) -> Result<String, String> {
+    let etcd = install_dir.join("etcd");
+    let out = Command::new(&etcd)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", etcd.display()))?;
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| format!("{} --version printed no version", etcd.display()))
+}
+
+fn parse_version(out: &str) -> Option<String> {
+    out.lines()
+        .find_map(|l| l.strip_prefix("etcd Version:"))
+        .map(|v| v.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_etcd_version_output() {
+        let out = "etcd Version: 3.5.30\nGit SHA: Not provided\nGo Version: go1.24\n";
+        assert_eq!(super::parse_version(out).as_deref(), Some("3.5.30"));
+        assert_eq!(super::parse_version("garbage"), None);
+    }
+}

@@ -1,0 +1,7 @@
+//! The systemd side: rendering the unit and environment files, and driving systemctl.
+
+mod render;
+mod systemctl;
+
+pub use render::{render_env, render_etcdctl_env, render_etcdctl_wrapper, render_unit, ClusterBootstrap};
+pub use systemctl::Systemctl;

@@ -1,0 +1,60 @@
+//! systemctl, the one init system etcdadm drives.
+
+use anyhow::{bail, Context, Result};
+use std::process::Command;
+use tracing::debug;
+
+pub struct Systemctl;
+
+impl Systemctl {
+    fn run(args: &[&str]) -> Result<String> {
+        debug!(?args, "systemctl");
+        let out = Command::new("systemctl")
+            .args(args)
+            .output()
+            .context("cannot run systemctl; etcdadm needs systemd as the init system")?;
+        if !out.status.success() {
+            bail!(
+                "`systemctl {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    pub fn daemon_reload() -> Result<()> {
+        Self::run(&["daemon-reload"]).map(|_| ())
+    }
+
+    pub fn enable(unit: &str) -> Result<()> {
+        Self::run(&["enable", "--quiet", unit]).map(|_| ())
+    }
+
+    pub fn disable(unit: &str) -> Result<()> {
+        Self::run(&["disable", "--quiet", unit]).map(|_| ())
+    }
+
+    /// Starts without waiting for readiness: the caller waits for etcd health itself, which
+    /// also avoids deadlocks when called from a unit ordered before etcd.
+    pub fn start_no_block(unit: &str) -> Result<()> {
+        Self::run(&["start", "--no-block", unit]).map(|_| ())
+    }
+
+    pub fn restart_no_block(unit: &str) -> Result<()> {
+        Self::run(&["restart", "--no-block", unit]).map(|_| ())
+    }
+
+    pub fn stop(unit: &str) -> Result<()> {
+        Self::run(&["stop", unit]).map(|_| ())
+    }
+
+    /// `active`, `activating`, `failed`, `inactive`, ...
+    pub fn state(unit: &str) -> String {
+        Command::new("systemctl")
+            .args(["is-active", unit])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|_| "unknown".into())
+    }
+}

@@ -1,0 +1,140 @@
+//! What etcdadm remembers about the member it set up (`state-file`, default
+//! /etc/etcdadm/state.json): the settings it was created with, so later commands (`reset`,
+//! `info`, re-runs) act on the real member rather than on defaults.
+
+use crate::config::Config;
+use crate::fsutil::{write_atomic, MODE_PRIVATE};
+use crate::member::LocalMember;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// How far setting up the member got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Files are being installed; etcd has not been started by etcdadm yet.
+    Installing,
+    /// Added to the cluster as a learner (join only); etcd may or may not be running.
+    Learner,
+    /// A started, healthy voting member.
+    Member,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    Init,
+    Join,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct State {
+    pub origin: Origin,
+    pub phase: Phase,
+    /// The effective configuration, with the member name resolved.
+    pub config: Config,
+    pub advertise_address: String,
+    /// Hex member id, once known.
+    pub member_id: Option<String>,
+    pub cluster_id: Option<String>,
+}
+
+impl State {
+    pub fn new(origin: Origin, c: &Config, m: &LocalMember) -> State {
+        State {
+            origin,
+            phase: Phase::Installing,
+            config: c.clone(),
+            advertise_address: m.advertise.to_string(),
+            member_id: None,
+            cluster_id: None,
+        }
+    }
+
+    /// The member as it was set up.
+    pub fn member(&self) -> Result<LocalMember> {
+        let c = Config { advertise_address: Some(self.advertise_address.clone()), ..self.config.clone() };
+        LocalMember::resolve(&c, || Err("no member name recorded".into()), || Err("no advertise address recorded".into()))
+            .map_err(|e| anyhow::anyhow!("{} does not describe a usable member: {e}", self.config.state_file.display()))
+    }
+
+    pub fn load(path: &Path) -> Result<Option<State>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a valid etcdadm state file; move it away only if no member is installed here", path.display()))
+                .map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    pub fn save(&self) -> Result<()> {
+        let path = &self.config.state_file;
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        write_atomic(path, text.as_bytes(), MODE_PRIVATE).with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// Settings of an existing member that differ from the requested ones, as
+/// `(key, old, new)`. Only keys that define the member count; download and timing knobs
+/// may change freely between runs.
+pub fn drift(old: &Config, new: &Config) -> Vec<(String, String, String)> {
+    const FREE: &[&str] = &["release-url", "release-sha256", "cache-dir", "timeout-seconds", "download-connect-timeout-seconds"];
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, va) in &a {
+        let vb = b.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        if !FREE.contains(&k.as_str()) && *va != vb {
+            out.push((k.clone(), va.to_string(), vb.to_string()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_roundtrips_with_private_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let config = Config { state_file: d.path().join("state.json"), name: Some("m1".into()), ..Default::default() };
+        let s = State {
+            origin: Origin::Join,
+            phase: Phase::Learner,
+            config,
+            advertise_address: "10.0.0.1".into(),
+            member_id: Some("8e9e05c52164694d".into()),
+            cluster_id: None,
+        };
+        s.save().unwrap();
+        assert_eq!(State::load(&s.config.state_file).unwrap(), Some(s.clone()));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&s.config.state_file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(State::load(&d.path().join("none.json")).unwrap(), None);
+    }
+
+    #[test]
+    fn drift_lists_member_defining_keys_only() {
+        let old = Config::default();
+        let new = Config {
+            data_dir: "/srv/etcd".into(),
+            version: "3.5.16".into(),
+            release_url: "file:///mirror".into(),
+            timeout_seconds: 5,
+            ..Default::default()
+        };
+        let d = drift(&old, &new);
+        let keys: Vec<&str> = d.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(keys, ["data-dir", "version"]);
+        assert_eq!(d[0], ("data-dir".into(), "\"/var/lib/etcd\"".into(), "\"/srv/etcd\"".into()));
+        assert!(drift(&old, &old).is_empty());
+    }
+}

@@ -1,0 +1,62 @@
+//! Golden files for everything etcdadm renders. Regenerate with `UPDATE_GOLDEN=1 cargo test`
+//! and review the diff.
+
+use etcdadm::config::Config;
+use etcdadm::member::LocalMember;
+use etcdadm::service::{render_env, render_etcdctl_env, render_etcdctl_wrapper, render_unit, ClusterBootstrap};
+use std::path::Path;
+
+fn check(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(actual, expected, "{name} differs from its golden file");
+}
+
+fn member(c: &Config) -> LocalMember {
+    LocalMember::resolve(c, || Ok("m1".into()), || Ok("10.213.0.11".parse().unwrap())).unwrap()
+}
+
+#[test]
+fn init_ipv4_defaults() {
+    let c = Config::default();
+    let m = member(&c);
+    let b = ClusterBootstrap {
+        initial_cluster: vec![("m1".into(), m.peer_url.clone())],
+        state: "new",
+        token: Some("etcd-m1".into()),
+    };
+    check("etcd.env.init-ipv4", &render_env(&m, &c, &b));
+    check("etcd.service", &render_unit(&c));
+    check("etcdctl.env", &render_etcdctl_env(&m));
+    check("etcdctl.sh", &render_etcdctl_wrapper(&c));
+}
+
+#[test]
+fn join_ipv6_custom_paths() {
+    let c = Config {
+        name: Some("node-b".into()),
+        advertise_address: Some("fd00:213::12".into()),
+        data_dir: "/srv/etcd".into(),
+        certs_dir: "/etc/kubernetes/pki/etcd".into(),
+        install_dir: "/usr/local/bin".into(),
+        env_file: "/etc/default/etcd".into(),
+        client_port: 12379,
+        peer_port: 12380,
+        ..Default::default()
+    };
+    let m = member(&c);
+    let b = ClusterBootstrap {
+        initial_cluster: vec![
+            ("m1".into(), "https://[fd00:213::11]:12380".into()),
+            ("node-b".into(), m.peer_url.clone()),
+        ],
+        state: "existing",
+        token: None,
+    };
+    check("etcd.env.join-ipv6", &render_env(&m, &c, &b));
+    check("etcd.service.custom", &render_unit(&c));
+    check("etcdctl.env.ipv6", &render_etcdctl_env(&m));
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and golden tests, then the fleet tests on real systemd
+# machines. Needs root (it boots systemd-nspawn machines). Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  echo "tests/run-all.sh: run as root: the fleet tests boot systemd-nspawn machines" >&2
+  exit 1
+fi
+scripts/install-deps.sh
+cargo test --locked
