@@ -14,7 +14,7 @@ pub enum ClusterError {
     #[error("no endpoint answered ({0}); check the endpoints, that etcd runs there, and that this machine holds that cluster's CA")]
     Unreachable(String),
     #[error("{endpoint}: {op} failed: {message}")]
-    Api { endpoint: String, op: &'static str, message: String },
+    Api { endpoint: String, op: &'static str, message: String, retryable: bool },
 }
 
 impl ClusterError {
@@ -22,26 +22,32 @@ impl ClusterError {
     /// caught up, leader elections, timeouts and transport failures.
     pub fn is_retryable(&self) -> bool {
         match self {
-            ClusterError::Api { message, .. } => {
-                const TRANSIENT: &[&str] = &[
-                    "unhealthy cluster",
-                    "not in sync with leader",
-                    "not enough started members",
-                    "request timed out",
-                    "leader changed",
-                    "no leader",
-                    "too many requests",
-                    "transport error",
-                    "Unavailable",
-                    "DeadlineExceeded",
-                    "deadline",
-                    "connection",
-                ];
-                TRANSIENT.iter().any(|t| message.contains(t))
-            }
+            ClusterError::Api { retryable, .. } => *retryable,
             ClusterError::Unreachable(_) => true,
             ClusterError::TlsFile { .. } => false,
         }
+    }
+}
+
+/// Whether an etcd-client error is transient (see `ClusterError::is_retryable`).
+fn transient(e: &etcd_client::Error) -> bool {
+    use tonic::Code;
+    const TRANSIENT_MESSAGES: &[&str] = &[
+        "unhealthy cluster",
+        "in sync with leader",
+        "not enough started members",
+        "request timed out",
+        "leader changed",
+        "no leader",
+        "too many requests",
+    ];
+    match e {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::GRpcStatus(s) => {
+            matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted)
+                || TRANSIENT_MESSAGES.iter().any(|t| s.message().contains(t))
+        }
+        _ => false,
     }
 }
 
@@ -124,7 +130,7 @@ pub struct Cluster {
 }
 
 fn api<'a>(endpoint: &'a str, op: &'static str) -> impl FnOnce(etcd_client::Error) -> ClusterError + 'a {
-    move |e| ClusterError::Api { endpoint: endpoint.to_string(), op, message: e.to_string() }
+    move |e| ClusterError::Api { endpoint: endpoint.to_string(), op, retryable: transient(&e), message: e.to_string() }
 }
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -194,6 +200,7 @@ impl Cluster {
             endpoint: self.endpoint.clone(),
             op: "member add",
             message: "the answer names no member".into(),
+            retryable: false,
         })?;
         Ok((id, r.member_list().iter().map(MemberInfo::from).collect()))
     }
@@ -229,7 +236,12 @@ impl Cluster {
     pub async fn check_health(&self) -> Result<(), ClusterError> {
         let st = self.status().await?;
         if st.leader == 0 {
-            return Err(ClusterError::Api { endpoint: self.endpoint.clone(), op: "health", message: "no leader".into() });
+            return Err(ClusterError::Api {
+                endpoint: self.endpoint.clone(),
+                op: "health",
+                message: "no leader".into(),
+                retryable: true,
+            });
         }
         self.client.clone().get("health", None).await.map_err(api(&self.endpoint, "health read"))?;
         Ok(())

@@ -6,17 +6,22 @@ use crate::config::Config;
 use crate::fsutil::{write_if_changed, MODE_EXEC, MODE_PUBLIC};
 use crate::member::LocalMember;
 use crate::pki::{self, Ca};
-use crate::release::{self, Release};
+use crate::release::{Release, Unpacked};
 use crate::service::{self, ClusterBootstrap, Systemctl};
 use anyhow::{Context, Result};
 use tracing::info;
 
-/// Downloads (or reuses the verified cache) and installs the pinned etcd release.
-pub async fn install(c: &Config) -> Result<()> {
+/// Downloads (or reuses the verified cache) and unpacks the pinned etcd release, changing
+/// nothing on the system yet.
+pub async fn fetch_release(c: &Config) -> Result<Unpacked> {
     let r = Release::from_config(c);
     let archive = r.ensure_cached().await?;
-    release::install(&r, &archive, &c.install_dir)?;
-    Ok(())
+    Ok(Unpacked::new(&r, &archive)?)
+}
+
+/// Installs the unpacked release's binaries.
+pub fn install(c: &Config, release: &Unpacked) -> Result<()> {
+    Ok(release.install(&c.install_dir)?)
 }
 
 /// Issues (or keeps) the member's certificates from the CA.

@@ -1,6 +1,7 @@
 //! Restoring a data directory from an etcd v3 snapshot with the release's own tool
 //! (`etcdutl` from 3.5, `etcdctl` before). The restore goes to a temporary directory beside
-//! the data directory and is renamed into place only when it succeeded.
+//! the data directory before anything else on the system changes, and is renamed into place
+//! only once the member is being set up.
 
 use crate::config::Config;
 use crate::member::LocalMember;
@@ -9,67 +10,72 @@ use std::path::Path;
 use std::process::Command;
 use tracing::info;
 
-fn tool(install_dir: &Path) -> (std::path::PathBuf, bool) {
-    let etcdutl = install_dir.join("etcdutl");
-    if etcdutl.exists() {
-        (etcdutl, false)
-    } else {
-        (install_dir.join("etcdctl"), true)
+/// `etcdutl snapshot <sub>` (or `ETCDCTL_API=3 etcdctl snapshot <sub>` for 3.4).
+fn snapshot_command(tools: &Path, sub: &str) -> (Command, String) {
+    let etcdutl = tools.join("etcdutl");
+    let (bin, legacy) = if etcdutl.exists() { (etcdutl, false) } else { (tools.join("etcdctl"), true) };
+    let mut cmd = Command::new(&bin);
+    if legacy {
+        cmd.env("ETCDCTL_API", "3");
     }
+    cmd.args(["snapshot", sub]);
+    let name = format!("{} snapshot {sub}", bin.file_name().unwrap_or_default().to_string_lossy());
+    (cmd, name)
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<String> {
+fn run(mut cmd: Command, what: &str) -> Result<()> {
     let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no error output");
         bail!("{what} failed: {}", last.trim());
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(())
 }
 
-/// Restores `snapshot` into the configured data directory, which must be absent or empty.
-pub fn restore(c: &Config, m: &LocalMember, token: &str, snapshot: &Path, skip_hash_check: bool) -> Result<()> {
+/// A snapshot restored into a staging directory beside the data directory; removed on drop
+/// unless committed.
+pub struct Restored {
+    _staging: tempfile::TempDir,
+    data: std::path::PathBuf,
+}
+
+/// Restores `snapshot` into staging. This is also the check: `etcdutl snapshot restore`
+/// verifies the snapshot's integrity hash, which `snapshot status` does not.
+pub fn prepare(tools: &Path, c: &Config, m: &LocalMember, token: &str, snapshot: &Path, skip_hash_check: bool) -> Result<Restored> {
     let meta = std::fs::metadata(snapshot).with_context(|| format!("cannot read snapshot {}", snapshot.display()))?;
     if !meta.is_file() || meta.len() == 0 {
-        bail!("snapshot {} is empty or not a file", snapshot.display());
+        bail!("snapshot {} is empty or not a file; nothing was changed", snapshot.display());
     }
-    let (bin, legacy) = tool(&c.install_dir);
-    let command = |sub: &str| {
-        let mut cmd = Command::new(&bin);
-        if legacy {
-            cmd.env("ETCDCTL_API", "3");
-        }
-        cmd.args(["snapshot", sub]);
-        cmd
-    };
-    run(command("status").arg(snapshot), &format!("{} snapshot status", bin.display()))
-        .with_context(|| format!("snapshot {} is corrupt or truncated; nothing was changed", snapshot.display()))?;
-
     let parent = c.data_dir.parent().context("data-dir has no parent directory")?;
-    crate::fsutil::create_dir_with_mode(parent, 0o755).with_context(|| format!("cannot create {}", parent.display()))?;
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let staging = tempfile::Builder::new().prefix(".etcdadm-restore-").tempdir_in(parent)?;
-    let target = staging.path().join("data");
-    let mut cmd = command("restore");
+    let data = staging.path().join("data");
+    let (mut cmd, what) = snapshot_command(tools, "restore");
     cmd.arg(snapshot)
         .arg(format!("--name={}", m.name))
         .arg(format!("--initial-cluster={}={}", m.name, m.peer_url))
         .arg(format!("--initial-cluster-token={token}"))
         .arg(format!("--initial-advertise-peer-urls={}", m.peer_url))
-        .arg(format!("--data-dir={}", target.display()));
+        .arg(format!("--data-dir={}", data.display()));
     if skip_hash_check {
         cmd.arg("--skip-hash-check");
     }
-    run(&mut cmd, &format!("{} snapshot restore", bin.display()))
-        .with_context(|| format!("cannot restore snapshot {}; nothing was changed", snapshot.display()))?;
-    if c.data_dir.exists() {
-        // Only an empty directory can be here (checked by the caller); replace it.
-        std::fs::remove_dir(&c.data_dir)
-            .with_context(|| format!("{} is not empty; refusing to overwrite it", c.data_dir.display()))?;
+    run(cmd, &what).with_context(|| format!("snapshot {} is corrupt or truncated; nothing was changed", snapshot.display()))?;
+    Ok(Restored { _staging: staging, data })
+}
+
+impl Restored {
+    /// Moves the restored data to the data directory, which must be absent or empty.
+    pub fn commit(self, data_dir: &Path) -> Result<()> {
+        if data_dir.exists() {
+            std::fs::remove_dir(data_dir)
+                .with_context(|| format!("{} is not empty; refusing to overwrite it", data_dir.display()))?;
+        }
+        crate::fsutil::create_dir_with_mode(&self.data, 0o700)?;
+        std::fs::rename(&self.data, data_dir)
+            .with_context(|| format!("cannot move the restored data to {}", data_dir.display()))?;
+        info!(data_dir = %data_dir.display(), "restored snapshot");
+        Ok(())
     }
-    crate::fsutil::create_dir_with_mode(&target, 0o700)?;
-    std::fs::rename(&target, &c.data_dir)
-        .with_context(|| format!("cannot move the restored data to {}", c.data_dir.display()))?;
-    info!(snapshot = %snapshot.display(), data_dir = %c.data_dir.display(), "restored snapshot");
-    Ok(())
 }

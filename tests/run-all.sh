@@ -9,3 +9,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 scripts/install-deps.sh
 cargo test --locked
+# One static release build serves every fleet machine.
+ETCDADM_BIN=$(scripts/build-static.sh)
+export ETCDADM_BIN
+tests/fleet/selftest.sh
+tests/fleet/run.sh

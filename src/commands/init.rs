@@ -31,16 +31,21 @@ pub async fn run(mut c: Config, snapshot: Option<&Path>, skip_hash_check: bool) 
             State::new(Origin::Init, &c, &m)
         }
     };
-    state.save()?;
-
-    phases::install(&c).await?;
+    // Everything that can be checked is checked before the system changes.
+    let release = phases::fetch_release(&c).await?;
     let token = c.initial_cluster_token.clone().unwrap_or_else(|| format!("etcd-{}", m.name));
-    if let Some(snap) = snapshot {
-        if crate::fsutil::dir_has_entries(&c.data_dir)? {
+    let restored = match snapshot {
+        Some(_) if crate::fsutil::dir_has_entries(&c.data_dir)? => {
             info!(data_dir = %c.data_dir.display(), "data directory already restored; not restoring again");
-        } else {
-            crate::snapshot::restore(&c, &m, &token, snap, skip_hash_check)?;
+            None
         }
+        Some(snap) => Some(crate::snapshot::prepare(release.dir(), &c, &m, &token, snap, skip_hash_check)?),
+        None => None,
+    };
+    state.save()?;
+    phases::install(&c, &release)?;
+    if let Some(r) = restored {
+        r.commit(&c.data_dir)?;
     }
     let ca = Ca::load_or_create(&m.pki.ca_cert, &m.pki.ca_key, c.ca_validity_days)?;
     phases::certificates(&c, &m, &ca)?;

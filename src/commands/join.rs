@@ -42,9 +42,9 @@ pub async fn run(mut c: Config, endpoints: &str) -> Result<()> {
             State::new(Origin::Join, &c, &m)
         }
     };
+    let release = phases::fetch_release(&c).await?;
     state.save()?;
-
-    phases::install(&c).await?;
+    phases::install(&c, &release)?;
     phases::certificates(&c, &m, &ca)?;
 
     let tls = phases::client_tls(&m);

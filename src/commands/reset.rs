@@ -119,6 +119,12 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
             info!(file = %f.display(), "removed");
         }
     }
+    // Directories etcdadm created go too once empty (a shared one like /usr/local/bin stays).
+    for dir in [&c.install_dir, &m.pki.ca_cert.parent().map(|p| p.to_path_buf()).unwrap_or_default()] {
+        if std::fs::remove_dir(dir).is_ok() {
+            info!(dir = %dir.display(), "removed empty directory");
+        }
+    }
     Systemctl::daemon_reload()?;
     // The user asked for the member to go: its data goes too.
     match std::fs::remove_dir_all(&c.data_dir) {

@@ -2,52 +2,72 @@
 
 use super::{io_err, Release, ReleaseError};
 use crate::fsutil::{copy_if_changed, MODE_EXEC};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use tracing::info;
 
 /// Binaries an etcd release carries; `etcdutl` exists from 3.5 on.
 const BINARIES: &[(&str, bool)] = &[("etcd", true), ("etcdctl", true), ("etcdutl", false)];
 
-/// Installs the release's binaries into `install_dir` (unchanged files are left alone) and
-/// checks that the installed `etcd` reports the expected version.
-pub fn install(release: &Release, archive: &Path, install_dir: &Path) -> Result<(), ReleaseError> {
-    let cache = archive.parent().unwrap_or(Path::new("/tmp"));
-    let staging = tempfile::Builder::new().prefix(".unpack-").tempdir_in(cache).map_err(io_err(cache))?;
-    let file = std::fs::File::open(archive).map_err(io_err(archive))?;
-    let unusable = |message: String| ReleaseError::Archive { path: archive.display().to_string(), message };
-    tar::Archive::new(flate2::read::GzDecoder::new(file))
-        .unpack(staging.path())
-        .map_err(|e| unusable(format!("cannot unpack: {e}")))?;
-    let top = staging.path().join(release.stem());
-    let mut changed = Vec::new();
-    for (bin, required) in BINARIES {
-        let src = top.join(bin);
-        if !src.is_file() {
-            if *required {
-                return Err(unusable(format!("{}/{bin} is missing", release.stem())));
-            }
-            continue;
-        }
-        if copy_if_changed(&src, &install_dir.join(bin), MODE_EXEC).map_err(io_err(install_dir))? {
-            changed.push(*bin);
-        }
-    }
-    let found = installed_version(install_dir).map_err(unusable)?;
-    if found != release.version {
-        return Err(unusable(format!("its etcd reports version {found}, expected {}", release.version)));
-    }
-    if changed.is_empty() {
-        info!(dir = %install_dir.display(), version = %found, "etcd binaries already installed");
-    } else {
-        info!(dir = %install_dir.display(), version = %found, binaries = ?changed, "installed etcd binaries");
-    }
-    Ok(())
+/// A verified release unpacked into a temporary directory (removed on drop). Nothing on the
+/// system has changed yet, so its tools can check inputs (snapshots) before anything does.
+pub struct Unpacked {
+    _staging: tempfile::TempDir,
+    dir: PathBuf,
+    version: String,
+    archive: PathBuf,
 }
 
-/// The version `etcd --version` of the installed binary reports.
-pub fn installed_version(install_dir: &Path) -> Result<String, String> {
-    let etcd = install_dir.join("etcd");
+impl Unpacked {
+    pub fn new(release: &Release, archive: &Path) -> Result<Unpacked, ReleaseError> {
+        let cache = archive.parent().unwrap_or(Path::new("/tmp"));
+        let staging = tempfile::Builder::new().prefix(".unpack-").tempdir_in(cache).map_err(io_err(cache))?;
+        let file = std::fs::File::open(archive).map_err(io_err(archive))?;
+        let unusable = |message: String| ReleaseError::Archive { path: archive.display().to_string(), message };
+        tar::Archive::new(flate2::read::GzDecoder::new(file))
+            .unpack(staging.path())
+            .map_err(|e| unusable(format!("cannot unpack: {e}")))?;
+        let dir = staging.path().join(release.stem());
+        for (bin, required) in BINARIES {
+            if *required && !dir.join(bin).is_file() {
+                return Err(unusable(format!("{}/{bin} is missing", release.stem())));
+            }
+        }
+        let found = binary_version(&dir).map_err(unusable)?;
+        if found != release.version {
+            return Err(unusable(format!("its etcd reports version {found}, expected {}", release.version)));
+        }
+        Ok(Unpacked { _staging: staging, dir, version: found, archive: archive.to_path_buf() })
+    }
+
+    /// Directory holding the unpacked binaries.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Installs the binaries into `install_dir`; unchanged files are left alone.
+    pub fn install(&self, install_dir: &Path) -> Result<(), ReleaseError> {
+        let mut changed = Vec::new();
+        for (bin, _) in BINARIES {
+            let src = self.dir.join(bin);
+            if src.is_file() && copy_if_changed(&src, &install_dir.join(bin), MODE_EXEC).map_err(io_err(install_dir))? {
+                changed.push(*bin);
+            }
+        }
+        let installed = binary_version(install_dir)
+            .map_err(|message| ReleaseError::Archive { path: self.archive.display().to_string(), message })?;
+        if changed.is_empty() {
+            info!(dir = %install_dir.display(), version = %installed, "etcd binaries already installed");
+        } else {
+            info!(dir = %install_dir.display(), version = %self.version, binaries = ?changed, "installed etcd binaries");
+        }
+        Ok(())
+    }
+}
+
+/// The version `etcd --version` in `dir` reports.
+pub fn binary_version(dir: &Path) -> Result<String, String> {
+    let etcd = dir.join("etcd");
     let out = Command::new(&etcd)
         .arg("--version")
         .output()

@@ -9,7 +9,7 @@ mod install;
 mod progress;
 pub mod sums;
 
-pub use install::{install, installed_version};
+pub use install::{binary_version, Unpacked};
 
 use crate::config::Config;
 use crate::digest::{self, Sha256Digest};

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs fleet scenarios (tests/fleet/scenarios/*.sh, or those named) on real systemd
+# machines and prints `N passed, N failed` over all checks. Needs ETCDADM_BIN (a static
+# etcdadm) and root. Exits non-zero when any check failed or a scenario could not run.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+[[ -x ${ETCDADM_BIN:-} ]] || { echo "run.sh: set ETCDADM_BIN to the static etcdadm binary" >&2; exit 1; }
+export FLEET_RESULTS
+FLEET_RESULTS=$(mktemp /tmp/etcdadm-fleet-results.XXXXXX)
+scenarios=("$@")
+((${#scenarios[@]})) || scenarios=("$here"/scenarios/*.sh)
+status=0
+index=20
+for s in "${scenarios[@]}"; do
+  name=$(basename "$s" .sh)
+  echo "=== scenario $name" >&2
+  if ! SCENARIO=$name FLEET_NET_INDEX=$index bash -c 'set -uo pipefail; . "$1/lib.sh"; . "$1/common.sh"; . "$2"; scenario' _ "$here" "$s"; then
+    echo "=== scenario $name: FAILED" >&2
+    grep -q "^fail $name:" "$FLEET_RESULTS" || echo "fail $name: did not complete" >>"$FLEET_RESULTS"
+    status=1
+  else
+    echo "=== scenario $name: ok" >&2
+  fi
+  index=$((index + 1))
+done
+passed=$(grep -c '^pass ' "$FLEET_RESULTS")
+failed=$(grep -c '^fail ' "$FLEET_RESULTS")
+grep '^fail ' "$FLEET_RESULTS" | sed 's/^/  /' >&2
+rm -f "$FLEET_RESULTS"
+((passed + failed > 0)) || { echo "run.sh: no fleet check ran" >&2; status=1; }
+echo "fleet: $passed passed, $failed failed"
+exit "$status"
