@@ -15,11 +15,10 @@ pub enum Existing {
 
 pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Result<Existing> {
     let Some(state) = State::load(&c.state_file)? else { return Ok(Existing::Fresh) };
-    let verb = |o: Origin| if o == Origin::Init { "init" } else { "join" };
     if state.origin != origin {
         bail!(
             "this machine already holds member {} set up by `etcdadm {}` (see {}); run `etcdadm reset` before `etcdadm {}`",
-            state.config.name.as_deref().unwrap_or("?"), verb(state.origin), c.state_file.display(), verb(origin)
+            state.config.name.as_deref().unwrap_or("?"), state.origin.as_str(), c.state_file.display(), origin.as_str()
         );
     }
     let diff = drift(&state.config, c);

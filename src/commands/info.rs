@@ -106,9 +106,8 @@ async fn cluster_view(cl: &mut Cluster, tls: &crate::cluster::TlsFiles) -> Resul
 
 fn print_table(info: &Info) {
     let l = &info.local;
-    println!("member {} (id {}), {} by {:?}, etcd {} unit {}", l.name, l.id.as_deref().unwrap_or("-"),
-        serde_json::to_string(&l.phase).unwrap_or_default().trim_matches('"'),
-        l.origin, l.etcd_version, l.service);
+    println!("member {} (id {}): {}, set up by `etcdadm {}`, etcd {}, unit {}", l.name, l.id.as_deref().unwrap_or("-"),
+        l.phase.as_str(), l.origin.as_str(), l.etcd_version, l.service);
     println!("client {}  peer {}  data {}", l.client_url, l.peer_url, l.data_dir);
     let Some(c) = &info.cluster else {
         println!("cluster: unreachable: {}", info.error.as_deref().unwrap_or("unknown error"));
