@@ -4,9 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="$(uname -m)-unknown-linux-gnu"
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" cargo build --release --locked --target "$target" >&2
-bin="target/$target/release/etcdadm"
+bin="$(realpath "${CARGO_TARGET_DIR:-target}")/$target/release/etcdadm"
 if ldd "$bin" 2>&1 | grep -q '=>'; then
   echo "build-static: $bin is dynamically linked" >&2
   exit 1
 fi
-echo "$PWD/$bin"
+echo "$bin"
