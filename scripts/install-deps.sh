@@ -2,7 +2,7 @@
 # Installs every host package the build and the test suite need (Debian 12, root).
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
-need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3)
+need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv dnsmasq-base)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -11,4 +11,15 @@ if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# moto, the AWS emulator the discovery tests (aws-asg) run as a server, pinned, in its own venv:
+# Debian's python3 refuses system-wide pip installs (PEP 668). Tests look for
+# $MOTO_VENV/bin/moto_server (override: ETCDADM_TEST_MOTO_SERVER).
+MOTO_VERSION=5.2.5
+MOTO_VENV=/opt/etcdadm-test/moto
+if ! "$MOTO_VENV/bin/python" -c "import sys, importlib.metadata as m, moto.server; sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null; then
+  echo "install-deps: installing moto[server]==$MOTO_VERSION into $MOTO_VENV" >&2
+  /usr/bin/python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi

@@ -29,11 +29,16 @@ pub enum Command {
     Reset(ResetArgs),
     /// Fetch, verify and cache the etcd release without installing it.
     Download(DownloadArgs),
+    /// First-boot agent: discover peers, then form, join or heal the cluster (systemd unit).
+    Bootstrap(BootstrapArgs),
     /// Show this member and its cluster.
     Info(InfoArgs),
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage the cluster CA.
+    #[command(subcommand)]
+    Ca(CaCommand),
     /// Print etcdadm's version.
     Version,
 }
@@ -42,6 +47,13 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Print the effective configuration (defaults, files, drop-ins and flags merged).
     View(MemberFlags),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the cluster CA (ca.crt, ca.key in certs-dir) unless one exists, e.g. to hand
+    /// it to machines through cloud-init or Ignition.
+    Create(MemberFlags),
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +73,12 @@ pub struct JoinArgs {
     /// Client URL(s) of existing members, comma-separated; whichever answers is used.
     #[arg(value_name = "ENDPOINT[,ENDPOINT...]")]
     pub endpoints: String,
+    #[command(flatten)]
+    pub flags: MemberFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
     #[command(flatten)]
     pub flags: MemberFlags,
 }
@@ -223,7 +241,7 @@ mod tests {
 
     fn effective(flags: &MemberFlags) -> Config {
         let dir = tempfile::tempdir().unwrap();
-        let sources = ConfigSources { file: dir.path().join("none.yaml"), file_explicit: false, flags: flags_layer(flags) };
+        let sources = ConfigSources { file: dir.path().join("none.yaml"), flags: flags_layer(flags), ..Default::default() };
         load(&sources).unwrap()
     }
 

@@ -5,14 +5,18 @@
 //! `pki` the certificates, `service` the systemd files, `config` the settings.
 
 pub mod cli;
+pub mod bootstrap;
 pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod digest;
+pub mod discovery;
 pub mod dns;
 pub mod fsutil;
 pub mod member;
+pub mod metadata;
 pub mod net;
+pub mod notify;
 pub mod phases;
 pub mod pki;
 pub mod release;

@@ -1,5 +1,5 @@
-//! Retrying etcd operations that etcd itself asks callers to retry (see
-//! `ClusterError::is_retryable`), with exponential backoff, full jitter and a deadline.
+//! Retrying operations whose errors say they are transient, with exponential backoff, full
+//! jitter and a deadline.
 
 use crate::cluster::ClusterError;
 use backon::{ExponentialBuilder, Retryable};
@@ -7,19 +7,33 @@ use std::future::Future;
 use std::time::Duration;
 use tracing::info;
 
+fn backoff(deadline: Duration) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times()
+        .with_total_delay(Some(deadline))
+}
+
+/// Retries `op` while `retryable` says so, until `deadline` has been spent waiting.
+pub async fn retry_while<T, E, F, Fut>(what: &str, deadline: Duration, retryable: fn(&E) -> bool, op: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    op.retry(backoff(deadline))
+        .when(retryable)
+        .notify(|e, wait| info!(error = %e, retry_in = ?wait, "{what}: retrying"))
+        .await
+}
+
+/// Retries an etcd operation on the errors etcd asks callers to retry.
 pub async fn until_deadline<T, F, Fut>(what: &str, deadline: Duration, op: F) -> Result<T, ClusterError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ClusterError>>,
 {
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(250))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times()
-        .with_total_delay(Some(deadline));
-    op.retry(backoff)
-        .when(ClusterError::is_retryable)
-        .notify(|e, wait| info!(error = %e, retry_in = ?wait, "{what}: retrying"))
-        .await
+    retry_while(what, deadline, ClusterError::is_retryable, op).await
 }

@@ -101,7 +101,8 @@ impl State {
 /// `(key, old, new)`. Only keys that define the member count; download and timing knobs
 /// may change freely between runs.
 pub fn drift(old: &Config, new: &Config) -> Vec<(String, String, String)> {
-    const FREE: &[&str] = &["release-url", "release-sha256", "cache-dir", "timeout-seconds", "download-connect-timeout-seconds"];
+    const FREE: &[&str] =
+        &["release-url", "release-sha256", "cache-dir", "timeout-seconds", "download-connect-timeout-seconds", "bootstrap"];
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::to_value(old), serde_json::to_value(new))
     else {

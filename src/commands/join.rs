@@ -18,6 +18,16 @@ pub async fn run(mut c: Config, endpoints: &str) -> Result<()> {
     let endpoints = parse_endpoints(endpoints, c.client_port)?;
     let m = LocalMember::from_config(&c)?;
     c.name = Some(m.name.clone());
+    match join(&c, &m, &endpoints).await? {
+        None => println!("etcd member {} is already a voting member; nothing to do", m.name),
+        Some(id) => println!("etcd member {} joined the cluster as a voting member (id {})", m.name, format_id(id)),
+    }
+    Ok(())
+}
+
+/// Joins the cluster at `endpoints` and waits until this member is a healthy voter. Returns
+/// its member id, or `None` when it already was a healthy voter and nothing changed.
+pub async fn join(c: &Config, m: &LocalMember, endpoints: &[String]) -> Result<Option<u64>> {
     let Some(ca) = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)? else {
         return Err(PkiError::MissingCa {
             cert: m.pki.ca_cert.display().to_string(),
@@ -25,11 +35,10 @@ pub async fn run(mut c: Config, endpoints: &str) -> Result<()> {
         }
         .into());
     };
-    let mut state = match check_existing(&c, &m, Origin::Join).await? {
+    let mut state = match check_existing(c, m, Origin::Join).await? {
         Existing::HealthyMember => {
             info!("this machine is already a healthy voting member; nothing to do");
-            println!("etcd member {} is already a voting member; nothing to do", m.name);
-            return Ok(());
+            return Ok(None);
         }
         Existing::Resume(state) => state,
         Existing::Fresh => {
@@ -39,16 +48,16 @@ pub async fn run(mut c: Config, endpoints: &str) -> Result<()> {
                     c.data_dir.display()
                 );
             }
-            State::new(Origin::Join, &c, &m)
+            State::new(Origin::Join, c, m)
         }
     };
-    let release = phases::fetch_release(&c).await?;
+    let release = phases::fetch_release(c).await?;
     state.save()?;
-    phases::install(&c, &release)?;
-    phases::certificates(&c, &m, &ca)?;
+    phases::install(c, &release)?;
+    phases::certificates(c, m, &ca)?;
 
-    let tls = phases::client_tls(&m);
-    let cl = until_deadline("connecting to the cluster", c.timeout(), || Cluster::connect_any(&endpoints, &tls))
+    let tls = phases::client_tls(m);
+    let cl = until_deadline("connecting to the cluster", c.timeout(), || Cluster::connect_any(endpoints, &tls))
         .await
         .with_context(|| format!("cannot reach the cluster at {}", endpoints.join(", ")))?;
     info!(endpoint = %cl.endpoint, "connected to the cluster");
@@ -85,9 +94,9 @@ pub async fn run(mut c: Config, endpoints: &str) -> Result<()> {
     state.member_id = Some(format_id(id));
     state.save()?;
 
-    let bootstrap = ClusterBootstrap { initial_cluster: initial_cluster(&members, id, &m), state: "existing", token: None };
-    phases::configure(&c, &m, &bootstrap)?;
-    phases::start(&c)?;
+    let bootstrap = ClusterBootstrap { initial_cluster: initial_cluster(&members, id, m), state: "existing", token: None };
+    phases::configure(c, m, &bootstrap)?;
+    phases::start(c)?;
 
     if members.iter().any(|x| x.id == id && x.is_learner) {
         until_deadline("promoting this learner once it has caught up", c.timeout(), || cl.promote(id))
@@ -95,13 +104,12 @@ pub async fn run(mut c: Config, endpoints: &str) -> Result<()> {
             .context("the learner did not catch up with the leader in time")?;
         info!(id = %format_id(id), "promoted to voting member");
     }
-    let local = phases::wait_healthy(&c, &m).await?;
+    let local = phases::wait_healthy(c, m).await?;
     let st = local.status().await?;
     state.phase = Phase::Member;
     state.cluster_id = Some(format_id(st.cluster_id));
     state.save()?;
-    println!("etcd member {} joined the cluster as a voting member (id {})", m.name, format_id(id));
-    Ok(())
+    Ok(Some(id))
 }
 
 /// `name=peer-url` for every member, this one under its own name. Members added but never

@@ -4,32 +4,39 @@ mod config_view;
 mod download;
 mod existing;
 mod info;
-mod init;
-mod join;
-mod reset;
+pub mod init;
+pub mod join;
+pub mod reset;
 
-use crate::cli::{flags_layer, Cli, Command, ConfigCommand};
+use crate::cli::{flags_layer, CaCommand, Cli, Command, ConfigCommand};
 use crate::config::{self, Config, ConfigSources, DEFAULT_CONFIG_FILE};
 use anyhow::Result;
 use serde::Serialize;
 
 pub async fn run(cli: Cli) -> Result<()> {
     let file = cli.config.clone();
-    let load = |flags: &dyn erased::Layer| -> Result<Config> {
-        let sources = ConfigSources {
-            file_explicit: file.is_some(),
-            file: file.clone().unwrap_or_else(|| DEFAULT_CONFIG_FILE.into()),
-            flags: flags.layer(),
-        };
-        Ok(config::load(&sources)?)
+    let sources = |flags: &dyn erased::Layer| ConfigSources {
+        file_explicit: file.is_some(),
+        file: file.clone().unwrap_or_else(|| DEFAULT_CONFIG_FILE.into()),
+        flags: flags.layer(),
+        metadata: Default::default(),
     };
+    let load = |flags: &dyn erased::Layer| -> Result<Config> { Ok(config::load(&sources(flags))?) };
     match cli.command {
         Command::Init(a) => init::run(load(&a.flags)?, a.snapshot.as_deref(), a.skip_hash_check).await,
         Command::Join(a) => join::run(load(&a.flags)?, &a.endpoints).await,
+        Command::Bootstrap(a) => crate::bootstrap::run(sources(&a.flags)).await,
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
         Command::Download(a) => download::run(load(&a.release)?).await,
         Command::Info(a) => info::run(load(&a.state)?, a.output).await,
         Command::Config(ConfigCommand::View(f)) => config_view::run(&load(&f)?),
+        Command::Ca(CaCommand::Create(f)) => {
+            let c = load(&f)?;
+            let pki = crate::member::PkiPaths::new(&c.certs_dir);
+            crate::pki::Ca::load_or_create(&pki.ca_cert, &pki.ca_key, c.ca_validity_days)?;
+            println!("{}\n{}", pki.ca_cert.display(), pki.ca_key.display());
+            Ok(())
+        }
         Command::Version => {
             println!("etcdadm {} (installs etcd {} by default)", env!("CARGO_PKG_VERSION"), config::DEFAULT_ETCD_VERSION);
             Ok(())

@@ -1,6 +1,6 @@
 //! Reading and merging configuration layers.
 //!
-//! Order, later wins: built-in defaults, the main file (`--config`, default
+//! Order, later wins: built-in defaults, instance metadata (bootstrap only), the main file (`--config`, default
 //! `/etc/etcdadm/config.yaml`), the drop-ins `config.d/*.yaml` beside it in name order, then
 //! flags given on the command line. Mappings merge key by key (recursively); any other value,
 //! lists included, replaces the earlier one. Every file is checked on its own first, so an
@@ -19,11 +19,13 @@ pub struct ConfigSources {
     pub file_explicit: bool,
     /// Settings from command-line flags, as a mapping with the config's keys.
     pub flags: Mapping,
+    /// Settings below the files: what cloud metadata says (bootstrap only).
+    pub metadata: Mapping,
 }
 
 impl Default for ConfigSources {
     fn default() -> Self {
-        ConfigSources { file: DEFAULT_CONFIG_FILE.into(), file_explicit: false, flags: Mapping::new() }
+        ConfigSources { file: DEFAULT_CONFIG_FILE.into(), file_explicit: false, flags: Mapping::new(), metadata: Mapping::new() }
     }
 }
 
@@ -58,7 +60,8 @@ impl ConfigSources {
 
 /// Loads, merges and validates the configuration.
 pub fn load(sources: &ConfigSources) -> Result<Config, ConfigError> {
-    let mut merged = Mapping::new();
+    check_layer(&sources.metadata, "instance metadata")?;
+    let mut merged = sources.metadata.clone();
     for path in sources.files()? {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(&path)

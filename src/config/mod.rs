@@ -58,6 +58,34 @@ pub struct Config {
     /// How long init/join/reset wait for etcd (health, catch-up, membership changes).
     pub timeout_seconds: u64,
     pub download_connect_timeout_seconds: u64,
+    /// Settings of `etcdadm bootstrap`.
+    pub bootstrap: BootstrapConfig,
+}
+
+/// `bootstrap:` — how the first-boot agent learns about this machine and its peers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct BootstrapConfig {
+    /// Cloud metadata source (`provider: none|ec2|gce|openstack|nocloud`).
+    pub metadata: crate::metadata::MetadataConfig,
+    /// Peer discovery (`provider: static|dns|aws-asg`).
+    pub discovery: Option<crate::discovery::DiscoveryConfig>,
+    /// Intended number of members; defaults to the static list's length or the
+    /// autoscaling group's desired capacity.
+    pub cluster_size: Option<usize>,
+    /// Overall deadline of one bootstrap run.
+    pub deadline_seconds: u64,
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        BootstrapConfig {
+            metadata: Default::default(),
+            discovery: None,
+            cluster_size: None,
+            deadline_seconds: 900,
+        }
+    }
 }
 
 impl Default for Config {
@@ -87,6 +115,7 @@ impl Default for Config {
             initial_cluster_token: None,
             timeout_seconds: 300,
             download_connect_timeout_seconds: 10,
+            bootstrap: BootstrapConfig::default(),
         }
     }
 }

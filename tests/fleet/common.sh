@@ -88,3 +88,74 @@ ea_out() { # VAR M ARGS...
 fingerprint() { # M
   fleet_exec "$1" sh -c 'sha256sum /etc/etcd/etcd.env /etc/etcd/etcdctl.env /etc/systemd/system/etcd.service /etc/etcd/pki/* /opt/bin/* /etc/etcdadm/state.json 2>&1; stat -c "%n %a" /etc/etcd/pki/*'
 }
+
+# --- bootstrap --------------------------------------------------------------------------
+
+# A cluster CA made on the host, as an operator would before writing user-data.
+make_ca() { # DIR
+  "$ETCDADM_BIN" ca create --certs-dir "$1" >/dev/null
+}
+
+# Prepares machines for `etcdadm bootstrap` the way a provisioning system would: binary at
+# /opt/bin/etcdadm, the packaged unit enabled, the CA from CA_DIR, and YAML as config
+# (NAME and ADDRESS in it are replaced per machine). Does not start them.
+bootstrap_prepare() { # CA_DIR YAML M N [M N ...]
+  local ca=$1 yaml=$2 root here
+  here=$(dirname "${BASH_SOURCE[0]}")
+  shift 2
+  while (($#)); do
+    fleet_create "$1" "$2" || return 1
+    root=$(fleet_root "$1")
+    install -D -m 0755 "$ETCDADM_BIN" "$root/opt/bin/etcdadm" &&
+      ln -sf /opt/bin/etcdadm "$root/usr/local/bin/etcdadm" &&
+      install -D -m 0644 "$here/../../packaging/etcdadm-bootstrap.service" "$root/etc/systemd/system/etcdadm-bootstrap.service" &&
+      mkdir -p "$root/etc/systemd/system/multi-user.target.wants" &&
+      ln -sf ../etcdadm-bootstrap.service "$root/etc/systemd/system/multi-user.target.wants/etcdadm-bootstrap.service" &&
+      install -D -m 0644 "$ca/ca.crt" "$root/etc/etcd/pki/ca.crt" &&
+      install -D -m 0600 "$ca/ca.key" "$root/etc/etcd/pki/ca.key" &&
+      write_config "$1" "${yaml//ADDRESS/$(fleet_ip "$2")}" || return 1
+    shift 2
+  done
+}
+
+# StatusText of the bootstrap unit once it is active (READY=1 seen by systemd).
+bootstrap_ready() { # M [SECONDS]
+  local deadline=$((SECONDS + ${2:-180})) state
+  while :; do
+    state=$(fleet_exec "$1" systemctl show -p ActiveState --value etcdadm-bootstrap 2>/dev/null)
+    [[ $state == active ]] && break
+    if ((SECONDS >= deadline)); then
+      fleet_exec "$1" systemctl status --no-pager etcdadm-bootstrap >&2
+      fleet_journal "$1" -u etcdadm-bootstrap | tail -30 >&2
+      fleet__fail "bootstrap on $1 not ready after ${2:-180}s (state $state)"
+      return 1
+    fi
+    sleep 0.5
+  done
+  fleet_exec "$1" systemctl show -p StatusText --value etcdadm-bootstrap
+}
+
+all_ready() { # M...
+  local m text
+  for m; do
+    text=$(bootstrap_ready "$m") || return 1
+    assert_contains "$text" "healthy" "StatusText of $m" || return 1
+  done
+}
+
+# Every machine sees the same cluster id and the same N started voters.
+one_cluster_of() { # N M...
+  local n=$1 m ids=() lists=()
+  shift
+  for m; do
+    ids+=("$(ea "$m" info --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["cluster"]["id"])')") || return 1
+    lists+=("$(members "$m" | sort)")
+    assert_eq "$n" "$(started_voters "$m")" "started voters seen by $m" || return 1
+  done
+  assert_eq 1 "$(printf '%s\n' "${ids[@]}" | sort -u | wc -l)" "distinct cluster ids (${ids[*]})" || return 1
+  local l
+  for l in "${lists[@]}"; do
+    assert_eq "${lists[0]}" "$l" "member lists seen by different machines" || return 1
+  done
+}
+}

@@ -1,0 +1,260 @@
+//! `etcdadm bootstrap`: the first-boot agent. It reads cloud metadata and the drop-in
+//! configuration, discovers the intended peers, decides (in `decide`) between forming a
+//! cluster, joining one and waiting, runs `init`'s or `join`'s steps, and reports progress
+//! and readiness to systemd. Every later boot finds the member healthy and reports ready.
+
+pub mod decide;
+mod probe;
+
+use crate::cluster::{format_id, Cluster};
+use crate::commands::{init, join};
+use crate::config::{self, Config, ConfigSources};
+use crate::discovery::{self, DiscoveryContext, Peer, PeerSet};
+use crate::member::LocalMember;
+use crate::metadata::{self, InstanceMetadata, MetadataConfig};
+use crate::net::{self, Host};
+use crate::notify;
+use crate::pki::{Ca, PkiError};
+use crate::retry::{retry_while, until_deadline};
+use crate::state::{Phase, State};
+use crate::phases;
+use anyhow::{anyhow, bail, Context, Result};
+use decide::{decide, Candidate, Decision, View};
+use serde_yaml_ng::{Mapping, Value};
+use std::time::Duration;
+use tracing::info;
+
+/// Prefix of instance tags / attributes that carry etcdadm settings (`etcdadm-version`).
+pub const ATTRIBUTE_PREFIX: &str = "etcdadm-";
+
+pub async fn run(sources: ConfigSources) -> Result<()> {
+    let c = config::load(&sources)?;
+    let deadline = Duration::from_secs(c.bootstrap.deadline_seconds);
+    let _extender = notify::TimeoutExtender::start();
+    match tokio::time::timeout(deadline, converge(c, sources)).await {
+        Ok(Ok(msg)) => {
+            notify::ready(&msg);
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            notify::status(&format!("failed: {e:#}"));
+            Err(e)
+        }
+        Err(_) => {
+            let msg = format!(
+                "no healthy member within the deadline of {}s (bootstrap.deadline-seconds); check `journalctl -u etcdadm-bootstrap` and the peers",
+                deadline.as_secs()
+            );
+            notify::status(&format!("failed: {msg}"));
+            bail!(msg)
+        }
+    }
+}
+
+async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
+    let md = read_metadata(&c.bootstrap.metadata, c.bootstrap.deadline_seconds).await?;
+    if let Some(md) = &md {
+        sources.metadata = metadata_layer(md);
+    }
+    let mut c = config::load(&sources).context("configuration with instance metadata applied")?;
+
+    if let Some(state) = State::load(&c.state_file)? {
+        if state.phase == Phase::Member {
+            let m = state.member()?;
+            notify::status(&format!("member {} set up on an earlier boot; waiting for etcd to be healthy", m.name));
+            phases::start(&state.config)?;
+            phases::wait_healthy(&state.config, &m).await?;
+            return Ok(format!("etcd member {} is healthy", m.name));
+        }
+    }
+
+    let discovery_cfg = c
+        .bootstrap
+        .discovery
+        .clone()
+        .context("no `bootstrap: discovery:` section in the configuration; add one (see README, \"Bootstrap\")")?;
+    let ctx = discovery_context(&c.bootstrap.metadata, md.as_ref()).await?;
+    let me0 = LocalMember::from_config(&c)?;
+    let ca = Ca::load(&me0.pki.ca_cert, &me0.pki.ca_key)?.ok_or_else(|| PkiError::MissingCa {
+        cert: me0.pki.ca_cert.display().to_string(),
+        key: me0.pki.ca_key.display().to_string(),
+    })?;
+    // The client certificate lets this machine probe its peers before it is a member.
+    phases::certificates(&c, &me0, &ca)?;
+    let tls = phases::client_tls(&me0);
+
+    let mut round: u32 = 0;
+    loop {
+        round += 1;
+        let set = retry_while("discovering peers", Duration::from_secs(c.bootstrap.deadline_seconds), discovery::DiscoveryError::is_retryable, || {
+            discovery::discover(&discovery_cfg, &ctx)
+        })
+        .await
+        .context("peer discovery failed")?;
+        let peers = candidates(&set, &c);
+        let me = peers.iter().find(|p| p.peer_url == me0.peer_url).cloned();
+        let expected = c.bootstrap.cluster_size.or(set.expected).or(match discovery_cfg {
+            discovery::DiscoveryConfig::Static { .. } => Some(peers.len()),
+            _ => None,
+        });
+        notify::status(&format!("discovering peers {}/{}", peers.len(), expected.map_or("?".into(), |n| n.to_string())));
+        let others: Vec<Candidate> = peers.iter().filter(|p| Some(*p) != me.as_ref()).cloned().collect();
+        let view = View { probes: probe::probe_all(&others, &tls).await, me: me.clone(), peers, expected, authoritative: set.authoritative };
+        let decision = decide(&view);
+        info!(round, ?decision, "decided");
+        match decision {
+            Decision::Wait(why) => {
+                notify::status(&why);
+                tokio::time::sleep(pause(round)).await;
+            }
+            Decision::Form { initial_cluster, token } => {
+                let name = me.map(|m| m.name).ok_or_else(|| anyhow!("formed without being in the peer set"))?;
+                c.name = Some(name);
+                let m = LocalMember::from_config(&c)?;
+                notify::status(&format!("forming a new cluster of {} members (token {token})", initial_cluster.len()));
+                init::form(&c, &m, init::NewCluster { initial_cluster, token }, None, false).await?;
+                return Ok(format!("etcd member {} of a new cluster is healthy", m.name));
+            }
+            Decision::Join { endpoints } => {
+                if let Some(me) = me {
+                    c.name = Some(me.name);
+                }
+                let m = LocalMember::from_config(&c)?;
+                notify::status(&format!("joining via {}", endpoints.join(",")));
+                join::join(&c, &m, &endpoints).await?;
+                return Ok(format!("etcd member {} is a healthy voter", m.name));
+            }
+            Decision::RemoveStale { member, endpoints } => {
+                notify::status(&format!("removing member {} ({}) which left the peer set", format_id(member.id), member.name));
+                let cl = Cluster::connect_any(&endpoints, &tls).await?;
+                until_deadline("removing a member that left the peer set", c.timeout(), || cl.remove(member.id)).await?;
+            }
+        }
+    }
+}
+
+/// Between rounds that wait: quick at first, then every 5 s.
+fn pause(round: u32) -> Duration {
+    Duration::from_millis(u64::from(round.min(10)) * 500)
+}
+
+/// Candidates with their etcd URLs; a peer without a name is named after its host.
+fn candidates(set: &PeerSet, c: &Config) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = set
+        .peers
+        .iter()
+        .map(|p: &Peer| Candidate {
+            name: p.name.clone().unwrap_or_else(|| name_for_host(&p.host)),
+            peer_url: net::https_url(&p.host, c.peer_port),
+            client_url: net::https_url(&p.host, c.client_port),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A member name from an address: `etcd-10-0-0-1`, `etcd-fd00--1`, or a host's first label.
+pub fn name_for_host(h: &Host) -> String {
+    match h {
+        Host::Ip(ip) => format!("etcd-{}", ip.to_string().replace(['.', ':'], "-")),
+        Host::Name(n) => n.split('.').next().unwrap_or(n).to_string(),
+    }
+}
+
+async fn read_metadata(cfg: &MetadataConfig, deadline: u64) -> Result<Option<InstanceMetadata>> {
+    if matches!(cfg, MetadataConfig::None) {
+        return Ok(None);
+    }
+    notify::status("reading instance metadata");
+    let md = retry_while("reading instance metadata", Duration::from_secs(deadline), metadata::MetadataError::is_retryable, || metadata::fetch(cfg))
+        .await
+        .context("cannot read instance metadata")?;
+    if let Some(m) = &md {
+        info!(provider = m.provider, instance = %m.instance_id, "read instance metadata");
+    }
+    Ok(md)
+}
+
+/// Metadata as a configuration layer below the files: the instance's address, and every
+/// `etcdadm-<key>` tag or attribute as `<key>` (its value read as YAML, so numbers, lists
+/// and mappings work).
+pub fn metadata_layer(md: &InstanceMetadata) -> Mapping {
+    let mut layer = Mapping::new();
+    let address = md.private_ipv4.map(|a| a.to_string()).or(md.private_ipv6.map(|a| a.to_string()));
+    if let Some(a) = address {
+        layer.insert("advertise-address".into(), a.into());
+    }
+    for (k, v) in &md.attributes {
+        if let Some(key) = k.strip_prefix(ATTRIBUTE_PREFIX) {
+            let value = serde_yaml_ng::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.clone()));
+            layer.insert(key.into(), value);
+        }
+    }
+    layer
+}
+
+async fn discovery_context(cfg: &MetadataConfig, md: Option<&InstanceMetadata>) -> Result<DiscoveryContext> {
+    let credentials = match cfg {
+        MetadataConfig::Ec2(ec2) => match metadata::ec2_role_credentials(ec2).await {
+            Ok(c) => Some(discovery::AwsCredentials {
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: c.secret_access_key.clone(),
+                session_token: Some(c.session_token.clone()),
+            }),
+            Err(e) => {
+                info!(error = %e, "no instance role credentials; using the environment's, if any");
+                None
+            }
+        },
+        _ => None,
+    };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let credentials = credentials.or_else(|| {
+        Some(discovery::AwsCredentials {
+            access_key_id: env("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
+            session_token: env("AWS_SESSION_TOKEN"),
+        })
+    });
+    Ok(DiscoveryContext {
+        instance_id: md.map(|m| m.instance_id.clone()),
+        region: md.and_then(|m| m.region.clone()).or_else(|| env("AWS_REGION")),
+        credentials,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn names_from_hosts() {
+        assert_eq!(name_for_host(&Host::parse("10.0.0.1").unwrap()), "etcd-10-0-0-1");
+        assert_eq!(name_for_host(&Host::parse("fd00::1").unwrap()), "etcd-fd00--1");
+        assert_eq!(name_for_host(&Host::parse("etcd-a.example.com").unwrap()), "etcd-a");
+    }
+
+    #[test]
+    fn metadata_fills_address_and_prefixed_settings() {
+        let md = InstanceMetadata {
+            provider: "ec2",
+            instance_id: "i-1".into(),
+            hostname: None,
+            private_ipv4: Some("10.1.2.3".parse().unwrap()),
+            private_ipv6: None,
+            region: None,
+            availability_zone: None,
+            attributes: BTreeMap::from([
+                ("etcdadm-version".to_string(), "3.5.16".to_string()),
+                ("etcdadm-client-port".to_string(), "3379".to_string()),
+                ("Name".to_string(), "web".to_string()),
+            ]),
+        };
+        let layer = metadata_layer(&md);
+        assert_eq!(layer.len(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let c = config::load(&ConfigSources { file: dir.path().join("none.yaml"), metadata: layer, ..Default::default() }).unwrap();
+        assert_eq!((c.advertise_address.as_deref(), c.version.as_str(), c.client_port), (Some("10.1.2.3"), "3.5.16", 3379));
+    }
+}

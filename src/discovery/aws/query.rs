@@ -1,0 +1,263 @@
+//! Signed calls of the AWS Query APIs (form-encoded POST, XML answer) over reqwest, paced by
+//! a process-wide limiter.
+
+use super::xml;
+use crate::discovery::{AwsCredentials, DiscoveryError};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Larger answers are not DescribeAutoScalingGroups/DescribeInstances answers for a cluster.
+const MAX_BODY: usize = 8 << 20;
+const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    AutoScaling,
+    Ec2,
+}
+
+impl Service {
+    /// The signing name, also the endpoint prefix.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Service::AutoScaling => "autoscaling",
+            Service::Ec2 => "ec2",
+        }
+    }
+
+    fn version(self) -> &'static str {
+        match self {
+            Service::AutoScaling => "2011-01-01",
+            Service::Ec2 => "2016-11-15",
+        }
+    }
+}
+
+pub(crate) struct QueryClient {
+    http: reqwest::Client,
+    credentials: Credentials,
+    region: String,
+    autoscaling_url: String,
+    ec2_url: String,
+    min_interval: Duration,
+}
+
+impl QueryClient {
+    /// `endpoint` replaces both service URLs; otherwise the regional public endpoints.
+    pub(crate) fn new(
+        credentials: &AwsCredentials,
+        region: &str,
+        endpoint: Option<&str>,
+        max_requests_per_second: f64,
+    ) -> Result<QueryClient, DiscoveryError> {
+        // reqwest is built without a default crypto provider; main installs ring, and so does
+        // this, for callers that are not main (tests, other binaries). No-op when installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("etcdadm/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| DiscoveryError::Config(format!("cannot set up the HTTP client for AWS: {e}")))?;
+        let url = |service: Service| match endpoint {
+            Some(e) => e.to_string(),
+            None => default_endpoint(service, region),
+        };
+        Ok(QueryClient {
+            http,
+            credentials: Credentials::new(
+                &credentials.access_key_id,
+                &credentials.secret_access_key,
+                credentials.session_token.clone(),
+                None,
+                "etcdadm",
+            ),
+            region: region.to_string(),
+            autoscaling_url: url(Service::AutoScaling),
+            ec2_url: url(Service::Ec2),
+            min_interval: Duration::from_secs_f64(1.0 / max_requests_per_second),
+        })
+    }
+
+    pub(crate) fn url(&self, service: Service) -> &str {
+        match service {
+            Service::AutoScaling => &self.autoscaling_url,
+            Service::Ec2 => &self.ec2_url,
+        }
+    }
+
+    /// One signed call; the XML body of a 2xx answer, else the AWS error.
+    pub(crate) async fn call(
+        &self,
+        service: Service,
+        action: &'static str,
+        params: &[(&str, &str)],
+    ) -> Result<String, DiscoveryError> {
+        let url = self.url(service);
+        let body = form_body(service, action, params);
+        let http_err = |detail: String, retryable: bool| DiscoveryError::Http {
+            action,
+            endpoint: url.to_string(),
+            detail,
+            retryable,
+        };
+        let headers = self.sign(service, url, &body).map_err(|e| http_err(format!("cannot sign the request: {e}"), false))?;
+        pace(self.min_interval).await;
+        let mut req = self.http.post(url).header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE).body(body);
+        for (name, value) in &headers {
+            req = req.header(*name, value);
+        }
+        let resp = req.send().await.map_err(|e| http_err(error_chain(&e), true))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| http_err(format!("reading the answer: {}", error_chain(&e)), true))?;
+        if bytes.len() > MAX_BODY {
+            return Err(DiscoveryError::BadResponse {
+                action,
+                endpoint: url.to_string(),
+                service: service.name(),
+                detail: format!("{} bytes, more than {MAX_BODY}", bytes.len()),
+            });
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if status.is_success() {
+            return Ok(text);
+        }
+        let (code, message) = xml::error(&text).unwrap_or_else(|| (format!("HTTP {}", status.as_u16()), snippet(&text)));
+        Err(DiscoveryError::Aws { action, endpoint: url.to_string(), status: status.as_u16(), code, message: snippet(&message) })
+    }
+
+    /// The SigV4 headers (authorization, x-amz-date, x-amz-security-token) for a POST of `body`.
+    fn sign(&self, service: Service, url: &str, body: &str) -> Result<Vec<(&'static str, String)>, String> {
+        let identity = self.credentials.clone().into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(service.name())
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| e.to_string())?
+            .into();
+        let request = SignableRequest::new(
+            "POST",
+            url,
+            [("content-type", CONTENT_TYPE)].into_iter(),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .map_err(|e| e.to_string())?;
+        let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
+        let (headers, _) = instructions.into_parts();
+        Ok(headers.into_iter().map(|h| (h.name(), h.value().to_string())).collect())
+    }
+}
+
+/// `https://<service>.<region>.amazonaws.com/` (`.com.cn` in the China regions).
+pub(crate) fn default_endpoint(service: Service, region: &str) -> String {
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    format!("https://{}.{region}.{suffix}/", service.name())
+}
+
+fn form_body(service: Service, action: &str, params: &[(&str, &str)]) -> String {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("Action", action).append_pair("Version", service.version());
+    for (k, v) in params {
+        form.append_pair(k, v);
+    }
+    form.finish()
+}
+
+/// The earliest instant the next AWS call of this process may start.
+static NEXT_CALL: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Waits for this call's slot: calls of the whole process start at least `min_interval`
+/// apart. The slot is taken before waiting, so concurrent callers queue up in order.
+async fn pace(min_interval: Duration) {
+    let wait = {
+        let mut next = NEXT_CALL.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let slot = next.map_or(now, |n| n.max(now));
+        *next = Some(slot + min_interval);
+        slot - now
+    };
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// At most 300 characters of an answer, on one line.
+fn snippet(s: &str) -> String {
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None => one_line,
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(default_endpoint(Service::AutoScaling, "eu-west-1"), "https://autoscaling.eu-west-1.amazonaws.com/");
+        assert_eq!(default_endpoint(Service::Ec2, "cn-north-1"), "https://ec2.cn-north-1.amazonaws.com.cn/");
+    }
+
+    #[test]
+    fn bodies() {
+        let b = form_body(Service::AutoScaling, "DescribeAutoScalingGroups", &[("AutoScalingGroupNames.member.1", "etcd a&b")]);
+        assert_eq!(b, "Action=DescribeAutoScalingGroups&Version=2011-01-01&AutoScalingGroupNames.member.1=etcd+a%26b");
+    }
+
+    #[test]
+    fn signing_headers_and_no_secret_in_them() {
+        let creds = AwsCredentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: Some("token-xyz".into()),
+        };
+        let c = QueryClient::new(&creds, "us-east-1", Some("http://127.0.0.1:1/"), 5.0).unwrap();
+        let h = c.sign(Service::Ec2, c.url(Service::Ec2), "Action=DescribeInstances&Version=2016-11-15").unwrap();
+        let get = |n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+        let auth = get("authorization").unwrap();
+        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{auth}");
+        assert!(auth.contains("/us-east-1/ec2/aws4_request"), "{auth}");
+        assert!(auth.contains("SignedHeaders=content-type;host;x-amz-date"), "{auth}");
+        assert_eq!(get("x-amz-security-token"), Some("token-xyz"));
+        assert!(get("x-amz-date").is_some());
+        assert!(!h.iter().any(|(_, v)| v.contains("wJalr")));
+    }
+
+    #[tokio::test]
+    async fn calls_are_paced() {
+        let start = Instant::now();
+        for _ in 0..4 {
+            pace(Duration::from_millis(40)).await;
+        }
+        // The first call goes at once (or after a slot another test took), the others 40 ms apart.
+        assert!(start.elapsed() >= Duration::from_millis(120), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn snippets() {
+        assert_eq!(snippet("a\n  b\tc"), "a b c");
+        let long = "é".repeat(400);
+        assert_eq!(snippet(&long).chars().count(), 301);
+    }
+}

@@ -1,0 +1,321 @@
+//! Peer discovery: finds the intended members of the cluster before this one starts, so that
+//! `bootstrap` can decide between init and join.
+//!
+//! One provider per folder or file: `static_list` (peers written in the configuration), `dns`
+//! (SRV records as etcd's `--discovery-srv` defines them, or the A/AAAA records of one name)
+//! and `aws` (the instances of an EC2 Auto Scaling group). Adding a provider adds one module,
+//! one `DiscoveryConfig` variant and one match arm in [`discover`].
+//!
+//! One call of [`discover`] is one attempt: it does not retry. Callers wrap it in backoff with a
+//! deadline and retry while [`DiscoveryError::is_retryable`] says so.
+
+mod aws;
+mod dns;
+mod error;
+mod static_list;
+
+pub use error::DiscoveryError;
+
+use crate::net::Host;
+use serde::{Deserialize, Serialize, Serializer};
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// Where the peer set comes from. YAML/JSON: `provider: static | dns | aws-asg` plus the
+/// provider's kebab-case fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DiscoveryConfig {
+    /// Peers listed in the configuration, each `name=host` or `host` (an IP, IPv6 with or
+    /// without brackets, or a DNS name).
+    Static { peers: Vec<String> },
+    /// DNS: exactly one of `domain` (SRV records `_etcd-server-ssl._tcp.<domain>`, as etcd's
+    /// `--discovery-srv`) or `name` (its A and AAAA records, one peer per address).
+    /// `nameserver` replaces the servers of /etc/resolv.conf (split DNS, tests).
+    #[serde(rename_all = "kebab-case")]
+    Dns {
+        #[serde(default)]
+        domain: Option<String>,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        nameserver: Option<SocketAddr>,
+    },
+    /// The InService and Pending instances of an EC2 Auto Scaling group.
+    #[serde(rename_all = "kebab-case")]
+    AwsAsg {
+        /// Defaults to the region of this instance ([`DiscoveryContext::region`]).
+        #[serde(default)]
+        region: Option<String>,
+        /// Defaults to the group this instance belongs to.
+        #[serde(default)]
+        group: Option<String>,
+        /// Replaces both `https://autoscaling.<region>.amazonaws.com` and
+        /// `https://ec2.<region>.amazonaws.com` (VPC endpoints, the moto emulator).
+        #[serde(default)]
+        endpoint: Option<String>,
+        /// Upper bound on AWS API calls per second, shared by the whole process.
+        #[serde(default = "default_max_requests_per_second")]
+        max_requests_per_second: f64,
+    },
+}
+
+fn default_max_requests_per_second() -> f64 {
+    5.0
+}
+
+impl DiscoveryConfig {
+    /// Checks what can be checked without the network, so that a bad configuration fails at
+    /// load time rather than after a retry loop. [`discover`] runs the same checks.
+    pub fn validate(&self) -> Result<(), DiscoveryError> {
+        match self {
+            DiscoveryConfig::Static { peers } => static_list::parse(peers).map(|_| ()),
+            DiscoveryConfig::Dns { domain, name, .. } => dns::Query::new(domain.as_deref(), name.as_deref()).map(|_| ()),
+            DiscoveryConfig::AwsAsg { endpoint, max_requests_per_second, .. } => {
+                aws::validate(endpoint.as_deref(), *max_requests_per_second)
+            }
+        }
+    }
+
+    /// The provider name as written in the configuration.
+    pub fn provider(&self) -> &'static str {
+        match self {
+            DiscoveryConfig::Static { .. } => "static",
+            DiscoveryConfig::Dns { .. } => "dns",
+            DiscoveryConfig::AwsAsg { .. } => "aws-asg",
+        }
+    }
+}
+
+/// One intended member of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Peer {
+    /// The member name when the provider knows it: the `name=` of a static entry, the first
+    /// label of an SRV target, the EC2 instance id.
+    pub name: Option<String>,
+    /// Where its peer and client ports are reached.
+    #[serde(serialize_with = "serialize_host")]
+    pub host: Host,
+    /// The EC2 instance id (aws-asg only).
+    pub instance_id: Option<String>,
+}
+
+fn serialize_host<S: Serializer>(host: &Host, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(host)
+}
+
+impl Peer {
+    /// Order of a peer set: IP hosts (IPv4 before IPv6, numerically), then DNS names, then by
+    /// name and instance id.
+    fn sort_key(&self) -> (u8, Option<std::net::IpAddr>, &str, Option<&str>, Option<&str>) {
+        match &self.host {
+            Host::Ip(ip) => (0, Some(*ip), "", self.name.as_deref(), self.instance_id.as_deref()),
+            Host::Name(n) => (1, None, n.as_str(), self.name.as_deref(), self.instance_id.as_deref()),
+        }
+    }
+}
+
+impl Ord for Peer {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.sort_key().cmp(&other.sort_key())
+    }
+}
+
+impl PartialOrd for Peer {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "{n}={}", self.host),
+            None => write!(f, "{}", self.host),
+        }
+    }
+}
+
+/// The result of one discovery attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeerSet {
+    /// Sorted (see [`Peer`]'s order) and without duplicates.
+    pub peers: Vec<Peer>,
+    /// The size the cluster is meant to have, when the provider knows it (the Auto Scaling
+    /// group's DesiredCapacity). More or fewer peers than this means the group is still changing.
+    pub expected: Option<usize>,
+    /// True when the set is the truth about membership (aws-asg): members outside it may be
+    /// removed. False when it is only a hint (static, dns).
+    pub authoritative: bool,
+}
+
+impl PeerSet {
+    /// Sorts and deduplicates `peers`.
+    pub fn new(mut peers: Vec<Peer>, expected: Option<usize>, authoritative: bool) -> PeerSet {
+        peers.sort();
+        peers.dedup();
+        PeerSet { peers, expected, authoritative }
+    }
+
+    /// True when the provider knows the intended size and that many peers were found.
+    pub fn is_complete(&self) -> bool {
+        self.expected.is_none_or(|n| self.peers.len() == n)
+    }
+}
+
+/// What discovery needs to know about the machine it runs on; filled from the instance
+/// metadata by the caller. Every field may be missing off-cloud.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoveryContext {
+    /// This machine's EC2 instance id (finds its own Auto Scaling group).
+    pub instance_id: Option<String>,
+    /// This machine's AWS region.
+    pub region: Option<String>,
+    /// Credentials for the AWS APIs (the instance profile's).
+    pub credentials: Option<AwsCredentials>,
+}
+
+/// AWS credentials. `Debug` shows only the first four characters of the key id (`AKIA` for a
+/// user's key, `ASIA` for a role's temporary one), never the secret or the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let prefix: String = self.access_key_id.chars().take(4).collect();
+        f.debug_struct("AwsCredentials")
+            .field("access_key_id", &format_args!("{prefix}…"))
+            .field("secret_access_key", &format_args!("<redacted>"))
+            .field("session_token", &format_args!("{}", if self.session_token.is_some() { "<redacted>" } else { "None" }))
+            .finish()
+    }
+}
+
+/// One discovery attempt. Retry it while the error [is retryable](DiscoveryError::is_retryable).
+pub async fn discover(cfg: &DiscoveryConfig, ctx: &DiscoveryContext) -> Result<PeerSet, DiscoveryError> {
+    match cfg {
+        DiscoveryConfig::Static { peers } => static_list::parse(peers).map(|p| PeerSet::new(p, None, false)),
+        DiscoveryConfig::Dns { domain, name, nameserver } => {
+            dns::discover(dns::Query::new(domain.as_deref(), name.as_deref())?, *nameserver).await
+        }
+        DiscoveryConfig::AwsAsg { region, group, endpoint, max_requests_per_second } => {
+            let settings = aws::Settings {
+                region: region.as_deref(),
+                group: group.as_deref(),
+                endpoint: endpoint.as_deref(),
+                max_requests_per_second: *max_requests_per_second,
+            };
+            aws::discover(&settings, ctx).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(s: &str) -> Result<DiscoveryConfig, serde_yaml_ng::Error> {
+        serde_yaml_ng::from_str(s)
+    }
+
+    #[test]
+    fn config_yaml_forms() {
+        assert_eq!(
+            yaml("provider: static\npeers: [a=10.0.0.1, 'fd00::2']").unwrap(),
+            DiscoveryConfig::Static { peers: vec!["a=10.0.0.1".into(), "fd00::2".into()] }
+        );
+        assert_eq!(
+            yaml("provider: dns\ndomain: example.com\nnameserver: 127.0.0.1:5353").unwrap(),
+            DiscoveryConfig::Dns {
+                domain: Some("example.com".into()),
+                name: None,
+                nameserver: Some("127.0.0.1:5353".parse().unwrap())
+            }
+        );
+        assert_eq!(
+            yaml("provider: aws-asg\ngroup: etcd").unwrap(),
+            DiscoveryConfig::AwsAsg {
+                region: None,
+                group: Some("etcd".into()),
+                endpoint: None,
+                max_requests_per_second: 5.0
+            }
+        );
+        let c = yaml("provider: aws-asg\nmax-requests-per-second: 2.5\nendpoint: http://127.0.0.1:5000").unwrap();
+        assert!(matches!(c, DiscoveryConfig::AwsAsg { max_requests_per_second, .. } if max_requests_per_second == 2.5));
+        // Round trip through the serializer.
+        let back: DiscoveryConfig = serde_yaml_ng::from_str(&serde_yaml_ng::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn config_rejects_unknown_fields_and_providers() {
+        assert!(yaml("provider: dns\ndomain: a.b\nport: 53").is_err());
+        assert!(yaml("provider: static\npeers: []\nextra: 1").is_err());
+        assert!(yaml("provider: consul\npeers: []").is_err());
+        assert!(yaml("provider: aws-asg\nmax_requests_per_second: 1").is_err());
+    }
+
+    #[test]
+    fn config_validation() {
+        let dns = |d: Option<&str>, n: Option<&str>| DiscoveryConfig::Dns {
+            domain: d.map(Into::into),
+            name: n.map(Into::into),
+            nameserver: None,
+        };
+        assert!(dns(Some("example.com"), None).validate().is_ok());
+        assert!(dns(None, Some("etcd.example.com")).validate().is_ok());
+        assert!(dns(None, None).validate().is_err());
+        assert!(dns(Some("a.com"), Some("b.com")).validate().is_err());
+        assert!(dns(Some("bad domain"), None).validate().is_err());
+        let asg = |e: Option<&str>, r: f64| DiscoveryConfig::AwsAsg {
+            region: None,
+            group: None,
+            endpoint: e.map(Into::into),
+            max_requests_per_second: r,
+        };
+        assert!(asg(None, 5.0).validate().is_ok());
+        assert!(asg(Some("http://127.0.0.1:5000"), 0.5).validate().is_ok());
+        for bad in [asg(None, 0.0), asg(None, -1.0), asg(None, f64::NAN), asg(Some("ftp://x"), 5.0), asg(Some("not a url"), 5.0)] {
+            let e = bad.validate().unwrap_err();
+            assert!(!e.is_retryable(), "{e}");
+        }
+    }
+
+    #[test]
+    fn peer_sets_sort_and_dedup() {
+        let p = |name: Option<&str>, host: &str| Peer { name: name.map(Into::into), host: Host::parse(host).unwrap(), instance_id: None };
+        let set = PeerSet::new(
+            vec![p(None, "etcd-b"), p(Some("x"), "fd00::1"), p(Some("b"), "10.0.0.10"), p(Some("a"), "10.0.0.9"), p(Some("b"), "10.0.0.10")],
+            None,
+            false,
+        );
+        let shown: Vec<String> = set.peers.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown, ["a=10.0.0.9", "b=10.0.0.10", "x=fd00::1", "etcd-b"]);
+        assert!(set.is_complete());
+        assert!(!PeerSet { expected: Some(3), ..set.clone() }.is_complete());
+        let json = serde_json::to_value(&set).unwrap();
+        assert_eq!(json["peers"][2]["host"], "fd00::1");
+        assert_eq!(json["peers"][3]["name"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn credentials_debug_hides_secrets() {
+        let c = AwsCredentials {
+            access_key_id: "ASIAEXAMPLEKEYID1234".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            session_token: Some("IQoJb3JpZ2luX2VjEXAMPLETOKEN".into()),
+        };
+        let ctx = DiscoveryContext { credentials: Some(c), ..Default::default() };
+        let shown = format!("{ctx:?} {ctx:#?}");
+        assert!(shown.contains("ASIA"));
+        for secret in ["EXAMPLEKEYID", "wJalr", "EXAMPLEKEY", "IQoJ", "TOKEN"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+    }
+}
