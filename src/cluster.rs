@@ -90,9 +90,10 @@ pub fn format_id(id: u64) -> String {
 }
 
 impl MemberInfo {
-    /// A member that was added but whose etcd never started has no name yet.
+    /// Whether its etcd ever ran: a member publishes its client URLs when it starts. (A
+    /// name is no sign: members of a new cluster's initial set have theirs from the start.)
     pub fn started(&self) -> bool {
-        !self.name.is_empty()
+        !self.client_urls.is_empty()
     }
 
     fn from(m: &etcd_client::Member) -> MemberInfo {

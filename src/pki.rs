@@ -217,6 +217,16 @@ fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
     (p.label == "CERTIFICATE").then_some(p.contents)
 }
 
+/// The client certificate etcdctl and etcdadm use. Named after the machine's address, not the
+/// member name, so it stays valid while bootstrap is still learning the name.
+pub fn client_cert(m: &crate::member::LocalMember) -> (CertSpec, PathBuf, PathBuf) {
+    (
+        CertSpec { common_name: format!("etcdctl@{}", m.advertise), organization: None, sans: vec![], server_auth: false, client_auth: true },
+        m.pki.client_cert.clone(),
+        m.pki.client_key.clone(),
+    )
+}
+
 /// The certificates one member needs, with their files.
 pub fn member_certs(
     m: &crate::member::LocalMember,
@@ -234,11 +244,7 @@ pub fn member_certs(
             p.peer_cert.clone(),
             p.peer_key.clone(),
         ),
-        (
-            CertSpec { common_name: format!("{}-etcdctl", m.name), organization: None, sans: vec![], server_auth: false, client_auth: true },
-            p.client_cert.clone(),
-            p.client_key.clone(),
-        ),
+        client_cert(m),
     ];
     if c.apiserver_client_cert {
         certs.push((

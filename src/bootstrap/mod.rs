@@ -80,7 +80,8 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
         key: me0.pki.ca_key.display().to_string(),
     })?;
     // The client certificate lets this machine probe its peers before it is a member.
-    phases::certificates(&c, &me0, &ca)?;
+    let (spec, cert, key) = crate::pki::client_cert(&me0);
+    ca.ensure_cert(&spec, &cert, &key, c.cert_validity_days)?;
     let tls = phases::client_tls(&me0);
 
     let mut round: u32 = 0;
@@ -99,7 +100,8 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
         });
         notify::status(&format!("discovering peers {}/{}", peers.len(), expected.map_or("?".into(), |n| n.to_string())));
         let others: Vec<Candidate> = peers.iter().filter(|p| Some(*p) != me.as_ref()).cloned().collect();
-        let view = View { probes: probe::probe_all(&others, &tls).await, me: me.clone(), peers, expected, authoritative: set.authoritative };
+        let authoritative = c.bootstrap.remove_departed_members.unwrap_or(set.authoritative);
+        let view = View { probes: probe::probe_all(&others, &tls).await, me: me.clone(), peers, expected, authoritative };
         let decision = decide(&view);
         info!(round, ?decision, "decided");
         match decision {

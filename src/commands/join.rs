@@ -112,14 +112,15 @@ pub async fn join(c: &Config, m: &LocalMember, endpoints: &[String]) -> Result<O
     Ok(Some(id))
 }
 
-/// `name=peer-url` for every member, this one under its own name. Members added but never
-/// started have no name yet; etcd matches members by peer URL, so a placeholder serves.
+/// `name=peer-url` for every member, this one under its own name. Members added as learners
+/// and never started have no name yet; etcd matches members by peer URL, so a placeholder
+/// serves.
 fn initial_cluster(members: &[MemberInfo], my_id: u64, m: &LocalMember) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for x in members {
         let name = if x.id == my_id {
             m.name.clone()
-        } else if x.started() {
+        } else if !x.name.is_empty() {
             x.name.clone()
         } else {
             format!("unstarted-{}", format_id(x.id))

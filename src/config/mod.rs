@@ -73,6 +73,9 @@ pub struct BootstrapConfig {
     /// Intended number of members; defaults to the static list's length or the
     /// autoscaling group's desired capacity.
     pub cluster_size: Option<usize>,
+    /// Whether members whose machines left the discovered peer set are removed (one at a
+    /// time, only while quorum holds). Default: only for aws-asg, whose set is the truth.
+    pub remove_departed_members: Option<bool>,
     /// Overall deadline of one bootstrap run.
     pub deadline_seconds: u64,
 }
@@ -83,6 +86,7 @@ impl Default for BootstrapConfig {
             metadata: Default::default(),
             discovery: None,
             cluster_size: None,
+            remove_departed_members: None,
             deadline_seconds: 900,
         }
     }

@@ -32,29 +32,44 @@ impl Query {
     pub(super) fn new(domain: Option<&str>, name: Option<&str>) -> Result<Query, DiscoveryError> {
         let checked = |field: &str, v: &str| match Host::parse(v.trim()) {
             Ok(Host::Name(n)) => Ok(n),
-            Ok(Host::Ip(_)) => Err(DiscoveryError::Config(format!("dns {field} {v:?} is an IP address, not a DNS name"))),
+            Ok(Host::Ip(_)) => Err(DiscoveryError::Config(format!(
+                "dns {field} {v:?} is an IP address, not a DNS name"
+            ))),
             Err(e) => Err(DiscoveryError::Config(format!("dns {field}: {e}"))),
         };
         match (domain, name) {
-            (Some(d), None) => Ok(Query::Srv(format!("{SRV_SERVICE}.{}.", checked("domain", d)?))),
+            (Some(d), None) => Ok(Query::Srv(format!(
+                "{SRV_SERVICE}.{}.",
+                checked("domain", d)?
+            ))),
             (None, Some(n)) => Ok(Query::Name(checked("name", n)?)),
             (None, None) => Err(DiscoveryError::Config(
                 "the dns provider needs domain (SRV records) or name (A/AAAA records)".into(),
             )),
             (Some(_), Some(_)) => Err(DiscoveryError::Config(
-                "the dns provider takes domain (SRV records) or name (A/AAAA records), not both".into(),
+                "the dns provider takes domain (SRV records) or name (A/AAAA records), not both"
+                    .into(),
             )),
         }
     }
 }
 
-pub(super) async fn discover(query: Query, nameserver: Option<SocketAddr>) -> Result<PeerSet, DiscoveryError> {
+pub(super) async fn discover(
+    query: Query,
+    nameserver: Option<SocketAddr>,
+) -> Result<PeerSet, DiscoveryError> {
     let lookup = Lookup::new(nameserver)?;
     let peers = match &query {
         Query::Srv(record) => srv_peers(&lookup, record).await?,
         Query::Name(name) => {
             let ips = lookup.addresses(name).await?;
-            ips.into_iter().map(|ip| Peer { name: None, host: Host::Ip(ip), instance_id: None }).collect()
+            ips.into_iter()
+                .map(|ip| Peer {
+                    name: None,
+                    host: Host::Ip(ip),
+                    instance_id: None,
+                })
+                .collect()
         }
     };
     if peers.is_empty() {
@@ -64,7 +79,7 @@ pub(super) async fn discover(query: Query, nameserver: Option<SocketAddr>) -> Re
         };
         return Err(DiscoveryError::NoPeers {
             what: format!("no {kind} records for {record} at {}", lookup.server),
-            hint: "publish the records (or wait for them to propagate); retrying".into(),
+            hint: "publish the records, or wait for them to propagate (temporary)".into(),
         });
     }
     Ok(PeerSet::new(peers, None, false))
@@ -80,7 +95,11 @@ async fn srv_peers(lookup: &Lookup, record: &str) -> Result<Vec<Peer>, Discovery
     };
     let targets = srv_targets(&answers);
     let addresses = try_join_all(targets.iter().map(|t| lookup.addresses(t))).await?;
-    Ok(targets.iter().zip(addresses).filter_map(|(target, ips)| srv_peer(target, &ips)).collect())
+    Ok(targets
+        .iter()
+        .zip(addresses)
+        .filter_map(|(target, ips)| srv_peer(target, &ips))
+        .collect())
 }
 
 /// The distinct targets of the SRV records among `answers`, without the trailing dot; "."
@@ -103,13 +122,25 @@ pub(super) fn srv_targets(answers: &[Record]) -> Vec<String> {
 /// The peer for one SRV target given its addresses; `None` when the target is not a valid
 /// host name and has no address.
 pub(super) fn srv_peer(target: &str, ips: &[IpAddr]) -> Option<Peer> {
-    let name = target.split('.').next().filter(|l| !l.is_empty()).map(str::to_string);
-    let best = ips.iter().filter(|ip| ip.is_ipv4()).min().or_else(|| ips.iter().min());
+    let name = target
+        .split('.')
+        .next()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string);
+    let best = ips
+        .iter()
+        .filter(|ip| ip.is_ipv4())
+        .min()
+        .or_else(|| ips.iter().min());
     let host = match best {
         Some(ip) => Host::Ip(*ip),
         None => Host::parse(target).ok()?,
     };
-    Some(Peer { name, host, instance_id: None })
+    Some(Peer {
+        name,
+        host,
+        instance_id: None,
+    })
 }
 
 struct Lookup {
@@ -130,13 +161,15 @@ impl Lookup {
                     c.port = addr.port();
                 }
                 let config = ResolverConfig::from_name_servers(vec![ns]);
-                let mut b = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
+                let mut b =
+                    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
                 b.options_mut().use_hosts_file = ResolveHosts::Never;
                 (b, addr.to_string())
             }
             None => {
-                let b = TokioResolver::builder_tokio().map_err(|e| {
-                    DiscoveryError::Config(format!("cannot read the DNS settings (/etc/resolv.conf): {e}"))
+                // At early boot resolv.conf may not be written yet: retryable.
+                let b = TokioResolver::builder_tokio().map_err(|e| DiscoveryError::DnsSetup {
+                    detail: e.to_string(),
                 })?;
                 (b, "the nameservers of /etc/resolv.conf".to_string())
             }
@@ -144,16 +177,20 @@ impl Lookup {
         let opts = builder.options_mut();
         opts.timeout = QUERY_TIMEOUT;
         opts.attempts = QUERY_ATTEMPTS;
-        let resolver = builder
-            .build()
-            .map_err(|e| DiscoveryError::Config(format!("cannot set up DNS resolution via {server}: {e}")))?;
+        let resolver = builder.build().map_err(|e| {
+            DiscoveryError::Config(format!("cannot set up DNS resolution via {server}: {e}"))
+        })?;
         Ok(Lookup { resolver, server })
     }
 
     /// The A and AAAA addresses of `name`, sorted; empty when it has neither. A failure of
     /// either query fails the whole look-up, so a flaky server cannot shrink the set.
     async fn addresses(&self, name: &str) -> Result<Vec<IpAddr>, DiscoveryError> {
-        let (a, aaaa) = join(self.resolver.lookup(name, RecordType::A), self.resolver.lookup(name, RecordType::AAAA)).await;
+        let (a, aaaa) = join(
+            self.resolver.lookup(name, RecordType::A),
+            self.resolver.lookup(name, RecordType::AAAA),
+        )
+        .await;
         let mut ips = Vec::new();
         for (kind, result) in [("A", a), ("AAAA", aaaa)] {
             match result {
@@ -186,7 +223,11 @@ impl Lookup {
 /// answers and the like are not.
 fn retryable(e: &NetError) -> bool {
     match e {
-        NetError::Timeout | NetError::Io(_) | NetError::NoConnections | NetError::Busy | NetError::Truncated => true,
+        NetError::Timeout
+        | NetError::Io(_)
+        | NetError::NoConnections
+        | NetError::Busy
+        | NetError::Truncated => true,
         NetError::Dns(DnsError::ResponseCode(code)) => *code == ResponseCode::ServFail,
         NetError::Dns(DnsError::NoRecordsFound(nr)) => nr.response_code == ResponseCode::ServFail,
         _ => false,
@@ -205,22 +246,47 @@ mod tests {
 
     fn srv(target: &str, port: u16) -> Record {
         let owner = Name::from_ascii("_etcd-server-ssl._tcp.example.com.").unwrap();
-        Record::from_rdata(owner, 60, RData::SRV(SRV::new(0, 0, port, Name::from_ascii(target).unwrap())))
+        Record::from_rdata(
+            owner,
+            60,
+            RData::SRV(SRV::new(0, 0, port, Name::from_ascii(target).unwrap())),
+        )
     }
 
     #[test]
     fn queries() {
-        assert_eq!(Query::new(Some("Example.com"), None).unwrap(), Query::Srv("_etcd-server-ssl._tcp.example.com.".into()));
-        assert_eq!(Query::new(Some("example.com."), None).unwrap(), Query::Srv("_etcd-server-ssl._tcp.example.com.".into()));
-        assert_eq!(Query::new(None, Some("etcd.example.com")).unwrap(), Query::Name("etcd.example.com".into()));
-        for (d, n) in [(None, None), (Some("a.com"), Some("b.com")), (Some("10.0.0.1"), None), (None, Some("a b"))] {
-            assert!(matches!(Query::new(d, n), Err(DiscoveryError::Config(_))), "{d:?} {n:?}");
+        assert_eq!(
+            Query::new(Some("Example.com"), None).unwrap(),
+            Query::Srv("_etcd-server-ssl._tcp.example.com.".into())
+        );
+        assert_eq!(
+            Query::new(Some("example.com."), None).unwrap(),
+            Query::Srv("_etcd-server-ssl._tcp.example.com.".into())
+        );
+        assert_eq!(
+            Query::new(None, Some("etcd.example.com")).unwrap(),
+            Query::Name("etcd.example.com".into())
+        );
+        for (d, n) in [
+            (None, None),
+            (Some("a.com"), Some("b.com")),
+            (Some("10.0.0.1"), None),
+            (None, Some("a b")),
+        ] {
+            assert!(
+                matches!(Query::new(d, n), Err(DiscoveryError::Config(_))),
+                "{d:?} {n:?}"
+            );
         }
     }
 
     #[test]
     fn srv_answers() {
-        let other = Record::from_rdata(Name::from_ascii("x.example.com.").unwrap(), 60, RData::A(A::new(10, 0, 0, 9)));
+        let other = Record::from_rdata(
+            Name::from_ascii("x.example.com.").unwrap(),
+            60,
+            RData::A(A::new(10, 0, 0, 9)),
+        );
         let answers = [
             srv("etcd-b.example.com.", 2380),
             srv("Etcd-A.example.com.", 2380),
@@ -228,15 +294,25 @@ mod tests {
             srv("etcd-b.example.com.", 2381),
             srv(".", 0),
         ];
-        assert_eq!(srv_targets(&answers), ["etcd-a.example.com", "etcd-b.example.com"]);
+        assert_eq!(
+            srv_targets(&answers),
+            ["etcd-a.example.com", "etcd-b.example.com"]
+        );
         assert_eq!(srv_targets(&[]), Vec::<String>::new());
     }
 
     #[test]
     fn srv_target_to_peer() {
-        let ips: Vec<IpAddr> = vec!["fd00::5".parse().unwrap(), "10.0.0.7".parse().unwrap(), "10.0.0.5".parse().unwrap()];
+        let ips: Vec<IpAddr> = vec![
+            "fd00::5".parse().unwrap(),
+            "10.0.0.7".parse().unwrap(),
+            "10.0.0.5".parse().unwrap(),
+        ];
         let p = srv_peer("etcd-a.example.com", &ips).unwrap();
-        assert_eq!((p.name.as_deref(), p.host.to_string()), (Some("etcd-a"), "10.0.0.5".to_string()));
+        assert_eq!(
+            (p.name.as_deref(), p.host.to_string()),
+            (Some("etcd-a"), "10.0.0.5".to_string())
+        );
         let p = srv_peer("etcd-b.example.com", &ips[..1]).unwrap();
         assert_eq!(p.host.to_string(), "fd00::5");
         let p = srv_peer("etcd-c.example.com", &[]).unwrap();
@@ -248,11 +324,21 @@ mod tests {
     fn error_classification() {
         let q = DnsQuery::query(Name::from_ascii("a.example.").unwrap(), RecordType::A);
         assert!(retryable(&NetError::Timeout));
-        assert!(retryable(&NetError::Io(Arc::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)))));
-        assert!(retryable(&NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail))));
-        assert!(retryable(&NetError::Dns(DnsError::NoRecordsFound(NoRecords::new(q.clone(), ResponseCode::ServFail)))));
-        assert!(!retryable(&NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused))));
-        assert!(!retryable(&NetError::Dns(DnsError::NoRecordsFound(NoRecords::new(q, ResponseCode::NXDomain)))));
+        assert!(retryable(&NetError::Io(Arc::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused
+        )))));
+        assert!(retryable(&NetError::Dns(DnsError::ResponseCode(
+            ResponseCode::ServFail
+        ))));
+        assert!(retryable(&NetError::Dns(DnsError::NoRecordsFound(
+            NoRecords::new(q.clone(), ResponseCode::ServFail)
+        ))));
+        assert!(!retryable(&NetError::Dns(DnsError::ResponseCode(
+            ResponseCode::Refused
+        ))));
+        assert!(!retryable(&NetError::Dns(DnsError::NoRecordsFound(
+            NoRecords::new(q, ResponseCode::NXDomain)
+        ))));
     }
 
     proptest! {

@@ -15,7 +15,18 @@ pub enum DiscoveryError {
 
     /// A DNS query failed (other than by not finding records).
     #[error("DNS {kind} query for {record} via {server} failed: {detail}; {}", dns_hint(*.retryable))]
-    Dns { kind: &'static str, record: String, server: String, detail: String, retryable: bool },
+    Dns {
+        kind: &'static str,
+        record: String,
+        server: String,
+        detail: String,
+        retryable: bool,
+    },
+
+    /// The system's DNS settings cannot be read (yet). Retryable: at early boot the network
+    /// configuration may still be written.
+    #[error("cannot read the DNS settings in /etc/resolv.conf: {detail}; the network may not be configured yet (temporary), or set nameserver in the dns settings")]
+    DnsSetup { detail: String },
 
     /// The provider answered but named no peer. Retryable: records and instances may appear.
     #[error("no peers found: {what}; {hint}")]
@@ -23,15 +34,31 @@ pub enum DiscoveryError {
 
     /// An AWS API answered with an error.
     #[error("AWS {action} at {endpoint} failed: HTTP {status}, {code}: {message}; {}", aws_hint(code, *.status))]
-    Aws { action: &'static str, endpoint: String, status: u16, code: String, message: String },
+    Aws {
+        action: &'static str,
+        endpoint: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
 
     /// An AWS API could not be reached or did not answer in time.
-    #[error("AWS {action} at {endpoint} failed: {detail}; {}", if *.retryable { "check the network path to the endpoint (security groups, VPC endpoints, proxy); retrying" } else { "this is not retried" })]
-    Http { action: &'static str, endpoint: String, detail: String, retryable: bool },
+    #[error("AWS {action} at {endpoint} failed: {detail}; {}", if *.retryable { "check the network path to the endpoint (security groups, VPC endpoints, proxy)" } else { "not worth retrying" })]
+    Http {
+        action: &'static str,
+        endpoint: String,
+        detail: String,
+        retryable: bool,
+    },
 
     /// An AWS API answered something this client does not understand.
     #[error("AWS {action} at {endpoint}: unexpected answer: {detail}; check that the endpoint is an AWS (or moto) {service} endpoint")]
-    BadResponse { action: &'static str, endpoint: String, service: &'static str, detail: String },
+    BadResponse {
+        action: &'static str,
+        endpoint: String,
+        service: &'static str,
+        detail: String,
+    },
 }
 
 /// AWS error codes that mean "slow down" or "not now".
@@ -68,9 +95,13 @@ impl DiscoveryError {
     /// answers that name no peer yet.
     pub fn is_retryable(&self) -> bool {
         match self {
-            DiscoveryError::Config(_) | DiscoveryError::InvalidPeer { .. } | DiscoveryError::BadResponse { .. } => false,
-            DiscoveryError::Dns { retryable, .. } | DiscoveryError::Http { retryable, .. } => *retryable,
-            DiscoveryError::NoPeers { .. } => true,
+            DiscoveryError::Config(_)
+            | DiscoveryError::InvalidPeer { .. }
+            | DiscoveryError::BadResponse { .. } => false,
+            DiscoveryError::Dns { retryable, .. } | DiscoveryError::Http { retryable, .. } => {
+                *retryable
+            }
+            DiscoveryError::NoPeers { .. } | DiscoveryError::DnsSetup { .. } => true,
             DiscoveryError::Aws { status, code, .. } => aws_retryable(code, *status),
         }
     }
@@ -90,7 +121,7 @@ pub(crate) fn aws_retryable(code: &str, status: u16) -> bool {
 
 fn dns_hint(retryable: bool) -> &'static str {
     if retryable {
-        "the nameserver is unreachable, slow or failing; retrying"
+        "the nameserver is unreachable, slow or failing (temporary)"
     } else {
         "check the nameserver and that it serves this zone"
     }
@@ -109,7 +140,7 @@ impl fmt::Display for AwsHint<'_> {
             "RequestExpired" | "RequestTimeTooSkewed" => {
                 "the system clock is off by more than 5 minutes; wait for time synchronisation (chrony, systemd-timesyncd)"
             }
-            "InvalidInstanceID.NotFound" => "the instance was launched moments ago and EC2 does not list it yet; retrying",
+            "InvalidInstanceID.NotFound" => "the instance was launched moments ago and EC2 does not list it yet (temporary)",
             "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnauthorizedAccess" => {
                 "grant the instance role autoscaling:DescribeAutoScalingGroups, autoscaling:DescribeAutoScalingInstances and ec2:DescribeInstances"
             }
@@ -122,7 +153,7 @@ impl fmt::Display for AwsHint<'_> {
             "ValidationError" | "InvalidParameterValue" | "InvalidParameterCombination" | "MissingParameter" => {
                 "check the group name and region in the discovery settings"
             }
-            _ if aws_retryable(code, status) => "AWS is throttling or temporarily failing; retrying",
+            _ if aws_retryable(code, status) => "AWS is throttling or failing for now (temporary)",
             _ => "see the AWS error code above",
         };
         f.write_str(hint)
@@ -145,10 +176,22 @@ mod tests {
 
     #[test]
     fn aws_retry_classification() {
-        for (status, code) in [(400, "Throttling"), (503, "RequestLimitExceeded"), (429, "x"), (500, "InternalError"), (502, "HTTP 502"), (400, "RequestExpired")] {
+        for (status, code) in [
+            (400, "Throttling"),
+            (503, "RequestLimitExceeded"),
+            (429, "x"),
+            (500, "InternalError"),
+            (502, "HTTP 502"),
+            (400, "RequestExpired"),
+        ] {
             assert!(aws(status, code).is_retryable(), "{status} {code}");
         }
-        for (status, code) in [(403, "AccessDenied"), (400, "ValidationError"), (401, "AuthFailure"), (400, "SignatureDoesNotMatch")] {
+        for (status, code) in [
+            (403, "AccessDenied"),
+            (400, "ValidationError"),
+            (401, "AuthFailure"),
+            (400, "SignatureDoesNotMatch"),
+        ] {
             assert!(!aws(status, code).is_retryable(), "{status} {code}");
         }
     }
@@ -156,7 +199,12 @@ mod tests {
     #[test]
     fn messages_say_where_and_what_to_do() {
         let e = aws(400, "Throttling").to_string();
-        assert!(e.contains("DescribeAutoScalingGroups") && e.contains("autoscaling.eu-west-1") && e.contains("retrying"), "{e}");
+        assert!(
+            e.contains("DescribeAutoScalingGroups")
+                && e.contains("autoscaling.eu-west-1")
+                && e.contains("temporary"),
+            "{e}"
+        );
         let e = aws(403, "AccessDenied").to_string();
         assert!(e.contains("autoscaling:DescribeAutoScalingGroups"), "{e}");
         let e = DiscoveryError::Dns {
@@ -167,6 +215,14 @@ mod tests {
             retryable: true,
         };
         assert!(e.is_retryable());
-        assert!(e.to_string().contains("_etcd-server-ssl._tcp.example.com. via 127.0.0.1:53"), "{e}");
+        let setup = DiscoveryError::DnsSetup {
+            detail: "no nameservers".into(),
+        };
+        assert!(setup.is_retryable() && setup.to_string().contains("/etc/resolv.conf"));
+        assert!(
+            e.to_string()
+                .contains("_etcd-server-ssl._tcp.example.com. via 127.0.0.1:53"),
+            "{e}"
+        );
     }
 }

@@ -71,10 +71,14 @@ impl DiscoveryConfig {
     pub fn validate(&self) -> Result<(), DiscoveryError> {
         match self {
             DiscoveryConfig::Static { peers } => static_list::parse(peers).map(|_| ()),
-            DiscoveryConfig::Dns { domain, name, .. } => dns::Query::new(domain.as_deref(), name.as_deref()).map(|_| ()),
-            DiscoveryConfig::AwsAsg { endpoint, max_requests_per_second, .. } => {
-                aws::validate(endpoint.as_deref(), *max_requests_per_second)
+            DiscoveryConfig::Dns { domain, name, .. } => {
+                dns::Query::new(domain.as_deref(), name.as_deref()).map(|_| ())
             }
+            DiscoveryConfig::AwsAsg {
+                endpoint,
+                max_requests_per_second,
+                ..
+            } => aws::validate(endpoint.as_deref(), *max_requests_per_second),
         }
     }
 
@@ -108,10 +112,30 @@ fn serialize_host<S: Serializer>(host: &Host, s: S) -> Result<S::Ok, S::Error> {
 impl Peer {
     /// Order of a peer set: IP hosts (IPv4 before IPv6, numerically), then DNS names, then by
     /// name and instance id.
-    fn sort_key(&self) -> (u8, Option<std::net::IpAddr>, &str, Option<&str>, Option<&str>) {
+    fn sort_key(
+        &self,
+    ) -> (
+        u8,
+        Option<std::net::IpAddr>,
+        &str,
+        Option<&str>,
+        Option<&str>,
+    ) {
         match &self.host {
-            Host::Ip(ip) => (0, Some(*ip), "", self.name.as_deref(), self.instance_id.as_deref()),
-            Host::Name(n) => (1, None, n.as_str(), self.name.as_deref(), self.instance_id.as_deref()),
+            Host::Ip(ip) => (
+                0,
+                Some(*ip),
+                "",
+                self.name.as_deref(),
+                self.instance_id.as_deref(),
+            ),
+            Host::Name(n) => (
+                1,
+                None,
+                n.as_str(),
+                self.name.as_deref(),
+                self.instance_id.as_deref(),
+            ),
         }
     }
 }
@@ -155,7 +179,11 @@ impl PeerSet {
     pub fn new(mut peers: Vec<Peer>, expected: Option<usize>, authoritative: bool) -> PeerSet {
         peers.sort();
         peers.dedup();
-        PeerSet { peers, expected, authoritative }
+        PeerSet {
+            peers,
+            expected,
+            authoritative,
+        }
     }
 
     /// True when the provider knows the intended size and that many peers were found.
@@ -191,19 +219,47 @@ impl fmt::Debug for AwsCredentials {
         f.debug_struct("AwsCredentials")
             .field("access_key_id", &format_args!("{prefix}…"))
             .field("secret_access_key", &format_args!("<redacted>"))
-            .field("session_token", &format_args!("{}", if self.session_token.is_some() { "<redacted>" } else { "None" }))
+            .field(
+                "session_token",
+                &format_args!(
+                    "{}",
+                    if self.session_token.is_some() {
+                        "<redacted>"
+                    } else {
+                        "None"
+                    }
+                ),
+            )
             .finish()
     }
 }
 
 /// One discovery attempt. Retry it while the error [is retryable](DiscoveryError::is_retryable).
-pub async fn discover(cfg: &DiscoveryConfig, ctx: &DiscoveryContext) -> Result<PeerSet, DiscoveryError> {
+pub async fn discover(
+    cfg: &DiscoveryConfig,
+    ctx: &DiscoveryContext,
+) -> Result<PeerSet, DiscoveryError> {
     match cfg {
-        DiscoveryConfig::Static { peers } => static_list::parse(peers).map(|p| PeerSet::new(p, None, false)),
-        DiscoveryConfig::Dns { domain, name, nameserver } => {
-            dns::discover(dns::Query::new(domain.as_deref(), name.as_deref())?, *nameserver).await
+        DiscoveryConfig::Static { peers } => {
+            static_list::parse(peers).map(|p| PeerSet::new(p, None, false))
         }
-        DiscoveryConfig::AwsAsg { region, group, endpoint, max_requests_per_second } => {
+        DiscoveryConfig::Dns {
+            domain,
+            name,
+            nameserver,
+        } => {
+            dns::discover(
+                dns::Query::new(domain.as_deref(), name.as_deref())?,
+                *nameserver,
+            )
+            .await
+        }
+        DiscoveryConfig::AwsAsg {
+            region,
+            group,
+            endpoint,
+            max_requests_per_second,
+        } => {
             let settings = aws::Settings {
                 region: region.as_deref(),
                 group: group.as_deref(),
@@ -227,7 +283,9 @@ mod tests {
     fn config_yaml_forms() {
         assert_eq!(
             yaml("provider: static\npeers: [a=10.0.0.1, 'fd00::2']").unwrap(),
-            DiscoveryConfig::Static { peers: vec!["a=10.0.0.1".into(), "fd00::2".into()] }
+            DiscoveryConfig::Static {
+                peers: vec!["a=10.0.0.1".into(), "fd00::2".into()]
+            }
         );
         assert_eq!(
             yaml("provider: dns\ndomain: example.com\nnameserver: 127.0.0.1:5353").unwrap(),
@@ -246,10 +304,16 @@ mod tests {
                 max_requests_per_second: 5.0
             }
         );
-        let c = yaml("provider: aws-asg\nmax-requests-per-second: 2.5\nendpoint: http://127.0.0.1:5000").unwrap();
-        assert!(matches!(c, DiscoveryConfig::AwsAsg { max_requests_per_second, .. } if max_requests_per_second == 2.5));
+        let c = yaml(
+            "provider: aws-asg\nmax-requests-per-second: 2.5\nendpoint: http://127.0.0.1:5000",
+        )
+        .unwrap();
+        assert!(
+            matches!(c, DiscoveryConfig::AwsAsg { max_requests_per_second, .. } if max_requests_per_second == 2.5)
+        );
         // Round trip through the serializer.
-        let back: DiscoveryConfig = serde_yaml_ng::from_str(&serde_yaml_ng::to_string(&c).unwrap()).unwrap();
+        let back: DiscoveryConfig =
+            serde_yaml_ng::from_str(&serde_yaml_ng::to_string(&c).unwrap()).unwrap();
         assert_eq!(back, c);
     }
 
@@ -281,7 +345,13 @@ mod tests {
         };
         assert!(asg(None, 5.0).validate().is_ok());
         assert!(asg(Some("http://127.0.0.1:5000"), 0.5).validate().is_ok());
-        for bad in [asg(None, 0.0), asg(None, -1.0), asg(None, f64::NAN), asg(Some("ftp://x"), 5.0), asg(Some("not a url"), 5.0)] {
+        for bad in [
+            asg(None, 0.0),
+            asg(None, -1.0),
+            asg(None, f64::NAN),
+            asg(Some("ftp://x"), 5.0),
+            asg(Some("not a url"), 5.0),
+        ] {
             let e = bad.validate().unwrap_err();
             assert!(!e.is_retryable(), "{e}");
         }
@@ -289,16 +359,30 @@ mod tests {
 
     #[test]
     fn peer_sets_sort_and_dedup() {
-        let p = |name: Option<&str>, host: &str| Peer { name: name.map(Into::into), host: Host::parse(host).unwrap(), instance_id: None };
+        let p = |name: Option<&str>, host: &str| Peer {
+            name: name.map(Into::into),
+            host: Host::parse(host).unwrap(),
+            instance_id: None,
+        };
         let set = PeerSet::new(
-            vec![p(None, "etcd-b"), p(Some("x"), "fd00::1"), p(Some("b"), "10.0.0.10"), p(Some("a"), "10.0.0.9"), p(Some("b"), "10.0.0.10")],
+            vec![
+                p(None, "etcd-b"),
+                p(Some("x"), "fd00::1"),
+                p(Some("b"), "10.0.0.10"),
+                p(Some("a"), "10.0.0.9"),
+                p(Some("b"), "10.0.0.10"),
+            ],
             None,
             false,
         );
         let shown: Vec<String> = set.peers.iter().map(|p| p.to_string()).collect();
         assert_eq!(shown, ["a=10.0.0.9", "b=10.0.0.10", "x=fd00::1", "etcd-b"]);
         assert!(set.is_complete());
-        assert!(!PeerSet { expected: Some(3), ..set.clone() }.is_complete());
+        assert!(!PeerSet {
+            expected: Some(3),
+            ..set.clone()
+        }
+        .is_complete());
         let json = serde_json::to_value(&set).unwrap();
         assert_eq!(json["peers"][2]["host"], "fd00::1");
         assert_eq!(json["peers"][3]["name"], serde_json::Value::Null);
@@ -311,7 +395,10 @@ mod tests {
             secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
             session_token: Some("IQoJb3JpZ2luX2VjEXAMPLETOKEN".into()),
         };
-        let ctx = DiscoveryContext { credentials: Some(c), ..Default::default() };
+        let ctx = DiscoveryContext {
+            credentials: Some(c),
+            ..Default::default()
+        };
         let shown = format!("{ctx:?} {ctx:#?}");
         assert!(shown.contains("ASIA"));
         for secret in ["EXAMPLEKEYID", "wJalr", "EXAMPLEKEY", "IQoJ", "TOKEN"] {

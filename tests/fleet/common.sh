@@ -158,4 +158,46 @@ one_cluster_of() { # N M...
     assert_eq "${lists[0]}" "$l" "member lists seen by different machines" || return 1
   done
 }
+
+# --- DNS on the bridge ------------------------------------------------------------------
+
+# A real DNS server (dnsmasq) on the bridge address, authoritative for fleet.test (names
+# must end in .fleet.test), answering from a hosts file that
+# dns_set rewrites (SIGHUP makes dnsmasq re-read it).
+dns_start() {
+  DNS_HOSTS=$FLEET_RUN/dns-hosts
+  : >"$DNS_HOSTS"
+  dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --user=root \
+    --listen-address="10.213.$FLEET_NET.1" --port=53 --addn-hosts="$DNS_HOSTS" --local-ttl=0 --local=/fleet.test/ \
+    --pid-file="$FLEET_RUN/dnsmasq.pid" </dev/null >>"$FLEET_RUN/dnsmasq.log" 2>&1 &
+  echo $! >>"$FLEET_RUN/servers"
+  DNS_PID=$!
+  fleet_retry 10 test -s "$FLEET_RUN/dnsmasq.pid" || fleet__fail "dnsmasq did not start: $(cat "$FLEET_RUN/dnsmasq.log")"
+}
+
+dns_set() { # NAME IP...: NAME resolves to exactly these addresses
+  local name=$1 ip
+  shift
+  for ip; do printf '%s %s\n' "$ip" "$name"; done >"$DNS_HOSTS"
+  kill -HUP "$DNS_PID"
+}
+
+# Bootstrap configuration discovering NAME through the bridge's DNS server.
+dns_bootstrap_yaml() { # NAME SIZE [EXTRA YAML under bootstrap]
+  printf 'release-url: %s\nversion: %s\nbootstrap:\n  cluster-size: %s\n  discovery:\n    provider: dns\n    name: %s\n    nameserver: 10.213.%s.1:53\n%s' \
+    "$MIRROR_URL" "$ETCD_VERSION" "$2" "$1" "$FLEET_NET" "${3:-}"
+}
+
+# Waits until the bootstrap unit's status line contains TEXT.
+bootstrap_status_is() { # M TEXT [SECONDS]
+  local deadline=$((SECONDS + ${3:-60})) s
+  until s=$(fleet_exec "$1" systemctl show -p StatusText --value etcdadm-bootstrap 2>/dev/null) && [[ $s == *"$2"* ]]; do
+    ((SECONDS < deadline)) || fleet__fail "$1: bootstrap status never showed '$2' (last: '$s')" || return 1
+    sleep 0.2
+  done
+}
+
+# SIGKILLs the bootstrap agent (the unit's processes; etcd is its own unit).
+kill_bootstrap() { # M
+  fleet_exec "$1" systemctl kill -s KILL etcdadm-bootstrap
 }

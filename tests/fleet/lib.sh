@@ -8,6 +8,10 @@
 #   fleet_create m1 1; fleet_create m2 2; fleet_start m1 m2   # boot in parallel
 #   fleet_exec m1 systemctl is-active etcd
 #
+# Base variants, each built and cached on its own: `fleet_base` (or FLEET_VARIANT unset) is
+# the plain base; `fleet_base cloud-init` (or FLEET_VARIANT=cloud-init, which also reaches
+# fleet_base through callers such as fleet_setup) adds Debian's cloud-init for NoCloud seeds.
+#
 # NET_INDEX i (0-255) owns bridge br-ea<i>, subnet 10.213.<i>.0/24, nspawn machine names
 # ea<i>-<M> (host veth vb-ea<i>-<M>) and run dirs /var/tmp/etcdadm-fleet.<i>.*: runs with
 # different indexes can share a host; fleet_init reclaims whatever a crashed run of the same
@@ -73,11 +77,36 @@ fleet__build_base() { # DIR: debootstraps into DIR.tmp, then renames it to DIR
     mv -T "$tmp" "$1"
 }
 
-# Ensures the cached base rootfs (keyed on the package list and the recipe) and exports FLEET_BASE.
-fleet_base() {
-  local key old
-  key=$(printf '%s\n' "$FLEET_PACKAGES" "$(declare -f fleet__build_base)" | sha256sum)
-  export FLEET_BASE=$FLEET_CACHE/base-${key:0:12}
+# Packages and extra recipe step of a base variant ("" is the plain base).
+fleet__variant() { # VARIANT: sets _pkgs and _extra (a function name or "")
+  case $1 in
+  '') _pkgs=$FLEET_PACKAGES _extra= ;;
+  # cloud-init needs python3-cffi-backend named explicitly (a virtual dependency otherwise)
+  cloud-init) _pkgs=$FLEET_PACKAGES,python3,python3-cffi-backend,cloud-init _extra=fleet__extra_cloud_init ;;
+  *) fleet__fail "fleet_base: unknown variant '$1' (known: cloud-init)" ;;
+  esac
+}
+
+fleet__extra_cloud_init() { # ROOTFS
+  # the network cloud-init writes for host0 from a NoCloud network-config: without these two
+  # settings systemd-networkd-wait-online stalls on IPv6 (as for fleet_create's own file)
+  mkdir -p "$1/etc/systemd/network/10-cloud-init-host0.network.d" &&
+    printf '[Network]\nIPv6AcceptRA=no\nLinkLocalAddressing=no\n' \
+      >"$1/etc/systemd/network/10-cloud-init-host0.network.d/50-fleet.conf"
+}
+
+# Ensures the cached base rootfs of VARIANT (default $FLEET_VARIANT, else the plain base),
+# keyed on its package list and recipe, and exports FLEET_BASE.
+fleet_base() { # [VARIANT]
+  local variant=${1-${FLEET_VARIANT:-}} key old prefix=base- _pkgs _extra
+  fleet__variant "$variant" || return 1
+  if [[ -z $variant ]]; then
+    key=$(printf '%s\n' "$FLEET_PACKAGES" "$(declare -f fleet__build_base)" | sha256sum)
+  else
+    prefix=base-$variant-
+    key=$(printf '%s\n' "$_pkgs" "$(declare -f fleet__build_base "$_extra")" | sha256sum)
+  fi
+  export FLEET_BASE=$FLEET_CACHE/$prefix${key:0:12}
   if [[ -d $FLEET_BASE ]]; then
     fleet_log "base: cached $FLEET_BASE"
     return 0
@@ -87,12 +116,22 @@ fleet_base() {
   (
     flock 9 || exit 1
     [[ -d $FLEET_BASE ]] && exit 0
-    fleet__build_base "$FLEET_BASE" || exit 1
-    for old in "$FLEET_CACHE"/base-*; do # older recipes, unless an overlay still uses them
+    if [[ -z $_extra ]]; then
+      fleet__build_base "$FLEET_BASE" || exit 1
+    else # the plain recipe into a staging name, the variant's step, then the final rename
+      rm -rf --one-file-system "$FLEET_BASE.stage"
+      FLEET_PACKAGES=$_pkgs fleet__build_base "$FLEET_BASE.stage" || exit 1
+      mv -f "$FLEET_BASE.stage.log" "$FLEET_BASE.log"
+      "$_extra" "$FLEET_BASE.stage" && mv -T "$FLEET_BASE.stage" "$FLEET_BASE" || exit 1
+    fi
+    # older recipes of the same variant (base-<key>, base-<variant>-<key>, with leftovers
+    # such as .tmp), unless an overlay still uses them
+    for old in "$FLEET_CACHE/$prefix"*; do
+      [[ ${old#"$FLEET_CACHE/$prefix"} =~ ^[0-9a-f]{12} ]] || continue
       [[ $old == "$FLEET_BASE"* || ! -d $old ]] && continue
       grep -q "lowerdir=${old}[,:]" /proc/mounts || rm -rf --one-file-system "$old" "$old.log"
     done
-  ) 9>"$FLEET_CACHE/base.lock" || return 1
+  ) 9>"$FLEET_CACHE/${prefix%-}.lock" || return 1
   fleet_log "base: built $FLEET_BASE ($(du -sh "$FLEET_BASE" | cut -f1))"
 }
 

@@ -9,10 +9,16 @@ export FLEET_RESULTS
 FLEET_RESULTS=$(mktemp /tmp/etcdadm-fleet-results.XXXXXX)
 scenarios=("$@")
 ((${#scenarios[@]})) || scenarios=("$here"/scenarios/*.sh)
+for f in "$here"/lib.sh "$here"/common.sh "${scenarios[@]}"; do
+  bash -n "$f" || { echo "run.sh: $f has a syntax error" >&2; exit 1; }
+done
 status=0
-index=20
 for s in "${scenarios[@]}"; do
   name=$(basename "$s" .sh)
+  # Each scenario owns net index 100+NN (from its NN- prefix), so runs of different
+  # scenarios can share a host without reclaiming each other's machines.
+  [[ $name =~ ^([0-9]{2})- ]] || { echo "run.sh: $name: scenario files are named NN-name.sh" >&2; exit 1; }
+  index=$((100 + 10#${BASH_REMATCH[1]}))
   echo "=== scenario $name" >&2
   if ! SCENARIO=$name FLEET_NET_INDEX=$index bash -c 'set -uo pipefail; . "$1/lib.sh"; . "$1/common.sh"; . "$2"; scenario' _ "$here" "$s"; then
     echo "=== scenario $name: FAILED" >&2
@@ -21,7 +27,6 @@ for s in "${scenarios[@]}"; do
   else
     echo "=== scenario $name: ok" >&2
   fi
-  index=$((index + 1))
 done
 passed=$(grep -c '^pass ' "$FLEET_RESULTS")
 failed=$(grep -c '^fail ' "$FLEET_RESULTS")

@@ -17,13 +17,18 @@ use std::sync::Mutex;
 
 /// Auto Scaling lifecycle states of the instances that are meant to be members: in service,
 /// or launching (`Pending:Wait` is a launch lifecycle hook, possibly the one running us).
-const MEMBER_LIFECYCLE_STATES: &[&str] = &["Pending", "Pending:Wait", "Pending:Proceed", "InService"];
+const MEMBER_LIFECYCLE_STATES: &[&str] =
+    &["Pending", "Pending:Wait", "Pending:Proceed", "InService"];
 /// EC2 states of instances that can be members.
 const MEMBER_EC2_STATES: &[&str] = &["pending", "running"];
 /// DescribeInstances filter values per call (the API allows 200).
 const IDS_PER_CALL: usize = 100;
 /// Pages of one DescribeInstances before giving up on an endpoint that never stops paging.
 const MAX_PAGES: usize = 50;
+
+/// Bounds of max-requests-per-second: one call per 100 s at the slowest.
+const MIN_REQUESTS_PER_SECOND: f64 = 0.01;
+const MAX_REQUESTS_PER_SECOND: f64 = 1000.0;
 
 pub(super) struct Settings<'a> {
     pub region: Option<&'a str>,
@@ -32,14 +37,19 @@ pub(super) struct Settings<'a> {
     pub max_requests_per_second: f64,
 }
 
-pub(super) fn validate(endpoint: Option<&str>, max_requests_per_second: f64) -> Result<(), DiscoveryError> {
-    if !(max_requests_per_second.is_finite() && max_requests_per_second > 0.0) {
+pub(super) fn validate(
+    endpoint: Option<&str>,
+    max_requests_per_second: f64,
+) -> Result<(), DiscoveryError> {
+    if !(MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&max_requests_per_second) {
         return Err(DiscoveryError::Config(format!(
-            "aws-asg max-requests-per-second must be a positive number, not {max_requests_per_second}"
+            "aws-asg max-requests-per-second must be between {MIN_REQUESTS_PER_SECOND} and \
+             {MAX_REQUESTS_PER_SECOND}, not {max_requests_per_second}"
         )));
     }
     if let Some(e) = endpoint {
-        let ok = url::Url::parse(e).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        let ok = url::Url::parse(e)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if !ok {
             return Err(DiscoveryError::Config(format!(
                 "aws-asg endpoint {e:?} is not an http(s) URL such as https://autoscaling.eu-west-1.amazonaws.com"
@@ -49,7 +59,10 @@ pub(super) fn validate(endpoint: Option<&str>, max_requests_per_second: f64) -> 
     Ok(())
 }
 
-pub(super) async fn discover(s: &Settings<'_>, ctx: &DiscoveryContext) -> Result<PeerSet, DiscoveryError> {
+pub(super) async fn discover(
+    s: &Settings<'_>,
+    ctx: &DiscoveryContext,
+) -> Result<PeerSet, DiscoveryError> {
     validate(s.endpoint, s.max_requests_per_second)?;
     let region = s.region.or(ctx.region.as_deref()).ok_or_else(|| {
         DiscoveryError::Config("aws-asg needs a region: set region, or run on EC2 where the instance metadata gives it".into())
@@ -73,7 +86,11 @@ pub(super) async fn discover(s: &Settings<'_>, ctx: &DiscoveryContext) -> Result
         .map(|i| i.instance_id.as_str())
         .collect();
     let instances = describe_instances(&client, &wanted).await?;
-    Ok(PeerSet::new(peers(&wanted, &instances), Some(group.desired_capacity), true))
+    Ok(PeerSet::new(
+        peers(&wanted, &instances),
+        Some(group.desired_capacity),
+        true,
+    ))
 }
 
 /// The peers among `wanted` (ids the group lists as members): those EC2 reports pending or
@@ -83,10 +100,16 @@ fn peers(wanted: &[&str], instances: &[xml::Ec2Instance]) -> Vec<Peer> {
     let wanted: BTreeSet<&str> = wanted.iter().copied().collect();
     instances
         .iter()
-        .filter(|i| wanted.contains(i.instance_id.as_str()) && MEMBER_EC2_STATES.contains(&i.state.as_str()))
+        .filter(|i| {
+            wanted.contains(i.instance_id.as_str()) && MEMBER_EC2_STATES.contains(&i.state.as_str())
+        })
         .filter_map(|i| {
             let ip: Ipv4Addr = i.private_ip.as_deref()?.parse().ok()?;
-            Some(Peer { name: Some(i.instance_id.clone()), host: Host::Ip(ip.into()), instance_id: Some(i.instance_id.clone()) })
+            Some(Peer {
+                name: Some(i.instance_id.clone()),
+                host: Host::Ip(ip.into()),
+                instance_id: Some(i.instance_id.clone()),
+            })
         })
         .collect()
 }
@@ -96,33 +119,58 @@ fn peers(wanted: &[&str], instances: &[xml::Ec2Instance]) -> Vec<Peer> {
 static GROUP_OF_INSTANCE: Mutex<BTreeMap<(String, String), String>> = Mutex::new(BTreeMap::new());
 
 /// The group this instance belongs to (its `aws:autoscaling:groupName`), cached for the run.
-async fn own_group(client: &QueryClient, instance_id: Option<&str>) -> Result<String, DiscoveryError> {
+async fn own_group(
+    client: &QueryClient,
+    instance_id: Option<&str>,
+) -> Result<String, DiscoveryError> {
     let id = instance_id.ok_or_else(|| {
         DiscoveryError::Config(
-            "aws-asg has no group configured and this machine's instance id is unknown; set group".into(),
+            "aws-asg has no group configured and this machine's instance id is unknown; set group"
+                .into(),
         )
     })?;
     let key = (client.url(Service::AutoScaling).to_string(), id.to_string());
-    if let Some(g) = GROUP_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+    if let Some(g) = GROUP_OF_INSTANCE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+    {
         return Ok(g.clone());
     }
     const ACTION: &str = "DescribeAutoScalingInstances";
-    let body = client.call(Service::AutoScaling, ACTION, &[("InstanceIds.member.1", id)]).await?;
-    let listed = xml::describe_auto_scaling_instances(&body).map_err(|e| bad(client, Service::AutoScaling, ACTION, e))?;
+    let body = client
+        .call(
+            Service::AutoScaling,
+            ACTION,
+            &[("InstanceIds.member.1", id)],
+        )
+        .await?;
+    let listed = xml::describe_auto_scaling_instances(&body)
+        .map_err(|e| bad(client, Service::AutoScaling, ACTION, e))?;
     let group = listed.into_iter().find(|(i, _)| i == id).map(|(_, g)| g).ok_or_else(|| {
         DiscoveryError::Config(format!(
             "instance {id} is not in an Auto Scaling group (per {}); set group in the aws-asg settings",
             client.url(Service::AutoScaling)
         ))
     })?;
-    GROUP_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner()).insert(key, group.clone());
+    GROUP_OF_INSTANCE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, group.clone());
     Ok(group)
 }
 
 async fn describe_group(client: &QueryClient, name: &str) -> Result<xml::Group, DiscoveryError> {
     const ACTION: &str = "DescribeAutoScalingGroups";
-    let body = client.call(Service::AutoScaling, ACTION, &[("AutoScalingGroupNames.member.1", name)]).await?;
-    let groups = xml::describe_auto_scaling_groups(&body).map_err(|e| bad(client, Service::AutoScaling, ACTION, e))?;
+    let body = client
+        .call(
+            Service::AutoScaling,
+            ACTION,
+            &[("AutoScalingGroupNames.member.1", name)],
+        )
+        .await?;
+    let groups = xml::describe_auto_scaling_groups(&body)
+        .map_err(|e| bad(client, Service::AutoScaling, ACTION, e))?;
     groups.into_iter().find(|g| g.name == name).ok_or_else(|| {
         DiscoveryError::Config(format!(
             "Auto Scaling group {name:?} does not exist at {}; check the group name and the region",
@@ -133,25 +181,45 @@ async fn describe_group(client: &QueryClient, name: &str) -> Result<xml::Group, 
 
 /// DescribeInstances of `ids`, filtered by id and state rather than by `InstanceId.N`, so
 /// that an id EC2 does not know yet is left out instead of failing the call.
-async fn describe_instances(client: &QueryClient, ids: &[&str]) -> Result<Vec<xml::Ec2Instance>, DiscoveryError> {
+async fn describe_instances(
+    client: &QueryClient,
+    ids: &[&str],
+) -> Result<Vec<xml::Ec2Instance>, DiscoveryError> {
     const ACTION: &str = "DescribeInstances";
     let mut found = Vec::new();
     for chunk in ids.chunks(IDS_PER_CALL) {
         let mut base: Vec<(String, String)> = vec![("Filter.1.Name".into(), "instance-id".into())];
-        base.extend(chunk.iter().enumerate().map(|(n, id)| (format!("Filter.1.Value.{}", n + 1), id.to_string())));
+        base.extend(
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(n, id)| (format!("Filter.1.Value.{}", n + 1), id.to_string())),
+        );
         base.push(("Filter.2.Name".into(), "instance-state-name".into()));
-        base.extend(MEMBER_EC2_STATES.iter().enumerate().map(|(n, s)| (format!("Filter.2.Value.{}", n + 1), s.to_string())));
+        base.extend(
+            MEMBER_EC2_STATES
+                .iter()
+                .enumerate()
+                .map(|(n, s)| (format!("Filter.2.Value.{}", n + 1), s.to_string())),
+        );
         let mut token: Option<String> = None;
         for page_number in 1.. {
             if page_number > MAX_PAGES {
-                return Err(bad(client, Service::Ec2, ACTION, format!("more than {MAX_PAGES} pages of instances")));
+                return Err(bad(
+                    client,
+                    Service::Ec2,
+                    ACTION,
+                    format!("more than {MAX_PAGES} pages of instances"),
+                ));
             }
-            let mut params: Vec<(&str, &str)> = base.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut params: Vec<(&str, &str)> =
+                base.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             if let Some(t) = &token {
                 params.push(("NextToken", t));
             }
             let body = client.call(Service::Ec2, ACTION, &params).await?;
-            let (page, next) = xml::describe_instances(&body).map_err(|e| bad(client, Service::Ec2, ACTION, e))?;
+            let (page, next) =
+                xml::describe_instances(&body).map_err(|e| bad(client, Service::Ec2, ACTION, e))?;
             found.extend(page);
             match next {
                 Some(t) if Some(&t) != token.as_ref() => token = Some(t),
@@ -162,8 +230,18 @@ async fn describe_instances(client: &QueryClient, ids: &[&str]) -> Result<Vec<xm
     Ok(found)
 }
 
-fn bad(client: &QueryClient, service: Service, action: &'static str, detail: String) -> DiscoveryError {
-    DiscoveryError::BadResponse { action, endpoint: client.url(service).to_string(), service: service.name(), detail }
+fn bad(
+    client: &QueryClient,
+    service: Service,
+    action: &'static str,
+    detail: String,
+) -> DiscoveryError {
+    DiscoveryError::BadResponse {
+        action,
+        endpoint: client.url(service).to_string(),
+        service: service.name(),
+        detail,
+    }
 }
 
 #[cfg(test)]
@@ -172,7 +250,11 @@ mod tests {
     use xml::Ec2Instance;
 
     fn ec2(id: &str, state: &str, ip: Option<&str>) -> Ec2Instance {
-        Ec2Instance { instance_id: id.into(), state: state.into(), private_ip: ip.map(Into::into) }
+        Ec2Instance {
+            instance_id: id.into(),
+            state: state.into(),
+            private_ip: ip.map(Into::into),
+        }
     }
 
     #[test]
@@ -187,7 +269,11 @@ mod tests {
         ];
         let found = peers(&["i-a", "i-b", "i-c", "i-d", "i-f"], &instances);
         let set = PeerSet::new(found, Some(3), true);
-        let shown: Vec<String> = set.peers.iter().map(|p| format!("{p} {}", p.instance_id.as_deref().unwrap())).collect();
+        let shown: Vec<String> = set
+            .peers
+            .iter()
+            .map(|p| format!("{p} {}", p.instance_id.as_deref().unwrap()))
+            .collect();
         assert_eq!(shown, ["i-a=10.0.0.3 i-a", "i-b=10.0.0.20 i-b"]);
         assert!(!set.is_complete());
     }
@@ -198,16 +284,31 @@ mod tests {
         assert!(validate(Some("https://autoscaling.eu-west-1.amazonaws.com"), 0.1).is_ok());
         assert!(validate(None, 0.0).is_err());
         assert!(validate(None, f64::INFINITY).is_err());
+        assert!(validate(None, f64::NAN).is_err());
+        assert!(validate(None, 1e-300).is_err());
         assert!(validate(Some("autoscaling.eu-west-1.amazonaws.com"), 5.0).is_err());
     }
 
     #[tokio::test]
     async fn missing_context_is_a_configuration_error() {
-        let s = Settings { region: None, group: Some("etcd"), endpoint: None, max_requests_per_second: 5.0 };
-        let e = discover(&s, &DiscoveryContext::default()).await.unwrap_err();
+        let s = Settings {
+            region: None,
+            group: Some("etcd"),
+            endpoint: None,
+            max_requests_per_second: 5.0,
+        };
+        let e = discover(&s, &DiscoveryContext::default())
+            .await
+            .unwrap_err();
         assert!(!e.is_retryable() && e.to_string().contains("region"), "{e}");
-        let ctx = DiscoveryContext { region: Some("eu-west-1".into()), ..Default::default() };
+        let ctx = DiscoveryContext {
+            region: Some("eu-west-1".into()),
+            ..Default::default()
+        };
         let e = discover(&s, &ctx).await.unwrap_err();
-        assert!(!e.is_retryable() && e.to_string().contains("credentials"), "{e}");
+        assert!(
+            !e.is_retryable() && e.to_string().contains("credentials"),
+            "{e}"
+        );
     }
 }

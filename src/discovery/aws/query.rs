@@ -49,6 +49,7 @@ pub(crate) struct QueryClient {
 
 impl QueryClient {
     /// `endpoint` replaces both service URLs; otherwise the regional public endpoints.
+    /// `max_requests_per_second` must be positive and finite (see `aws::validate`).
     pub(crate) fn new(
         credentials: &AwsCredentials,
         region: &str,
@@ -63,7 +64,9 @@ impl QueryClient {
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("etcdadm/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| DiscoveryError::Config(format!("cannot set up the HTTP client for AWS: {e}")))?;
+            .map_err(|e| {
+                DiscoveryError::Config(format!("cannot set up the HTTP client for AWS: {e}"))
+            })?;
         let url = |service: Service| match endpoint {
             Some(e) => e.to_string(),
             None => default_endpoint(service, region),
@@ -106,15 +109,27 @@ impl QueryClient {
             detail,
             retryable,
         };
-        let headers = self.sign(service, url, &body).map_err(|e| http_err(format!("cannot sign the request: {e}"), false))?;
+        let headers = self
+            .sign(service, url, &body)
+            .map_err(|e| http_err(format!("cannot sign the request: {e}"), false))?;
         pace(self.min_interval).await;
-        let mut req = self.http.post(url).header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE).body(body);
+        let mut req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .body(body);
         for (name, value) in &headers {
             req = req.header(*name, value);
         }
-        let resp = req.send().await.map_err(|e| http_err(error_chain(&e), true))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| http_err(error_chain(&e), true))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| http_err(format!("reading the answer: {}", error_chain(&e)), true))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| http_err(format!("reading the answer: {}", error_chain(&e)), true))?;
         if bytes.len() > MAX_BODY {
             return Err(DiscoveryError::BadResponse {
                 action,
@@ -127,12 +142,24 @@ impl QueryClient {
         if status.is_success() {
             return Ok(text);
         }
-        let (code, message) = xml::error(&text).unwrap_or_else(|| (format!("HTTP {}", status.as_u16()), snippet(&text)));
-        Err(DiscoveryError::Aws { action, endpoint: url.to_string(), status: status.as_u16(), code, message: snippet(&message) })
+        let (code, message) = xml::error(&text)
+            .unwrap_or_else(|| (format!("HTTP {}", status.as_u16()), snippet(&text)));
+        Err(DiscoveryError::Aws {
+            action,
+            endpoint: url.to_string(),
+            status: status.as_u16(),
+            code,
+            message: snippet(&message),
+        })
     }
 
     /// The SigV4 headers (authorization, x-amz-date, x-amz-security-token) for a POST of `body`.
-    fn sign(&self, service: Service, url: &str, body: &str) -> Result<Vec<(&'static str, String)>, String> {
+    fn sign(
+        &self,
+        service: Service,
+        url: &str,
+        body: &str,
+    ) -> Result<Vec<(&'static str, String)>, String> {
         let identity = self.credentials.clone().into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -150,21 +177,31 @@ impl QueryClient {
             SignableBody::Bytes(body.as_bytes()),
         )
         .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
+        let (instructions, _) = sign(request, &params)
+            .map_err(|e| e.to_string())?
+            .into_parts();
         let (headers, _) = instructions.into_parts();
-        Ok(headers.into_iter().map(|h| (h.name(), h.value().to_string())).collect())
+        Ok(headers
+            .into_iter()
+            .map(|h| (h.name(), h.value().to_string()))
+            .collect())
     }
 }
 
 /// `https://<service>.<region>.amazonaws.com/` (`.com.cn` in the China regions).
 pub(crate) fn default_endpoint(service: Service, region: &str) -> String {
-    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
     format!("https://{}.{region}.{suffix}/", service.name())
 }
 
 fn form_body(service: Service, action: &str, params: &[(&str, &str)]) -> String {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair("Action", action).append_pair("Version", service.version());
+    form.append_pair("Action", action)
+        .append_pair("Version", service.version());
     for (k, v) in params {
         form.append_pair(k, v);
     }
@@ -215,13 +252,23 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(default_endpoint(Service::AutoScaling, "eu-west-1"), "https://autoscaling.eu-west-1.amazonaws.com/");
-        assert_eq!(default_endpoint(Service::Ec2, "cn-north-1"), "https://ec2.cn-north-1.amazonaws.com.cn/");
+        assert_eq!(
+            default_endpoint(Service::AutoScaling, "eu-west-1"),
+            "https://autoscaling.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            default_endpoint(Service::Ec2, "cn-north-1"),
+            "https://ec2.cn-north-1.amazonaws.com.cn/"
+        );
     }
 
     #[test]
     fn bodies() {
-        let b = form_body(Service::AutoScaling, "DescribeAutoScalingGroups", &[("AutoScalingGroupNames.member.1", "etcd a&b")]);
+        let b = form_body(
+            Service::AutoScaling,
+            "DescribeAutoScalingGroups",
+            &[("AutoScalingGroupNames.member.1", "etcd a&b")],
+        );
         assert_eq!(b, "Action=DescribeAutoScalingGroups&Version=2011-01-01&AutoScalingGroupNames.member.1=etcd+a%26b");
     }
 
@@ -233,12 +280,24 @@ mod tests {
             session_token: Some("token-xyz".into()),
         };
         let c = QueryClient::new(&creds, "us-east-1", Some("http://127.0.0.1:1/"), 5.0).unwrap();
-        let h = c.sign(Service::Ec2, c.url(Service::Ec2), "Action=DescribeInstances&Version=2016-11-15").unwrap();
+        let h = c
+            .sign(
+                Service::Ec2,
+                c.url(Service::Ec2),
+                "Action=DescribeInstances&Version=2016-11-15",
+            )
+            .unwrap();
         let get = |n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
         let auth = get("authorization").unwrap();
-        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{auth}");
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{auth}"
+        );
         assert!(auth.contains("/us-east-1/ec2/aws4_request"), "{auth}");
-        assert!(auth.contains("SignedHeaders=content-type;host;x-amz-date"), "{auth}");
+        assert!(
+            auth.contains("SignedHeaders=content-type;host;x-amz-date"),
+            "{auth}"
+        );
         assert_eq!(get("x-amz-security-token"), Some("token-xyz"));
         assert!(get("x-amz-date").is_some());
         assert!(!h.iter().any(|(_, v)| v.contains("wJalr")));
@@ -251,7 +310,11 @@ mod tests {
             pace(Duration::from_millis(40)).await;
         }
         // The first call goes at once (or after a slot another test took), the others 40 ms apart.
-        assert!(start.elapsed() >= Duration::from_millis(120), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(120),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

@@ -86,7 +86,10 @@ pub(super) fn describe_auto_scaling_groups(xml: &str) -> Result<Vec<Group>, Stri
                 .instances
                 .member
                 .into_iter()
-                .map(|i| GroupInstance { instance_id: i.instance_id, lifecycle_state: i.lifecycle_state })
+                .map(|i| GroupInstance {
+                    instance_id: i.instance_id,
+                    lifecycle_state: i.lifecycle_state,
+                })
                 .collect(),
         })
         .collect())
@@ -195,7 +198,9 @@ pub(super) fn error(xml: &str) -> Option<(String, String)> {
         message: String,
     }
     let r: Response = quick_xml::de::from_str(xml).ok()?;
-    let e = r.error.or_else(|| r.errors.and_then(|e| e.error.into_iter().next()))?;
+    let e = r
+        .error
+        .or_else(|| r.errors.and_then(|e| e.error.into_iter().next()))?;
     (!e.code.is_empty()).then_some((e.code, e.message))
 }
 
@@ -240,21 +245,33 @@ mod tests {
         assert_eq!(
             g[0].instances,
             [
-                GroupInstance { instance_id: "i-720dcc3b89e34b699".into(), lifecycle_state: "InService".into() },
-                GroupInstance { instance_id: "i-b33653870684ebae0".into(), lifecycle_state: "Pending:Wait".into() },
+                GroupInstance {
+                    instance_id: "i-720dcc3b89e34b699".into(),
+                    lifecycle_state: "InService".into()
+                },
+                GroupInstance {
+                    instance_id: "i-b33653870684ebae0".into(),
+                    lifecycle_state: "Pending:Wait".into()
+                },
             ]
         );
         let none = r#"<DescribeAutoScalingGroupsResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><DescribeAutoScalingGroupsResult><AutoScalingGroups/></DescribeAutoScalingGroupsResult><ResponseMetadata><RequestId>l</RequestId></ResponseMetadata></DescribeAutoScalingGroupsResponse>"#;
         assert_eq!(describe_auto_scaling_groups(none).unwrap(), []);
         let empty_group = "<R><DescribeAutoScalingGroupsResult><AutoScalingGroups><member><AutoScalingGroupName>e</AutoScalingGroupName><DesiredCapacity>0</DesiredCapacity><Instances/></member></AutoScalingGroups></DescribeAutoScalingGroupsResult></R>";
-        assert_eq!(describe_auto_scaling_groups(empty_group).unwrap()[0].instances, []);
+        assert_eq!(
+            describe_auto_scaling_groups(empty_group).unwrap()[0].instances,
+            []
+        );
         assert!(describe_auto_scaling_groups("<html>oops</html>").is_err());
     }
 
     #[test]
     fn group_of_instance() {
         let xml = r#"<DescribeAutoScalingInstancesResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><DescribeAutoScalingInstancesResult><AutoScalingInstances><member><InstanceId>i-720dcc3b89e34b699</InstanceId><InstanceType>t3.micro</InstanceType><AutoScalingGroupName>etcd</AutoScalingGroupName><LifecycleState>InService</LifecycleState></member></AutoScalingInstances></DescribeAutoScalingInstancesResult></DescribeAutoScalingInstancesResponse>"#;
-        assert_eq!(describe_auto_scaling_instances(xml).unwrap(), [("i-720dcc3b89e34b699".to_string(), "etcd".to_string())]);
+        assert_eq!(
+            describe_auto_scaling_instances(xml).unwrap(),
+            [("i-720dcc3b89e34b699".to_string(), "etcd".to_string())]
+        );
         let none = "<DescribeAutoScalingInstancesResponse><DescribeAutoScalingInstancesResult><AutoScalingInstances/></DescribeAutoScalingInstancesResult></DescribeAutoScalingInstancesResponse>";
         assert_eq!(describe_auto_scaling_instances(none).unwrap(), []);
     }
@@ -266,9 +283,21 @@ mod tests {
         assert_eq!(
             list,
             [
-                Ec2Instance { instance_id: "i-720dcc3b89e34b699".into(), state: "running".into(), private_ip: Some("10.107.11.109".into()) },
-                Ec2Instance { instance_id: "i-b33653870684ebae0".into(), state: "pending".into(), private_ip: None },
-                Ec2Instance { instance_id: "i-3".into(), state: "stopped".into(), private_ip: Some("10.0.0.3".into()) },
+                Ec2Instance {
+                    instance_id: "i-720dcc3b89e34b699".into(),
+                    state: "running".into(),
+                    private_ip: Some("10.107.11.109".into())
+                },
+                Ec2Instance {
+                    instance_id: "i-b33653870684ebae0".into(),
+                    state: "pending".into(),
+                    private_ip: None
+                },
+                Ec2Instance {
+                    instance_id: "i-3".into(),
+                    state: "stopped".into(),
+                    private_ip: Some("10.0.0.3".into())
+                },
             ]
         );
         let empty = r#"<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>x</requestId><reservationSet/></DescribeInstancesResponse>"#;
@@ -278,12 +307,25 @@ mod tests {
     #[test]
     fn errors() {
         let asg = r#"<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>a3</RequestId></ErrorResponse>"#;
-        assert_eq!(error(asg), Some(("Throttling".into(), "Rate exceeded".into())));
+        assert_eq!(
+            error(asg),
+            Some(("Throttling".into(), "Rate exceeded".into()))
+        );
         let ec2 = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>ea966190</RequestID></Response>"#;
-        assert_eq!(error(ec2), Some(("RequestLimitExceeded".into(), "Request limit exceeded.".into())));
-        let no_message = "<ErrorResponse><Error><Code>InternalFailure</Code></Error></ErrorResponse>";
-        assert_eq!(error(no_message), Some(("InternalFailure".into(), String::new())));
+        assert_eq!(
+            error(ec2),
+            Some((
+                "RequestLimitExceeded".into(),
+                "Request limit exceeded.".into()
+            ))
+        );
+        let no_message =
+            "<ErrorResponse><Error><Code>InternalFailure</Code></Error></ErrorResponse>";
+        assert_eq!(
+            error(no_message),
+            Some(("InternalFailure".into(), String::new()))
+        );
         assert_eq!(error("<html><body>502 Bad Gateway</body></html>"), None);
         assert_eq!(error("Service Unavailable"), None);
         assert_eq!(error(""), None);

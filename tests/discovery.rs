@@ -1,0 +1,15 @@
+//! Peer discovery against real servers on loopback: dnsmasq for the `dns` provider, the moto
+//! AWS emulator (run as a server) for `aws-asg`. Both come from scripts/install-deps.sh; when
+//! one is missing the tests fail and say so, they do not skip.
+//!
+//! Every test name contains "discovery", so `cargo test discovery` runs these with the unit
+//! tests of `src/discovery/`.
+
+#[path = "discovery/aws_asg_discovery.rs"]
+mod aws_asg_discovery;
+#[path = "discovery/dns_discovery.rs"]
+mod dns_discovery;
+#[path = "discovery/support.rs"]
+mod support;
+#[path = "discovery/throttle_proxy.rs"]
+mod throttle_proxy;

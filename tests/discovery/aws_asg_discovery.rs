@@ -1,0 +1,358 @@
+//! The `aws-asg` provider against moto running as a server on 127.0.0.1, one per test.
+
+use crate::support::{crypto, free_port, tool, wait_for_tcp, ChildGuard};
+use crate::throttle_proxy::ThrottleProxy;
+use backon::{ExponentialBuilder, Retryable};
+use etcdadm::discovery::{
+    discover, AwsCredentials, DiscoveryConfig, DiscoveryContext, DiscoveryError, PeerSet,
+};
+use etcdadm::net::Host;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+const REGION: &str = "us-east-1";
+
+struct Moto {
+    _child: ChildGuard,
+    addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let bin = tool(
+            "moto_server (pip moto[server])",
+            "ETCDADM_TEST_MOTO_SERVER",
+            &["/opt/etcdadm-test/moto/bin/moto_server"],
+        );
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let port = free_port(ip);
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let mut child = ChildGuard(child);
+        let addr = SocketAddr::new(ip, port);
+        wait_for_tcp(addr, Duration::from_secs(20), &mut child.0, "moto_server");
+        crypto();
+        Moto {
+            _child: child,
+            addr,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// A Query API call for setting up the test. moto does not check signatures; it picks the
+    /// service from the credential scope, so a well-formed but unsigned Authorization header
+    /// is enough (and keeps this independent of the signing code under test).
+    async fn call(&self, service: &str, action: &str, params: &[(&str, &str)]) -> String {
+        let version = if service == "ec2" {
+            "2016-11-15"
+        } else {
+            "2011-01-01"
+        };
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action)
+            .append_pair("Version", version);
+        for (k, v) in params {
+            form.append_pair(k, v);
+        }
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDTEST/20250101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        let resp = self
+            .http
+            .post(self.endpoint())
+            .header("authorization", auth)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.finish())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "moto {action}: {status}: {text}");
+        text
+    }
+
+    /// A launch template and an Auto Scaling group of `size` instances; the group's instance ids.
+    async fn create_group(&self, name: &str, size: usize) -> Vec<String> {
+        let size = size.to_string();
+        self.call(
+            "ec2",
+            "CreateLaunchTemplate",
+            &[
+                ("LaunchTemplateName", name),
+                ("LaunchTemplateData.ImageId", "ami-12c6146b"),
+                ("LaunchTemplateData.InstanceType", "t3.micro"),
+            ],
+        )
+        .await;
+        self.call(
+            "autoscaling",
+            "CreateAutoScalingGroup",
+            &[
+                ("AutoScalingGroupName", name),
+                ("LaunchTemplate.LaunchTemplateName", name),
+                ("MinSize", "0"),
+                ("MaxSize", "10"),
+                ("DesiredCapacity", &size),
+                ("AvailabilityZones.member.1", "us-east-1a"),
+            ],
+        )
+        .await;
+        let xml = self
+            .call(
+                "autoscaling",
+                "DescribeAutoScalingGroups",
+                &[("AutoScalingGroupNames.member.1", name)],
+            )
+            .await;
+        tags(&xml, "InstanceId")
+    }
+
+    /// The private IPv4 of each instance, as EC2 reports it.
+    async fn private_ips(&self, ids: &[String]) -> BTreeSet<(String, IpAddr)> {
+        let mut out = BTreeSet::new();
+        for id in ids {
+            let xml = self
+                .call("ec2", "DescribeInstances", &[("InstanceId.1", id)])
+                .await;
+            // The instance's own privateIpAddress is its last one (network interfaces come first).
+            let ip = tags(&xml, "privateIpAddress")
+                .pop()
+                .unwrap()
+                .parse()
+                .unwrap();
+            out.insert((id.clone(), ip));
+        }
+        out
+    }
+}
+
+/// The text of every `<tag>` element, in order (enough for moto's flat answers).
+fn tags(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split_once(&format!("</{tag}>"))
+                .map(|(v, _)| v.to_string())
+        })
+        .collect()
+}
+
+fn config(endpoint: &str, group: Option<&str>, rps: f64) -> DiscoveryConfig {
+    DiscoveryConfig::AwsAsg {
+        region: None,
+        group: group.map(Into::into),
+        endpoint: Some(endpoint.into()),
+        max_requests_per_second: rps,
+    }
+}
+
+fn context(instance_id: Option<&str>) -> DiscoveryContext {
+    DiscoveryContext {
+        instance_id: instance_id.map(Into::into),
+        region: Some(REGION.into()),
+        credentials: Some(AwsCredentials {
+            access_key_id: "AKIDTESTEXAMPLE".into(),
+            secret_access_key: "test-secret-do-not-print".into(),
+            session_token: Some("test-token-do-not-print".into()),
+        }),
+    }
+}
+
+fn members(set: &PeerSet) -> BTreeSet<(String, IpAddr)> {
+    set.peers
+        .iter()
+        .map(|p| {
+            assert_eq!(p.name, p.instance_id);
+            let Host::Ip(ip) = p.host else {
+                panic!("{p} has no IP")
+            };
+            assert!(ip.is_ipv4(), "{p}");
+            (p.instance_id.clone().unwrap(), ip)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn aws_asg_discovery_lists_in_service_instances_by_private_ip() {
+    let moto = Moto::start();
+    let ids = moto.create_group("etcd", 3).await;
+    assert_eq!(ids.len(), 3, "moto launched {ids:?}");
+    let other = moto.create_group("web", 2).await;
+    let want = moto.private_ips(&ids).await;
+    // A recording proxy (nothing throttled) shows which calls discovery makes.
+    let proxy = ThrottleProxy::start(moto.addr, |_| false).await;
+
+    // Group named in the settings.
+    let set = discover(&config(&proxy.url, Some("etcd"), 50.0), &context(None))
+        .await
+        .unwrap();
+    assert_eq!(members(&set), want);
+    assert_eq!(
+        (set.expected, set.authoritative, set.is_complete()),
+        (Some(3), true, true)
+    );
+    assert_eq!(
+        proxy.actions(),
+        ["DescribeAutoScalingGroups", "DescribeInstances"]
+    );
+
+    // Group from this instance's membership, looked up once per process.
+    let cfg = config(&proxy.url, None, 50.0);
+    for _ in 0..2 {
+        let again = discover(&cfg, &context(Some(&ids[1]))).await.unwrap();
+        assert_eq!(again, set);
+    }
+    let actions = proxy.actions();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "DescribeAutoScalingInstances")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+
+    // An instance in standby, and one whose EC2 state is stopped, are not members.
+    moto.call(
+        "autoscaling",
+        "EnterStandby",
+        &[
+            ("AutoScalingGroupName", "etcd"),
+            ("InstanceIds.member.1", &ids[0]),
+            ("ShouldDecrementDesiredCapacity", "true"),
+        ],
+    )
+    .await;
+    let set = discover(&cfg, &context(Some(&ids[1]))).await.unwrap();
+    assert_eq!(
+        members(&set),
+        want.iter()
+            .filter(|(id, _)| *id != ids[0])
+            .cloned()
+            .collect()
+    );
+    assert_eq!(set.expected, Some(2));
+    moto.call("ec2", "StopInstances", &[("InstanceId.1", &ids[2])])
+        .await;
+    let set = discover(&cfg, &context(Some(&ids[1]))).await.unwrap();
+    assert_eq!(
+        members(&set)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>(),
+        [ids[1].clone()]
+    );
+    assert_eq!((set.expected, set.is_complete()), (Some(2), false));
+
+    // The other group is separate.
+    let web = discover(
+        &config(&moto.endpoint(), None, 50.0),
+        &context(Some(&other[0])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(members(&web), moto.private_ips(&other).await);
+
+    // Unknown group, and an instance outside any group: configuration errors, not retried.
+    for (group, instance) in [(Some("nope"), None), (None, Some("i-0123456789abcdef0"))] {
+        let e = discover(&config(&moto.endpoint(), group, 50.0), &context(instance))
+            .await
+            .unwrap_err();
+        assert!(!e.is_retryable(), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&moto.endpoint()) && msg.contains(group.or(instance).unwrap()),
+            "{msg}"
+        );
+        assert!(!msg.contains("do-not-print"), "{msg}");
+    }
+}
+
+#[tokio::test]
+async fn aws_asg_discovery_throttled_is_retryable_and_a_retry_loop_converges() {
+    let moto = Moto::start();
+    let ids = moto.create_group("etcd", 3).await;
+    let want = moto.private_ips(&ids).await;
+    // Every third call throttled, starting with the first: Throttling (Auto Scaling), ok, ok,
+    // RequestLimitExceeded (EC2), ok, ok.
+    let proxy = ThrottleProxy::start(moto.addr, |n| n % 3 == 1).await;
+    let cfg = config(&proxy.url, None, 10.0);
+    let ctx = context(Some(&ids[0]));
+
+    let e = discover(&cfg, &ctx).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(e.aws_code(), Some("Throttling"));
+    let msg = e.to_string();
+    assert!(
+        msg.contains("DescribeAutoScalingInstances")
+            && msg.contains(&proxy.url)
+            && msg.contains("HTTP 400"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("do-not-print") && !format!("{e:?}").contains("do-not-print"),
+        "{e:?}"
+    );
+
+    // The caller's loop: backon with jitter and a deadline, retrying what is retryable.
+    let seen = Mutex::new(Vec::new());
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(20))
+        .with_max_delay(Duration::from_millis(200))
+        .with_jitter()
+        .without_max_times()
+        .with_total_delay(Some(Duration::from_secs(10)));
+    let set = (|| discover(&cfg, &ctx))
+        .retry(backoff)
+        .when(DiscoveryError::is_retryable)
+        .notify(|e, _| {
+            seen.lock()
+                .unwrap()
+                .push(e.aws_code().unwrap_or("?").to_string())
+        })
+        .await
+        .unwrap();
+    assert_eq!(members(&set), want);
+    assert_eq!(*seen.lock().unwrap(), ["RequestLimitExceeded"]);
+
+    let calls = proxy.calls();
+    let shown: Vec<(&str, &str, bool)> = calls
+        .iter()
+        .map(|c| (c.service.as_str(), c.action.as_str(), c.throttled))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("autoscaling", "DescribeAutoScalingInstances", true),
+            ("autoscaling", "DescribeAutoScalingInstances", false),
+            ("autoscaling", "DescribeAutoScalingGroups", false),
+            ("ec2", "DescribeInstances", true),
+            // The group name is cached now: two calls per attempt.
+            ("autoscaling", "DescribeAutoScalingGroups", false),
+            ("ec2", "DescribeInstances", false),
+        ]
+    );
+    // max-requests-per-second 10: calls at least 100 ms apart (a little slack for timer rounding).
+    for pair in calls.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_millis(95),
+            "calls {gap:?} apart: {shown:?}"
+        );
+    }
+}

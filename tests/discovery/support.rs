@@ -1,0 +1,75 @@
+//! Finding the external tools, free ports, and child processes that die with the test.
+
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// The first existing path among `$env_override` and `candidates`; panics with the way to
+/// install it otherwise (a missing tool is a broken test machine, not a reason to skip).
+pub fn tool(what: &str, env_override: &str, candidates: &[&str]) -> PathBuf {
+    if let Some(p) = std::env::var_os(env_override) {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "{env_override}={} does not exist; unset it to use the {what} that scripts/install-deps.sh installs",
+            p.display()
+        );
+        return p;
+    }
+    for c in candidates {
+        if std::path::Path::new(c).is_file() {
+            return PathBuf::from(c);
+        }
+    }
+    panic!(
+        "{what} is not installed (looked for {}; override with {env_override}). \
+         Run scripts/install-deps.sh as root to install it.",
+        candidates.join(", ")
+    );
+}
+
+/// A port free for both UDP and TCP on `ip` right now.
+pub fn free_port(ip: IpAddr) -> u16 {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind((ip, 0)).expect("bind a UDP socket on loopback");
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip}");
+}
+
+/// Waits until something accepts TCP connections at `addr`.
+pub fn wait_for_tcp(addr: SocketAddr, timeout: Duration, child: &mut Child, what: &str) {
+    let start = Instant::now();
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening on {addr}: {status}");
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{what} did not listen on {addr} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills and reaps the child when dropped, also when the test panics.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// reqwest is built without a default crypto provider (see main.rs).
+pub fn crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

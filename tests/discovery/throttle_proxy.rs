@@ -1,0 +1,188 @@
+//! An HTTP/1.1 proxy in front of moto that records every AWS call and answers the ones the
+//! test picks the way AWS throttles: Auto Scaling with HTTP 400 `Throttling`, EC2 with HTTP
+//! 503 `RequestLimitExceeded`. One request per connection (`Connection: close`).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub at: Instant,
+    /// `autoscaling` or `ec2`, from the signature's credential scope.
+    pub service: String,
+    pub action: String,
+    pub throttled: bool,
+}
+
+pub struct ThrottleProxy {
+    pub url: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ThrottleProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type Throttle = dyn Fn(usize) -> bool + Send + Sync;
+
+impl ThrottleProxy {
+    /// `throttle(n)` decides whether the n-th call (from 1) is refused.
+    pub async fn start(
+        upstream: SocketAddr,
+        throttle: impl Fn(usize) -> bool + Send + Sync + 'static,
+    ) -> ThrottleProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let throttle: Arc<Throttle> = Arc::new(throttle);
+        let log = calls.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let (log, throttle) = (log.clone(), throttle.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = handle(conn, upstream, &log, &*throttle).await {
+                        eprintln!("throttle proxy: {e}");
+                    }
+                });
+            }
+        });
+        ThrottleProxy { url, calls, task }
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn actions(&self) -> Vec<String> {
+        self.calls().into_iter().map(|c| c.action).collect()
+    }
+}
+
+async fn handle(
+    mut conn: TcpStream,
+    upstream: SocketAddr,
+    log: &Mutex<Vec<Call>>,
+    throttle: &Throttle,
+) -> std::io::Result<()> {
+    let (head, body) = read_message(&mut conn).await?;
+    let head_text = String::from_utf8_lossy(&head).into_owned();
+    let service = header(&head_text, "authorization")
+        .and_then(|a| {
+            a.split("Credential=")
+                .nth(1)
+                .and_then(|c| c.split('/').nth(3))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let action = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let throttled = {
+        let mut log = log.lock().unwrap();
+        let throttled = throttle(log.len() + 1);
+        log.push(Call {
+            at: Instant::now(),
+            service: service.clone(),
+            action,
+            throttled,
+        });
+        throttled
+    };
+    if throttled {
+        let (status, xml) = if service == "ec2" {
+            (
+                "503 Service Unavailable",
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code>\
+                 <Message>Request limit exceeded.</Message></Error></Errors><RequestID>proxy</RequestID></Response>",
+            )
+        } else {
+            (
+                "400 Bad Request",
+                "<ErrorResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\"><Error><Type>Sender</Type>\
+                 <Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>",
+            )
+        };
+        let resp = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+            xml.len()
+        );
+        conn.write_all(resp.as_bytes()).await?;
+        return conn.shutdown().await;
+    }
+    // Forward with Connection: close, read the answer to its end, and pass it back the same way.
+    let mut up = TcpStream::connect(upstream).await?;
+    up.write_all(&with_connection_close(&head_text)).await?;
+    up.write_all(&body).await?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer).await?;
+    let split = find(&answer, b"\r\n\r\n")
+        .map(|i| i + 4)
+        .unwrap_or(answer.len());
+    let answer_head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    conn.write_all(&with_connection_close(&answer_head)).await?;
+    conn.write_all(&answer[split..]).await?;
+    conn.shutdown().await
+}
+
+/// Reads one request: the head (through the blank line) and a Content-Length body.
+async fn read_message(conn: &mut TcpStream) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed in the request head",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = buf[..head_end].to_vec();
+    let len: usize = header(&String::from_utf8_lossy(&head), "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Ok((head, body))
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+/// The head with any Connection header replaced by `Connection: close`.
+fn with_connection_close(head: &str) -> Vec<u8> {
+    let mut out = String::new();
+    for line in head.trim_end_matches("\r\n").split("\r\n") {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    out.into_bytes()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
