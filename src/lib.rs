@@ -12,6 +12,7 @@ pub mod config;
 pub mod digest;
 pub mod discovery;
 pub mod dns;
+pub mod error_chain;
 pub mod fsutil;
 pub mod member;
 pub mod metadata;

@@ -1,6 +1,7 @@
 //! The HTTP client the metadata sources share: one timeout per request, no proxy, no
 //! redirects, bodies capped, and errors that name the URL.
 
+use crate::error_chain::error_chain;
 use super::error::{status_hint, MetadataError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -178,17 +179,6 @@ pub(super) fn parse_ip<T: std::str::FromStr>(text: &str) -> Option<T> {
     bare.parse().ok()
 }
 
-/// reqwest's Display hides the cause; show the whole chain on one line.
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
 
 #[cfg(test)]
 mod tests {

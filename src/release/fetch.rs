@@ -1,5 +1,6 @@
 //! Streaming transfers from `http(s)://` and `file://` URLs, hashing in the same pass.
 
+use crate::error_chain::error_chain;
 use super::progress::Progress;
 use super::ReleaseError;
 use crate::digest::Sha256Digest;
@@ -93,14 +94,3 @@ pub async fn download(url: &str, dest: &Path, connect_timeout: Duration) -> Resu
     Ok(hasher.finalize().into())
 }
 
-/// reqwest's Display hides the cause; show the whole chain on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}

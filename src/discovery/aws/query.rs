@@ -1,6 +1,7 @@
 //! Signed calls of the AWS Query APIs (form-encoded POST, XML answer) over reqwest, paced by
 //! a process-wide limiter.
 
+use crate::error_chain::error_chain;
 use super::xml;
 use crate::discovery::{AwsCredentials, DiscoveryError};
 use aws_credential_types::Credentials;
@@ -235,16 +236,6 @@ fn snippet(s: &str) -> String {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
 
 #[cfg(test)]
 mod tests {
