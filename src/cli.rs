@@ -13,7 +13,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace.
-    #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
+    #[arg(long, short = 'l', global = true, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
     #[command(subcommand)]
     pub command: Command,
@@ -57,7 +57,16 @@ pub enum CaCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct InitArgs {
+    #[command(subcommand)]
+    pub phase: Option<InitPhaseCommand>,
+    #[command(flatten)]
+    pub args: InitOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct InitOptions {
     /// Restore the new cluster's data from this etcd v3 snapshot.
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
@@ -68,13 +77,122 @@ pub struct InitArgs {
     pub flags: MemberFlags,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum InitPhaseCommand {
+    /// Run one phase of init, after the phases it needs. Phases, in the order init runs them:
+    /// install, certificates, snapshot, configure, start, etcdctl, health.
+    Phase {
+        #[arg(value_enum)]
+        phase: InitPhase,
+        #[command(flatten)]
+        args: InitOptions,
+    },
+}
+
+/// The phases of `init`, in the order it runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitPhase {
+    /// Download, verify and install the etcd release (and check the snapshot).
+    Install,
+    /// Create the CA if there is none; issue the member certificates.
+    Certificates,
+    /// Restore the data directory from --snapshot.
+    Snapshot,
+    /// Write the etcd environment file and unit.
+    Configure,
+    /// Enable and start etcd.
+    Start,
+    /// Write the etcdctl environment file and wrapper.
+    Etcdctl,
+    /// Wait until the member is healthy.
+    Health,
+}
+
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct JoinArgs {
+    #[command(subcommand)]
+    pub phase: Option<JoinPhaseCommand>,
+    #[command(flatten)]
+    pub args: JoinOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinOptions {
     /// Client URL(s) of existing members, comma-separated; whichever answers is used.
-    #[arg(value_name = "ENDPOINT[,ENDPOINT...]")]
-    pub endpoints: String,
+    #[arg(value_name = "ENDPOINT[,ENDPOINT...]", required = true)]
+    pub endpoints: Option<String>,
+    /// Retry membership changes with backoff until timeout-seconds (`--retry=false`: once).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub retry: bool,
     #[command(flatten)]
     pub flags: MemberFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JoinPhaseCommand {
+    /// Run one phase of join, after the phases it needs. Phases, in the order join runs them:
+    /// stop, certificates, install, membership, configure, start, etcdctl, health.
+    Phase {
+        #[arg(value_enum)]
+        phase: JoinPhase,
+        /// Client URL(s) of existing members (needed by membership and what follows it).
+        #[arg(value_name = "ENDPOINT[,ENDPOINT...]")]
+        endpoints: Option<String>,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        retry: bool,
+        #[command(flatten)]
+        flags: MemberFlags,
+    },
+}
+
+/// The phases of `join`, in the order it runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JoinPhase {
+    /// Stop an etcd that runs here but is not a member set up by etcdadm.
+    Stop,
+    /// Issue the member certificates from the cluster CA (which must be present).
+    Certificates,
+    /// Download, verify and install the etcd release.
+    Install,
+    /// Add this machine as a learner, or find it in the member list.
+    Membership,
+    /// Write the etcd environment file and unit (initial-cluster-state=existing).
+    Configure,
+    /// Enable and start etcd.
+    Start,
+    /// Write the etcdctl environment file and wrapper.
+    Etcdctl,
+    /// Promote the learner once caught up; wait until the member is a healthy voter.
+    Health,
+}
+
+impl crate::commands::phase_table::PhaseTable for InitPhase {
+    fn prerequisites(self) -> &'static [Self] {
+        use InitPhase::*;
+        match self {
+            Install | Certificates => &[],
+            Snapshot => &[Install],
+            Configure => &[Certificates],
+            Start => &[Install, Configure],
+            Etcdctl => &[Certificates],
+            Health => &[Start],
+        }
+    }
+}
+
+impl crate::commands::phase_table::PhaseTable for JoinPhase {
+    fn prerequisites(self) -> &'static [Self] {
+        use JoinPhase::*;
+        match self {
+            Stop | Certificates | Install => &[],
+            Membership => &[Certificates],
+            Configure => &[Install, Membership],
+            Start => &[Configure],
+            Etcdctl => &[Certificates],
+            Health => &[Start],
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -151,9 +269,40 @@ pub struct ReleaseFlags {
     #[arg(long, value_name = "DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<PathBuf>,
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", conflicts_with = "download_connect_timeout")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download_connect_timeout_seconds: Option<u64>,
+    /// The seed tool's spelling: a duration such as 10s or 1m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_seconds)]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "download-connect-timeout-seconds")]
+    pub download_connect_timeout: Option<u64>,
+}
+
+/// `10s`, `1m`, `1m30s`, `90` (seconds) -> whole seconds, rounded up.
+fn parse_duration_seconds(s: &str) -> Result<u64, String> {
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(n);
+    }
+    let (mut total_ms, mut num) = (0u64, String::new());
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        num.clear();
+        num.push_str(&rest[..digits]);
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(format!("{s:?} is not a duration like 10s, 1m or 1m30s")),
+        };
+        let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 10s, 1m or 1m30s"))?;
+        total_ms += n * factor;
+        rest = &rest[unit_len..];
+    }
+    Ok(total_ms.div_ceil(1000))
 }
 
 /// Flags that define the member (and, flattened, the release).
@@ -214,6 +363,10 @@ pub struct MemberFlags {
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
+    /// Scheduling settings for the etcd unit (repeat or comma-separate), e.g. Nice=-10.
+    #[arg(long, value_delimiter = ',', value_name = "KEY=VALUE")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disk_priorities: Vec<String>,
     #[command(flatten)]
     #[serde(flatten)]
     pub state: StateFlag,
@@ -253,15 +406,16 @@ mod tests {
             "--etcdctl-env-file", "/ce", "--cache-dir", "/k", "--state-file", "/s.json", "--advertise-address", "fd00::1",
             "--bind-address", "::", "--client-port", "1", "--peer-port", "2", "--server-cert-extra-sans", "a.example,10.0.0.9",
             "--apiserver-client-cert", "--cert-validity-days", "30", "--initial-cluster-token", "tok", "--timeout-seconds", "7",
-            "--download-connect-timeout-seconds", "3",
+            "--download-connect-timeout-seconds", "3", "--disk-priorities", "Nice=-5,IOSchedulingClass=idle",
         ]);
         let Command::Init(args) = cli.command else { panic!("not init") };
-        let from_flags = effective(&args.flags);
+        let from_flags = effective(&args.args.flags);
         let yaml = "name: n1\nversion: 3.4.23\nrelease-url: file:///m\narch: arm64\ninstall-dir: /i\ncerts-dir: /c\n\
             data-dir: /d\nenv-file: /e\nunit-file: /u.service\netcdctl-env-file: /ce\ncache-dir: /k\nstate-file: /s.json\n\
             advertise-address: fd00::1\nbind-address: '::'\nclient-port: 1\npeer-port: 2\n\
             server-cert-extra-sans: [a.example, 10.0.0.9]\napiserver-client-cert: true\ncert-validity-days: 30\n\
-            initial-cluster-token: tok\ntimeout-seconds: 7\ndownload-connect-timeout-seconds: 3\n";
+            initial-cluster-token: tok\ntimeout-seconds: 7\ndownload-connect-timeout-seconds: 3\n\
+            disk-priorities: [Nice=-5, IOSchedulingClass=idle]\n";
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
         let from_yaml = load(&ConfigSources { file: dir.path().join("c.yaml"), ..Default::default() }).unwrap();
@@ -270,9 +424,38 @@ mod tests {
     }
 
     #[test]
+    fn seed_duration_flag_sets_the_seconds_key() {
+        let Command::Download(d) = parse(&["download", "--download-connect-timeout", "1m30s"]).command else { panic!() };
+        assert_eq!(flags_layer(&d.release).get("download-connect-timeout-seconds"), Some(&90u64.into()));
+        assert_eq!(parse_duration_seconds("1500ms"), Ok(2));
+        assert_eq!(parse_duration_seconds("10"), Ok(10));
+        assert!(parse_duration_seconds("10 parsecs").is_err());
+        assert!(Cli::try_parse_from(["etcdadm", "download", "--download-connect-timeout", "5s", "--download-connect-timeout-seconds", "5"]).is_err());
+    }
+
+    #[test]
+    fn phase_subcommands_take_the_same_flags() {
+        let Command::Init(a) = parse(&["init", "phase", "install", "--data-dir", "/d"]).command else { panic!() };
+        let Some(InitPhaseCommand::Phase { phase, args }) = a.phase else { panic!("no phase") };
+        assert_eq!(phase, InitPhase::Install);
+        assert_eq!(args.flags.data_dir.as_deref(), Some(std::path::Path::new("/d")));
+        let Command::Join(j) = parse(&["join", "phase", "membership", "https://10.0.0.1:2379", "--retry=false"]).command else { panic!() };
+        let Some(JoinPhaseCommand::Phase { phase, endpoints, retry, .. }) = j.phase else { panic!("no phase") };
+        assert_eq!((phase, endpoints.as_deref(), retry), (JoinPhase::Membership, Some("https://10.0.0.1:2379"), false));
+        assert!(Cli::try_parse_from(["etcdadm", "join"]).is_err(), "join needs an endpoint");
+        assert!(parse(&["join", "https://a:2379", "--retry"]).command.is_join_with_retry());
+    }
+
+    impl Command {
+        fn is_join_with_retry(&self) -> bool {
+            matches!(self, Command::Join(j) if j.args.retry)
+        }
+    }
+
+    #[test]
     fn unset_flags_leave_the_config_alone() {
         let Command::Init(args) = parse(&["init"]).command else { panic!() };
-        assert!(flags_layer(&args.flags).is_empty());
+        assert!(flags_layer(&args.args.flags).is_empty());
     }
 
     #[test]

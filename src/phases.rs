@@ -32,26 +32,37 @@ pub fn certificates(c: &Config, m: &LocalMember, ca: &Ca) -> Result<()> {
     Ok(())
 }
 
-/// Writes the environment file, the unit and the etcdctl helpers.
+/// Writes the etcd environment file and the unit.
 pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()> {
-    let wrapper = c.install_dir.join("etcdctl.sh");
-    let files = [
+    let changed = write_files(&[
         (&c.env_file, service::render_env(m, c, b), MODE_PUBLIC),
         (&c.unit_file, service::render_unit(c), MODE_PUBLIC),
-        (&c.etcdctl_env_file, service::render_etcdctl_env(m), MODE_PUBLIC),
-        (&wrapper, service::render_etcdctl_wrapper(c), MODE_EXEC),
-    ];
-    let mut changed = false;
-    for (path, text, mode) in files {
-        if write_if_changed(path, text.as_bytes(), mode).with_context(|| format!("cannot write {}", path.display()))? {
-            info!(file = %path.display(), "wrote");
-            changed = true;
-        }
-    }
+    ])?;
     if changed {
         Systemctl::daemon_reload()?;
     }
     Ok(())
+}
+
+/// Writes the etcdctl environment file and the `etcdctl.sh` wrapper.
+pub fn etcdctl(c: &Config, m: &LocalMember) -> Result<()> {
+    write_files(&[
+        (&c.etcdctl_env_file, service::render_etcdctl_env(m), MODE_PUBLIC),
+        (&c.install_dir.join("etcdctl.sh"), service::render_etcdctl_wrapper(c), MODE_EXEC),
+    ])?;
+    Ok(())
+}
+
+/// Writes each file unless it already has that content and mode; returns whether any changed.
+fn write_files(files: &[(&std::path::PathBuf, String, u32)]) -> Result<bool> {
+    let mut changed = false;
+    for (path, text, mode) in files {
+        if write_if_changed(path, text.as_bytes(), *mode).with_context(|| format!("cannot write {}", path.display()))? {
+            info!(file = %path.display(), "wrote");
+            changed = true;
+        }
+    }
+    Ok(changed)
 }
 
 /// Enables etcd and starts it unless it runs already.

@@ -114,7 +114,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 c.name = Some(name);
                 let m = LocalMember::from_config(&c)?;
                 notify::status(&format!("forming a new cluster of {} members (token {token})", initial_cluster.len()));
-                init::form(&c, &m, init::NewCluster { initial_cluster, token }, None, false).await?;
+                init::form(&c, &m, init::NewCluster { initial_cluster, token }, &init::Request::default()).await?;
                 return Ok(format!("etcd member {} of a new cluster is healthy", m.name));
             }
             Decision::Join { endpoints } => {
@@ -123,7 +123,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 }
                 let m = LocalMember::from_config(&c)?;
                 notify::status(&format!("joining via {}", endpoints.join(",")));
-                join::join(&c, &m, &endpoints).await?;
+                join::join(&c, &m, &join::Request { endpoints, retry: true, phase: None }).await?;
                 return Ok(format!("etcd member {} is a healthy voter", m.name));
             }
             Decision::RemoveStale { member, endpoints } => {

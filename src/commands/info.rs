@@ -11,9 +11,24 @@ use serde::Serialize;
 
 #[derive(Serialize)]
 struct Info {
+    /// The fields the seed tool printed for the local member, so its parsers keep working.
+    #[serde(flatten)]
+    seed: Option<SeedMember>,
     local: Local,
     cluster: Option<ClusterView>,
     error: Option<String>,
+}
+
+/// The local member as the Go etcdadm's `info` printed it (etcdserverpb.Member's JSON).
+#[derive(Serialize)]
+#[allow(non_snake_case)]
+struct SeedMember {
+    ID: u64,
+    name: String,
+    peerURLs: Vec<String>,
+    clientURLs: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    isLearner: bool,
 }
 
 #[derive(Serialize)]
@@ -71,7 +86,14 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
         },
         Err(e) => (None, Some(e.to_string())),
     };
-    let info = Info { local, cluster, error };
+    let seed = cluster.as_ref().and_then(|cv| cv.members.iter().find(|v| Some(format_id(v.member.id)) == state.member_id)).map(|v| SeedMember {
+        ID: v.member.id,
+        name: v.member.name.clone(),
+        peerURLs: v.member.peer_urls.clone(),
+        clientURLs: v.member.client_urls.clone(),
+        isLearner: v.member.is_learner,
+    });
+    let info = Info { seed, local, cluster, error };
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&info)?),
         Output::Table => print_table(&info),

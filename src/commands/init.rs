@@ -1,14 +1,20 @@
 //! `etcdadm init`: the first member of a new cluster, optionally restored from a snapshot.
+//! Its phases (cli::InitPhase) run in table order; `init phase X` runs X after its
+//! prerequisites.
 
 use super::existing::{check_existing, Existing};
+use super::phase_table::{plan, PhaseTable};
+use crate::cli::InitPhase;
 use crate::config::Config;
 use crate::member::LocalMember;
 use crate::phases;
 use crate::pki::Ca;
+use crate::release::Unpacked;
 use crate::service::ClusterBootstrap;
+use crate::snapshot::Restored;
 use crate::state::{Origin, Phase, State};
-use anyhow::{bail, Result};
-use std::path::Path;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
 use tracing::info;
 
 /// The cluster a new member starts: every initial member and the cluster token.
@@ -17,26 +23,39 @@ pub struct NewCluster {
     pub token: String,
 }
 
-pub async fn run(mut c: Config, snapshot: Option<&Path>, skip_hash_check: bool) -> Result<()> {
+/// What `init` was asked for besides the configuration.
+#[derive(Default)]
+pub struct Request {
+    pub snapshot: Option<PathBuf>,
+    pub skip_hash_check: bool,
+    /// Run only this phase (and its prerequisites).
+    pub phase: Option<InitPhase>,
+}
+
+pub async fn run(mut c: Config, req: Request) -> Result<()> {
     let m = LocalMember::from_config(&c)?;
     c.name = Some(m.name.clone());
     let new = NewCluster {
         initial_cluster: vec![(m.name.clone(), m.peer_url.clone())],
         token: c.initial_cluster_token.clone().unwrap_or_else(|| format!("etcd-{}", m.name)),
     };
-    if form(&c, &m, new, snapshot, skip_hash_check).await? {
+    let whole = req.phase.is_none();
+    if form(&c, &m, new, &req).await? {
         info!("this machine already runs a healthy member set up by init; nothing to do");
     }
-    print_next_steps(&c, &m);
+    if whole {
+        print_next_steps(&c, &m);
+    }
     Ok(())
 }
 
 /// Sets up this machine as a member of a new cluster and waits until it is healthy (for a
 /// multi-member cluster, until enough of its members have started). Returns whether it was
 /// already a healthy member, in which case nothing was changed.
-pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, snapshot: Option<&Path>, skip_hash_check: bool) -> Result<bool> {
-    let mut state = match check_existing(c, m, Origin::Init).await? {
-        Existing::HealthyMember => return Ok(true),
+pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -> Result<bool> {
+    let state = match check_existing(c, m, Origin::Init).await? {
+        Existing::HealthyMember if req.phase.is_none() => return Ok(true),
+        Existing::HealthyMember => State::load(&c.state_file)?.context("state file vanished")?,
         Existing::Resume(state) => state,
         Existing::Fresh => {
             if crate::fsutil::dir_has_entries(&c.data_dir)? {
@@ -48,34 +67,71 @@ pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, snapshot: Option
             State::new(Origin::Init, c, m)
         }
     };
-    // Everything that can be checked is checked before the system changes.
-    let release = phases::fetch_release(c).await?;
-    let restored = match snapshot {
-        Some(_) if crate::fsutil::dir_has_entries(&c.data_dir)? => {
-            info!(data_dir = %c.data_dir.display(), "data directory already restored; not restoring again");
-            None
-        }
-        Some(snap) => Some(crate::snapshot::prepare(release.dir(), c, m, &new.token, snap, skip_hash_check)?),
-        None => None,
-    };
-    state.save()?;
-    phases::install(c, &release)?;
-    if let Some(r) = restored {
-        r.commit(&c.data_dir)?;
+    let mut run = InitRun { c, m, new, snapshot: req.snapshot.as_deref(), skip_hash_check: req.skip_hash_check, state, release: None, restored: None };
+    for p in plan(req.phase) {
+        info!(phase = %p.name(), "init phase");
+        run.phase(p).await.with_context(|| format!("init phase {}", p.name()))?;
     }
-    let ca = Ca::load_or_create(&m.pki.ca_cert, &m.pki.ca_key, c.ca_validity_days)?;
-    phases::certificates(c, m, &ca)?;
-    let bootstrap = ClusterBootstrap { initial_cluster: new.initial_cluster, state: "new", token: Some(new.token) };
-    phases::configure(c, m, &bootstrap)?;
-    phases::start(c)?;
-    let cl = phases::wait_healthy(c, m).await?;
-    let st = cl.status().await?;
-    state.phase = Phase::Member;
-    state.member_id = Some(crate::cluster::format_id(st.member_id));
-    state.cluster_id = Some(crate::cluster::format_id(st.cluster_id));
-    state.save()?;
-    info!(member = %m.name, id = %crate::cluster::format_id(st.member_id), "etcd member of a new cluster is healthy");
     Ok(false)
+}
+
+struct InitRun<'a> {
+    c: &'a Config,
+    m: &'a LocalMember,
+    new: NewCluster,
+    snapshot: Option<&'a Path>,
+    skip_hash_check: bool,
+    state: State,
+    release: Option<Unpacked>,
+    restored: Option<Restored>,
+}
+
+impl InitRun<'_> {
+    async fn phase(&mut self, p: InitPhase) -> Result<()> {
+        let (c, m) = (self.c, self.m);
+        match p {
+            InitPhase::Install => {
+                // Everything that can be checked is checked before the system changes: the
+                // release, and the snapshot (restored into staging).
+                let release = phases::fetch_release(c).await?;
+                if let Some(snap) = self.snapshot.filter(|_| !crate::fsutil::dir_has_entries(&c.data_dir).unwrap_or(true)) {
+                    self.restored = Some(crate::snapshot::prepare(release.dir(), c, m, &self.new.token, snap, self.skip_hash_check)?);
+                }
+                self.state.save()?;
+                phases::install(c, &release)?;
+                self.release = Some(release);
+            }
+            InitPhase::Certificates => {
+                let ca = Ca::load_or_create(&m.pki.ca_cert, &m.pki.ca_key, c.ca_validity_days)?;
+                phases::certificates(c, m, &ca)?;
+            }
+            InitPhase::Snapshot => match (self.restored.take(), self.snapshot) {
+                (Some(r), _) => r.commit(&c.data_dir)?,
+                (None, Some(_)) => info!(data_dir = %c.data_dir.display(), "data directory already holds data; not restoring again"),
+                (None, None) => info!("no --snapshot given; nothing to restore"),
+            },
+            InitPhase::Configure => {
+                let b = ClusterBootstrap {
+                    initial_cluster: self.new.initial_cluster.clone(),
+                    state: "new",
+                    token: Some(self.new.token.clone()),
+                };
+                phases::configure(c, m, &b)?;
+            }
+            InitPhase::Start => phases::start(c)?,
+            InitPhase::Etcdctl => phases::etcdctl(c, m)?,
+            InitPhase::Health => {
+                let cl = phases::wait_healthy(c, m).await?;
+                let st = cl.status().await?;
+                self.state.phase = Phase::Member;
+                self.state.member_id = Some(crate::cluster::format_id(st.member_id));
+                self.state.cluster_id = Some(crate::cluster::format_id(st.cluster_id));
+                self.state.save()?;
+                info!(member = %m.name, id = %crate::cluster::format_id(st.member_id), "etcd member is healthy");
+            }
+        }
+        Ok(())
+    }
 }
 
 fn print_next_steps(c: &Config, m: &LocalMember) {

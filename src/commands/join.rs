@@ -1,45 +1,54 @@
 //! `etcdadm join`: add this machine to a running cluster as a learner, start it, wait until
 //! it caught up, promote it to a voter. Re-runs complete or repair; they never add a second
-//! member for this machine.
+//! member for this machine. Its phases (cli::JoinPhase) run in table order; `join phase X`
+//! runs X after its prerequisites.
 
 use super::existing::{check_existing, Existing};
+use super::phase_table::{plan, PhaseTable};
+use crate::cli::JoinPhase;
 use crate::cluster::{format_id, Cluster, MemberInfo};
 use crate::config::Config;
 use crate::member::LocalMember;
 use crate::pki::{Ca, PkiError};
 use crate::retry::until_deadline;
-use crate::service::ClusterBootstrap;
+use crate::service::{ClusterBootstrap, Systemctl};
 use crate::state::{Origin, Phase, State};
 use crate::{net, phases};
 use anyhow::{bail, Context, Result};
+use std::time::Duration;
 use tracing::info;
 
-pub async fn run(mut c: Config, endpoints: &str) -> Result<()> {
-    let endpoints = parse_endpoints(endpoints, c.client_port)?;
+/// What `join` was asked for besides the configuration.
+pub struct Request {
+    pub endpoints: Vec<String>,
+    /// Retry membership changes until timeout-seconds (else one attempt).
+    pub retry: bool,
+    /// Run only this phase (and its prerequisites).
+    pub phase: Option<JoinPhase>,
+}
+
+pub async fn run(mut c: Config, req: Request) -> Result<()> {
     let m = LocalMember::from_config(&c)?;
     c.name = Some(m.name.clone());
-    match join(&c, &m, &endpoints).await? {
-        None => println!("etcd member {} is already a voting member; nothing to do", m.name),
-        Some(id) => println!("etcd member {} joined the cluster as a voting member (id {})", m.name, format_id(id)),
+    let whole = req.phase.is_none();
+    match join(&c, &m, &req).await? {
+        None if whole => println!("etcd member {} is already a voting member; nothing to do", m.name),
+        Some(id) if whole => println!("etcd member {} joined the cluster as a voting member (id {})", m.name, format_id(id)),
+        _ => {}
     }
     Ok(())
 }
 
-/// Joins the cluster at `endpoints` and waits until this member is a healthy voter. Returns
-/// its member id, or `None` when it already was a healthy voter and nothing changed.
-pub async fn join(c: &Config, m: &LocalMember, endpoints: &[String]) -> Result<Option<u64>> {
-    let Some(ca) = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)? else {
-        return Err(PkiError::MissingCa {
-            cert: m.pki.ca_cert.display().to_string(),
-            key: m.pki.ca_key.display().to_string(),
-        }
-        .into());
-    };
-    let mut state = match check_existing(c, m, Origin::Join).await? {
-        Existing::HealthyMember => {
+/// Joins the cluster at the request's endpoints and waits until this member is a healthy
+/// voter. Returns its member id, or `None` when it already was a healthy voter and nothing
+/// changed (or when only a phase before membership ran).
+pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u64>> {
+    let state = match check_existing(c, m, Origin::Join).await? {
+        Existing::HealthyMember if req.phase.is_none() => {
             info!("this machine is already a healthy voting member; nothing to do");
             return Ok(None);
         }
+        Existing::HealthyMember => State::load(&c.state_file)?.context("state file vanished")?,
         Existing::Resume(state) => state,
         Existing::Fresh => {
             if crate::fsutil::dir_has_entries(&c.data_dir)? {
@@ -51,65 +60,128 @@ pub async fn join(c: &Config, m: &LocalMember, endpoints: &[String]) -> Result<O
             State::new(Origin::Join, c, m)
         }
     };
-    let release = phases::fetch_release(c).await?;
-    state.save()?;
-    phases::install(c, &release)?;
-    phases::certificates(c, m, &ca)?;
+    let mut run = JoinRun { c, m, req, state, cluster: None, member: None };
+    for p in plan(req.phase) {
+        info!(phase = %p.name(), "join phase");
+        run.phase(p).await.with_context(|| format!("join phase {}", p.name()))?;
+    }
+    Ok(run.member.map(|(id, _)| id))
+}
 
-    let tls = phases::client_tls(m);
-    let cl = until_deadline("connecting to the cluster", c.timeout(), || Cluster::connect_any(endpoints, &tls))
-        .await
-        .with_context(|| format!("cannot reach the cluster at {}", endpoints.join(", ")))?;
-    info!(endpoint = %cl.endpoint, "connected to the cluster");
+struct JoinRun<'a> {
+    c: &'a Config,
+    m: &'a LocalMember,
+    req: &'a Request,
+    state: State,
+    cluster: Option<Cluster>,
+    /// This member's id and the member list, once membership ran.
+    member: Option<(u64, Vec<MemberInfo>)>,
+}
 
-    let members = cl.members().await?;
-    let (id, members) = match members.iter().find(|x| x.peer_urls.contains(&m.peer_url)) {
-        Some(me) if me.started() && !crate::fsutil::dir_has_entries(&c.data_dir)? => bail!(
-            "the cluster lists this machine as started member {} ({}), but {} is empty: its data is lost. \
-             Remove the stale member from a healthy member (`etcdctl member remove {}`), then run join again",
-            me.name, format_id(me.id), c.data_dir.display(), format_id(me.id)
-        ),
-        Some(me) => {
-            info!(id = %format_id(me.id), learner = me.is_learner, started = me.started(), "this machine is already in the member list; completing the join");
-            (me.id, members.clone())
-        }
-        None => {
-            if crate::fsutil::dir_has_entries(&c.data_dir)? {
-                bail!(
-                    "{} holds data of a member that is no longer in the cluster; move it away (etcdadm never deletes it) and run join again",
-                    c.data_dir.display()
-                );
+impl JoinRun<'_> {
+    fn deadline(&self) -> Duration {
+        if self.req.retry { self.c.timeout() } else { Duration::ZERO }
+    }
+
+    async fn phase(&mut self, p: JoinPhase) -> Result<()> {
+        let (c, m) = (self.c, self.m);
+        match p {
+            JoinPhase::Stop => {
+                let unit = c.unit_name();
+                if self.state.phase == Phase::Installing && Systemctl::state(&unit) == "active" {
+                    info!(%unit, "stopping an etcd that is not a member set up by etcdadm");
+                    Systemctl::stop(&unit)?;
+                }
             }
-            let peer_url = m.peer_url.clone();
-            let (id, members) = until_deadline("adding this machine as a learner", c.timeout(), || cl.add_learner(&peer_url))
-                .await
-                .context("cannot add this machine to the cluster as a learner")?;
-            info!(id = %format_id(id), "added as learner");
-            (id, members)
+            JoinPhase::Certificates => {
+                let Some(ca) = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)? else {
+                    return Err(PkiError::MissingCa {
+                        cert: m.pki.ca_cert.display().to_string(),
+                        key: m.pki.ca_key.display().to_string(),
+                    }
+                    .into());
+                };
+                phases::certificates(c, m, &ca)?;
+            }
+            JoinPhase::Install => {
+                let release = phases::fetch_release(c).await?;
+                self.state.save()?;
+                phases::install(c, &release)?;
+            }
+            JoinPhase::Membership => self.membership().await?,
+            JoinPhase::Configure => {
+                let (id, members) = self.member.as_ref().context("membership did not run")?;
+                let b = ClusterBootstrap { initial_cluster: initial_cluster(members, *id, m), state: "existing", token: None };
+                phases::configure(c, m, &b)?;
+            }
+            JoinPhase::Start => phases::start(c)?,
+            JoinPhase::Etcdctl => phases::etcdctl(c, m)?,
+            JoinPhase::Health => {
+                let (id, members) = self.member.clone().context("membership did not run")?;
+                let cl = self.cluster.as_ref().context("membership did not run")?;
+                if members.iter().any(|x| x.id == id && x.is_learner) {
+                    until_deadline("promoting this learner once it has caught up", self.deadline(), || cl.promote(id))
+                        .await
+                        .context("the learner did not catch up with the leader in time")?;
+                    info!(id = %format_id(id), "promoted to voting member");
+                }
+                let local = phases::wait_healthy(c, m).await?;
+                let st = local.status().await?;
+                self.state.phase = Phase::Member;
+                self.state.cluster_id = Some(format_id(st.cluster_id));
+                self.state.save()?;
+            }
         }
-    };
-    if state.phase == Phase::Installing {
-        state.phase = Phase::Learner;
+        Ok(())
     }
-    state.member_id = Some(format_id(id));
-    state.save()?;
 
-    let bootstrap = ClusterBootstrap { initial_cluster: initial_cluster(&members, id, m), state: "existing", token: None };
-    phases::configure(c, m, &bootstrap)?;
-    phases::start(c)?;
-
-    if members.iter().any(|x| x.id == id && x.is_learner) {
-        until_deadline("promoting this learner once it has caught up", c.timeout(), || cl.promote(id))
+    /// Finds this machine in the member list by peer URL, or adds it as a learner.
+    async fn membership(&mut self) -> Result<()> {
+        let (c, m) = (self.c, self.m);
+        let endpoints = &self.req.endpoints;
+        if endpoints.is_empty() {
+            bail!("membership needs the client URL of a member: `etcdadm join phase membership https://10.0.0.1:2379`");
+        }
+        let tls = phases::client_tls(m);
+        let cl = until_deadline("connecting to the cluster", self.deadline(), || Cluster::connect_any(endpoints, &tls))
             .await
-            .context("the learner did not catch up with the leader in time")?;
-        info!(id = %format_id(id), "promoted to voting member");
+            .with_context(|| format!("cannot reach the cluster at {}", endpoints.join(", ")))?;
+        info!(endpoint = %cl.endpoint, "connected to the cluster");
+        let members = cl.members().await?;
+        let (id, members) = match members.iter().find(|x| x.peer_urls.contains(&m.peer_url)) {
+            Some(me) if me.started() && !crate::fsutil::dir_has_entries(&c.data_dir)? => bail!(
+                "the cluster lists this machine as started member {} ({}), but {} is empty: its data is lost. \
+                 Remove the stale member from a healthy member (`etcdctl member remove {}`), then run join again",
+                me.name, format_id(me.id), c.data_dir.display(), format_id(me.id)
+            ),
+            Some(me) => {
+                info!(id = %format_id(me.id), learner = me.is_learner, started = me.started(), "this machine is already in the member list; completing the join");
+                (me.id, members.clone())
+            }
+            None => {
+                if crate::fsutil::dir_has_entries(&c.data_dir)? {
+                    bail!(
+                        "{} holds data of a member that is no longer in the cluster; move it away (etcdadm never deletes it) and run join again",
+                        c.data_dir.display()
+                    );
+                }
+                let peer_url = m.peer_url.clone();
+                let (id, members) = until_deadline("adding this machine as a learner", self.deadline(), || cl.add_learner(&peer_url))
+                    .await
+                    .context("cannot add this machine to the cluster as a learner")?;
+                info!(id = %format_id(id), "added as learner");
+                (id, members)
+            }
+        };
+        if self.state.phase == Phase::Installing {
+            self.state.phase = Phase::Learner;
+        }
+        self.state.member_id = Some(format_id(id));
+        self.state.save()?;
+        self.cluster = Some(cl);
+        self.member = Some((id, members));
+        Ok(())
     }
-    let local = phases::wait_healthy(c, m).await?;
-    let st = local.status().await?;
-    state.phase = Phase::Member;
-    state.cluster_id = Some(format_id(st.cluster_id));
-    state.save()?;
-    Ok(Some(id))
 }
 
 /// `name=peer-url` for every member, this one under its own name. Members added as learners

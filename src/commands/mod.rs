@@ -3,12 +3,13 @@
 mod config_view;
 mod download;
 mod existing;
+pub mod phase_table;
 mod info;
 pub mod init;
 pub mod join;
 pub mod reset;
 
-use crate::cli::{flags_layer, CaCommand, Cli, Command, ConfigCommand};
+use crate::cli::{flags_layer, CaCommand, Cli, Command, ConfigCommand, InitPhaseCommand, JoinPhaseCommand};
 use crate::config::{self, Config, ConfigSources, DEFAULT_CONFIG_FILE};
 use anyhow::Result;
 use serde::Serialize;
@@ -23,8 +24,26 @@ pub async fn run(cli: Cli) -> Result<()> {
     };
     let load = |flags: &dyn erased::Layer| -> Result<Config> { Ok(config::load(&sources(flags))?) };
     match cli.command {
-        Command::Init(a) => init::run(load(&a.flags)?, a.snapshot.as_deref(), a.skip_hash_check).await,
-        Command::Join(a) => join::run(load(&a.flags)?, &a.endpoints).await,
+        Command::Init(a) => {
+            let (opts, phase) = match a.phase {
+                Some(InitPhaseCommand::Phase { phase, args }) => (args, Some(phase)),
+                None => (a.args, None),
+            };
+            let req = init::Request { snapshot: opts.snapshot, skip_hash_check: opts.skip_hash_check, phase };
+            init::run(load(&opts.flags)?, req).await
+        }
+        Command::Join(a) => {
+            let (endpoints, retry, flags, phase) = match a.phase {
+                Some(JoinPhaseCommand::Phase { phase, endpoints, retry, flags }) => (endpoints, retry, flags, Some(phase)),
+                None => (a.args.endpoints, a.args.retry, a.args.flags, None),
+            };
+            let c = load(&flags)?;
+            let endpoints = match endpoints {
+                Some(e) => join::parse_endpoints(&e, c.client_port)?,
+                None => Vec::new(),
+            };
+            join::run(c, join::Request { endpoints, retry, phase }).await
+        }
         Command::Bootstrap(a) => crate::bootstrap::run(sources(&a.flags)).await,
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
         Command::Download(a) => download::run(load(&a.release)?).await,

@@ -52,6 +52,11 @@ async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bool) 
     if !force {
         check_quorum_after_removal(&members, &me, &tls).await?;
     }
+    if members.len() == 1 {
+        // etcd cannot remove its only member; with --force the cluster ends with it.
+        warn!("this is the cluster's only member; --force: the cluster ends with it");
+        return Ok(());
+    }
     // Remove through another member when one answers, so the answer does not depend on the
     // member being removed.
     let others: Vec<String> = members.iter().filter(|x| x.id != me.id).flat_map(|x| x.client_urls.clone()).collect();

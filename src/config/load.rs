@@ -217,6 +217,8 @@ mod tests {
             ("peer-port: 2379\n", "client-port"),
             ("bind-address: 10.0.0.300\n", "bind-address"),
             ("release-sha256: abc\n", "release-sha256"),
+            ("disk-priorities: [\"ExecStartPre=/bin/evil\"]\n", "disk-priorities"),
+            ("disk-priorities: [\"Nice=-10\\nUser=x\"]\n", "disk-priorities"),
         ] {
             let dir = tempfile::tempdir().unwrap();
             fs::write(dir.path().join("config.yaml"), yaml).unwrap();

@@ -58,6 +58,10 @@ pub struct Config {
     /// How long init/join/reset wait for etcd (health, catch-up, membership changes).
     pub timeout_seconds: u64,
     pub download_connect_timeout_seconds: u64,
+    /// Scheduling settings for the etcd unit's [Service] section, as the seed tool's
+    /// `--disk-priorities` (`Nice=`, `IOSchedulingClass=`, `IOSchedulingPriority=`,
+    /// `CPUSchedulingPolicy=`, `CPUSchedulingPriority=`).
+    pub disk_priorities: Vec<String>,
     /// Settings of `etcdadm bootstrap`.
     pub bootstrap: BootstrapConfig,
 }
@@ -119,6 +123,7 @@ impl Default for Config {
             initial_cluster_token: None,
             timeout_seconds: 300,
             download_connect_timeout_seconds: 10,
+            disk_priorities: ["Nice=-10", "IOSchedulingClass=best-effort", "IOSchedulingPriority=2"].map(String::from).to_vec(),
             bootstrap: BootstrapConfig::default(),
         }
     }

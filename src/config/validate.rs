@@ -72,10 +72,26 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     if c.cert_validity_days == 0 || c.ca_validity_days < c.cert_validity_days {
         return Err(invalid("cert-validity-days", "must be at least 1 and not longer than ca-validity-days".into()));
     }
+    for d in &c.disk_priorities {
+        check_priority(d)?;
+    }
     if c.timeout_seconds == 0 {
         return Err(invalid("timeout-seconds", "must be at least 1".into()));
     }
     Ok(())
+}
+
+/// A `Key=value` scheduling directive for the unit; nothing else may reach the unit file.
+fn check_priority(d: &str) -> Result<(), ConfigError> {
+    const KEYS: &[&str] = &["Nice", "IOSchedulingClass", "IOSchedulingPriority", "CPUSchedulingPolicy", "CPUSchedulingPriority"];
+    let ok = d.split_once('=').is_some_and(|(k, v)| {
+        KEYS.contains(&k) && !v.is_empty() && v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("disk-priorities", format!("{d:?} is not one of {}=<value>", KEYS.join("=, "))))
+    }
 }
 
 fn check_abs(key: &str, p: &Path) -> Result<(), ConfigError> {

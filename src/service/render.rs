@@ -54,8 +54,10 @@ pub fn render_env(m: &LocalMember, c: &Config, b: &ClusterBootstrap) -> String {
     out
 }
 
-/// The etcd unit: `Type=notify` (etcd signals readiness), flags from the environment file.
+/// The etcd unit: `Type=notify` (etcd signals readiness), flags from the environment file,
+/// scheduling from `disk-priorities`.
 pub fn render_unit(c: &Config) -> String {
+    let priorities: String = c.disk_priorities.iter().map(|d| format!("{d}\n")).collect();
     format!(
         "# Written by etcdadm.
 [Unit]
@@ -72,7 +74,7 @@ Restart=on-failure
 RestartSec=5s
 TimeoutStartSec=infinity
 LimitNOFILE=65536
-
+{priorities}
 [Install]
 WantedBy=multi-user.target
 ",

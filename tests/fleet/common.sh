@@ -201,3 +201,143 @@ bootstrap_status_is() { # M TEXT [SECONDS]
 kill_bootstrap() { # M
   fleet_exec "$1" systemctl kill -s KILL etcdadm-bootstrap
 }
+
+# --- faults (issue 4) ---
+# Helpers of the fault and bad-input scenarios (85-faults, 86-bad-inputs).
+
+# Like check, but a failure does not end the scenario: for cases that do not depend on each
+# other, so one product bug does not hide the next. The result is recorded by check itself;
+# faults_verdict, last in the scenario, fails it when any such check failed.
+check_each() { # NAME CMD...
+  (check "$@") || FAULTS_FAILED=$((${FAULTS_FAILED:-0} + 1))
+}
+
+faults_verdict() {
+  ((${FAULTS_FAILED:-0} == 0)) || fleet__fail "${FAULTS_FAILED} check(s) failed (see FAILED above)"
+}
+
+# A misbehaving server on 10.213.<i>.1:PORT until teardown. KIND: dns-silent (UDP and TCP:
+# reads queries, never answers), dns-servfail (answers every query with SERVFAIL),
+# dns-garbage (the query's id, then bytes that are not DNS), http-500 (every request: 500).
+fault_server() { # KIND PORT
+  local py=$FLEET_RUN/fault-server.py ready=$FLEET_RUN/fault-$1-$2.ready
+  cat >"$py" <<'PY'
+import http.server, os, socket, socketserver, sys, threading
+kind, host, port, ready = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def question_end(q):
+    i = 12
+    while i < len(q) and q[i]:
+        i += 1 + q[i]
+    return min(i + 5, len(q))
+def answer(q):
+    if kind == "dns-servfail":   # same id and question, QR=1, RD copied, RA=1, RCODE=2
+        return q[:2] + bytes([0x80 | (q[2] & 0x79), 0x82]) + q[4:6] + b"\0" * 6 + q[12:question_end(q)]
+    if kind == "dns-garbage":    # claims 1 question and 5 answers, then noise
+        return q[:2] + b"\x81\x80\x00\x01\x00\x05\x00\x00\x00\x00" + os.urandom(37)
+    return None
+if kind.startswith("dns-"):
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind((host, port))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind((host, port)); tcp.listen(16)
+    def tcp_loop():
+        held = []
+        while True:
+            c, _ = tcp.accept()
+            held.append(c)   # never closed: a slow server
+            try:
+                n = int.from_bytes(c.recv(2), "big"); q = c.recv(n); a = answer(q)
+                if a is not None:
+                    c.sendall(len(a).to_bytes(2, "big") + a)
+            except OSError:
+                pass
+    threading.Thread(target=tcp_loop, daemon=True).start()
+    open(ready, "w").close()
+    while True:
+        q, peer = udp.recvfrom(4096)
+        a = answer(q) if len(q) >= 12 else None
+        if a is not None:
+            udp.sendto(a, peer)
+elif kind == "http-500":
+    class H(http.server.BaseHTTPRequestHandler):
+        def fail(self):
+            body = b"internal error\n"
+            self.send_response(500); self.send_header("Content-Length", str(len(body))); self.end_headers()
+            self.wfile.write(body)
+        do_GET = do_PUT = do_POST = fail
+        def log_message(self, *a):
+            pass
+    srv = socketserver.ThreadingTCPServer((host, port), H)
+    open(ready, "w").close()
+    srv.serve_forever()
+else:
+    sys.exit("unknown kind " + kind)
+PY
+  python3 "$py" "$1" "10.213.$FLEET_NET.1" "$2" "$ready" </dev/null >>"$FLEET_RUN/fault-$1-$2.log" 2>&1 &
+  echo $! >>"$FLEET_RUN/servers"
+  fleet_retry 10 test -e "$ready" || fleet__fail "fault_server $1 on port $2 did not start: $(cat "$FLEET_RUN/fault-$1-$2.log")"
+}
+
+# Writes a key through M every 0.2 s (etcdctl, 2 s command timeout) in the background until
+# quorum_probe_stop; each attempt is logged as "START_MS END_MS ok|fail".
+quorum_probe_start() { # M
+  rm -f "$FLEET_RUN/probe.stop" "$FLEET_RUN/probe.log"
+  (
+    local s
+    while [[ ! -e $FLEET_RUN/probe.stop ]]; do
+      s=$((${EPOCHREALTIME/./} / 1000))
+      if fleet__in "$1" /opt/bin/etcdctl.sh --command-timeout=2s put /faults/probe "$s" >/dev/null 2>&1; then
+        echo "$s $((${EPOCHREALTIME/./} / 1000)) ok"
+      else
+        echo "$s $((${EPOCHREALTIME/./} / 1000)) fail"
+      fi
+      sleep 0.2
+    done
+  ) >>"$FLEET_RUN/probe.log" 2>/dev/null &
+  echo $! >"$FLEET_RUN/probe.pid"
+}
+
+# Stops the probe; fails when, at any time while it ran, no write had succeeded for longer
+# than MAX_MS (the first attempt's start and the last attempt's end count as bounds).
+quorum_probe_stop() { # MAX_MS
+  local pid
+  touch "$FLEET_RUN/probe.stop"
+  pid=$(<"$FLEET_RUN/probe.pid")
+  fleet__wait_gone 10 "$pid" || kill "$pid" 2>/dev/null
+  awk -v max="$1" '
+    NR == 1 { last = $1; first = $1 }
+    { n++; if ($3 == "ok") { ok++; if ($2 - last > gap) gap = $2 - last; last = $2 } else bad++; end = $2 }
+    END {
+      if (end - last > gap) gap = end - last
+      printf "quorum probe: %d writes in %.1f s, %d failed, longest time without a successful write %d ms (limit %d ms)\n", n, (end - first) / 1000, bad, gap, max > "/dev/stderr"
+      exit !(n > 0 && gap <= max)
+    }' "$FLEET_RUN/probe.log"
+}
+
+# What etcdadm may touch on M: every path under /etc/etcd, /etc/etcdadm, /var/lib/etcd,
+# /opt/bin and /etc/systemd/system with its type, mode, size and link target, and the
+# SHA-256 of every file ("DIR absent" for a missing tree).
+tree_fingerprint() { # M
+  fleet_exec "$1" sh -c '
+    for d in /etc/etcd /etc/etcdadm /var/lib/etcd /opt/bin /etc/systemd/system; do
+      if [ -e "$d" ]; then
+        find "$d" -printf "%p %y %m %s %l\n"
+        find "$d" -type f -exec sha256sum {} +
+      else
+        echo "$d absent"
+      fi
+    done | LC_ALL=C sort'
+}
+
+# Saves those trees on M (in /root/trees.tar) to put them back after a case that changed them.
+tree_save() { # M
+  fleet_exec "$1" sh -c 'cd / && set -- && for d in etc/etcd etc/etcdadm var/lib/etcd opt/bin etc/systemd/system; do [ -e "$d" ] && set -- "$@" "$d"; done; tar -cpf /root/trees.tar "$@"'
+}
+
+# Stops etcd and puts the trees saved by tree_save back exactly (trees absent then are removed).
+tree_restore() { # M
+  fleet_exec "$1" sh -c 'systemctl stop etcd 2>/dev/null; systemctl reset-failed etcd 2>/dev/null
+    rm -rf /etc/etcd /etc/etcdadm /var/lib/etcd /opt/bin /etc/systemd/system &&
+    tar -C / -xpf /root/trees.tar && systemctl daemon-reload'
+}
