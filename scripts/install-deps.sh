@@ -23,3 +23,12 @@ if ! "$MOTO_VENV/bin/python" -c "import sys, importlib.metadata as m, moto.serve
   /usr/bin/python3 -m venv "$MOTO_VENV"
   "$MOTO_VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
+
+# kubernetes-validate (schema check of the kubelet static pod manifest), pinned, own venv.
+KV_VERSION=1.37.0
+KV_VENV=/opt/etcdadm-test/kubernetes-validate
+if ! "$KV_VENV/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('kubernetes-validate') != '$KV_VERSION')" 2>/dev/null; then
+  echo "install-deps: installing kubernetes-validate==$KV_VERSION into $KV_VENV" >&2
+  /usr/bin/python3 -m venv "$KV_VENV"
+  "$KV_VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KV_VERSION"
+fi

@@ -367,6 +367,21 @@ pub struct MemberFlags {
     #[arg(long, value_delimiter = ',', value_name = "KEY=VALUE")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub disk_priorities: Vec<String>,
+    #[arg(long, value_name = "PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_port: Option<u16>,
+    /// Who runs etcd: a systemd unit, or the kubelet from a static pod manifest.
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_system: Option<crate::config::InitSystem>,
+    /// Directory of the kubelet's static pod manifests (kubelet mode).
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubelet_pod_manifest_path: Option<PathBuf>,
+    /// Image of the static pod, tagged v<version> (kubelet mode).
+    #[arg(long, value_name = "REPOSITORY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_repository: Option<String>,
     #[command(flatten)]
     #[serde(flatten)]
     pub state: StateFlag,
@@ -407,6 +422,7 @@ mod tests {
             "--bind-address", "::", "--client-port", "1", "--peer-port", "2", "--server-cert-extra-sans", "a.example,10.0.0.9",
             "--apiserver-client-cert", "--cert-validity-days", "30", "--initial-cluster-token", "tok", "--timeout-seconds", "7",
             "--download-connect-timeout-seconds", "3", "--disk-priorities", "Nice=-5,IOSchedulingClass=idle",
+            "--metrics-port", "9", "--init-system", "kubelet", "--kubelet-pod-manifest-path", "/k8s", "--image-repository", "r.example/etcd",
         ]);
         let Command::Init(args) = cli.command else { panic!("not init") };
         let from_flags = effective(&args.args.flags);
@@ -415,7 +431,8 @@ mod tests {
             advertise-address: fd00::1\nbind-address: '::'\nclient-port: 1\npeer-port: 2\n\
             server-cert-extra-sans: [a.example, 10.0.0.9]\napiserver-client-cert: true\ncert-validity-days: 30\n\
             initial-cluster-token: tok\ntimeout-seconds: 7\ndownload-connect-timeout-seconds: 3\n\
-            disk-priorities: [Nice=-5, IOSchedulingClass=idle]\n";
+            disk-priorities: [Nice=-5, IOSchedulingClass=idle]\nmetrics-port: 9\ninit-system: kubelet\n\
+            kubelet-pod-manifest-path: /k8s\nimage-repository: r.example/etcd\n";
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
         let from_yaml = load(&ConfigSources { file: dir.path().join("c.yaml"), ..Default::default() }).unwrap();

@@ -16,6 +16,8 @@ pub struct LocalMember {
     pub listen_peer_urls: Vec<String>,
     /// Local endpoint the tool itself talks to.
     pub local_endpoint: String,
+    /// Plain-HTTP metrics and /health on loopback (liveness probes, monitoring).
+    pub metrics_url: String,
     pub pki: PkiPaths,
 }
 
@@ -103,6 +105,7 @@ impl LocalMember {
             listen_client_urls,
             listen_peer_urls: vec![net::https_url(&listen, c.peer_port)],
             local_endpoint: net::https_url(&loopback_host, c.client_port),
+            metrics_url: format!("http://{}:{}", loopback_host.url_host(), c.metrics_port),
             advertise,
             pki: PkiPaths::new(&c.certs_dir),
         })

@@ -2,7 +2,7 @@
 //! it already ran changes nothing.
 
 use crate::cluster::{Cluster, TlsFiles};
-use crate::config::Config;
+use crate::config::{Config, InitSystem};
 use crate::fsutil::{write_if_changed, MODE_EXEC, MODE_PUBLIC};
 use crate::member::LocalMember;
 use crate::pki::{self, Ca};
@@ -32,8 +32,12 @@ pub fn certificates(c: &Config, m: &LocalMember, ca: &Ca) -> Result<()> {
     Ok(())
 }
 
-/// Writes the etcd environment file and the unit.
+/// Writes the etcd environment file and the unit, or (kubelet mode) the static pod manifest.
 pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()> {
+    if c.init_system == InitSystem::Kubelet {
+        write_files(&[(&c.pod_manifest(), service::render_pod_manifest(m, c, b), MODE_PUBLIC)])?;
+        return Ok(());
+    }
     let changed = write_files(&[
         (&c.env_file, service::render_env(m, c, b), MODE_PUBLIC),
         (&c.unit_file, service::render_unit(c), MODE_PUBLIC),
@@ -65,8 +69,13 @@ fn write_files(files: &[(&std::path::PathBuf, String, u32)]) -> Result<bool> {
     Ok(changed)
 }
 
-/// Enables etcd and starts it unless it runs already.
+/// Enables etcd and starts it unless it runs already. In kubelet mode the kubelet starts the
+/// static pod once its manifest is in place.
 pub fn start(c: &Config) -> Result<()> {
+    if c.init_system == InitSystem::Kubelet {
+        info!(manifest = %c.pod_manifest().display(), "the kubelet starts etcd from its static pod manifest");
+        return Ok(());
+    }
     let unit = c.unit_name();
     Systemctl::enable(&unit)?;
     if Systemctl::state(&unit) != "active" {
@@ -88,13 +97,27 @@ pub async fn wait_healthy(c: &Config, m: &LocalMember) -> Result<Cluster> {
     .await;
     result.with_context(|| {
         format!(
-            "etcd on {endpoint} did not become healthy within {}s (unit {} is {}); see `journalctl -u {}`",
+            "etcd on {endpoint} did not become healthy within {}s ({}); see {}",
             c.timeout_seconds,
-            c.unit_name(),
-            Systemctl::state(&c.unit_name()),
-            c.unit_name()
+            service_state(c),
+            match c.init_system {
+                InitSystem::Systemd => format!("`journalctl -u {}`", c.unit_name()),
+                InitSystem::Kubelet => "the kubelet's log and `crictl logs` of the etcd container".into(),
+            }
         )
     })
+}
+
+/// Who runs etcd and in what state, for messages and `info`.
+pub fn service_state(c: &Config) -> String {
+    match c.init_system {
+        InitSystem::Systemd => format!("unit {} is {}", c.unit_name(), Systemctl::state(&c.unit_name())),
+        InitSystem::Kubelet => format!(
+            "static pod {} {}",
+            c.pod_manifest().display(),
+            if c.pod_manifest().exists() { "present" } else { "missing" }
+        ),
+    }
 }
 
 /// The client TLS files of the local member.

@@ -3,7 +3,8 @@
 
 use etcdadm::config::Config;
 use etcdadm::member::LocalMember;
-use etcdadm::service::{render_env, render_etcdctl_env, render_etcdctl_wrapper, render_unit, ClusterBootstrap};
+use etcdadm::config::InitSystem;
+use etcdadm::service::{render_env, render_etcdctl_env, render_etcdctl_wrapper, render_pod_manifest, render_unit, ClusterBootstrap};
 use std::path::Path;
 
 fn check(name: &str, actual: &str) {
@@ -59,4 +60,36 @@ fn join_ipv6_custom_paths() {
     check("etcd.env.join-ipv6", &render_env(&m, &c, &b));
     check("etcd.service.custom", &render_unit(&c));
     check("etcdctl.env.ipv6", &render_etcdctl_env(&m));
+}
+
+#[test]
+fn kubelet_static_pod() {
+    let c = Config { init_system: InitSystem::Kubelet, ..Default::default() };
+    let m = member(&c);
+    let b = ClusterBootstrap {
+        initial_cluster: vec![("m1".into(), m.peer_url.clone())],
+        state: "new",
+        token: Some("etcd-m1".into()),
+    };
+    let pod = render_pod_manifest(&m, &c, &b);
+    check("etcd-pod.yaml", &pod);
+    // The container gets exactly the flags the unit gets through its environment file.
+    let env = render_env(&m, &c, &b);
+    let from_env: Vec<String> = env
+        .lines()
+        .filter_map(|l| l.strip_prefix("ETCD_"))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            format!("--{}={v}", k.to_ascii_lowercase().replace('_', "-"))
+        })
+        .collect();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&pod).unwrap();
+    let command: Vec<String> = doc["spec"]["containers"][0]["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(command[0], "etcd");
+    assert_eq!(command[1..], from_env[..]);
 }

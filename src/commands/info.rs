@@ -4,7 +4,6 @@ use crate::cli::Output;
 use crate::cluster::{format_id, Cluster, EndpointStatus, MemberInfo};
 use crate::config::Config;
 use crate::phases;
-use crate::service::Systemctl;
 use crate::state::State;
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -72,7 +71,7 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
         id: state.member_id.clone(),
         phase: state.phase,
         origin: state.origin,
-        service: Systemctl::state(&c.unit_name()),
+        service: phases::service_state(c),
         client_url: m.client_url.clone(),
         peer_url: m.peer_url.clone(),
         data_dir: c.data_dir.display().to_string(),
@@ -128,7 +127,7 @@ async fn cluster_view(cl: &mut Cluster, tls: &crate::cluster::TlsFiles) -> Resul
 
 fn print_table(info: &Info) {
     let l = &info.local;
-    println!("member {} (id {}): {}, set up by `etcdadm {}`, etcd {}, unit {}", l.name, l.id.as_deref().unwrap_or("-"),
+    println!("member {} (id {}): {}, set up by `etcdadm {}`, etcd {}, {}", l.name, l.id.as_deref().unwrap_or("-"),
         l.phase.as_str(), l.origin.as_str(), l.etcd_version, l.service);
     println!("client {}  peer {}  data {}", l.client_url, l.peer_url, l.data_dir);
     let Some(c) = &info.cluster else {

@@ -100,7 +100,10 @@ async fn check_quorum_after_removal(members: &[MemberInfo], me: &MemberInfo, tls
 
 fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
     let unit = c.unit_name();
-    if c.unit_file.exists() {
+    if remove_file_if_exists(&c.pod_manifest()).with_context(|| format!("cannot remove {}", c.pod_manifest().display()))? {
+        info!(manifest = %c.pod_manifest().display(), "removed the static pod manifest; the kubelet stops etcd");
+    }
+    if c.init_system == crate::config::InitSystem::Systemd && c.unit_file.exists() {
         Systemctl::stop(&unit)?;
         if let Err(e) = Systemctl::disable(&unit) {
             warn!(error = %e, "cannot disable the unit");

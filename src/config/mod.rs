@@ -47,6 +47,8 @@ pub struct Config {
     pub bind_address: Option<IpAddr>,
     pub client_port: u16,
     pub peer_port: u16,
+    /// Loopback port for plain-HTTP metrics and /health.
+    pub metrics_port: u16,
     /// Extra names or IPs for the server certificate.
     pub server_cert_extra_sans: Vec<String>,
     /// Also issue a client certificate for kube-apiserver.
@@ -62,8 +64,21 @@ pub struct Config {
     /// `--disk-priorities` (`Nice=`, `IOSchedulingClass=`, `IOSchedulingPriority=`,
     /// `CPUSchedulingPolicy=`, `CPUSchedulingPriority=`).
     pub disk_priorities: Vec<String>,
+    /// Who runs etcd: `systemd` (a unit) or `kubelet` (a static pod manifest).
+    pub init_system: InitSystem,
+    /// Where the kubelet reads static pod manifests.
+    pub kubelet_pod_manifest_path: PathBuf,
+    /// Image of the static pod, tagged `v<version>`.
+    pub image_repository: String,
     /// Settings of `etcdadm bootstrap`.
     pub bootstrap: BootstrapConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitSystem {
+    Systemd,
+    Kubelet,
 }
 
 /// `bootstrap:` — how the first-boot agent learns about this machine and its peers.
@@ -116,6 +131,7 @@ impl Default for Config {
             bind_address: None,
             client_port: 2379,
             peer_port: 2380,
+            metrics_port: 2381,
             server_cert_extra_sans: Vec::new(),
             apiserver_client_cert: false,
             cert_validity_days: 365,
@@ -124,6 +140,9 @@ impl Default for Config {
             timeout_seconds: 300,
             download_connect_timeout_seconds: 10,
             disk_priorities: ["Nice=-10", "IOSchedulingClass=best-effort", "IOSchedulingPriority=2"].map(String::from).to_vec(),
+            init_system: InitSystem::Systemd,
+            kubelet_pod_manifest_path: "/etc/kubernetes/manifests".into(),
+            image_repository: "quay.io/coreos/etcd".into(),
             bootstrap: BootstrapConfig::default(),
         }
     }
@@ -136,6 +155,11 @@ impl Config {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "etcd.service".into())
+    }
+
+    /// The static pod manifest (kubelet mode).
+    pub fn pod_manifest(&self) -> PathBuf {
+        self.kubelet_pod_manifest_path.join("etcd.yaml")
     }
 
     pub fn timeout(&self) -> std::time::Duration {

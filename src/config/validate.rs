@@ -56,6 +56,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         ("cache-dir", &c.cache_dir),
         ("state-file", &c.state_file),
         ("etcdctl-env-file", &c.etcdctl_env_file),
+        ("kubelet-pod-manifest-path", &c.kubelet_pod_manifest_path),
     ] {
         check_abs(key, p)?;
     }
@@ -65,9 +66,13 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     for s in &c.server_cert_extra_sans {
         net::Host::parse(s).map_err(|e| invalid("server-cert-extra-sans", e))?;
     }
-    if c.client_port == 0 || c.peer_port == 0 || c.client_port == c.peer_port {
+    let ports = [c.client_port, c.peer_port, c.metrics_port];
+    if ports.contains(&0) || ports[0] == ports[1] || ports[0] == ports[2] || ports[1] == ports[2] {
         return Err(invalid("client-port", format!(
-            "client-port {} and peer-port {} must be non-zero and different", c.client_port, c.peer_port)));
+            "client-port {}, peer-port {} and metrics-port {} must be non-zero and different", c.client_port, c.peer_port, c.metrics_port)));
+    }
+    if c.image_repository.is_empty() || c.image_repository.contains(char::is_whitespace) {
+        return Err(invalid("image-repository", "must be an image name such as quay.io/coreos/etcd".into()));
     }
     if c.cert_validity_days == 0 || c.ca_validity_days < c.cert_validity_days {
         return Err(invalid("cert-validity-days", "must be at least 1 and not longer than ca-validity-days".into()));

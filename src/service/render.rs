@@ -14,8 +14,9 @@ pub struct ClusterBootstrap {
     pub token: Option<String>,
 }
 
-/// The etcd environment file: every flag as an `ETCD_*` variable.
-pub fn render_env(m: &LocalMember, c: &Config, b: &ClusterBootstrap) -> String {
+/// Every etcd flag of the member, as (flag name, value): the one source both the
+/// environment file (`ETCD_*`) and the static pod's command line (`--flag=value`) render.
+pub fn etcd_flags(m: &LocalMember, c: &Config, b: &ClusterBootstrap) -> Vec<(&'static str, String)> {
     let p = &m.pki;
     let initial_cluster = b
         .initial_cluster
@@ -23,33 +24,39 @@ pub fn render_env(m: &LocalMember, c: &Config, b: &ClusterBootstrap) -> String {
         .map(|(n, u)| format!("{n}={u}"))
         .collect::<Vec<_>>()
         .join(",");
-    let mut vars: Vec<(&str, String)> = vec![
-        ("ETCD_NAME", m.name.clone()),
-        ("ETCD_DATA_DIR", c.data_dir.display().to_string()),
-        ("ETCD_LISTEN_CLIENT_URLS", m.listen_client_urls.join(",")),
-        ("ETCD_ADVERTISE_CLIENT_URLS", m.client_url.clone()),
-        ("ETCD_LISTEN_PEER_URLS", m.listen_peer_urls.join(",")),
-        ("ETCD_INITIAL_ADVERTISE_PEER_URLS", m.peer_url.clone()),
-        ("ETCD_INITIAL_CLUSTER", initial_cluster),
-        ("ETCD_INITIAL_CLUSTER_STATE", b.state.into()),
+    let mut flags: Vec<(&str, String)> = vec![
+        ("name", m.name.clone()),
+        ("data-dir", c.data_dir.display().to_string()),
+        ("listen-client-urls", m.listen_client_urls.join(",")),
+        ("advertise-client-urls", m.client_url.clone()),
+        ("listen-peer-urls", m.listen_peer_urls.join(",")),
+        ("initial-advertise-peer-urls", m.peer_url.clone()),
+        ("initial-cluster", initial_cluster),
+        ("initial-cluster-state", b.state.into()),
     ];
     if let Some(t) = &b.token {
-        vars.push(("ETCD_INITIAL_CLUSTER_TOKEN", t.clone()));
+        flags.push(("initial-cluster-token", t.clone()));
     }
-    vars.extend([
-        ("ETCD_CERT_FILE", p.server_cert.display().to_string()),
-        ("ETCD_KEY_FILE", p.server_key.display().to_string()),
-        ("ETCD_TRUSTED_CA_FILE", p.ca_cert.display().to_string()),
-        ("ETCD_CLIENT_CERT_AUTH", "true".into()),
-        ("ETCD_PEER_CERT_FILE", p.peer_cert.display().to_string()),
-        ("ETCD_PEER_KEY_FILE", p.peer_key.display().to_string()),
-        ("ETCD_PEER_TRUSTED_CA_FILE", p.ca_cert.display().to_string()),
-        ("ETCD_PEER_CLIENT_CERT_AUTH", "true".into()),
-        ("ETCD_STRICT_RECONFIG_CHECK", "true".into()),
+    flags.extend([
+        ("listen-metrics-urls", m.metrics_url.clone()),
+        ("cert-file", p.server_cert.display().to_string()),
+        ("key-file", p.server_key.display().to_string()),
+        ("trusted-ca-file", p.ca_cert.display().to_string()),
+        ("client-cert-auth", "true".into()),
+        ("peer-cert-file", p.peer_cert.display().to_string()),
+        ("peer-key-file", p.peer_key.display().to_string()),
+        ("peer-trusted-ca-file", p.ca_cert.display().to_string()),
+        ("peer-client-cert-auth", "true".into()),
+        ("strict-reconfig-check", "true".into()),
     ]);
+    flags
+}
+
+/// The etcd environment file: every flag as an `ETCD_*` variable.
+pub fn render_env(m: &LocalMember, c: &Config, b: &ClusterBootstrap) -> String {
     let mut out = String::from("# Written by etcdadm; changes are overwritten. Settings: etcdadm config view\n");
-    for (k, v) in vars {
-        let _ = writeln!(out, "{k}={v}");
+    for (k, v) in etcd_flags(m, c, b) {
+        let _ = writeln!(out, "ETCD_{}={v}", k.to_ascii_uppercase().replace('-', "_"));
     }
     out
 }
@@ -102,4 +109,61 @@ pub fn render_etcdctl_wrapper(c: &Config) -> String {
         env = c.etcdctl_env_file.display(),
         bin = c.install_dir.display()
     )
+}
+
+/// The kubelet static pod (`init-system: kubelet`): the same etcd flags on the container's
+/// command line, host network, the data and PKI directories as hostPath volumes, and a
+/// liveness probe on /health over the loopback metrics port.
+pub fn render_pod_manifest(m: &LocalMember, c: &Config, b: &ClusterBootstrap) -> String {
+    use serde_json::json;
+    let mut command = vec!["etcd".to_string()];
+    command.extend(etcd_flags(m, c, b).into_iter().map(|(k, v)| format!("--{k}={v}")));
+    let probe = |delay: u32, failures: u32| {
+        json!({
+            "httpGet": {
+                "host": "127.0.0.1",
+                "path": "/health?exclude=NOSPACE&serializable=true",
+                "port": c.metrics_port,
+                "scheme": "HTTP",
+            },
+            "initialDelaySeconds": delay,
+            "periodSeconds": 10,
+            "timeoutSeconds": 15,
+            "failureThreshold": failures,
+        })
+    };
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "etcd",
+            "namespace": "kube-system",
+            "labels": {"component": "etcd", "tier": "control-plane"},
+            "annotations": {"etcdadm/member-name": m.name, "etcdadm/client-url": m.client_url},
+        },
+        "spec": {
+            "hostNetwork": true,
+            "priorityClassName": "system-node-critical",
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "etcd",
+                "image": format!("{}:v{}", c.image_repository, c.version),
+                "imagePullPolicy": "IfNotPresent",
+                "command": command,
+                "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}},
+                "livenessProbe": probe(10, 8),
+                "startupProbe": probe(10, 24),
+                "volumeMounts": [
+                    {"name": "etcd-data", "mountPath": c.data_dir},
+                    {"name": "etcd-certs", "mountPath": c.certs_dir, "readOnly": true},
+                ],
+            }],
+            "volumes": [
+                {"name": "etcd-data", "hostPath": {"path": c.data_dir, "type": "DirectoryOrCreate"}},
+                {"name": "etcd-certs", "hostPath": {"path": c.certs_dir, "type": "DirectoryOrCreate"}},
+            ],
+        },
+    });
+    let yaml = serde_yaml_ng::to_string(&pod).unwrap_or_default();
+    format!("# Written by etcdadm (init-system: kubelet); changes are overwritten.\n{yaml}")
 }
