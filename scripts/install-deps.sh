@@ -2,7 +2,7 @@
 # Installs every host package the build and the test suite need (Debian 12, root).
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
-need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv dnsmasq-base ignition python3-yaml spin)
+need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv dnsmasq-base ignition python3-yaml spin strace)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
