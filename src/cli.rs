@@ -39,6 +39,9 @@ pub enum Command {
     /// Manage the cluster CA.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Check and renew this member's certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Print etcdadm's version.
     Version,
 }
@@ -54,6 +57,28 @@ pub enum CaCommand {
     /// Create the cluster CA (ca.crt, ca.key in certs-dir) unless one exists, e.g. to hand
     /// it to machines through cloud-init or Ignition.
     Create(MemberFlags),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Show every certificate's expiry and whether it is due for renewal.
+    Check {
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        #[command(flatten)]
+        state: StateFlag,
+    },
+    /// Renew the member's certificates that expire within the renewal window (all with
+    /// --force) from the local CA, then restart etcd once.
+    Renew {
+        #[arg(long)]
+        force: bool,
+        /// Validity of the new certificates (default: the member's cert-validity-days).
+        #[arg(long, value_name = "DAYS")]
+        cert_validity_days: Option<u32>,
+        #[command(flatten)]
+        state: StateFlag,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -356,6 +381,10 @@ pub struct MemberFlags {
     #[arg(long, value_name = "DAYS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_validity_days: Option<u32>,
+    /// Renew member certificates this many days before they expire.
+    #[arg(long, value_name = "DAYS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_renew_within_days: Option<u32>,
     #[arg(long, value_name = "TOKEN")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_cluster_token: Option<String>,

@@ -27,7 +27,7 @@ pub fn install(c: &Config, release: &Unpacked) -> Result<()> {
 /// Issues (or keeps) the member's certificates from the CA.
 pub fn certificates(c: &Config, m: &LocalMember, ca: &Ca) -> Result<()> {
     for (spec, cert, key) in pki::member_certs(m, c) {
-        ca.ensure_cert(&spec, &cert, &key, c.cert_validity_days)?;
+        ca.ensure_cert(&spec, &cert, &key, pki::Lifetime::of(c))?;
     }
     Ok(())
 }
@@ -38,9 +38,13 @@ pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()
         write_files(&[(&c.pod_manifest(), service::render_pod_manifest(m, c, b), MODE_PUBLIC)])?;
         return Ok(());
     }
+    let etcdadm = std::env::current_exe().context("cannot tell where the etcdadm binary is")?;
+    let [renew_service, renew_timer] = c.renew_units();
     let changed = write_files(&[
         (&c.env_file, service::render_env(m, c, b), MODE_PUBLIC),
         (&c.unit_file, service::render_unit(c), MODE_PUBLIC),
+        (&renew_service, service::render_renew_service(c, &etcdadm), MODE_PUBLIC),
+        (&renew_timer, service::render_renew_timer(), MODE_PUBLIC),
     ])?;
     if changed {
         Systemctl::daemon_reload()?;
@@ -78,6 +82,7 @@ pub fn start(c: &Config) -> Result<()> {
     }
     let unit = c.unit_name();
     Systemctl::enable(&unit)?;
+    Systemctl::enable_now(crate::config::RENEW_TIMER)?;
     if Systemctl::state(&unit) != "active" {
         info!(%unit, "starting etcd");
         Systemctl::start_no_block(&unit)?;

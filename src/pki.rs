@@ -17,8 +17,18 @@ use tracing::info;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-/// A certificate is re-issued when it expires within this window.
-pub const RENEW_WITHIN: Duration = Duration::days(30);
+/// How long member certificates live, and how close to expiry they are issued again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lifetime {
+    pub days: u32,
+    pub renew_within_days: u32,
+}
+
+impl Lifetime {
+    pub fn of(c: &crate::config::Config) -> Lifetime {
+        Lifetime { days: c.cert_validity_days, renew_within_days: c.cert_renew_within_days }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -103,14 +113,20 @@ impl Ca {
         Ca::load(cert, key)?.ok_or_else(|| invalid(cert, "vanished right after it was written"))
     }
 
-    /// Makes sure `cert`/`key` hold a certificate for `spec` from this CA; returns whether a
-    /// new one was issued.
-    pub fn ensure_cert(&self, spec: &CertSpec, cert: &Path, key: &Path, validity_days: u32) -> Result<bool, PkiError> {
-        match self.check(spec, cert, key) {
+    /// Makes sure `cert`/`key` hold a certificate for `spec` from this CA, valid beyond the
+    /// renewal window; returns whether a new one was issued.
+    pub fn ensure_cert(&self, spec: &CertSpec, cert: &Path, key: &Path, life: Lifetime) -> Result<bool, PkiError> {
+        match self.check(spec, cert, key, Duration::days(i64::from(life.renew_within_days))) {
             Ok(()) => return Ok(false),
             Err(reason) if cert.exists() => info!(cert = %cert.display(), %reason, "re-issuing certificate"),
             Err(_) => {}
         }
+        self.issue(spec, cert, key, life.days)?;
+        Ok(true)
+    }
+
+    /// Issues a new key and certificate for `spec`, replacing the files atomically.
+    pub fn issue(&self, spec: &CertSpec, cert: &Path, key: &Path, validity_days: u32) -> Result<(), PkiError> {
         let key_pair = KeyPair::generate()?;
         let mut params = CertificateParams::default();
         params.distinguished_name = dn(&spec.common_name, spec.organization.as_deref());
@@ -127,12 +143,12 @@ impl Ca {
         let issued = params.signed_by(&key_pair, &self.issuer)?;
         write_atomic(key, key_pair.serialize_pem().as_bytes(), MODE_PRIVATE).map_err(io_err(key))?;
         write_atomic(cert, issued.pem().as_bytes(), MODE_PUBLIC).map_err(io_err(cert))?;
-        info!(cert = %cert.display(), cn = %spec.common_name, "issued certificate");
-        Ok(true)
+        info!(cert = %cert.display(), cn = %spec.common_name, days = validity_days, "issued certificate");
+        Ok(())
     }
 
     /// Why the existing certificate cannot be kept, if it cannot.
-    fn check(&self, spec: &CertSpec, cert: &Path, key: &Path) -> Result<(), String> {
+    fn check(&self, spec: &CertSpec, cert: &Path, key: &Path, renew_within: Duration) -> Result<(), String> {
         let pem = std::fs::read_to_string(cert).map_err(|e| e.to_string())?;
         let key_pem = std::fs::read_to_string(key).map_err(|e| e.to_string())?;
         let der = pem_to_der(&pem).ok_or("not a PEM certificate")?;
@@ -144,7 +160,7 @@ impl Ca {
             return Err("key does not match the certificate".into());
         }
         let not_after = x.validity().not_after.to_datetime();
-        if !x.validity().is_valid() || not_after - OffsetDateTime::now_utc() < RENEW_WITHIN {
+        if !x.validity().is_valid() || not_after - OffsetDateTime::now_utc() < renew_within {
             return Err(format!("expires {not_after}"));
         }
         let present = cert_sans(&x);
@@ -163,12 +179,13 @@ impl Ca {
     }
 }
 
-/// When a certificate expires, for `info` and checks.
-pub fn expiry(cert: &Path) -> Result<OffsetDateTime, PkiError> {
+/// A certificate's common name and expiry, for `certs check`.
+pub fn describe(cert: &Path) -> Result<(String, OffsetDateTime), PkiError> {
     let pem = std::fs::read_to_string(cert).map_err(io_err(cert))?;
     let der = pem_to_der(&pem).ok_or_else(|| invalid(cert, "not a PEM certificate"))?;
     let (_, x) = X509Certificate::from_der(&der).map_err(|e| invalid(cert, e.to_string()))?;
-    Ok(x.validity().not_after.to_datetime())
+    let cn = x.subject().iter_common_name().next().and_then(|c| c.as_str().ok()).unwrap_or("").to_string();
+    Ok((cn, x.validity().not_after.to_datetime()))
 }
 
 fn cert_sans(x: &X509Certificate<'_>) -> Vec<Host> {
@@ -267,6 +284,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    fn life(days: u32) -> Lifetime {
+        Lifetime { days, renew_within_days: 30 }
+    }
+
     fn spec(sans: &[&str]) -> CertSpec {
         CertSpec {
             common_name: "m1".into(),
@@ -289,25 +310,25 @@ mod tests {
 
         let (sc, sk) = (d.path().join("server.crt"), d.path().join("server.key"));
         let s = spec(&["10.0.0.1", "fd00::1", "etcd-1.example.com", "localhost"]);
-        assert!(ca.ensure_cert(&s, &sc, &sk, 365).unwrap());
+        assert!(ca.ensure_cert(&s, &sc, &sk, life(365)).unwrap());
         assert_eq!(std::fs::metadata(&sk).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(&sc).unwrap().permissions().mode() & 0o777, 0o644);
-        assert!(!again.ensure_cert(&s, &sc, &sk, 365).unwrap(), "a fitting cert is reused");
+        assert!(!again.ensure_cert(&s, &sc, &sk, life(365)).unwrap(), "a fitting cert is reused");
         // A subset of names still fits; a new name forces re-issue.
-        assert!(!ca.ensure_cert(&spec(&["10.0.0.1"]), &sc, &sk, 365).unwrap());
-        assert!(ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, 365).unwrap());
+        assert!(!ca.ensure_cert(&spec(&["10.0.0.1"]), &sc, &sk, life(365)).unwrap());
+        assert!(ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, life(365)).unwrap());
         // Expiring within the renewal window forces re-issue.
         std::fs::remove_file(&sc).unwrap();
-        assert!(ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, 10).unwrap());
-        assert!(ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, 365).unwrap());
-        assert!(!ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, 365).unwrap());
+        assert!(ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, life(10)).unwrap());
+        assert!(ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, life(365)).unwrap());
+        assert!(!ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, life(365)).unwrap());
 
         // A cert from another CA is replaced.
         let other = tempfile::tempdir().unwrap();
         let ca2 = Ca::load_or_create(&other.path().join("ca.crt"), &other.path().join("ca.key"), 3650).unwrap();
-        assert!(ca2.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, 365).unwrap());
-        assert!(!ca2.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, 365).unwrap());
-        assert!(ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, 365).unwrap());
+        assert!(ca2.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, life(365)).unwrap());
+        assert!(!ca2.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, life(365)).unwrap());
+        assert!(ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, life(365)).unwrap());
     }
 
     #[test]
@@ -315,14 +336,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let ca = Ca::load_or_create(&d.path().join("ca.crt"), &d.path().join("ca.key"), 3650).unwrap();
         let (c, k) = (d.path().join("s.crt"), d.path().join("s.key"));
-        ca.ensure_cert(&spec(&["fd00::1", "10.1.1.1", "node.example"]), &c, &k, 365).unwrap();
+        ca.ensure_cert(&spec(&["fd00::1", "10.1.1.1", "node.example"]), &c, &k, life(365)).unwrap();
         let der = pem_to_der(&std::fs::read_to_string(&c).unwrap()).unwrap();
         let (_, x) = X509Certificate::from_der(&der).unwrap();
         let sans = cert_sans(&x);
         assert!(sans.contains(&Host::Ip("fd00::1".parse().unwrap())));
         assert!(sans.contains(&Host::Ip("10.1.1.1".parse().unwrap())));
         assert!(sans.contains(&Host::Name("node.example".into())));
-        assert!(expiry(&c).unwrap() > OffsetDateTime::now_utc() + Duration::days(364));
+        let (cn, not_after) = describe(&c).unwrap();
+        assert_eq!(cn, "m1");
+        assert!(not_after > OffsetDateTime::now_utc() + Duration::days(364));
     }
 
     #[test]

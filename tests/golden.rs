@@ -4,7 +4,10 @@
 use etcdadm::config::Config;
 use etcdadm::member::LocalMember;
 use etcdadm::config::InitSystem;
-use etcdadm::service::{render_env, render_etcdctl_env, render_etcdctl_wrapper, render_pod_manifest, render_unit, ClusterBootstrap};
+use etcdadm::service::{
+    render_env, render_etcdctl_env, render_etcdctl_wrapper, render_pod_manifest, render_renew_service, render_renew_timer, render_unit,
+    ClusterBootstrap,
+};
 use std::path::Path;
 
 fn check(name: &str, actual: &str) {
@@ -33,6 +36,8 @@ fn init_ipv4_defaults() {
     check("etcd.service", &render_unit(&c));
     check("etcdctl.env", &render_etcdctl_env(&m));
     check("etcdctl.sh", &render_etcdctl_wrapper(&c));
+    check("etcdadm-certs-renew.service", &render_renew_service(&c, Path::new("/opt/bin/etcdadm")));
+    check("etcdadm-certs-renew.timer", &render_renew_timer());
 }
 
 #[test]

@@ -81,7 +81,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
     })?;
     // The client certificate lets this machine probe its peers before it is a member.
     let (spec, cert, key) = crate::pki::client_cert(&me0);
-    ca.ensure_cert(&spec, &cert, &key, c.cert_validity_days)?;
+    ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(&c))?;
     let tls = phases::client_tls(&me0);
 
     let mut round: u32 = 0;

@@ -1,5 +1,6 @@
 //! One module per verb; each is a thin sequence of phases.
 
+mod certs;
 mod config_view;
 mod download;
 mod existing;
@@ -9,7 +10,7 @@ pub mod init;
 pub mod join;
 pub mod reset;
 
-use crate::cli::{flags_layer, CaCommand, Cli, Command, ConfigCommand, InitPhaseCommand, JoinPhaseCommand};
+use crate::cli::{flags_layer, CaCommand, CertsCommand, Cli, Command, ConfigCommand, InitPhaseCommand, JoinPhaseCommand};
 use crate::config::{self, Config, ConfigSources, DEFAULT_CONFIG_FILE};
 use anyhow::Result;
 use serde::Serialize;
@@ -49,6 +50,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Download(a) => download::run(load(&a.release)?).await,
         Command::Info(a) => info::run(load(&a.state)?, a.output).await,
         Command::Config(ConfigCommand::View(f)) => config_view::run(&load(&f)?),
+        Command::Certs(CertsCommand::Check { output, state }) => certs::check(load(&state)?, output),
+        Command::Certs(CertsCommand::Renew { force, cert_validity_days, state }) => {
+            certs::renew(load(&state)?, force, cert_validity_days).await
+        }
         Command::Ca(CaCommand::Create(f)) => {
             let c = load(&f)?;
             let pki = crate::member::PkiPaths::new(&c.certs_dir);

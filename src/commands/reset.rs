@@ -109,7 +109,15 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
             warn!(error = %e, "cannot disable the unit");
         }
     }
+    let [renew_service, renew_timer] = c.renew_units();
+    if renew_timer.exists() {
+        if let Err(e) = Systemctl::disable_now(crate::config::RENEW_TIMER) {
+            warn!(error = %e, "cannot disable the certificate renewal timer");
+        }
+    }
     let mut files = vec![
+        renew_service,
+        renew_timer,
         c.unit_file.clone(),
         c.env_file.clone(),
         c.etcdctl_env_file.clone(),

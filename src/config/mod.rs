@@ -15,6 +15,8 @@ use std::path::PathBuf;
 pub const DEFAULT_ETCD_VERSION: &str = "3.5.30";
 pub const DEFAULT_RELEASE_URL: &str = "https://github.com/etcd-io/etcd/releases/download";
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/etcdadm/config.yaml";
+pub const RENEW_UNIT: &str = "etcdadm-certs-renew.service";
+pub const RENEW_TIMER: &str = "etcdadm-certs-renew.timer";
 
 /// Every setting of a member. YAML keys are the kebab-case field names, which are also the
 /// long flag names, so `--data-dir X` and `data-dir: X` mean the same thing.
@@ -55,6 +57,8 @@ pub struct Config {
     pub apiserver_client_cert: bool,
     pub cert_validity_days: u32,
     pub ca_validity_days: u32,
+    /// Member certificates are issued again when they expire within this many days.
+    pub cert_renew_within_days: u32,
     /// Cluster token for `init`; defaults to `etcd-<name>`.
     pub initial_cluster_token: Option<String>,
     /// How long init/join/reset wait for etcd (health, catch-up, membership changes).
@@ -136,6 +140,7 @@ impl Default for Config {
             apiserver_client_cert: false,
             cert_validity_days: 365,
             ca_validity_days: 3650,
+            cert_renew_within_days: 30,
             initial_cluster_token: None,
             timeout_seconds: 300,
             download_connect_timeout_seconds: 10,
@@ -155,6 +160,12 @@ impl Config {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "etcd.service".into())
+    }
+
+    /// The certificate renewal service and timer, beside the etcd unit.
+    pub fn renew_units(&self) -> [PathBuf; 2] {
+        let dir = self.unit_file.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| "/etc/systemd/system".into());
+        [dir.join(RENEW_UNIT), dir.join(RENEW_TIMER)]
     }
 
     /// The static pod manifest (kubelet mode).

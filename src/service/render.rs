@@ -167,3 +167,38 @@ pub fn render_pod_manifest(m: &LocalMember, c: &Config, b: &ClusterBootstrap) ->
     let yaml = serde_yaml_ng::to_string(&pod).unwrap_or_default();
     format!("# Written by etcdadm (init-system: kubelet); changes are overwritten.\n{yaml}")
 }
+
+/// The renewal service the timer runs: `etcdadm certs renew` for this member.
+pub fn render_renew_service(c: &Config, etcdadm: &std::path::Path) -> String {
+    format!(
+        "# Written by etcdadm.
+[Unit]
+Description=Renew etcd member certificates ahead of expiry (etcdadm)
+After={unit}
+
+[Service]
+Type=oneshot
+ExecStart={exe} certs renew --state-file {state}
+",
+        unit = c.unit_name(),
+        exe = etcdadm.display(),
+        state = c.state_file.display(),
+    )
+}
+
+/// Daily, at a random time per machine so members do not restart together.
+pub fn render_renew_timer() -> String {
+    "# Written by etcdadm.
+[Unit]
+Description=Renew etcd member certificates ahead of expiry (etcdadm)
+
+[Timer]
+OnCalendar=daily
+RandomizedDelaySec=6h
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+"
+    .to_string()
+}

@@ -31,6 +31,14 @@ impl Systemctl {
         Self::run(&["enable", "--quiet", unit]).map(|_| ())
     }
 
+    pub fn enable_now(unit: &str) -> Result<()> {
+        Self::run(&["enable", "--now", "--quiet", unit]).map(|_| ())
+    }
+
+    pub fn disable_now(unit: &str) -> Result<()> {
+        Self::run(&["disable", "--now", "--quiet", unit]).map(|_| ())
+    }
+
     pub fn disable(unit: &str) -> Result<()> {
         Self::run(&["disable", "--quiet", unit]).map(|_| ())
     }

@@ -1,0 +1,98 @@
+//! `etcdadm certs check` and `etcdadm certs renew`: the member's certificates, from the
+//! local CA, renewed ahead of expiry with at most one restart of the member.
+
+use crate::cli::Output;
+use crate::config::{Config, InitSystem};
+use crate::pki::{self, Ca, Lifetime, PkiError};
+use crate::service::Systemctl;
+use crate::state::State;
+use crate::phases;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+use time::OffsetDateTime;
+use tracing::info;
+
+#[derive(Serialize)]
+struct CertStatus {
+    file: PathBuf,
+    common_name: String,
+    not_after: String,
+    days_left: i64,
+    /// `ok`, `renew` (inside the renewal window) or `expired`.
+    status: &'static str,
+}
+
+fn member_state(requested: &Config) -> Result<State> {
+    State::load(&requested.state_file)?.with_context(|| {
+        format!("no member set up by etcdadm on this machine ({} does not exist)", requested.state_file.display())
+    })
+}
+
+pub fn check(requested: Config, output: Output) -> Result<()> {
+    let state = member_state(&requested)?;
+    let c = &state.config;
+    let m = state.member()?;
+    let window = i64::from(c.cert_renew_within_days);
+    let mut files = vec![m.pki.ca_cert.clone()];
+    files.extend(pki::member_certs(&m, c).into_iter().map(|(_, cert, _)| cert));
+    let now = OffsetDateTime::now_utc();
+    let mut rows = Vec::new();
+    for file in files {
+        let (common_name, not_after) = pki::describe(&file)?;
+        let days_left = (not_after - now).whole_days();
+        let status = if not_after <= now { "expired" } else if days_left < window { "renew" } else { "ok" };
+        rows.push(CertStatus { file, common_name, not_after: not_after.date().to_string(), days_left, status });
+    }
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Output::Table => {
+            println!("{:<48} {:<28} {:<11} {:>9}  STATUS", "FILE", "COMMON NAME", "EXPIRES", "DAYS LEFT");
+            for r in &rows {
+                println!("{:<48} {:<28} {:<11} {:>9}  {}", r.file.display(), r.common_name, r.not_after, r.days_left, r.status);
+            }
+            println!("(renewal window: {window} days; `etcdadm certs renew` renews what is inside it)");
+        }
+    }
+    Ok(())
+}
+
+pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -> Result<()> {
+    let state = member_state(&requested)?;
+    let mut c = state.config.clone();
+    if let Some(days) = validity_days {
+        c.cert_validity_days = days;
+    }
+    let m = state.member()?;
+    let ca = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)?.ok_or_else(|| PkiError::MissingCa {
+        cert: m.pki.ca_cert.display().to_string(),
+        key: m.pki.ca_key.display().to_string(),
+    })?;
+    let mut served_changed = false;
+    for (spec, cert, key) in pki::member_certs(&m, &c) {
+        let renewed = if force {
+            ca.issue(&spec, &cert, &key, c.cert_validity_days)?;
+            true
+        } else {
+            ca.ensure_cert(&spec, &cert, &key, Lifetime::of(&c))?
+        };
+        served_changed |= renewed && spec.server_auth;
+    }
+    if !served_changed {
+        println!("certificates of member {} are valid beyond the renewal window; nothing to do", m.name);
+        return Ok(());
+    }
+    if c.init_system == InitSystem::Systemd && Systemctl::state(&c.unit_name()) == "active" {
+        info!("restarting etcd to serve the renewed certificates");
+        Systemctl::restart_no_block(&c.unit_name())?;
+        phases::wait_healthy(&c, &m).await?;
+    }
+    // Later runs (and the timer) renew with the validity used now.
+    if validity_days.is_some() {
+        let mut state = state;
+        state.config.cert_validity_days = c.cert_validity_days;
+        state.save()?;
+    }
+    println!("renewed the certificates of member {}; etcd is healthy", m.name);
+    Ok(())
+}
