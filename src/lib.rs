@@ -5,6 +5,7 @@
 //! `pki` the certificates, `service` the systemd files, `config` the settings.
 
 pub mod cli;
+pub mod aws_credentials;
 pub mod bootstrap;
 pub mod cluster;
 pub mod commands;

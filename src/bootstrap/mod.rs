@@ -198,11 +198,7 @@ pub fn metadata_layer(md: &InstanceMetadata) -> Mapping {
 async fn discovery_context(cfg: &MetadataConfig, md: Option<&InstanceMetadata>) -> Result<DiscoveryContext> {
     let credentials = match cfg {
         MetadataConfig::Ec2(ec2) => match metadata::ec2_role_credentials(ec2).await {
-            Ok(c) => Some(discovery::AwsCredentials {
-                access_key_id: c.access_key_id.clone(),
-                secret_access_key: c.secret_access_key.clone(),
-                session_token: Some(c.session_token.clone()),
-            }),
+            Ok(c) => Some(c),
             Err(e) => {
                 info!(error = %e, "no instance role credentials; using the environment's, if any");
                 None
@@ -216,6 +212,7 @@ async fn discovery_context(cfg: &MetadataConfig, md: Option<&InstanceMetadata>) 
             access_key_id: env("AWS_ACCESS_KEY_ID")?,
             secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
             session_token: env("AWS_SESSION_TOKEN"),
+            expiration: None,
         })
     });
     Ok(DiscoveryContext {

@@ -204,35 +204,7 @@ pub struct DiscoveryContext {
     pub credentials: Option<AwsCredentials>,
 }
 
-/// AWS credentials. `Debug` shows only the first four characters of the key id (`AKIA` for a
-/// user's key, `ASIA` for a role's temporary one), never the secret or the token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AwsCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl fmt::Debug for AwsCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let prefix: String = self.access_key_id.chars().take(4).collect();
-        f.debug_struct("AwsCredentials")
-            .field("access_key_id", &format_args!("{prefix}…"))
-            .field("secret_access_key", &format_args!("<redacted>"))
-            .field(
-                "session_token",
-                &format_args!(
-                    "{}",
-                    if self.session_token.is_some() {
-                        "<redacted>"
-                    } else {
-                        "None"
-                    }
-                ),
-            )
-            .finish()
-    }
-}
+pub use crate::aws_credentials::AwsCredentials;
 
 /// One discovery attempt. Retry it while the error [is retryable](DiscoveryError::is_retryable).
 pub async fn discover(
@@ -394,6 +366,7 @@ mod tests {
             access_key_id: "ASIAEXAMPLEKEYID1234".into(),
             secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
             session_token: Some("IQoJb3JpZ2luX2VjEXAMPLETOKEN".into()),
+            expiration: None,
         };
         let ctx = DiscoveryContext {
             credentials: Some(c),

@@ -269,6 +269,7 @@ mod tests {
             access_key_id: "AKIDEXAMPLE".into(),
             secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
             session_token: Some("token-xyz".into()),
+            expiration: None,
         };
         let c = QueryClient::new(&creds, "us-east-1", Some("http://127.0.0.1:1/"), 5.0).unwrap();
         let h = c

@@ -31,27 +31,7 @@ const TOKEN_TTL_HEADER: HeaderName =
 /// The longest session IMDS grants: six hours.
 const TOKEN_TTL_SECONDS: &str = "21600";
 
-/// Temporary credentials of the instance's IAM role, for signing AWS API calls.
-/// Debug shows the access key id only.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AwsCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: String,
-    /// RFC 3339 time after which the credentials stop working; fetch new ones before then.
-    pub expiration: String,
-}
-
-impl fmt::Debug for AwsCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AwsCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field("session_token", &"<redacted>")
-            .field("expiration", &self.expiration)
-            .finish()
-    }
-}
+pub use crate::aws_credentials::AwsCredentials;
 
 pub(super) async fn fetch(cfg: &Ec2Config) -> Result<InstanceMetadata, MetadataError> {
     let mut imds = Imds::connect(cfg).await?;
@@ -144,8 +124,8 @@ pub(super) fn parse_credentials(text: &str) -> Result<AwsCredentials, String> {
         access_key_id: non_empty(doc.access_key_id).ok_or_else(|| missing("AccessKeyId"))?,
         secret_access_key: non_empty(doc.secret_access_key)
             .ok_or_else(|| missing("SecretAccessKey"))?,
-        session_token: non_empty(doc.token).ok_or_else(|| missing("Token"))?,
-        expiration: non_empty(doc.expiration).ok_or_else(|| missing("Expiration"))?,
+        session_token: Some(non_empty(doc.token).ok_or_else(|| missing("Token"))?),
+        expiration: Some(non_empty(doc.expiration).ok_or_else(|| missing("Expiration"))?),
     })
 }
 
