@@ -169,6 +169,7 @@ fn context(instance_id: Option<&str>) -> DiscoveryContext {
             access_key_id: "AKIDTESTEXAMPLE".into(),
             secret_access_key: "test-secret-do-not-print".into(),
             session_token: Some("test-token-do-not-print".into()),
+            expiration: None,
         }),
     }
 }
