@@ -33,6 +33,8 @@ pub enum Command {
     Bootstrap(BootstrapArgs),
     /// Show this member and its cluster.
     Info(InfoArgs),
+    /// Cluster-wide status: members, leader, raft lag, DB sizes, alarms, certificate expiry.
+    Status(InfoArgs),
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -232,6 +232,18 @@ impl Cluster {
         })
     }
 
+    /// Active alarms (NOSPACE, CORRUPT) as (member id, alarm name).
+    pub async fn alarms(&self) -> Result<Vec<(u64, String)>, ClusterError> {
+        use etcd_client::{AlarmAction, AlarmType};
+        let r = self
+            .client
+            .clone()
+            .alarm(AlarmAction::Get, AlarmType::None, None)
+            .await
+            .map_err(api(&self.endpoint, "alarm list"))?;
+        Ok(r.alarms().iter().map(|a| (a.member_id(), format!("{:?}", a.alarm()).to_uppercase())).collect())
+    }
+
     /// Healthy as `etcdctl endpoint health` means it: a leader exists and a linearizable
     /// read goes through the cluster.
     pub async fn check_health(&self) -> Result<(), ClusterError> {

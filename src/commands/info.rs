@@ -44,20 +44,20 @@ struct Local {
 }
 
 #[derive(Serialize)]
-struct ClusterView {
-    id: String,
-    leader: Option<String>,
-    healthy: bool,
-    members: Vec<MemberView>,
+pub(super) struct ClusterView {
+    pub(super) id: String,
+    pub(super) leader: Option<String>,
+    pub(super) healthy: bool,
+    pub(super) members: Vec<MemberView>,
 }
 
 #[derive(Serialize)]
-struct MemberView {
+pub(super) struct MemberView {
     #[serde(flatten)]
-    member: MemberInfo,
-    is_leader: bool,
-    status: Option<EndpointStatus>,
-    error: Option<String>,
+    pub(super) member: MemberInfo,
+    pub(super) is_leader: bool,
+    pub(super) status: Option<EndpointStatus>,
+    pub(super) error: Option<String>,
 }
 
 pub async fn run(requested: Config, output: Output) -> Result<()> {
@@ -79,7 +79,7 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
     };
     let tls = phases::client_tls(&m);
     let (cluster, error) = match Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls).await {
-        Ok(mut cl) => match cluster_view(&mut cl, &tls).await {
+        Ok(cl) => match cluster_view(&cl, &tls).await {
             Ok(v) => (Some(v), None),
             Err(e) => (None, Some(e.to_string())),
         },
@@ -100,7 +100,7 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
     Ok(())
 }
 
-async fn cluster_view(cl: &mut Cluster, tls: &crate::cluster::TlsFiles) -> Result<ClusterView> {
+pub(super) async fn cluster_view(cl: &Cluster, tls: &crate::cluster::TlsFiles) -> Result<ClusterView> {
     let local_status = cl.status().await?;
     let members = cl.members().await?;
     let mut views = Vec::new();

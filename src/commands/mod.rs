@@ -9,6 +9,7 @@ mod info;
 pub mod init;
 pub mod join;
 pub mod reset;
+mod status;
 
 use crate::cli::{flags_layer, CaCommand, CertsCommand, Cli, Command, ConfigCommand, InitPhaseCommand, JoinPhaseCommand};
 use crate::config::{self, Config, ConfigSources, DEFAULT_CONFIG_FILE};
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bootstrap(a) => crate::bootstrap::run(sources(&a.flags)).await,
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
         Command::Download(a) => download::run(load(&a.release)?).await,
+        Command::Status(a) => status::run(load(&a.state)?, a.output).await,
         Command::Info(a) => info::run(load(&a.state)?, a.output).await,
         Command::Config(ConfigCommand::View(f)) => config_view::run(&load(&f)?),
         Command::Certs(CertsCommand::Check { output, state }) => certs::check(load(&state)?, output),

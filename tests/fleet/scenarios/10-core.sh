@@ -24,6 +24,7 @@ scenario() {
   check "re-running init on m1 changes nothing" rerun_changes_nothing m1 init
   check "re-running join on m2 changes nothing" rerun_changes_nothing m2 join "https://$ip1:2379"
   check "info --output json shows 3 voters and a leader" info_json m1
+  check "status --output json: 3 members, raft lag each, no alarm, cert expiry" status_json m1
 
   check "reset m3 removes it and everything etcdadm installed" reset_member m3
   check "two voters remain" expect_voters m1 2
@@ -101,6 +102,17 @@ assert len(voters) == 3, voters
 assert c["leader"] and c["healthy"], c
 assert i["local"]["name"] == "m1" and i["local"]["phase"] == "member", i["local"]
 ' && ea "$1" info | grep -q "leader"
+}
+
+status_json() { # M
+  ea "$1" status --output json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert len(s["cluster"]["members"]) == 3 and s["cluster"]["healthy"], s["cluster"]
+assert len(s["raft_lag"]) == 3 and all(lag < 1000 for _, lag in s["raft_lag"]), s["raft_lag"]
+assert s["alarms"] == [], s["alarms"]
+assert s["cert_days_left"] and all(d >= 360 for _, d in s["cert_days_left"]), s["cert_days_left"]
+' && ea "$1" status | grep -q "alarms: none"
 }
 
 reset_member() { # M
