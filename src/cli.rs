@@ -35,6 +35,17 @@ pub enum Command {
     Info(InfoArgs),
     /// Cluster-wide status: members, leader, raft lag, DB sizes, alarms, certificate expiry.
     Status(InfoArgs),
+    /// Snapshot this member's database into backup-dir, keeping backup-keep snapshots.
+    Backup {
+        /// Directory for snapshots (default: backup-dir).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// How many snapshots of this member to keep (default: backup-keep).
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        #[command(flatten)]
+        state: StateFlag,
+    },
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -232,6 +232,22 @@ impl Cluster {
         })
     }
 
+    /// Streams a snapshot of this member's database into `out`; returns the bytes written.
+    pub async fn snapshot_to(&self, out: &mut impl std::io::Write) -> Result<u64, ClusterError> {
+        let mut stream = self.client.clone().snapshot().await.map_err(api(&self.endpoint, "snapshot"))?;
+        let mut written = 0u64;
+        while let Some(part) = stream.message().await.map_err(api(&self.endpoint, "snapshot"))? {
+            out.write_all(part.blob()).map_err(|e| ClusterError::Api {
+                endpoint: self.endpoint.clone(),
+                op: "snapshot",
+                message: format!("cannot write the snapshot: {e}"),
+                retryable: false,
+            })?;
+            written += part.blob().len() as u64;
+        }
+        Ok(written)
+    }
+
     /// Active alarms (NOSPACE, CORRUPT) as (member id, alarm name).
     pub async fn alarms(&self) -> Result<Vec<(u64, String)>, ClusterError> {
         use etcd_client::{AlarmAction, AlarmType};

@@ -39,12 +39,14 @@ pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()
         return Ok(());
     }
     let etcdadm = std::env::current_exe().context("cannot tell where the etcdadm binary is")?;
-    let [renew_service, renew_timer] = c.renew_units();
+    let [renew_service, renew_timer, backup_service, backup_timer] = c.timer_units();
     let changed = write_files(&[
         (&c.env_file, service::render_env(m, c, b), MODE_PUBLIC),
         (&c.unit_file, service::render_unit(c), MODE_PUBLIC),
         (&renew_service, service::render_renew_service(c, &etcdadm), MODE_PUBLIC),
         (&renew_timer, service::render_renew_timer(), MODE_PUBLIC),
+        (&backup_service, service::render_backup_service(c, &etcdadm), MODE_PUBLIC),
+        (&backup_timer, service::render_backup_timer(c), MODE_PUBLIC),
     ])?;
     if changed {
         Systemctl::daemon_reload()?;
@@ -83,6 +85,7 @@ pub fn start(c: &Config) -> Result<()> {
     let unit = c.unit_name();
     Systemctl::enable(&unit)?;
     Systemctl::enable_now(crate::config::RENEW_TIMER)?;
+    Systemctl::enable_now(crate::config::BACKUP_TIMER)?;
     if Systemctl::state(&unit) != "active" {
         info!(%unit, "starting etcd");
         Systemctl::start_no_block(&unit)?;

@@ -33,6 +33,13 @@ fn run(mut cmd: Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `file` is a readable etcd v3 snapshot (`etcdutl snapshot status`).
+pub fn check_status(tools: &Path, file: &Path) -> Result<()> {
+    let (mut cmd, what) = snapshot_command(tools, "status");
+    cmd.arg(file);
+    run(cmd, &what)
+}
+
 /// A snapshot restored into a staging directory beside the data directory; removed on drop
 /// unless committed.
 pub struct Restored {

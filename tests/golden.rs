@@ -5,7 +5,8 @@ use etcdadm::config::Config;
 use etcdadm::member::LocalMember;
 use etcdadm::config::InitSystem;
 use etcdadm::service::{
-    render_env, render_etcdctl_env, render_etcdctl_wrapper, render_pod_manifest, render_renew_service, render_renew_timer, render_unit,
+    render_backup_service, render_backup_timer, render_env, render_etcdctl_env, render_etcdctl_wrapper, render_pod_manifest,
+    render_renew_service, render_renew_timer, render_unit,
     ClusterBootstrap,
 };
 use std::path::Path;
@@ -38,6 +39,8 @@ fn init_ipv4_defaults() {
     check("etcdctl.sh", &render_etcdctl_wrapper(&c));
     check("etcdadm-certs-renew.service", &render_renew_service(&c, Path::new("/opt/bin/etcdadm")));
     check("etcdadm-certs-renew.timer", &render_renew_timer());
+    check("etcdadm-backup.service", &render_backup_service(&c, Path::new("/opt/bin/etcdadm")));
+    check("etcdadm-backup.timer", &render_backup_timer(&c));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! One module per verb; each is a thin sequence of phases.
 
+mod backup;
 mod certs;
 mod config_view;
 mod download;
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bootstrap(a) => crate::bootstrap::run(sources(&a.flags)).await,
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
         Command::Download(a) => download::run(load(&a.release)?).await,
+        Command::Backup { dir, keep, state } => backup::run(load(&state)?, dir, keep).await,
         Command::Status(a) => status::run(load(&a.state)?, a.output).await,
         Command::Info(a) => info::run(load(&a.state)?, a.output).await,
         Command::Config(ConfigCommand::View(f)) => config_view::run(&load(&f)?),

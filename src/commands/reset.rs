@@ -109,15 +109,16 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
             warn!(error = %e, "cannot disable the unit");
         }
     }
-    let [renew_service, renew_timer] = c.renew_units();
-    if renew_timer.exists() {
-        if let Err(e) = Systemctl::disable_now(crate::config::RENEW_TIMER) {
-            warn!(error = %e, "cannot disable the certificate renewal timer");
+    let timers = c.timer_units();
+    for (file, timer) in [(&timers[1], crate::config::RENEW_TIMER), (&timers[3], crate::config::BACKUP_TIMER)] {
+        if file.exists() {
+            if let Err(e) = Systemctl::disable_now(timer) {
+                warn!(error = %e, %timer, "cannot disable the timer");
+            }
         }
     }
-    let mut files = vec![
-        renew_service,
-        renew_timer,
+    let mut files = timers.to_vec();
+    files.extend([
         c.unit_file.clone(),
         c.env_file.clone(),
         c.etcdctl_env_file.clone(),
@@ -125,7 +126,7 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
         c.install_dir.join("etcd"),
         c.install_dir.join("etcdctl"),
         c.install_dir.join("etcdutl"),
-    ];
+    ]);
     files.extend(m.pki.member_files().into_iter().cloned());
     if remove_ca {
         files.extend([m.pki.ca_cert.clone(), m.pki.ca_key.clone()]);

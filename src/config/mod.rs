@@ -17,6 +17,8 @@ pub const DEFAULT_RELEASE_URL: &str = "https://github.com/etcd-io/etcd/releases/
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/etcdadm/config.yaml";
 pub const RENEW_UNIT: &str = "etcdadm-certs-renew.service";
 pub const RENEW_TIMER: &str = "etcdadm-certs-renew.timer";
+pub const BACKUP_UNIT: &str = "etcdadm-backup.service";
+pub const BACKUP_TIMER: &str = "etcdadm-backup.timer";
 
 /// Every setting of a member. YAML keys are the kebab-case field names, which are also the
 /// long flag names, so `--data-dir X` and `data-dir: X` mean the same thing.
@@ -68,6 +70,11 @@ pub struct Config {
     /// `--disk-priorities` (`Nice=`, `IOSchedulingClass=`, `IOSchedulingPriority=`,
     /// `CPUSchedulingPolicy=`, `CPUSchedulingPriority=`).
     pub disk_priorities: Vec<String>,
+    /// Where `etcdadm backup` writes snapshots, and how many it keeps.
+    pub backup_dir: PathBuf,
+    pub backup_keep: usize,
+    /// When the backup timer runs (a systemd OnCalendar expression).
+    pub backup_on_calendar: String,
     /// Who runs etcd: `systemd` (a unit) or `kubelet` (a static pod manifest).
     pub init_system: InitSystem,
     /// Where the kubelet reads static pod manifests.
@@ -145,6 +152,9 @@ impl Default for Config {
             timeout_seconds: 300,
             download_connect_timeout_seconds: 10,
             disk_priorities: ["Nice=-10", "IOSchedulingClass=best-effort", "IOSchedulingPriority=2"].map(String::from).to_vec(),
+            backup_dir: "/var/backups/etcd".into(),
+            backup_keep: 7,
+            backup_on_calendar: "daily".into(),
             init_system: InitSystem::Systemd,
             kubelet_pod_manifest_path: "/etc/kubernetes/manifests".into(),
             image_repository: "quay.io/coreos/etcd".into(),
@@ -162,10 +172,10 @@ impl Config {
             .unwrap_or_else(|| "etcd.service".into())
     }
 
-    /// The certificate renewal service and timer, beside the etcd unit.
-    pub fn renew_units(&self) -> [PathBuf; 2] {
+    /// The certificate renewal and backup services and timers, beside the etcd unit.
+    pub fn timer_units(&self) -> [PathBuf; 4] {
         let dir = self.unit_file.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| "/etc/systemd/system".into());
-        [dir.join(RENEW_UNIT), dir.join(RENEW_TIMER)]
+        [dir.join(RENEW_UNIT), dir.join(RENEW_TIMER), dir.join(BACKUP_UNIT), dir.join(BACKUP_TIMER)]
     }
 
     /// The static pod manifest (kubelet mode).

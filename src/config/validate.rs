@@ -57,6 +57,7 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         ("state-file", &c.state_file),
         ("etcdctl-env-file", &c.etcdctl_env_file),
         ("kubelet-pod-manifest-path", &c.kubelet_pod_manifest_path),
+        ("backup-dir", &c.backup_dir),
     ] {
         check_abs(key, p)?;
     }
@@ -76,6 +77,12 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if c.cert_validity_days == 0 || c.ca_validity_days < c.cert_validity_days {
         return Err(invalid("cert-validity-days", "must be at least 1 and not longer than ca-validity-days".into()));
+    }
+    if c.backup_keep == 0 {
+        return Err(invalid("backup-keep", "must keep at least 1 snapshot".into()));
+    }
+    if c.backup_on_calendar.is_empty() || !c.backup_on_calendar.chars().all(|ch| ch.is_ascii_alphanumeric() || " *-:,./~".contains(ch)) {
+        return Err(invalid("backup-on-calendar", format!("{:?} is not a systemd calendar expression such as daily or *-*-* 02:00", c.backup_on_calendar)));
     }
     for d in &c.disk_priorities {
         check_priority(d)?;

@@ -188,17 +188,44 @@ ExecStart={exe} certs renew --state-file {state}
 
 /// Daily, at a random time per machine so members do not restart together.
 pub fn render_renew_timer() -> String {
-    "# Written by etcdadm.
+    timer("Renew etcd member certificates ahead of expiry (etcdadm)", "daily", "6h")
+}
+
+/// The backup service the timer runs: `etcdadm backup` for this member.
+pub fn render_backup_service(c: &Config, etcdadm: &std::path::Path) -> String {
+    format!(
+        "# Written by etcdadm.
 [Unit]
-Description=Renew etcd member certificates ahead of expiry (etcdadm)
+Description=Snapshot the etcd member (etcdadm)
+After={unit}
+
+[Service]
+Type=oneshot
+ExecStart={exe} backup --state-file {state}
+",
+        unit = c.unit_name(),
+        exe = etcdadm.display(),
+        state = c.state_file.display(),
+    )
+}
+
+pub fn render_backup_timer(c: &Config) -> String {
+    timer("Snapshot the etcd member (etcdadm)", &c.backup_on_calendar, "15min")
+}
+
+fn timer(description: &str, on_calendar: &str, spread: &str) -> String {
+    format!(
+        "# Written by etcdadm.
+[Unit]
+Description={description}
 
 [Timer]
-OnCalendar=daily
-RandomizedDelaySec=6h
+OnCalendar={on_calendar}
+RandomizedDelaySec={spread}
 Persistent=true
 
 [Install]
 WantedBy=timers.target
 "
-    .to_string()
+    )
 }

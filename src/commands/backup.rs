@@ -1,0 +1,104 @@
+//! `etcdadm backup`: a snapshot of this member's database, streamed through the v3 API into
+//! `backup-dir`, checked with the release's own tool, kept `backup-keep` deep. Restore one
+//! with `etcdadm init --snapshot FILE`.
+
+use crate::cluster::Cluster;
+use crate::config::Config;
+use crate::fsutil::{create_dir_with_mode, MODE_PRIVATE};
+use crate::state::State;
+use crate::{phases, snapshot};
+use anyhow::{Context, Result};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+use tracing::info;
+
+pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -> Result<()> {
+    let state = State::load(&requested.state_file)?.with_context(|| {
+        format!("no member set up by etcdadm on this machine ({} does not exist)", requested.state_file.display())
+    })?;
+    let c = &state.config;
+    let m = state.member()?;
+    let dir = dir.unwrap_or_else(|| c.backup_dir.clone());
+    let keep = keep.unwrap_or(c.backup_keep).max(1);
+    create_dir_with_mode(&dir, 0o700).with_context(|| format!("cannot create {}", dir.display()))?;
+
+    let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &phases::client_tls(&m)).await?;
+    let mut part = tempfile::Builder::new().prefix(".snapshot-").suffix(".part").tempfile_in(&dir)?;
+    let bytes = cl.snapshot_to(part.as_file_mut()).await?;
+    part.as_file().sync_all()?;
+    snapshot::check_status(&c.install_dir, part.path()).context("the snapshot etcd sent does not check out; nothing was kept")?;
+    std::fs::set_permissions(part.path(), std::fs::Permissions::from_mode(MODE_PRIVATE))?;
+    let target = unused_name(&dir, &m.name);
+    part.persist(&target).map_err(|e| e.error).with_context(|| format!("cannot write {}", target.display()))?;
+    info!(file = %target.display(), bytes, "snapshot saved");
+    for old in prune(&dir, &m.name, keep)? {
+        info!(file = %old.display(), "removed old snapshot");
+    }
+    println!("{}", target.display());
+    Ok(())
+}
+
+/// `<member>-<UTC time to the millisecond>.db`: names sort in time order, which pruning
+/// relies on. A name already taken waits for the next millisecond rather than taking a
+/// suffix (which would sort wrongly).
+fn unused_name(dir: &Path, member: &str) -> PathBuf {
+    loop {
+        let t = OffsetDateTime::now_utc();
+        let stamp = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        );
+        let candidate = dir.join(format!("{member}-{stamp}.db"));
+        if !candidate.exists() {
+            return candidate;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Removes all but the newest `keep` snapshots of `member`; returns what was removed.
+fn prune(dir: &Path, member: &str, keep: usize) -> Result<Vec<PathBuf>> {
+    let prefix = format!("{member}-");
+    let mut snaps: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".db"))
+        })
+        .collect();
+    snaps.sort();
+    let excess = snaps.len().saturating_sub(keep);
+    let old: Vec<PathBuf> = snaps.into_iter().take(excess).collect();
+    for p in &old {
+        std::fs::remove_file(p).with_context(|| format!("cannot remove {}", p.display()))?;
+    }
+    Ok(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_the_newest_of_this_member_only() {
+        let d = tempfile::tempdir().unwrap();
+        for n in ["m1-20260101T000000Z.db", "m1-20260102T000000Z.db", "m1-20260103T000000Z.db", "m2-20250101T000000Z.db", "m1-notes.txt"] {
+            std::fs::write(d.path().join(n), b"x").unwrap();
+        }
+        let removed = prune(d.path(), "m1", 2).unwrap();
+        assert_eq!(removed, [d.path().join("m1-20260101T000000Z.db")]);
+        assert!(d.path().join("m2-20250101T000000Z.db").exists());
+        assert!(d.path().join("m1-notes.txt").exists());
+        // Names taken back to back stay distinct and sort in the order they were taken.
+        let first = unused_name(d.path(), "m1");
+        std::fs::write(&first, b"x").unwrap();
+        let second = unused_name(d.path(), "m1");
+        assert!(first < second, "{first:?} {second:?}");
+    }
+}

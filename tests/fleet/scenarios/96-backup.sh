@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# Backups: `etcdadm backup` streams a checked snapshot into backup-dir (0600), keeps the
+# newest backup-keep, its timer is installed; `init --snapshot` of one restores the keys.
+
+scenario() {
+  fleet_setup || return 1
+  machines m1 1 m2 2 || return 1
+  local out
+  check "init on m1" ea_out out m1 init
+  check "data to back up" ectl m1 put /backup/k v1
+  local i
+  for i in 1 2 3; do
+    check "backup $i (keep 2)" ea_out out m1 backup --keep 2
+  done
+  check "two snapshots kept, mode 0600" kept_two m1
+  check "the backup timer is installed and enabled" fleet_exec m1 systemctl -q is-enabled etcdadm-backup.timer
+  check "the timer's service takes a snapshot too" timer_backup m1
+  check "init --snapshot of the newest backup restores the keys on m2" restore_on m2
+}
+
+kept_two() { # M
+  assert_eq "600 600" "$(fleet_exec "$1" sh -c 'stat -c %a /var/backups/etcd/m1-*.db' | tr '\n' ' ' | sed 's/ $//')" "snapshots"
+}
+
+timer_backup() { # M
+  local before
+  before=$(fleet_exec "$1" sh -c 'ls /var/backups/etcd | tail -1')
+  fleet_exec "$1" systemctl start etcdadm-backup.service || return 1
+  [[ $(fleet_exec "$1" sh -c 'ls /var/backups/etcd | tail -1') != "$before" ]] || fleet__fail "no new snapshot"
+}
+
+restore_on() { # M
+  local newest
+  newest=$(fleet_exec m1 sh -c 'ls /var/backups/etcd/m1-*.db | tail -1') || return 1
+  install -D -m 0600 "$(fleet_root m1)$newest" "$(fleet_root "$1")/root/restore.db" || return 1
+  ea_out out "$1" init --snapshot /root/restore.db || return 1
+  assert_eq v1 "$(ectl "$1" get /backup/k --print-value-only)" "restored value"
+}
