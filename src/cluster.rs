@@ -9,10 +9,12 @@ use tracing::debug;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("cannot read TLS file {path}: {source}")]
-    TlsFile { path: String, source: std::io::Error },
+    #[error("cannot read TLS file {path}: {cause}")]
+    TlsFile { path: String, cause: std::io::Error },
     #[error("no endpoint answered ({0}); check the endpoints, that etcd runs there, and that this machine holds that cluster's CA")]
     Unreachable(String),
+    #[error("TLS handshake failed ({0}); check that the endpoints are etcd client URLs of that cluster and that this machine holds that cluster's CA")]
+    Handshake(String),
     #[error("{endpoint}: {op} failed: {message}")]
     Api { endpoint: String, op: &'static str, message: String, retryable: bool },
 }
@@ -24,6 +26,7 @@ impl ClusterError {
         match self {
             ClusterError::Api { retryable, .. } => *retryable,
             ClusterError::Unreachable(_) => true,
+            ClusterError::Handshake(_) => false,
             ClusterError::TlsFile { .. } => false,
         }
     }
@@ -44,7 +47,7 @@ fn transient(e: &etcd_client::Error) -> bool {
     match e {
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
         etcd_client::Error::GRpcStatus(s) => {
-            matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted)
+            matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted | Code::Cancelled)
                 || TRANSIENT_MESSAGES.iter().any(|t| s.message().contains(t))
         }
         _ => false,
@@ -65,7 +68,7 @@ impl TlsFiles {
     }
 
     fn read(&self) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), ClusterError> {
-        let r = |p: &PathBuf| std::fs::read(p).map_err(|source| ClusterError::TlsFile { path: p.display().to_string(), source });
+        let r = |p: &PathBuf| std::fs::read(p).map_err(|source| ClusterError::TlsFile { path: p.display().to_string(), cause: source });
         Ok((r(&self.ca)?, r(&self.cert)?, r(&self.key)?))
     }
 }
@@ -150,6 +153,10 @@ impl Cluster {
                 Err(e) => failures.push(e.to_string()),
             }
         }
+        const HANDSHAKE: &[&str] = &["invalid peer certificate", "InvalidCertificate", "InvalidContentType", "corrupt message", "AlertReceived"];
+        if !failures.is_empty() && failures.iter().all(|f| HANDSHAKE.iter().any(|h| f.contains(h))) {
+            return Err(ClusterError::Handshake(failures.join("; ")));
+        }
         Err(ClusterError::Unreachable(failures.join("; ")))
     }
 
@@ -207,8 +214,19 @@ impl Cluster {
     }
 
     pub async fn promote(&self, id: u64) -> Result<(), ClusterError> {
-        self.client.clone().member_promote(id).await.map_err(api(&self.endpoint, "member promote"))?;
-        Ok(())
+        match self.client.clone().member_promote(id).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // A retry after a promotion whose answer was lost (timeout, partition): etcd
+                // says "can only promote a learner member"; the member is a voter already.
+                if let Ok(list) = self.members().await {
+                    if list.iter().any(|m| m.id == id && !m.is_learner) {
+                        return Ok(());
+                    }
+                }
+                Err(api(&self.endpoint, "member promote")(e))
+            }
+        }
     }
 
     pub async fn remove(&self, id: u64) -> Result<(), ClusterError> {

@@ -32,8 +32,8 @@ impl Lifetime {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
     #[error("no cluster CA on this machine: {cert} and {key} are missing. Copy both files from a member of the cluster (e.g. {cert} and {key} on the machine that ran `etcdadm init`) to the same paths here, key mode 0600, then run this again")]
@@ -43,7 +43,7 @@ pub enum PkiError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
-    move |source| PkiError::Io { path: path.display().to_string(), source }
+    move |source| PkiError::Io { path: path.display().to_string(), cause: source }
 }
 
 fn invalid(path: &Path, message: impl Into<String>) -> PkiError {

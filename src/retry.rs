@@ -5,7 +5,15 @@ use crate::cluster::ClusterError;
 use backon::{ExponentialBuilder, Retryable};
 use std::future::Future;
 use std::time::Duration;
-use tracing::info;
+use std::sync::Mutex;
+
+/// The last error a retry loop waited on, for errors that end the wait from outside (a
+/// deadline around the whole operation).
+static LAST_RETRIED: Mutex<Option<String>> = Mutex::new(None);
+
+pub fn last_retried_error() -> Option<String> {
+    LAST_RETRIED.lock().ok().and_then(|l| l.clone())
+}
 
 fn backoff(deadline: Duration) -> ExponentialBuilder {
     ExponentialBuilder::default()
@@ -25,7 +33,13 @@ where
 {
     op.retry(backoff(deadline))
         .when(retryable)
-        .notify(|e, wait| info!(error = %e, retry_in = ?wait, "{what}: retrying"))
+        .notify(|e, wait| {
+            if let Ok(mut l) = LAST_RETRIED.lock() {
+                *l = Some(format!("{what}: {e}"));
+            }
+            // sets the unit's status line under systemd, and logs it
+            crate::notify::status(&format!("{what}: retrying in {:.1}s: {e}", wait.as_secs_f64()));
+        })
         .await
 }
 

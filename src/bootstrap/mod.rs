@@ -41,8 +41,9 @@ pub async fn run(sources: ConfigSources) -> Result<()> {
             Err(e)
         }
         Err(_) => {
+            let last = crate::retry::last_retried_error().map(|e| format!("; last error: {e}")).unwrap_or_default();
             let msg = format!(
-                "no healthy member within the deadline of {}s (bootstrap.deadline-seconds); check `journalctl -u etcdadm-bootstrap` and the peers",
+                "no healthy member within the deadline of {}s (bootstrap.deadline-seconds){last}; check `journalctl -u etcdadm-bootstrap` and the peers",
                 deadline.as_secs()
             );
             notify::status(&format!("failed: {msg}"));
@@ -188,11 +189,22 @@ pub fn metadata_layer(md: &InstanceMetadata) -> Mapping {
     }
     for (k, v) in &md.attributes {
         if let Some(key) = k.strip_prefix(ATTRIBUTE_PREFIX) {
-            let value = serde_yaml_ng::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.clone()));
+            let text = Value::String(v.clone());
+            let value = match serde_yaml_ng::from_str::<Value>(v) {
+                Ok(parsed) if !fits(key, &parsed) && fits(key, &text) => text,
+                Ok(parsed) => parsed,
+                Err(_) => text,
+            };
             layer.insert(key.into(), value);
         }
     }
     layer
+}
+
+/// Whether `value` has the type setting `key` takes.
+fn fits(key: &str, value: &Value) -> bool {
+    let one = Mapping::from_iter([(Value::String(key.to_string()), value.clone())]);
+    serde_yaml_ng::from_value::<Config>(Value::Mapping(one)).is_ok()
 }
 
 async fn discovery_context(cfg: &MetadataConfig, md: Option<&InstanceMetadata>) -> Result<DiscoveryContext> {

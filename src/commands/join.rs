@@ -43,6 +43,7 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
 /// voter. Returns its member id, or `None` when it already was a healthy voter and nothing
 /// changed (or when only a phase before membership ran).
 pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u64>> {
+    let mut fresh = false;
     let state = match check_existing(c, m, Origin::Join).await? {
         Existing::HealthyMember if req.phase.is_none() => {
             info!("this machine is already a healthy voting member; nothing to do");
@@ -57,15 +58,40 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
                     c.data_dir.display()
                 );
             }
+            fresh = true;
             State::new(Origin::Join, c, m)
         }
     };
+    if fresh && req.phase.is_none() {
+        preflight(c, m, req).await?;
+    }
     let mut run = JoinRun { c, m, req, state, cluster: None, member: None };
     for p in plan(req.phase) {
         info!(phase = %p.name(), "join phase");
         run.phase(p).await.with_context(|| format!("join phase {}", p.name()))?;
     }
     Ok(run.member.map(|(id, _)| id))
+}
+
+/// Before a fresh join changes anything on this machine: the CA is usable and the cluster
+/// answers, to a client certificate issued into a temporary directory.
+async fn preflight(c: &Config, m: &LocalMember, req: &Request) -> Result<()> {
+    let Some(ca) = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)? else {
+        return Err(PkiError::MissingCa { cert: m.pki.ca_cert.display().to_string(), key: m.pki.ca_key.display().to_string() }.into());
+    };
+    if req.endpoints.is_empty() {
+        return Ok(());
+    }
+    let tmp = tempfile::tempdir()?;
+    let (spec, _, _) = crate::pki::client_cert(m);
+    let (cert, key) = (tmp.path().join("client.crt"), tmp.path().join("client.key"));
+    ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(c))?;
+    let tls = crate::cluster::TlsFiles { ca: m.pki.ca_cert.clone(), cert, key };
+    let deadline = if req.retry { c.timeout() } else { Duration::ZERO };
+    until_deadline("connecting to the cluster", deadline, || Cluster::connect_any(&req.endpoints, &tls))
+        .await
+        .with_context(|| format!("cannot reach the cluster at {}", req.endpoints.join(", ")))?;
+    Ok(())
 }
 
 struct JoinRun<'a> {

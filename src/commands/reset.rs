@@ -63,9 +63,19 @@ async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bool) 
     if let Ok(other) = Cluster::connect_any(&others, &tls).await {
         cl = other;
     }
-    until_deadline("removing this member from the cluster", c.timeout(), || cl.remove(me.id))
-        .await
-        .context("cannot remove this member from the cluster; nothing was uninstalled")?;
+    let deadline = if force { c.timeout().min(std::time::Duration::from_secs(10)) } else { c.timeout() };
+    match until_deadline("removing this member from the cluster", deadline, || cl.remove(me.id)).await {
+        Ok(()) => {}
+        Err(e) if force => {
+            println!(
+                "member {} ({}) is still listed in the cluster's member list: the cluster refused to remove it ({e}); \
+                 once the cluster is healthy, remove it from a member with `etcdctl member remove {}`",
+                me.name, format_id(me.id), format_id(me.id)
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e).context("cannot remove this member from the cluster; nothing was uninstalled"),
+    }
     info!(id = %format_id(me.id), via = %cl.endpoint, "removed from the cluster");
     Ok(())
 }

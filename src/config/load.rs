@@ -52,7 +52,7 @@ impl ConfigSources {
                 files.extend(dropins);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(ConfigError::Read { path: dir.display().to_string(), source }),
+            Err(source) => return Err(ConfigError::Read { path: dir.display().to_string(), cause: source }),
         }
         Ok(files)
     }
@@ -65,7 +65,7 @@ pub fn load(sources: &ConfigSources) -> Result<Config, ConfigError> {
     for path in sources.files()? {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(&path)
-            .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+            .map_err(|source| ConfigError::Read { path: shown.clone(), cause: source })?;
         let layer = parse_layer(&text, &shown)?;
         merge(&mut merged, layer);
     }
@@ -100,6 +100,9 @@ fn typed(layer: &Mapping, origin: &str) -> Result<Config, ConfigError> {
         // For an unknown key serde reports the parent path; name the key itself.
         let key = match message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
             Some(field) if key == "." => field.to_string(),
+            // serde_path_to_error ends the path with the field for plain structs (not for
+            // internally tagged enums)
+            Some(field) if key == field || key.ends_with(&format!(".{field}")) => key,
             Some(field) => format!("{key}.{field}"),
             None => key,
         };

@@ -6,8 +6,8 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read config file {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("config file {path}: invalid YAML: {message}; fix the syntax there")]
     Syntax { path: String, message: String },
     #[error("config file {path} must be a mapping of keys to values (found {found})")]

@@ -25,16 +25,16 @@ pub enum ReleaseError {
     Mismatch { url: String, expected: String, actual: String },
     #[error("{url} does not list {name}; check version and arch, or pin release-sha256")]
     NotListed { url: String, name: String },
-    #[error("{url} is not a valid SHA256SUMS file: {source}")]
-    Sums { url: String, source: SumsError },
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{url} is not a valid SHA256SUMS file: {cause}")]
+    Sums { url: String, cause: SumsError },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("release archive {path} is unusable: {message}")]
     Archive { path: String, message: String },
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReleaseError + '_ {
-    move |source| ReleaseError::Io { path: path.display().to_string(), source }
+    move |source| ReleaseError::Io { path: path.display().to_string(), cause: source }
 }
 
 /// One etcd release for one architecture at one mirror.
@@ -135,7 +135,7 @@ impl Release {
         let text = match fetch::fetch_small(&url, self.connect_timeout).await {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                Sums::parse(&text).map_err(|source| ReleaseError::Sums { url: url.clone(), source })?;
+                Sums::parse(&text).map_err(|source| ReleaseError::Sums { url: url.clone(), cause: source })?;
                 crate::fsutil::write_if_changed(&cached, text.as_bytes(), crate::fsutil::MODE_PUBLIC)
                     .map_err(io_err(&cached))?;
                 text
@@ -146,7 +146,7 @@ impl Release {
             }
             Err(e) => return Err(e),
         };
-        let sums = Sums::parse(&text).map_err(|source| ReleaseError::Sums { url: url.clone(), source })?;
+        let sums = Sums::parse(&text).map_err(|source| ReleaseError::Sums { url: url.clone(), cause: source })?;
         sums.get(&self.archive_name())
             .copied()
             .ok_or(ReleaseError::NotListed { url, name: self.archive_name() })

@@ -2,6 +2,10 @@
 # Helpers the fleet scenarios share (sourced after lib.sh).
 
 ETCD_VERSION=${ETCD_VERSION:-3.5.30}
+
+# `grep -q` for the end of a pipe: reads all its input, so the writer never dies of SIGPIPE
+# (which, under pipefail, would fail the pipe or, negated, pass it).
+grep_all() { grep "$@" >/dev/null; }
 SCENARIO=${SCENARIO:?run scenarios through tests/fleet/run.sh}
 
 # Runs one named check; records it for the summary. A failed check ends the scenario.
@@ -319,6 +323,7 @@ quorum_probe_stop() { # MAX_MS
 # /opt/bin and /etc/systemd/system with its type, mode, size and link target, and the
 # SHA-256 of every file ("DIR absent" for a missing tree).
 tree_fingerprint() { # M
+  # shellcheck disable=SC2016 # expanded by the machine's shell
   fleet_exec "$1" sh -c '
     for d in /etc/etcd /etc/etcdadm /var/lib/etcd /opt/bin /etc/systemd/system; do
       if [ -e "$d" ]; then
@@ -332,6 +337,7 @@ tree_fingerprint() { # M
 
 # Saves those trees on M (in /root/trees.tar) to put them back after a case that changed them.
 tree_save() { # M
+  # shellcheck disable=SC2016 # expanded by the machine's shell
   fleet_exec "$1" sh -c 'cd / && set -- && for d in etc/etcd etc/etcdadm var/lib/etcd opt/bin etc/systemd/system; do [ -e "$d" ] && set -- "$@" "$d"; done; tar -cpf /root/trees.tar "$@"'
 }
 
@@ -340,4 +346,19 @@ tree_restore() { # M
   fleet_exec "$1" sh -c 'systemctl stop etcd 2>/dev/null; systemctl reset-failed etcd 2>/dev/null
     rm -rf /etc/etcd /etc/etcdadm /var/lib/etcd /opt/bin /etc/systemd/system &&
     tar -C / -xpf /root/trees.tar && systemctl daemon-reload'
+}
+
+# Fails when TEXT says a clause twice in a row (`...: S: S`), as an error does whose message
+# already holds its cause and is then chained with the cause again.
+no_repeated_clause() { # TEXT
+  python3 - "$1" <<'PY'
+import sys
+s = sys.argv[1]
+bounds = [i for i in range(len(s)) if s.startswith(": ", i)] + [len(s)]
+for n, i in enumerate(bounds):
+    for j in bounds[n + 1:]:
+        seg = s[i + 2:j]
+        if len(seg) >= 12 and s[:i].endswith(seg):
+            sys.exit("FAIL: the error says %r twice: %s" % (seg, s))
+PY
 }

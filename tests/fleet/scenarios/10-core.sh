@@ -101,7 +101,7 @@ voters = [m for m in c["members"] if not m["is_learner"] and m["status"]]
 assert len(voters) == 3, voters
 assert c["leader"] and c["healthy"], c
 assert i["local"]["name"] == "m1" and i["local"]["phase"] == "member", i["local"]
-' && ea "$1" info | grep -q "leader"
+' && ea "$1" info | grep_all "leader"
 }
 
 status_json() { # M
@@ -112,7 +112,7 @@ assert len(s["cluster"]["members"]) == 3 and s["cluster"]["healthy"], s["cluster
 assert len(s["raft_lag"]) == 3 and all(lag < 1000 for _, lag in s["raft_lag"]), s["raft_lag"]
 assert s["alarms"] == [], s["alarms"]
 assert s["cert_days_left"] and all(d >= 360 for _, d in s["cert_days_left"]), s["cert_days_left"]
-' && ea "$1" status | grep -q "alarms: none"
+' && ea "$1" status | grep_all "alarms: none"
 }
 
 reset_member() { # M

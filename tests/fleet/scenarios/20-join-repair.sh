@@ -29,7 +29,7 @@ killed_join() { # M: start join, SIGKILL etcdadm once the cluster lists the new 
   local peer="https://$(fleet_ip "${1#m}"):2380" deadline=$((SECONDS + 60))
   ea "$1" join "https://$ip1:2379" >"$FLEET_RUN/$1-join.log" 2>&1 &
   local bg=$!
-  until members m1 | grep -q "$peer"; do
+  until members m1 | grep_all "$peer"; do
     ((SECONDS < deadline)) || fleet__fail "$1 never appeared in the member list" || return 1
     sleep 0.05
   done

@@ -42,5 +42,5 @@ same_members() { # M EXPECTED
 }
 
 grep_journal() { # M TEXT
-  fleet_journal "$1" -u etcdadm-bootstrap | grep -q "$2" || fleet__fail "'$2' not in the journal of $1"
+  fleet_journal "$1" -u etcdadm-bootstrap | grep_all "$2" || fleet__fail "'$2' not in the journal of $1"
 }

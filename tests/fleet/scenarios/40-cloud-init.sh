@@ -58,7 +58,7 @@ render_user_data() {
     /^ *# release-url: @RELEASE_URL@$/ { sub(/# release-url: @RELEASE_URL@/, "release-url: " url) }
     { gsub(/@PEER1@/, p1); gsub(/@PEER2@/, p2); gsub(/@PEER3@/, p3); print }' "$USER_DATA_EXAMPLE") ||
     return 1
-  grep -v '^#' <<<"$out" | grep -q "^ *release-url: $MIRROR_URL\$" ||
+  grep -v '^#' <<<"$out" | grep_all "^ *release-url: $MIRROR_URL\$" ||
     fleet__fail "$USER_DATA_EXAMPLE: no '# release-url: @RELEASE_URL@' line to fill in" || return 1
   ! grep -v '^#' <<<"$out" | grep -E '@[A-Z0-9_]+@' >&2 ||
     fleet__fail "$USER_DATA_EXAMPLE: placeholders left unfilled (above)" || return 1

@@ -23,5 +23,5 @@ scenario() {
 }
 
 dead_member_gone() { # IP
-  ! members m1 | grep -q "https://$1:2380" || fleet__fail "member at $1 still listed: $(members m1)"
+  ! members m1 | grep_all "https://$1:2380" || fleet__fail "member at $1 still listed: $(members m1)"
 }

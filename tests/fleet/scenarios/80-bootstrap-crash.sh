@@ -30,7 +30,7 @@ scenario() {
 kill_after_member_add() { # M
   local peer="https://$(fleet_ip "${1#m}"):2380" deadline=$((SECONDS + 120))
   fleet_start "$1" || return 1
-  until members m1 | grep -q "$peer"; do
+  until members m1 | grep_all "$peer"; do
     ((SECONDS < deadline)) || fleet__fail "$1 never appeared in the member list" || return 1
     sleep 0.05
   done

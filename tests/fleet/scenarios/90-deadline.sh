@@ -21,7 +21,7 @@ bootstrap:
 
 failed_at_deadline() { # M: the error is logged and systemd saw a failed start
   local deadline=$((SECONDS + 60))
-  until fleet_journal "$1" -u etcdadm-bootstrap | grep -q "error: no healthy member within the deadline of 4s"; do
+  until fleet_journal "$1" -u etcdadm-bootstrap | grep_all "error: no healthy member within the deadline of 4s"; do
     ((SECONDS < deadline)) || fleet__fail "no deadline error in the journal of $1" || return 1
     sleep 0.5
   done

@@ -1,0 +1,133 @@
+# shellcheck shell=bash
+# Formation: N machines (N in BENCH_SIZES, default "1 3 5") booted at once with
+# `etcdadm bootstrap` (static discovery), against the floor: the same machines with the same
+# etcd binaries and certificates prepared before boot and a hand-written etcd unit with a
+# predetermined initial cluster. Each trial is timed from the moment the machines are
+# started (fleet_start issued) to the moment the last unit is active: etcdadm-bootstrap.service
+# (READY=1, sent once the member is a healthy voter) for etcdadm, etcd.service (etcd's
+# own READY=1, sent once it has joined the new cluster) for the floor. Trials of the two
+# alternate, so load from other jobs on the host hits both alike.
+# BENCH_TRIALS (default 5) trials per N and per variant.
+
+bench_main() {
+  local sizes=${BENCH_SIZES:-1 3 5} trials=${BENCH_TRIALS:-5} n t max=0
+  for n in $sizes; do ((n > max)) && max=$n; done
+  fleet_setup || return 1
+  bench_clock_init
+  make_ca "$FLEET_RUN/ca" || return 1
+  floor_materials "$FLEET_RUN/ca" $(seq "$max") || return 1
+  local results=$FLEET_RUN/formation.tsv
+  : >"$results"
+  for n in $sizes; do
+    for ((t = 1; t <= trials; t++)); do
+      trial_etcdadm "$n" "$t" >>"$results" || fleet_log "bench: etcdadm N=$n trial $t failed (left out)"
+      trial_floor "$n" "$t" >>"$results" || fleet_log "bench: floor N=$n trial $t failed (left out)"
+    done
+  done
+  report "$results" "$sizes"
+}
+
+# Prints "etcdadm N T READY ETCD_ACTIVE UP AGENT_STARTED ETCD_STARTED" (seconds since the
+# start; each the latest over the machines).
+trial_etcdadm() { # N T
+  local n=$1 t=$2 k names=() args=() t0 up ready etcd agent estart rc=0
+  for ((k = 1; k <= n; k++)); do
+    names+=("b$k")
+    args+=("b$k" "$k")
+  done
+  bootstrap_prepare "$FLEET_RUN/ca" "$(static_yaml "$n")" "${args[@]}" || { bench_destroy "${names[@]}"; return 1; }
+  t0=$(bench_now_us)
+  fleet_start "${names[@]}" >/dev/null 2>&1 || rc=1
+  up=$(bench_now_us)
+  if ((rc == 0)) && ready=$(bench_wait_active 300 etcdadm-bootstrap "${names[@]}") &&
+    etcd=$(bench_wait_active 5 etcd "${names[@]}") && one_cluster_of "$n" "${names[@]}" >/dev/null &&
+    agent=$(bench_latest etcdadm-bootstrap InactiveExitTimestampMonotonic "${names[@]}") &&
+    estart=$(bench_latest etcd InactiveExitTimestampMonotonic "${names[@]}"); then
+    printf 'etcdadm %s %s %s %s %s %s %s\n' "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$etcd")" \
+      "$(bench_secs "$t0" "$up")" "$(bench_secs "$t0" "$agent")" "$(bench_secs "$t0" "$estart")"
+    # what etcdadm wrote, to compare with the floor's hand-written files
+    if ((t == 1)); then
+      { echo "start issued at monotonic $(((t0 - BENCH_MONO_OFFSET_US) / 1000000)).$(printf '%06d' $(((t0 - BENCH_MONO_OFFSET_US) % 1000000)))"
+        fleet_journal "b$n" -o short-monotonic | grep -E 'etcdadm\[|systemd\[1\]: (Starting|Started) (etcd|etcdadm)'; } >"$BENCH_RESULTS/formation-journal-N$n.txt" 2>&1
+    fi
+    [[ -e $FLEET_RUN/etcdadm-etcd.env ]] || cp "$(fleet_root b1)/etc/etcd/etcd.env" "$FLEET_RUN/etcdadm-etcd.env"
+    [[ -e $FLEET_RUN/etcdadm-etcd.service ]] || cp "$(fleet_root b1)/etc/systemd/system/etcd.service" "$FLEET_RUN/etcdadm-etcd.service"
+    fleet_log "bench: etcdadm N=$n trial $t: ready after $(bench_secs "$t0" "$ready") s"
+  else
+    rc=1
+  fi
+  bench_destroy "${names[@]}"
+  return "$rc"
+}
+
+# Prints "floor N T ETCD_ACTIVE ETCD_ACTIVE UP - ETCD_STARTED".
+trial_floor() { # N T
+  local n=$1 t=$2 k names=() t0 up ready estart rc=0
+  for ((k = 1; k <= n; k++)); do
+    names+=("h$k")
+    floor_prepare "h$k" "$k" "$n" "bench-floor-$n-$t" || { bench_destroy "${names[@]}"; return 1; }
+  done
+  t0=$(bench_now_us)
+  fleet_start "${names[@]}" >/dev/null 2>&1 || rc=1
+  up=$(bench_now_us)
+  if ((rc == 0)) && ready=$(bench_wait_active 300 etcd "${names[@]}") && floor_voters "$n" "${names[@]}" &&
+    estart=$(bench_latest etcd InactiveExitTimestampMonotonic "${names[@]}"); then
+    printf 'floor %s %s %s %s %s - %s\n' "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$ready")" \
+      "$(bench_secs "$t0" "$up")" "$(bench_secs "$t0" "$estart")"
+    [[ -e $FLEET_RUN/floor-etcd.env ]] || cp "$(fleet_root h1)/etc/etcd/etcd.env" "$FLEET_RUN/floor-etcd.env"
+    fleet_log "bench: floor N=$n trial $t: etcd active after $(bench_secs "$t0" "$ready") s"
+  else
+    rc=1
+  fi
+  bench_destroy "${names[@]}"
+  return "$rc"
+}
+
+floor_voters() { # N M...: every floor machine sees N started voters
+  local n=$1 m
+  shift
+  for m; do
+    assert_eq "$n" "$(fleet_exec "$m" /opt/bin/etcdctl.sh member list | grep -c ', started, .*, false$')" "started voters seen by $m" || return 1
+  done
+}
+
+report() { # RESULTS SIZES
+  local f=$1 n e h
+  col() { awk -v v="$1" -v n="$2" -v c="$3" '$1 == v && $2 == n && $c != "-" { print $c }' "$f" | bench_stats | bench_fmt_stdin; }
+  echo
+  echo "## formation: machines started -> last member ready (seconds, median (min-max) over trials)"
+  bench_load
+  echo
+  echo "| N | etcdadm bootstrap: READY | floor: etcd active | ratio | trials (etcdadm/floor) |"
+  echo "|---|---|---|---|---|"
+  for n in $2; do
+    e=$(awk -v n="$n" '$1 == "etcdadm" && $2 == n { print $4 }' "$f" | bench_stats)
+    h=$(awk -v n="$n" '$1 == "floor" && $2 == n { print $4 }' "$f" | bench_stats)
+    printf '| %s | %s | %s | %s | %s/%s |\n' "$n" "$(bench_fmt "$e")" "$(bench_fmt "$h")" \
+      "$(bench_ratio "${e%% *}" "${h%% *}")" "${e##* }" "${h##* }"
+  done
+  echo
+  echo "Where the time goes (latest machine of each trial; seconds after the start, median (min-max)):"
+  echo
+  echo "| N | variant | machines at multi-user | agent started | etcd started | etcd active | READY |"
+  echo "|---|---|---|---|---|---|---|"
+  for n in $2; do
+    printf '| %s | etcdadm | %s | %s | %s | %s | %s |\n' "$n" "$(col etcdadm "$n" 6)" "$(col etcdadm "$n" 7)" \
+      "$(col etcdadm "$n" 8)" "$(col etcdadm "$n" 5)" "$(col etcdadm "$n" 4)"
+    printf '| %s | floor | %s | - | %s | %s | - |\n' "$n" "$(col floor "$n" 6)" "$(col floor "$n" 8)" "$(col floor "$n" 5)"
+  done
+  echo
+  echo "raw trials (variant N trial READY etcd-active multi-user agent-started etcd-started):"
+  sed 's/^/  /' "$f"
+  if [[ -e $FLEET_RUN/etcdadm-etcd.env && -e $FLEET_RUN/floor-etcd.env ]]; then
+    echo
+    echo "etcd settings, etcdadm (<) vs the floor's hand-written file (>), member 1 of the first N:"
+    diff <(grep -v '^#' "$FLEET_RUN/etcdadm-etcd.env" | sort) <(sort "$FLEET_RUN/floor-etcd.env") | grep '^[<>]' | sed 's/^/  /'
+    echo "etcd unit, etcdadm (<) vs floor (>):"
+    diff <(grep -v '^#' "$FLEET_RUN/etcdadm-etcd.service") <(floor_unit) | grep '^[<>]' | sed 's/^/  /'
+  fi
+  echo
+  echo "journals of the agent on the last machine of trial 1 (monotonic seconds since host boot): bench/results/formation-journal-N*.txt"
+  return 0
+}
+
