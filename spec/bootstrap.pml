@@ -1,22 +1,25 @@
 /*
  * etcdadm bootstrap (src/bootstrap) as a Promela model for spin: N machines run the
- * first-boot agent; discovery, crashes, lost probes and a replacement act against them.
- * Every step is named after its Rust counterpart. Read spec/README.md first.
+ * first-boot agent; discovery, crashes, lost messages and a replacement act against them.
+ * Every state and step is named after its Rust counterpart. Read spec/README.md first.
  *
- *   N              cluster size (`expected`): 1, 3 or 5
- *   REPL           1: the last machine of the group (the victim) dies for good and the
- *                  group launches a replacement (machine N)
- *   REUSE          1: the replacement gets the victim's address (peer URL)
- *   NAMES_BY_ADDR  1: member names come from the address (static, dns): a replacement at
- *                  the same address is then the very same Candidate; 0: names are
- *                  instance ids (aws-asg)
- *   AUTH           View.authoritative (aws-asg, remove-departed-members)
- *   MAXCRASH       crash-and-reboot budget (state on disk survives, memory does not)
- *   LOSSY          1: before the network heals, any probe and any call may be lost
- *   FRESH_VIEWS    1: discovery is never stale (a static list); 0: any earlier snapshot
- *   STRICT         etcd's --strict-reconfig-check (on by default in etcd)
- *   SAFE_FORM      1: only machines that start their own agent with a complete, current
- *                  view may Form (used to scope the liveness check; see README)
+ * The world (-D switches; defaults in brackets):
+ *   N              cluster size, `expected` [3]
+ *   REPL           the last machine (the victim) dies for good and is replaced [0]
+ *   REUSE          the replacement gets the victim's address (peer URL) [0]
+ *   NAMES_BY_ADDR  names come from the address (static, dns), so a replacement at the same
+ *                  address is the very same Candidate; else instance ids (aws-asg) [0]
+ *   ZOMBIE         the victim may still run after it left the peer set [1]
+ *   REPLACE_LATE   the victim dies and leaves only after every machine is READY [0]
+ *   AUTH           View.authoritative (aws-asg, remove-departed-members) [1]
+ *   MAXCRASH       crash-and-reboot budget; disk survives, memory does not [1]
+ *   LOSSY          until the network heals any probe and any call may be lost [1]
+ *   FRESH_VIEWS    discovery is never stale (a static list) [0]
+ *   FORM_WAITS     init::form is never interrupted (no crash, no wait_healthy timeout) [0]
+ *   STRICT         etcd's --strict-reconfig-check [1]; MAX_LEARNERS etcd's --max-learners [1]
+ *   CHECK_S1/S2    check invariant S1 / S2 [1]
+ * Proposed fixes, off by default: FIX_RESUME (F1), FIX_REMOVE (F2), FIX_FORM (F3),
+ * FIX_SETTLE (F4), FIX_REUSE (F5), FIX_REACH (F6); see README, "Proposed fixes".
  */
 #ifndef N
 #define N 3
@@ -62,9 +65,8 @@
 #endif
 #ifndef FIX_FORM
 #define FIX_FORM 0        /* proposed fix F3: a leaderless peer's (serializable) member list
-                             decides: an established cluster (started members) -> Wait; a
-                             forming cluster that lists this machine -> Form exactly that one;
-                             a forming cluster without it -> Wait */
+                             decides: it lists this machine as an unstarted voter -> Form
+                             exactly that cluster (start the member); otherwise -> Wait */
 #endif
 #ifndef FIX_SETTLE
 #define FIX_SETTLE 0      /* proposed fix F4: every round also probes this machine's own member;
@@ -133,9 +135,10 @@ bool everled[CL + 1];
 #define READY         12  /* notify::ready: the agent is done */
 #define GONE          13  /* the victim: died for good */
 #define UNBORN        14  /* the replacement before the group launches it */
-#define SETTLE        17  /* F4: a new member's last rounds: remove departed members, then save Member, READY */
 #define STEP_CRASH    15  /* (trace labels only) */
 #define STEP_ETCD_RESTART 16
+#define SETTLE        17  /* F4 only: last rounds of a new member: remove departed members,
+                             then state.save (Member) and READY */
 
 /* sf: state.rs State on disk (origin, phase) */
 #define SF_NONE     0
@@ -144,7 +147,7 @@ bool everled[CL + 1];
 #define SF_LEARNER  3     /* Origin::Join, Phase::Learner */
 #define SF_MEMBER   4     /* Phase::Member */
 
-/* dec: decide.rs Decision */
+/* h_dec: this round's decide.rs Decision (a temporary) */
 #define WAIT   0
 #define DFORM  1
 #define DJOIN  2
@@ -375,9 +378,10 @@ inline decide(k, vm, lost, self) {
                     if :: h_x && led[h_c] -> h_rc = h_rc | (1 << h_c); h_ans = h_ans | (1 << h_y) :: else fi;
                     /* F3: what a leaderless member's (serializable) member list shows */
                     if
-                    :: h_x && !led[h_c] && ESTABLISHED(h_c) -> h_est = 1
-                    :: h_x && !led[h_c] && !ESTABLISHED(h_c) && ((ctok[h_c] >> CAND(k)) & 1) && h_adopt == 0 -> h_adopt = h_c
-                    :: h_x && !led[h_c] && !ESTABLISHED(h_c) && !((ctok[h_c] >> CAND(k)) & 1) -> h_other = 1
+                    :: h_x && !led[h_c] && ((ctok[h_c] >> CAND(k)) & 1) && MEM(h_c, ADDR(k)) % 8 == FV ->
+                        if :: h_adopt == 0 || h_adopt == h_c -> h_adopt = h_c :: else -> h_other = 1 fi
+                    :: h_x && !led[h_c] && !(((ctok[h_c] >> CAND(k)) & 1) && MEM(h_c, ADDR(k)) % 8 == FV) ->
+                        if :: ESTABLISHED(h_c) -> h_est = 1 :: else -> h_other = 1 fi
                     :: else
                     fi;
                     h_c++
@@ -393,9 +397,9 @@ inline decide(k, vm, lost, self) {
     if
     :: h_rc == 0 ->                                   /* form_or_wait */
         if
-        :: FIX_FORM && h_est                          /* F3: an established cluster lost its leader */
-        :: FIX_FORM && !h_est && h_adopt != 0 && !(FIX_REACH && h_unreach) -> h_dec = DFORM; m[k].darg = ctok[h_adopt]
-        :: FIX_FORM && !h_est && h_adopt == 0 && h_other
+        /* F3: start this machine's unstarted member of a leaderless cluster; otherwise wait */
+        :: FIX_FORM && !h_est && !h_other && h_adopt != 0 -> h_dec = DFORM; m[k].darg = ctok[h_adopt]
+        :: FIX_FORM && (h_est || h_other)
         :: !(FIX_FORM && (h_est || h_adopt != 0 || h_other)) && ((vm >> CAND(k)) & 1) && h_n == N && !(FIX_REACH && h_unreach) ->
             h_dec = DFORM; m[k].darg = vm
         :: else                                       /* not in the set / n < or > expected */
@@ -496,7 +500,7 @@ end:
         d_step {
             h_vm = VIEW(ver);
             decide(k, h_vm, lost, FIX_SETTLE);
-            printf("m%d decide: view %d lost %d -> %e %d (cluster %d)\n", k, h_vm, lost, h_dec, m[k].darg, m[k].dc);
+            printf("m%d decide: view %d lost %d -> %d %d (cluster %d)\n", k, h_vm, lost, h_dec, m[k].darg, m[k].dc);
             m[k].pc = (h_dec == WAIT -> ROUND : (h_dec == DFORM -> FORM : (h_dec == DJOIN -> JOIN : REMOVE)));
             ver = 0; lost = 0; j = 0
         } }
@@ -558,7 +562,7 @@ end:
             fi; check(); trace_step(k, JOIN) } }
     :: atomic { m[k].pc == JOIN_ADD ->
         if
-        :: NETFAIL -> RESTART(k); trace_step(k, JOIN_ADD)            /* lost: the call fails */                          /* cannot reach the cluster */
+        :: NETFAIL -> RESTART(k); trace_step(k, JOIN_ADD)            /* lost: cannot reach the cluster */
         :: true ->
             d_step {
                 h_c = m[k].dc; h_a = ADDR(k);
@@ -684,13 +688,22 @@ active proctype World() {
     };
 end:
     do
-    :: atomic { nev < N -> nev++; printf("world: peer set version %d\n", nev); after() }                                 /* a machine is listed */
-    :: atomic { REPL && nev == N && (ZOMBIE || m[VICTIM].pc == GONE) && (!REPLACE_LATE || ALL_READY || m[VICTIM].pc == GONE) -> nev++; printf("world: victim m%d leaves the peer set\n", VICTIM); after() }                        /* the victim leaves the set */
-    :: atomic { REPL && nev == N + 1 && (!REUSE || m[VICTIM].pc == GONE) -> /* the group launches a replacement */
-        d_step { nev++; m[N].up = 1; m[N].pc = ROUND; printf("world: replacement m%d launched at address %d\n", N, ADDR(N)); after() } }
-    :: atomic { REPL && m[VICTIM].pc != GONE && (!REPLACE_LATE || ALL_READY) ->  /* the victim dies for good */
+    /* discovery lists one more machine of the group (it fills over seconds; DNS lags) */
+    :: atomic { nev < N -> nev++; printf("world: peer set version %d\n", nev); after() }
+    /* the victim leaves the peer set */
+    :: atomic { REPL && nev == N && (ZOMBIE || m[VICTIM].pc == GONE) &&
+                (!REPLACE_LATE || ALL_READY || m[VICTIM].pc == GONE) ->
+        nev++; printf("world: victim m%d leaves the peer set\n", VICTIM); after() }
+    /* the group launches a replacement (reusing the address only once the victim is gone) */
+    :: atomic { REPL && nev == N + 1 && (!REUSE || m[VICTIM].pc == GONE) ->
+        d_step { nev++; m[N].up = 1; m[N].pc = ROUND;
+                 printf("world: replacement m%d launched at address %d\n", N, ADDR(N)); after() } }
+    /* the victim dies for good (its disk with it: nothing reads its fields again) */
+    :: atomic { REPL && m[VICTIM].pc != GONE && (!REPLACE_LATE || ALL_READY) ->
         d_step { m[VICTIM].up = 0; m[VICTIM].etcd = 0; m[VICTIM].pc = GONE; FORGET(VICTIM);
-                 m[VICTIM].sf = 0; m[VICTIM].data = 0; m[VICTIM].en = 0;     /* nothing reads them again */ printf("world: victim m%d dies\n", VICTIM); after() } }
+                 m[VICTIM].sf = 0; m[VICTIM].data = 0; m[VICTIM].en = 0;
+                 printf("world: victim m%d dies\n", VICTIM); after() } }
+    /* discovery settled, partitions healed, no more crashes */
     :: atomic { !calm && nev == FINAL && (!REPL || m[VICTIM].pc == GONE) -> calm = 1; printf("world: calm\n"); after() }
     od
 }

@@ -58,7 +58,6 @@ FIXES=(
   "fixed-live-replace-name  |live|-DN=3 -DREPL=1 -DREUSE=1 -DNAMES_BY_ADDR=1 -DREPLACE_LATE=1 -DZOMBIE=0 $FX|ok"
   "fixed-safety-replace-N1  |safety|-DN=1 -DREPL=1 -DZOMBIE=0 $FX|ok"
   "fixed-live-replace-N1    |live|-DN=1 -DREPL=1 -DZOMBIE=0 $FX|ok"
-  "fixed-live-formation-N5  |live|-DN=5 -DAUTH=0 $FX|ok"
 )
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/etcdadm-spec.XXXXXX")

@@ -300,7 +300,7 @@ impl World {
             self.m[k].etcd = false; // "member has already been bootstrapped"
             return;
         }
-        if !new && !(reachable && self.present(c, a)) {
+        if !new && (!reachable || !self.present(c, a)) {
             self.m[k].etcd = false;
             return;
         }
@@ -784,7 +784,7 @@ proptest! {
 
     /// Formation converges once the world calms down, for a static or DNS peer set (not
     /// authoritative) when init::form is not interrupted (the model: `live-formation-N*`;
-    /// regression case R1 shows why the restriction is needed).
+    /// regression case R1a shows why the restriction is needed).
     #[test]
     fn formation_converges(n in prop_oneof![Just(1usize), Just(3), Just(5)], t in tape()) {
         let (w, settled) = play(Setup { auth: false, form_waits: true, ..Setup::formation(n) }, &t);
@@ -833,11 +833,11 @@ fn fail(k: usize) -> Act {
     Step { k, ok: false }
 }
 
-/// R1: wait_healthy times out in init::form before the peers start; when the agent runs
+/// R1a: wait_healthy times out in init::form before the peers start; when the agent runs
 /// again the cluster has a leader, decide() says Join, and join's check_existing refuses a
 /// state file written by init: the agent fails forever (here m2's etcd even runs fine).
 #[test]
-fn r1_interrupted_form_then_join_refuses_forever() {
+fn r1a_interrupted_form_then_join_refuses_forever() {
     let mut w = World::new(Setup { auth: false, ..Setup::formation(3) });
     w.script(&[List, List, List, round(2, 3, 0b011), ok(2), ok(2), fail(2)]);
     assert_eq!((w.m[2].pc, w.m[2].sf), (Pc::Round, Sf::InitInstalling));
@@ -848,6 +848,22 @@ fn r1_interrupted_form_then_join_refuses_forever() {
     assert!(w.m[2].pc != Pc::Ready && w.m[2].sf == Sf::InitInstalling && w.m[2].etcd);
     // decide() itself is right: a running cluster is joined.
     assert!(matches!(decide(&w.view(2, 3, 0)), Decision::Join { .. }));
+}
+
+/// R1b: the mirror image. A single member's replacement, with a stale view, decides Join;
+/// its join call is lost; the old member dies; now decide() says Form, and init::form's
+/// check_existing refuses the state file written by join, forever.
+#[test]
+fn r1b_interrupted_join_then_form_refuses_forever() {
+    let mut w = World::new(Setup { repl: true, ..Setup::formation(1) });
+    w.script(&[List, round(0, 1, 0), ok(0), ok(0), ok(0)]);
+    assert_eq!(w.m[0].pc, Pc::Ready);
+    w.script(&[Depart, Launch, round(1, 1, 0)]);
+    assert_eq!(w.m[1].pc, Pc::Join);
+    w.script(&[ok(1), fail(1), Die, round(1, 3, 0)]);
+    assert_eq!((w.m[1].pc, w.m[1].sf), (Pc::Form, Sf::JoinInstalling));
+    assert!(!w.calm_down(20), "{}", w.log.join("\n"));
+    assert!(w.m[1].pc != Pc::Ready && w.m[1].sf == Sf::JoinInstalling);
 }
 
 /// R2: a stale authoritative view that does not list this machine: decide() removes this
@@ -1051,7 +1067,7 @@ fn f3_leaderless_established_cluster_is_not_formed_around() {
 /// Proposed fix F3: a forming cluster that lists this machine is formed with exactly, even
 /// when this machine's view changed since (R3).
 #[test]
-#[ignore = "bug in decide.rs (spec/README.md R3, fix F3): a forming cluster is not adopted"]
+#[ignore = "bug in decide.rs (spec/README.md R3/R4, fix F3): a forming cluster that lists this machine is not adopted"]
 fn f3_forming_cluster_that_lists_me_is_adopted() {
     let forming = [member(0, false, false), member(1, false, false), member(2, false, false)];
     let v = view(1, &[0, 1, 3], 3, vec![(0, Probe::Member { cluster_id: 9, leader: 0, members: forming.to_vec() }), (3, Probe::Silent)]);

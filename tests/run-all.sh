@@ -12,5 +12,6 @@ cargo test --locked
 # One static release build serves every fleet machine.
 ETCDADM_BIN=$(scripts/build-static.sh)
 export ETCDADM_BIN
+spec/check.sh
 tests/fleet/selftest.sh
 tests/fleet/run.sh
