@@ -85,6 +85,10 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
     ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(&c))?;
     let tls = phases::client_tls(&me0);
 
+    // Spec F4: with an authoritative peer set a new member is not done once healthy: it
+    // settles first (rounds until one with a complete view finds nothing departed left),
+    // and only then is `member` saved and READY sent.
+    let mut settling = false;
     let mut round: u32 = 0;
     loop {
         round += 1;
@@ -100,11 +104,35 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
             _ => None,
         });
         notify::status(&format!("discovering peers {}/{}", peers.len(), expected.map_or("?".into(), |n| n.to_string())));
-        let others: Vec<Candidate> = peers.iter().filter(|p| Some(*p) != me.as_ref()).cloned().collect();
         let authoritative = c.bootstrap.remove_departed_members.unwrap_or(set.authoritative);
-        let view = View { probes: probe::probe_all(&others, &tls).await, me: me.clone(), peers, expected, authoritative };
+        let view = View {
+            probes: probe_round(&peers, &tls).await,
+            me: me.clone(),
+            expected,
+            authoritative,
+            has_data: crate::fsutil::dir_has_entries(&c.data_dir)
+                .with_context(|| format!("cannot read the data directory {}", c.data_dir.display()))?,
+            peers,
+        };
         let decision = decide(&view);
-        info!(round, ?decision, "decided");
+        info!(round, settling, ?decision, "decided");
+        if settling {
+            match &decision {
+                Decision::Join { .. } if settled(&view) => {
+                    let mut state = State::load(&c.state_file)?.context("the state file vanished while settling")?;
+                    state.phase = Phase::Member;
+                    state.save()?;
+                    let name = me.map(|m| m.name).unwrap_or_default();
+                    return Ok(format!("etcd member {name} is a healthy voter and no departed member is left"));
+                }
+                Decision::RemoveStale { .. } => {}
+                _ => {
+                    notify::status("settling: waiting for a complete view of the peer set");
+                    tokio::time::sleep(pause(round)).await;
+                    continue;
+                }
+            }
+        }
         match decision {
             Decision::Wait(why) => {
                 notify::status(&why);
@@ -115,8 +143,12 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 c.name = Some(name);
                 let m = LocalMember::from_config(&c)?;
                 notify::status(&format!("forming a new cluster of {} members (token {token})", initial_cluster.len()));
-                init::form(&c, &m, init::NewCluster { initial_cluster, token }, &init::Request::default()).await?;
-                return Ok(format!("etcd member {} of a new cluster is healthy", m.name));
+                let req = init::Request { defer_member: authoritative, ..Default::default() };
+                init::form(&c, &m, init::NewCluster { initial_cluster, token }, &req).await?;
+                if !authoritative {
+                    return Ok(format!("etcd member {} of a new cluster is healthy", m.name));
+                }
+                settling = true;
             }
             Decision::Join { endpoints } => {
                 if let Some(me) = me {
@@ -124,8 +156,11 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 }
                 let m = LocalMember::from_config(&c)?;
                 notify::status(&format!("joining via {}", endpoints.join(",")));
-                join::join(&c, &m, &join::Request { endpoints, retry: true, phase: None }).await?;
-                return Ok(format!("etcd member {} is a healthy voter", m.name));
+                join::join(&c, &m, &join::Request { endpoints, retry: true, phase: None, defer_member: authoritative }).await?;
+                if !authoritative {
+                    return Ok(format!("etcd member {} is a healthy voter", m.name));
+                }
+                settling = true;
             }
             Decision::RemoveStale { member, endpoints } => {
                 notify::status(&format!("removing member {} ({}) which left the peer set", format_id(member.id), member.name));
@@ -134,6 +169,46 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
             }
         }
     }
+}
+
+/// One round's probes: every peer, this machine's own member included, then the members of
+/// a running cluster that are outside the peer set (whether they still answer decides if
+/// they departed; spec/README.md, F2 and F4).
+async fn probe_round(peers: &[Candidate], tls: &crate::cluster::TlsFiles) -> Vec<(Candidate, decide::Probe)> {
+    let mut probes = probe::probe_all(peers, tls).await;
+    let mut outside: Vec<Candidate> = Vec::new();
+    for (_, p) in &probes {
+        let decide::Probe::Member { leader, members, .. } = p else { continue };
+        if *leader == 0 {
+            continue;
+        }
+        for m in members {
+            let Some(peer_url) = m.peer_urls.first() else { continue };
+            let known = peers.iter().chain(outside.iter()).any(|c| m.peer_urls.contains(&c.peer_url));
+            if !known {
+                outside.push(Candidate {
+                    peer_url: peer_url.clone(),
+                    client_url: m.client_urls.first().cloned().unwrap_or_default(),
+                    name: m.name.clone(),
+                });
+            }
+        }
+    }
+    probes.extend(probe::probe_all(&outside, tls).await);
+    probes
+}
+
+/// F4: this round's view is complete and lists this machine, its own member answers as a
+/// member of the running cluster, and that cluster has no member outside the peer set (a
+/// departed one that still answers is removed once it stops).
+fn settled(v: &View) -> bool {
+    let Some(me) = &v.me else { return false };
+    let own = v.probes.iter().find_map(|(c, p)| match p {
+        decide::Probe::Member { leader, members, .. } if c == me && *leader != 0 => Some(members),
+        _ => None,
+    });
+    let in_set = |m: &crate::cluster::MemberInfo| v.peers.iter().any(|c| m.peer_urls.contains(&c.peer_url));
+    v.expected == Some(v.peers.len()) && own.is_some_and(|members| members.iter().all(in_set))
 }
 
 /// Between rounds that wait: quick at first, then every 5 s.

@@ -32,7 +32,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(InitPhaseCommand::Phase { phase, args }) => (args, Some(phase)),
                 None => (a.args, None),
             };
-            let req = init::Request { snapshot: opts.snapshot, skip_hash_check: opts.skip_hash_check, phase };
+            let req = init::Request { snapshot: opts.snapshot, skip_hash_check: opts.skip_hash_check, phase, defer_member: false };
             init::run(load(&opts.flags)?, req).await
         }
         Command::Join(a) => {
@@ -45,7 +45,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(e) => join::parse_endpoints(&e, c.client_port)?,
                 None => Vec::new(),
             };
-            join::run(c, join::Request { endpoints, retry, phase }).await
+            join::run(c, join::Request { endpoints, retry, phase, defer_member: false }).await
         }
         Command::Bootstrap(a) => crate::bootstrap::run(sources(&a.flags)).await,
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
