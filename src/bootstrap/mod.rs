@@ -217,7 +217,7 @@ fn pause(round: u32) -> Duration {
 }
 
 /// Candidates with their etcd URLs; a peer without a name is named after its host.
-fn candidates(set: &PeerSet, c: &Config) -> Vec<Candidate> {
+pub(crate) fn candidates(set: &PeerSet, c: &Config) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = set
         .peers
         .iter()
@@ -239,7 +239,7 @@ pub fn name_for_host(h: &Host) -> String {
     }
 }
 
-async fn read_metadata(cfg: &MetadataConfig, deadline: u64) -> Result<Option<InstanceMetadata>> {
+pub(crate) async fn read_metadata(cfg: &MetadataConfig, deadline: u64) -> Result<Option<InstanceMetadata>> {
     if matches!(cfg, MetadataConfig::None) {
         return Ok(None);
     }
@@ -282,7 +282,7 @@ fn fits(key: &str, value: &Value) -> bool {
     serde_yaml_ng::from_value::<Config>(Value::Mapping(one)).is_ok()
 }
 
-async fn discovery_context(cfg: &MetadataConfig, md: Option<&InstanceMetadata>) -> Result<DiscoveryContext> {
+pub(crate) async fn discovery_context(cfg: &MetadataConfig, md: Option<&InstanceMetadata>) -> Result<DiscoveryContext> {
     let credentials = match cfg {
         MetadataConfig::Ec2(ec2) => match metadata::ec2_role_credentials(ec2).await {
             Ok(c) => Some(c),

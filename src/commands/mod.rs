@@ -3,6 +3,7 @@
 mod backup;
 mod certs;
 mod config_view;
+pub mod discover;
 mod download;
 mod existing;
 pub mod phase_table;
@@ -48,6 +49,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             join::run(c, join::Request { endpoints, retry, phase, defer_member: false }).await
         }
         Command::Bootstrap(a) => crate::bootstrap::run(sources(&a.flags)).await,
+        Command::Discover(a) => {
+            let req = discover::Request { output: a.output, once: a.once, deadline_seconds: a.deadline_seconds };
+            discover::run(sources(&a.flags), req).await
+        }
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
         Command::Download(a) => download::run(load(&a.release)?).await,
         Command::Backup { dir, keep, state } => backup::run(load(&state)?, dir, keep).await,
