@@ -99,10 +99,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
         .context("peer discovery failed")?;
         let peers = candidates(&set, &c);
         let me = peers.iter().find(|p| p.peer_url == me0.peer_url).cloned();
-        let expected = c.bootstrap.cluster_size.or(set.expected).or(match discovery_cfg {
-            discovery::DiscoveryConfig::Static { .. } => Some(peers.len()),
-            _ => None,
-        });
+        let expected = discovery::expected_size(c.bootstrap.cluster_size, &set, &discovery_cfg);
         notify::status(&format!("discovering peers {}/{}", peers.len(), expected.map_or("?".into(), |n| n.to_string())));
         let authoritative = c.bootstrap.remove_departed_members.unwrap_or(set.authoritative);
         let view = View {
@@ -211,9 +208,10 @@ fn settled(v: &View) -> bool {
     v.expected == Some(v.peers.len()) && own.is_some_and(|members| members.iter().all(in_set))
 }
 
-/// Between rounds that wait: quick at first, then every 5 s.
+/// Between rounds that wait: quick at first, then about every 5 s, jittered so that machines
+/// booted together do not probe each other in step.
 fn pause(round: u32) -> Duration {
-    Duration::from_millis(u64::from(round.min(10)) * 500)
+    Duration::from_millis(u64::from(round.min(10)) * 500).mul_f64(0.75 + fastrand::f64() / 2.0)
 }
 
 /// Candidates with their etcd URLs; a peer without a name is named after its host.
