@@ -2,7 +2,7 @@
 # Installs every host package the build and the test suite need (Debian 12, root).
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
-need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv dnsmasq-base ignition python3-yaml spin strace)
+need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv dnsmasq-base ignition python3-yaml spin strace rpm zsh fish groff-base)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
@@ -32,3 +32,12 @@ if ! "$KV_VENV/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.v
   /usr/bin/python3 -m venv "$KV_VENV"
   "$KV_VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KV_VERSION"
 fi
+
+# Packaging (scripts/build-packages.sh, tests/packaging.rs, 97-deb): cargo-deb and
+# cargo-generate-rpm, pinned (rpm, zsh and fish above list the .rpm and check completions).
+for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do
+  if ! cargo install --list | grep -x "${tool%@*} v${tool#*@}:" >/dev/null; then
+    echo "install-deps: cargo install --locked $tool" >&2
+    cargo install --locked --quiet "$tool"
+  fi
+done

@@ -57,6 +57,9 @@ pub enum Command {
     Certs(CertsCommand),
     /// Print etcdadm's version.
     Version,
+    /// Write man pages or shell completions generated from this command line (packaging).
+    #[command(subcommand, hide = true)]
+    Generate(crate::commands::generate::GenerateCommand),
 }
 
 #[derive(Debug, Subcommand)]
