@@ -41,3 +41,19 @@ for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do
     cargo install --locked --quiet "$tool"
   fi
 done
+
+# node_exporter (Debian's build), the consumer of the bootstrap metrics file: 97-deb runs
+# it on loopback against a machine's textfile directory. Extracted, not installed, so no
+# daemon starts on the host. Tests look for $NODE_EXPORTER_DIR/usr/bin/prometheus-node-exporter.
+NODE_EXPORTER_VERSION=1.5.0-1+b6
+NODE_EXPORTER_DIR=/opt/etcdadm-test/node-exporter
+if [[ $(cat "$NODE_EXPORTER_DIR/version" 2>/dev/null) != "$NODE_EXPORTER_VERSION" ]]; then
+  echo "install-deps: extracting prometheus-node-exporter=$NODE_EXPORTER_VERSION into $NODE_EXPORTER_DIR" >&2
+  ne_tmp=$(mktemp -d) && chmod 0755 "$ne_tmp" # apt downloads as _apt
+  (cd "$ne_tmp" && apt-get download -q "prometheus-node-exporter=$NODE_EXPORTER_VERSION" >/dev/null) ||
+    { apt-get update -qq && (cd "$ne_tmp" && apt-get download -q "prometheus-node-exporter=$NODE_EXPORTER_VERSION" >/dev/null); }
+  rm -rf "$NODE_EXPORTER_DIR"
+  dpkg-deb -x "$ne_tmp"/prometheus-node-exporter_*.deb "$NODE_EXPORTER_DIR"
+  echo "$NODE_EXPORTER_VERSION" >"$NODE_EXPORTER_DIR/version"
+  rm -rf "$ne_tmp"
+fi
