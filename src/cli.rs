@@ -57,8 +57,8 @@ pub enum Command {
     Certs(CertsCommand),
     /// Print etcdadm's version.
     Version,
-    /// Write man pages or shell completions generated from this command line (packaging).
-    #[command(subcommand, hide = true)]
+    /// Write the man pages, or print a shell's completion script (what the packages carry).
+    #[command(subcommand)]
     Generate(crate::commands::generate::GenerateCommand),
 }
 

@@ -15,7 +15,7 @@ pub const MAN_SECTION: &str = "8";
 
 #[derive(Debug, Subcommand)]
 pub enum GenerateCommand {
-    /// Write etcdadm.8 and etcdadm-<command>[-<subcommand>].8 for every visible command into DIR.
+    /// Write etcdadm.8 and etcdadm-<command>[-<subcommand>].8 for every command into DIR.
     Man {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
