@@ -59,6 +59,9 @@ pub enum Command {
     Certs(CertsCommand),
     /// Print etcdadm's version.
     Version,
+    /// Write the man pages, or print a shell's completion script (what the packages carry).
+    #[command(subcommand)]
+    Generate(crate::commands::generate::GenerateCommand),
 }
 
 #[derive(Debug, Subcommand)]

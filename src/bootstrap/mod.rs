@@ -31,6 +31,13 @@ pub async fn run(sources: ConfigSources) -> Result<()> {
     let c = config::load(&sources)?;
     let deadline = Duration::from_secs(c.bootstrap.deadline_seconds);
     let _extender = notify::TimeoutExtender::start();
+    let (run, metrics_dir) = (crate::metrics::BootstrapRun::start(), c.metrics_textfile_dir.clone());
+    let outcome = run_until(deadline, c, sources).await;
+    run.finish(&metrics_dir, outcome.is_ok());
+    outcome
+}
+
+async fn run_until(deadline: Duration, c: Config, sources: ConfigSources) -> Result<()> {
     match tokio::time::timeout(deadline, converge(c, sources)).await {
         Ok(Ok(msg)) => {
             notify::ready(&msg);
@@ -62,6 +69,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
     if let Some(state) = State::load(&c.state_file)? {
         if state.phase == Phase::Member {
             let m = state.member()?;
+            crate::metrics::decided("member");
             notify::status(&format!("member {} set up on an earlier boot; waiting for etcd to be healthy", m.name));
             phases::start(&state.config)?;
             phases::wait_healthy(&state.config, &m).await?;
@@ -139,6 +147,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 let name = me.map(|m| m.name).ok_or_else(|| anyhow!("formed without being in the peer set"))?;
                 c.name = Some(name);
                 let m = LocalMember::from_config(&c)?;
+                crate::metrics::decided("form");
                 notify::status(&format!("forming a new cluster of {} members (token {token})", initial_cluster.len()));
                 let req = init::Request { defer_member: authoritative, ..Default::default() };
                 init::form(&c, &m, init::NewCluster { initial_cluster, token }, &req).await?;
@@ -152,6 +161,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                     c.name = Some(me.name);
                 }
                 let m = LocalMember::from_config(&c)?;
+                crate::metrics::decided("join");
                 notify::status(&format!("joining via {}", endpoints.join(",")));
                 join::join(&c, &m, &join::Request { endpoints, retry: true, phase: None, defer_member: authoritative }).await?;
                 if !authoritative {

@@ -6,6 +6,7 @@ mod config_view;
 pub mod discover;
 mod download;
 mod existing;
+pub mod generate;
 pub mod phase_table;
 mod info;
 pub mod init;
@@ -70,6 +71,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("{}\n{}", pki.ca_cert.display(), pki.ca_key.display());
             Ok(())
         }
+        Command::Generate(g) => generate::run(g),
         Command::Version => {
             println!("etcdadm {} (installs etcd {} by default)", env!("CARGO_PKG_VERSION"), config::DEFAULT_ETCD_VERSION);
             Ok(())

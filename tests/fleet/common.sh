@@ -102,7 +102,8 @@ make_ca() { # DIR
 
 # Prepares machines for `etcdadm bootstrap` the way a provisioning system would: binary at
 # /opt/bin/etcdadm, the packaged unit enabled, the CA from CA_DIR, and YAML as config
-# (NAME and ADDRESS in it are replaced per machine). Does not start them.
+# (NAME and ADDRESS in it are replaced per machine). Does not start them. With
+# BOOTSTRAP_NO_BINARY=1 neither binary nor unit is put in (a package installs them).
 bootstrap_prepare() { # CA_DIR YAML M N [M N ...]
   local ca=$1 yaml=$2 root here
   here=$(dirname "${BASH_SOURCE[0]}")
@@ -110,12 +111,14 @@ bootstrap_prepare() { # CA_DIR YAML M N [M N ...]
   while (($#)); do
     fleet_create "$1" "$2" || return 1
     root=$(fleet_root "$1")
-    install -D -m 0755 "$ETCDADM_BIN" "$root/opt/bin/etcdadm" &&
-      ln -sf /opt/bin/etcdadm "$root/usr/local/bin/etcdadm" &&
-      install -D -m 0644 "$here/../../packaging/etcdadm-bootstrap.service" "$root/etc/systemd/system/etcdadm-bootstrap.service" &&
-      mkdir -p "$root/etc/systemd/system/multi-user.target.wants" &&
-      ln -sf ../etcdadm-bootstrap.service "$root/etc/systemd/system/multi-user.target.wants/etcdadm-bootstrap.service" &&
-      install -D -m 0644 "$ca/ca.crt" "$root/etc/etcd/pki/ca.crt" &&
+    if [[ ${BOOTSTRAP_NO_BINARY:-} != 1 ]]; then
+      install -D -m 0755 "$ETCDADM_BIN" "$root/opt/bin/etcdadm" &&
+        ln -sf /opt/bin/etcdadm "$root/usr/local/bin/etcdadm" &&
+        install -D -m 0644 "$here/../../packaging/etcdadm-bootstrap.service" "$root/etc/systemd/system/etcdadm-bootstrap.service" &&
+        mkdir -p "$root/etc/systemd/system/multi-user.target.wants" &&
+        ln -sf ../etcdadm-bootstrap.service "$root/etc/systemd/system/multi-user.target.wants/etcdadm-bootstrap.service" || return 1
+    fi
+    install -D -m 0644 "$ca/ca.crt" "$root/etc/etcd/pki/ca.crt" &&
       install -D -m 0600 "$ca/ca.key" "$root/etc/etcd/pki/ca.key" &&
       write_config "$1" "${yaml//ADDRESS/$(fleet_ip "$2")}" || return 1
     shift 2
