@@ -35,7 +35,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Cluster-wide status: members, leader, raft lag, DB sizes, alarms, certificate expiry.
     Status(InfoArgs),
-    /// Snapshot this member's database into backup-dir, keeping backup-keep snapshots.
+    /// Snapshot this member's database into backup-dir, keeping backup-keep snapshots;
+    /// with --upload (or backup-s3-url) also upload it to an S3-compatible store.
     Backup {
         /// Directory for snapshots (default: backup-dir).
         #[arg(long, value_name = "DIR")]
@@ -44,7 +45,7 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         keep: Option<usize>,
         #[command(flatten)]
-        state: StateFlag,
+        flags: BackupFlags,
     },
     /// Show configuration.
     #[command(subcommand)]
@@ -105,14 +106,17 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct InitOptions {
-    /// Restore the new cluster's data from this etcd v3 snapshot.
-    #[arg(long, value_name = "FILE")]
+    /// Restore the new cluster's data from this etcd v3 snapshot: a file, an
+    /// s3://BUCKET/KEY object, or s3://BUCKET/PREFIX/ for the newest snapshot under it.
+    #[arg(long, value_name = "FILE|S3URL")]
     pub snapshot: Option<PathBuf>,
     /// Skip the snapshot's integrity hash check (for a db file copied from a data dir).
     #[arg(long, requires = "snapshot")]
     pub skip_hash_check: bool,
     #[command(flatten)]
     pub flags: MemberFlags,
+    #[command(flatten)]
+    pub s3: S3Flags,
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,6 +280,47 @@ pub struct StateFlag {
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_file: Option<PathBuf>,
+}
+
+/// How an S3-compatible store is reached (the backup-s3-* settings).
+#[derive(Debug, Args, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct S3Flags {
+    /// Base URL of an S3-compatible store, http(s)://HOST[:PORT] (default: AWS S3).
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_s3_endpoint: Option<String>,
+    /// Region of the bucket (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1).
+    #[arg(long, value_name = "REGION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_s3_region: Option<String>,
+    /// Path-style addressing (default: on with --backup-s3-endpoint, off for AWS).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_s3_path_style: Option<bool>,
+}
+
+/// `etcdadm backup`'s configuration flags.
+#[derive(Debug, Args, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct BackupFlags {
+    /// Also upload the snapshot under this S3 prefix, s3://BUCKET/PREFIX/ (default:
+    /// backup-s3-url). Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN, else the EC2 instance role.
+    #[arg(long, value_name = "S3URL")]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "backup-s3-url")]
+    pub upload: Option<String>,
+    /// How many snapshots of this member to keep under the S3 prefix (default:
+    /// backup-s3-keep, else --keep, else backup-keep).
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_s3_keep: Option<usize>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub s3: S3Flags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub state: StateFlag,
 }
 
 #[derive(Debug, Args)]

@@ -84,6 +84,20 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     if c.backup_on_calendar.is_empty() || !c.backup_on_calendar.chars().all(|ch| ch.is_ascii_alphanumeric() || " *-:,./~".contains(ch)) {
         return Err(invalid("backup-on-calendar", format!("{:?} is not a systemd calendar expression such as daily or *-*-* 02:00", c.backup_on_calendar)));
     }
+    if let Some(u) = &c.backup_s3_url {
+        crate::s3::S3Url::parse(u).map_err(|e| invalid("backup-s3-url", e.to_string()))?;
+    }
+    if let Some(e) = &c.backup_s3_endpoint {
+        crate::s3::check_endpoint(e).map_err(|e| invalid("backup-s3-endpoint", e))?;
+    }
+    if let Some(r) = &c.backup_s3_region {
+        if r.is_empty() || !r.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
+            return Err(invalid("backup-s3-region", format!("{r:?} is not a region name such as eu-west-1")));
+        }
+    }
+    if c.backup_s3_keep == Some(0) {
+        return Err(invalid("backup-s3-keep", "must keep at least 1 snapshot".into()));
+    }
     for d in &c.disk_priorities {
         check_priority(d)?;
     }
