@@ -7,6 +7,8 @@
 
 #[path = "discovery/aws_asg_discovery.rs"]
 mod aws_asg_discovery;
+#[path = "support/moto.rs"]
+mod moto;
 #[path = "discovery/dns_discovery.rs"]
 mod dns_discovery;
 #[path = "discovery/support.rs"]
