@@ -557,6 +557,32 @@ mod tests {
     }
 
     #[test]
+    fn s3_flags_set_the_backup_s3_keys() {
+        let Command::Backup { flags, .. } = parse(&[
+            "backup", "--upload", "s3://b-1/p/", "--backup-s3-keep", "3", "--backup-s3-endpoint", "http://10.0.0.1:9000",
+            "--backup-s3-region", "eu-west-1", "--backup-s3-path-style=false", "--state-file", "/s.json",
+        ])
+        .command
+        else {
+            panic!("not backup")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let c = load(&ConfigSources { file: dir.path().join("none.yaml"), flags: flags_layer(&flags), ..Default::default() }).unwrap();
+        assert_eq!(c.backup_s3_url.as_deref(), Some("s3://b-1/p/"));
+        assert_eq!(c.backup_s3_keep, Some(3));
+        assert_eq!(c.backup_s3_endpoint.as_deref(), Some("http://10.0.0.1:9000"));
+        assert_eq!(c.backup_s3_region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.backup_s3_path_style, Some(false));
+        assert_eq!(c.state_file, std::path::Path::new("/s.json"));
+        let Command::Init(a) = parse(&["init", "--snapshot", "s3://b-1/p/", "--backup-s3-endpoint", "http://h:9000"]).command else { panic!() };
+        assert_eq!(flags_layer(&a.args.s3).get("backup-s3-endpoint"), Some(&"http://h:9000".into()));
+        // Bad values are configuration errors that name the key.
+        let Command::Backup { flags, .. } = parse(&["backup", "--upload", "https://b/p"]).command else { panic!() };
+        let e = load(&ConfigSources { file: dir.path().join("none.yaml"), flags: flags_layer(&flags), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().contains("backup-s3-url"), "{e}");
+    }
+
+    #[test]
     fn unset_flags_leave_the_config_alone() {
         let Command::Init(args) = parse(&["init"]).command else { panic!() };
         assert!(flags_layer(&args.args.flags).is_empty());

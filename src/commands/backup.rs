@@ -126,6 +126,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn upload_settings_prefer_this_run_then_the_member_setup() {
+        let saved = Config { backup_keep: 5, ..Config::default() };
+        assert!(upload_target(&Config::default(), &saved, None).unwrap().is_none());
+        let saved = Config {
+            backup_s3_url: Some("s3://saved-bucket/p".into()),
+            backup_s3_endpoint: Some("http://10.0.0.1:9000".into()),
+            backup_keep: 5,
+            ..Config::default()
+        };
+        let u = upload_target(&Config::default(), &saved, None).unwrap().unwrap();
+        assert_eq!(u.prefix.to_string(), "s3://saved-bucket/p/");
+        assert_eq!((u.keep, u.settings.path_style, u.settings.base_url().as_str()), (5, true, "http://10.0.0.1:9000"));
+        let requested = Config { backup_s3_url: Some("s3://flag-bucket/x/".into()), backup_s3_keep: Some(2), ..Config::default() };
+        let u = upload_target(&requested, &saved, Some(9)).unwrap().unwrap();
+        assert_eq!((u.prefix.bucket.as_str(), u.keep), ("flag-bucket", 2));
+        assert_eq!(upload_target(&Config::default(), &saved, Some(9)).unwrap().unwrap().keep, 9);
+        let bad = Config { backup_s3_url: Some("s3://Bad/x".into()), ..Config::default() };
+        assert!(upload_target(&bad, &saved, None).is_err());
+    }
+
+    #[test]
     fn prune_keeps_the_newest_of_this_member_only() {
         let d = tempfile::tempdir().unwrap();
         for n in ["m1-20260101T000000Z.db", "m1-20260102T000000Z.db", "m1-20260103T000000Z.db", "m2-20250101T000000Z.db", "m1-notes.txt"] {

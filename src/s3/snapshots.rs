@@ -124,7 +124,7 @@ pub async fn download_snapshot(client: &Client, url: &S3Url, dir: &Path) -> Resu
         return Err(S3Error::Integrity {
             target: source.to_string(),
             detail: format!(
-                "the downloaded object's SHA-256 is {actual} but {recorded:?} was recorded when it was uploaded: it was altered or damaged; refusing it, nothing was changed"
+                "the downloaded object's SHA-256 is {actual} but {recorded:?} was recorded when it was uploaded: it was altered or damaged; refusing it"
             ),
         });
     }
