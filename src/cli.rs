@@ -294,7 +294,7 @@ pub struct S3Flags {
     #[arg(long, value_name = "REGION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_s3_region: Option<String>,
-    /// Path-style addressing (default: on with --backup-s3-endpoint, off for AWS).
+    /// Path-style addressing (default: on with --backup-s3-endpoint or a dotted bucket name).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_s3_path_style: Option<bool>,

@@ -137,7 +137,7 @@ mod tests {
         };
         let u = upload_target(&Config::default(), &saved, None).unwrap().unwrap();
         assert_eq!(u.prefix.to_string(), "s3://saved-bucket/p/");
-        assert_eq!((u.keep, u.settings.path_style, u.settings.base_url().as_str()), (5, true, "http://10.0.0.1:9000"));
+        assert_eq!((u.keep, u.settings.path_style_for("b"), u.settings.base_url().as_str()), (5, true, "http://10.0.0.1:9000"));
         let requested = Config { backup_s3_url: Some("s3://flag-bucket/x/".into()), backup_s3_keep: Some(2), ..Config::default() };
         let u = upload_target(&requested, &saved, Some(9)).unwrap().unwrap();
         assert_eq!((u.prefix.bucket.as_str(), u.keep), ("flag-bucket", 2));

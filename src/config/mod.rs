@@ -82,8 +82,8 @@ pub struct Config {
     pub backup_s3_endpoint: Option<String>,
     /// Default: `AWS_REGION`, `AWS_DEFAULT_REGION`, then `us-east-1`.
     pub backup_s3_region: Option<String>,
-    /// Path-style addressing (`endpoint/bucket/key`). Default: on with backup-s3-endpoint,
-    /// off (virtual-hosted, `bucket.endpoint/key`) for AWS.
+    /// Path-style addressing (`endpoint/bucket/key`). Default: on with backup-s3-endpoint or
+    /// a bucket name with dots, else virtual-hosted (`bucket.endpoint/key`).
     pub backup_s3_path_style: Option<bool>,
     /// How many snapshots of this member to keep under the prefix (default: backup-keep).
     pub backup_s3_keep: Option<usize>,

@@ -85,7 +85,7 @@ impl Client {
     /// The URL of `key` (the bucket itself for an empty key), path-style or virtual-hosted.
     fn url(&self, key: &str, query: &[(&str, &str)]) -> String {
         let base = self.settings.base_url();
-        let mut u = if self.settings.path_style {
+        let mut u = if self.settings.path_style_for(&self.bucket) {
             if key.is_empty() {
                 format!("{base}/{}", self.bucket)
             } else {
@@ -132,7 +132,8 @@ impl Client {
         Ok(signed.into_iter().map(|h| (h.name(), h.value().to_string())).collect())
     }
 
-    /// One attempt: sends the request, returns a 2xx answer, else the store's error.
+    /// One attempt: sends the request, returns a 2xx answer, else the store's error. A
+    /// body comes with its length and SHA-256 (hex).
     async fn send(
         &self,
         op: &'static str,
@@ -140,11 +141,11 @@ impl Client {
         key: &str,
         query: &[(&str, &str)],
         headers: Vec<(&'static str, String)>,
-        payload_sha256: &str,
-        body: Option<(reqwest::Body, u64)>,
+        body: Option<(reqwest::Body, u64, &str)>,
     ) -> Result<reqwest::Response, S3Error> {
         let url = self.url(key, query);
         let target = self.target(key);
+        let payload_sha256 = body.as_ref().map_or(EMPTY_SHA256, |(_, _, sha)| *sha);
         let signed = self
             .sign(method.as_str(), &url, &headers, payload_sha256)
             .map_err(|e| S3Error::Invalid(format!("cannot sign the request for {target}: {e}")))?;
@@ -152,7 +153,7 @@ impl Client {
         for (k, v) in headers.iter().chain(signed.iter()) {
             req = req.header(*k, v);
         }
-        if let Some((body, len)) = body {
+        if let Some((body, len, _)) = body {
             req = req.header(reqwest::header::CONTENT_LENGTH, len).body(body);
         }
         let resp = req.send().await.map_err(|e| self.transport(op, key, &e))?;
@@ -187,7 +188,7 @@ impl Client {
         crate::retry::retry_while(&what, self.settings.retry_for, S3Error::is_retryable, || async {
             let file = tokio::fs::File::open(path).await.map_err(|source| S3Error::Io { path: path.into(), source })?;
             let headers = vec![("content-type", "application/octet-stream".to_string()), (SHA256_META, hex.clone())];
-            self.send("upload", reqwest::Method::PUT, key, &[], headers, &hex, Some((file_body(file), len))).await?;
+            self.send("upload", reqwest::Method::PUT, key, &[], headers, Some((file_body(file), len, &hex))).await?;
             Ok(())
         })
         .await
@@ -204,7 +205,7 @@ impl Client {
                 if let Some(t) = &token {
                     query.push(("continuation-token", t));
                 }
-                let resp = self.send("list", reqwest::Method::GET, "", &query, Vec::new(), EMPTY_SHA256, None).await?;
+                let resp = self.send("list", reqwest::Method::GET, "", &query, Vec::new(), None).await?;
                 let text = resp.text().await.map_err(|e| self.transport("list", prefix, &e))?;
                 xml::list_objects(&text).map_err(|detail| S3Error::BadResponse {
                     op: "list",
@@ -225,7 +226,7 @@ impl Client {
     pub async fn delete(&self, key: &str) -> Result<(), S3Error> {
         let what = format!("delete {}", self.target(key));
         crate::retry::retry_while(&what, self.settings.retry_for, S3Error::is_retryable, || async {
-            self.send("delete", reqwest::Method::DELETE, key, &[], Vec::new(), EMPTY_SHA256, None).await.map(|_| ())
+            self.send("delete", reqwest::Method::DELETE, key, &[], Vec::new(), None).await.map(|_| ())
         })
         .await
     }
@@ -238,7 +239,7 @@ impl Client {
             let mut file = file;
             file.set_len(0).map_err(io)?;
             file.rewind().map_err(io)?;
-            let resp = self.send("download", reqwest::Method::GET, key, &[], Vec::new(), EMPTY_SHA256, None).await?;
+            let resp = self.send("download", reqwest::Method::GET, key, &[], Vec::new(), None).await?;
             let recorded_sha256 = resp.headers().get(SHA256_META).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_ascii_lowercase());
             let mut hasher = Sha256::new();
             let mut bytes = 0u64;

@@ -79,16 +79,15 @@ pub struct Settings {
     /// Base URL of an S3-compatible store (`http://10.0.0.1:9000`); None: AWS S3 in `region`.
     pub endpoint: Option<String>,
     pub region: String,
-    /// `ENDPOINT/BUCKET/KEY` instead of `BUCKET.ENDPOINT/KEY`.
-    pub path_style: bool,
+    /// `ENDPOINT/BUCKET/KEY` instead of `BUCKET.ENDPOINT/KEY`; None: see `path_style_for`.
+    pub path_style: Option<bool>,
     /// How long transient failures (connection errors, 5xx, throttling) are retried.
     pub retry_for: Duration,
 }
 
 impl Settings {
     /// From the `backup-s3-*` settings; the region falls back to `AWS_REGION`,
-    /// `AWS_DEFAULT_REGION`, then `us-east-1`; path-style addressing defaults to on for a
-    /// custom endpoint (MinIO, moto) and off for AWS.
+    /// `AWS_DEFAULT_REGION`, then `us-east-1`.
     pub fn new(endpoint: Option<&str>, region: Option<&str>, path_style: Option<bool>, retry_for: Duration) -> Result<Settings, S3Error> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let region = region.map(String::from).or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
@@ -100,10 +99,17 @@ impl Settings {
         }
         Ok(Settings {
             endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
-            path_style: path_style.unwrap_or(endpoint.is_some()),
+            path_style,
             region,
             retry_for,
         })
+    }
+
+    /// Whether `bucket` is addressed path-style: as configured, else with a custom endpoint
+    /// (MinIO, moto, IP addresses) and for AWS buckets with dots in their names (which do
+    /// not match the wildcard TLS certificate of virtual-hosted names).
+    pub fn path_style_for(&self, bucket: &str) -> bool {
+        self.path_style.unwrap_or(self.endpoint.is_some() || bucket.contains('.'))
     }
 
     /// The store's base URL, for requests and error messages (never holds credentials).
@@ -215,10 +221,12 @@ mod tests {
     fn settings() {
         let t = Duration::from_secs(1);
         let s = Settings::new(Some("http://10.0.0.1:9000/"), Some("eu-west-1"), None, t).unwrap();
-        assert!(s.path_style);
+        assert!(s.path_style_for("bkt"));
         assert_eq!(s.base_url(), "http://10.0.0.1:9000");
         let aws = Settings::new(None, Some("eu-west-1"), None, t).unwrap();
-        assert!(!aws.path_style);
+        assert!(!aws.path_style_for("bkt"));
+        assert!(aws.path_style_for("b.example.com"));
+        assert!(!Settings::new(None, None, Some(false), t).unwrap().path_style_for("b.example.com"));
         assert_eq!(aws.base_url(), "https://s3.eu-west-1.amazonaws.com");
         assert_eq!(Settings::new(None, Some("cn-north-1"), None, t).unwrap().base_url(), "https://s3.cn-north-1.amazonaws.com.cn");
         for bad in ["ftp://h", "http://h/path", "http://u:p@h", "not a url", "http://h?x=1"] {
