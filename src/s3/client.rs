@@ -144,7 +144,9 @@ impl Client {
         body: Option<(reqwest::Body, u64, &str)>,
     ) -> Result<reqwest::Response, S3Error> {
         let url = self.url(key, query);
-        let target = self.target(key);
+        // A listing is about its prefix.
+        let shown = query.iter().find(|(k, _)| *k == "prefix").map_or(key, |(_, v)| *v);
+        let target = self.target(shown);
         let payload_sha256 = body.as_ref().map_or(EMPTY_SHA256, |(_, _, sha)| *sha);
         let signed = self
             .sign(method.as_str(), &url, &headers, payload_sha256)
@@ -156,7 +158,7 @@ impl Client {
         if let Some((body, len, _)) = body {
             req = req.header(reqwest::header::CONTENT_LENGTH, len).body(body);
         }
-        let resp = req.send().await.map_err(|e| self.transport(op, key, &e))?;
+        let resp = req.send().await.map_err(|e| self.transport(op, shown, e))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -168,9 +170,9 @@ impl Client {
         Err(S3Error::Service { op, target, endpoint: self.endpoint(), status: status.as_u16(), code, message: snippet(&message) })
     }
 
-    fn transport(&self, op: &'static str, key: &str, e: &reqwest::Error) -> S3Error {
-        // The URL holds bucket and key only (the signature travels in headers).
-        S3Error::Transport { op, target: self.target(key), endpoint: self.endpoint(), detail: error_chain(e) }
+    /// The error without its URL: the message names the object and the endpoint already.
+    fn transport(&self, op: &'static str, key: &str, e: reqwest::Error) -> S3Error {
+        S3Error::Transport { op, target: self.target(key), endpoint: self.endpoint(), detail: error_chain(&e.without_url()) }
     }
 
     /// Uploads the file at `path` (`len` bytes, SHA-256 `sha256`) as `key`, recording the
@@ -206,7 +208,7 @@ impl Client {
                     query.push(("continuation-token", t));
                 }
                 let resp = self.send("list", reqwest::Method::GET, "", &query, Vec::new(), None).await?;
-                let text = resp.text().await.map_err(|e| self.transport("list", prefix, &e))?;
+                let text = resp.text().await.map_err(|e| self.transport("list", prefix, e))?;
                 xml::list_objects(&text).map_err(|detail| S3Error::BadResponse {
                     op: "list",
                     target: self.target(prefix),
@@ -245,7 +247,7 @@ impl Client {
             let mut bytes = 0u64;
             let mut stream = resp.bytes_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| self.transport("download", key, &e))?;
+                let chunk = chunk.map_err(|e| self.transport("download", key, e))?;
                 hasher.update(&chunk);
                 file.write_all(&chunk).map_err(io)?;
                 bytes += chunk.len() as u64;
