@@ -35,7 +35,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 None => (a.args, None),
             };
             let req = init::Request { snapshot: opts.snapshot, skip_hash_check: opts.skip_hash_check, phase, defer_member: false };
-            init::run(load(&opts.flags)?, req).await
+            init::run(load(&erased::Both { a: &opts.flags, b: &opts.s3 })?, req).await
         }
         Command::Join(a) => {
             let (endpoints, retry, flags, phase) = match a.phase {
@@ -56,7 +56,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
         Command::Download(a) => download::run(load(&a.release)?).await,
-        Command::Backup { dir, keep, state } => backup::run(load(&state)?, dir, keep).await,
+        Command::Backup { dir, keep, flags } => backup::run(load(&flags)?, dir, keep).await,
         Command::Status(a) => status::run(load(&a.state)?, a.output).await,
         Command::Info(a) => info::run(load(&a.state)?, a.output).await,
         Command::Config(ConfigCommand::View(f)) => config_view::run(&load(&f)?),
@@ -88,5 +88,14 @@ mod erased {
         fn layer(&self) -> serde_yaml_ng::Mapping {
             super::flags_layer(self)
         }
+    }
+
+    /// Two flag structs as one layer.
+    #[derive(super::Serialize)]
+    pub struct Both<'a, A: super::Serialize, B: super::Serialize> {
+        #[serde(flatten)]
+        pub a: &'a A,
+        #[serde(flatten)]
+        pub b: &'a B,
     }
 }
