@@ -82,14 +82,13 @@ pub fn start(c: &Config) -> Result<()> {
         info!(manifest = %c.pod_manifest().display(), "the kubelet starts etcd from its static pod manifest");
         return Ok(());
     }
+    // One enable and one start for etcd and the timers (`configure` reloaded systemd after
+    // writing them); starting a unit that runs already changes nothing.
     let unit = c.unit_name();
-    Systemctl::enable(&unit)?;
-    Systemctl::enable_now(crate::config::RENEW_TIMER)?;
-    Systemctl::enable_now(crate::config::BACKUP_TIMER)?;
-    if Systemctl::state(&unit) != "active" {
-        info!(%unit, "starting etcd");
-        Systemctl::start_no_block(&unit)?;
-    }
+    let units = [unit.as_str(), crate::config::RENEW_TIMER, crate::config::BACKUP_TIMER];
+    Systemctl::enable_no_reload(&units)?;
+    info!(%unit, "starting etcd");
+    Systemctl::start_no_block(&units)?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 use super::{xml, S3Error, S3Url, Settings, SHA256_META};
 use crate::aws_credentials::AwsCredentials;
 use crate::digest::Sha256Digest;
-use crate::error_chain::error_chain;
+use crate::error_chain::{error_chain, snippet};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
     sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
@@ -289,14 +289,6 @@ fn uri_encode(s: &str, encode_slash: bool) -> String {
     out
 }
 
-/// At most 300 characters of a message, on one line.
-fn snippet(s: &str) -> String {
-    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(300) {
-        Some((i, _)) => format!("{}…", &one_line[..i]),
-        None => one_line,
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! Signed calls of the AWS Query APIs (form-encoded POST, XML answer) over reqwest, paced by
 //! a process-wide limiter.
 
-use crate::error_chain::error_chain;
+use crate::error_chain::{error_chain, snippet};
 use super::xml;
 use crate::discovery::{AwsCredentials, DiscoveryError};
 use aws_credential_types::Credentials;
@@ -228,14 +228,6 @@ async fn pace(min_interval: Duration) {
     }
 }
 
-/// At most 300 characters of an answer, on one line.
-fn snippet(s: &str) -> String {
-    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(300) {
-        Some((i, _)) => format!("{}…", &one_line[..i]),
-        None => one_line,
-    }
-}
 
 
 #[cfg(test)]
