@@ -5,6 +5,7 @@
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::fsutil::{create_dir_with_mode, MODE_PRIVATE};
+use crate::member::LocalMember;
 use crate::state::State;
 use crate::{phases, snapshot};
 use anyhow::{Context, Result};
@@ -17,13 +18,19 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
     let state = State::load(&requested.state_file)?.with_context(|| {
         format!("no member set up by etcdadm on this machine ({} does not exist)", requested.state_file.display())
     })?;
-    let c = &state.config;
-    let m = state.member()?;
+    let target = take(&state.config, &state.member()?, dir, keep).await?;
+    println!("{}", target.display());
+    Ok(())
+}
+
+/// Takes a checked snapshot of the local member into `dir` (default backup-dir), keeping the
+/// newest `keep` (default backup-keep); returns the snapshot's path.
+pub async fn take(c: &Config, m: &LocalMember, dir: Option<PathBuf>, keep: Option<usize>) -> Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| c.backup_dir.clone());
     let keep = keep.unwrap_or(c.backup_keep).max(1);
     create_dir_with_mode(&dir, 0o700).with_context(|| format!("cannot create {}", dir.display()))?;
 
-    let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &phases::client_tls(&m)).await?;
+    let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &phases::client_tls(m)).await?;
     let mut part = tempfile::Builder::new().prefix(".snapshot-").suffix(".part").tempfile_in(&dir)?;
     let bytes = cl.snapshot_to(part.as_file_mut()).await?;
     part.as_file().sync_all()?;
@@ -35,8 +42,7 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
     for old in prune(&dir, &m.name, keep)? {
         info!(file = %old.display(), "removed old snapshot");
     }
-    println!("{}", target.display());
-    Ok(())
+    Ok(target)
 }
 
 /// `<member>-<UTC time to the millisecond>.db`: names sort in time order, which pruning
