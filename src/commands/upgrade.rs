@@ -73,7 +73,7 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
 
     // Everything that can be checked before the system changes: the release.
     let release = phases::fetch_release(&c).await.with_context(|| format!("cannot get etcd {target}; nothing was changed"))?;
-    confirm(req.yes, &format!("upgrade member {} from etcd {current} to {target}, restarting etcd on this machine", m.name))?;
+    confirm(req.yes, &format!("upgrading member {} from etcd {current} to {target} (etcd restarts on this machine)", m.name))?;
 
     let snap = backup::take(&state.config, &m, None, None)
         .await
@@ -82,13 +82,14 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
 
     let (old, new) = (current.to_string(), target.to_string());
     keep_running_binaries(&c.install_dir, &old)?;
-    swap::keep(release.dir(), &c.install_dir, &new)?;
+    swap::keep(release.dir(), &c.install_dir, &new)
+        .with_context(|| format!("cannot stage the binaries of etcd {new}; the running etcd {old} was not touched"))?;
 
     if let Err(e) = switch_and_wait(&c, &m, &tls, &new).await {
         warn!(error = %format!("{e:#}"), to = %old, "upgrade failed; rolling back");
         return match switch_and_wait(&c, &m, &tls, &old).await {
             Ok(()) => Err(e.context(format!(
-                "upgrade of member {} to etcd {new} failed; rolled back to etcd {old}, which runs and is healthy. The snapshot taken before is {}",
+                "upgrade of member {} to etcd {new} failed; rolled back to etcd {old}, which runs and is healthy (snapshot taken before: {})",
                 m.name,
                 snap.display()
             ))),
@@ -169,7 +170,8 @@ fn already_current(state: &mut State, c: &Config, target: &Version) -> Result<()
 fn keep_running_binaries(install_dir: &Path, old: &str) -> Result<()> {
     match binary_version(install_dir) {
         Ok(v) if v == old => {
-            swap::keep(install_dir, install_dir, old)?;
+            swap::keep(install_dir, install_dir, old)
+                .with_context(|| format!("cannot keep a copy of the running etcd {old} for a rollback; it was not touched"))?;
         }
         live if swap::is_kept(install_dir, old) => {
             info!(?live, kept = %swap::versioned_dir(install_dir, old).display(), "using the binaries kept by an earlier run");

@@ -64,7 +64,8 @@ impl Systemctl {
             Err(_) => bail!("`systemctl restart {unit}` did not finish within {}s", timeout.as_secs()),
         };
         if !out.status.success() {
-            bail!("`systemctl restart {unit}` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            bail!("`systemctl restart {unit}` failed: {}", stderr.split_whitespace().collect::<Vec<_>>().join(" "));
         }
         Ok(())
     }

@@ -3,17 +3,19 @@
 # one member at a time with `etcdadm upgrade` while a writer on the host keeps writing
 # sequential keys; no acknowledged write is lost. Re-runs are no-ops, unsupported steps are
 # refused with nothing changed, and an upgrade to a release whose etcd cannot start is rolled
-# back to the previous binaries.
+# back to the previous binaries. Reset of an upgraded member removes the kept binaries.
 
 UPGRADE_FROM=3.4.23
 UPGRADE_TO=3.5.1
 
 scenario() {
-  ETCD_VERSION=$UPGRADE_FROM
+  ETCD_VERSION=$UPGRADE_FROM # read by fleet_setup and machines (common.sh)
+  export ETCD_VERSION
   fleet_setup || return 1
   "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/build-etcd-mirror.sh" "$MIRROR" "$UPGRADE_TO" >&2 || return 1
   machines m1 1 m2 2 m3 3 || return 1
-  local out ep="https://$(fleet_ip 1):2379" m
+  local out ep m
+  ep="https://$(fleet_ip 1):2379"
   check "init at $UPGRADE_FROM" ea_out out m1 init
   copy_ca m1 m2 && copy_ca m1 m3 || return 1
   check "m2 joins at $UPGRADE_FROM" ea_out out m2 join "$ep"
@@ -49,16 +51,20 @@ scenario() {
   check "after the rollback the cluster is healthy" ectl m2 endpoint health --cluster
   check "after the rollback every acknowledged write is on m2" acked_keys_on m2
   check "after the rollback m2's state file records $UPGRADE_TO" recorded_version "$UPGRADE_TO" m2
+  check "reset of an upgraded member removes the kept binaries too" reset_clean m3
+}
+
+reset_clean() { # M
+  ea_out out "$1" reset || return 1
+  assert_eq "" "$(fleet_exec "$1" sh -c 'ls -A /opt/bin 2>/dev/null')" "left in /opt/bin on $1"
 }
 
 # Every machine's etcd binary and its member (status API, through etcdctl) report VERSION.
 versions_are() { # VERSION M...
-  local v=$1 m ip n
+  local v=$1 m
   shift
   assert_eq 3 "$(started_voters m1)" "started voters" || return 1
   for m; do
-    n=${m#m}
-    ip=$(fleet_ip "$n")
     assert_contains "$(fleet_exec "$m" /opt/bin/etcd --version)" "etcd Version: $v" "binary on $m" || return 1
     assert_contains "$(ectl "$m" endpoint status)" ", $v, " "member version of $m" || return 1
   done
@@ -122,7 +128,7 @@ writer_stop() {
 }
 
 upgrade_member() { # M
-  local before after ip
+  local before after
   before=$(acked)
   ea_out out "$1" upgrade --version "$UPGRADE_TO" --yes || return 1
   after=$(acked)
@@ -180,9 +186,15 @@ rolled_back() { # M
   local b=$FLEET_RUN/bogus name=etcd-v3.5.99-linux-amd64
   mkdir -p "$b/$name" "$b/v3.5.99" &&
     tar -xzf "$MIRROR/v$UPGRADE_TO/etcd-v$UPGRADE_TO-linux-amd64.tar.gz" -C "$b/$name" --strip-components=1 \
-      "etcd-v$UPGRADE_TO-linux-amd64/etcdctl" "etcd-v$UPGRADE_TO-linux-amd64/etcdutl" &&
-    printf '#!/bin/sh\n# A broken etcd for the rollback test.\nif [ "$1" = --version ]; then echo "etcd Version: 3.5.99"; exit 0; fi\necho "etcd 3.5.99 (test build): cannot start" >&2\nexit 1\n' >"$b/$name/etcd" &&
-    chmod 0755 "$b/$name/etcd" &&
+      "etcd-v$UPGRADE_TO-linux-amd64/etcdctl" "etcd-v$UPGRADE_TO-linux-amd64/etcdutl" || return 1
+  cat >"$b/$name/etcd" <<'SH'
+#!/bin/sh
+# A broken etcd for the rollback test: it reports its version, and cannot start.
+if [ "$1" = --version ]; then echo "etcd Version: 3.5.99"; exit 0; fi
+echo "etcd 3.5.99 (test build): cannot start" >&2
+exit 1
+SH
+  chmod 0755 "$b/$name/etcd" &&
     tar -C "$b" -czf "$b/v3.5.99/$name.tar.gz" "$name" &&
     (cd "$b/v3.5.99" && sha256sum "$name.tar.gz" >SHA256SUMS) &&
     mkdir -p "$(fleet_root "$1")/srv" && cp -r "$b" "$(fleet_root "$1")/srv/bogus" || return 1
