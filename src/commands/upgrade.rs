@@ -174,7 +174,8 @@ fn keep_running_binaries(install_dir: &Path, old: &str) -> Result<()> {
                 .with_context(|| format!("cannot keep a copy of the running etcd {old} for a rollback; it was not touched"))?;
         }
         live if swap::is_kept(install_dir, old) => {
-            info!(?live, kept = %swap::versioned_dir(install_dir, old).display(), "using the binaries kept by an earlier run");
+            let live = live.unwrap_or_else(|e| e);
+            info!(%live, kept = %swap::versioned_dir(install_dir, old).display(), "the live binaries are not the running etcd's; using the copy kept by an earlier run");
         }
         live => bail!(
             "the member runs etcd {old} but {}/etcd is {} and no copy of {old} is kept in {}; nothing was changed. Reinstall {old} (`etcdadm init phase install --version {old}` with the member's other settings) first",

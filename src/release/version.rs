@@ -10,13 +10,13 @@ pub enum StepError {
     #[error("{text:?} ({what}) is not an etcd version like 3.5.1")]
     Malformed { what: String, text: String },
     #[error("etcd {target} would be a downgrade from {current}; etcdadm upgrade only moves forward (to go back, restore a snapshot taken before the upgrade)")]
-    Downgrade { current: Version, target: Version },
+    Downgrade { current: String, target: String },
     #[error("etcd {target} is another major version than {current}; etcdadm upgrades within one major version only")]
-    Major { current: Version, target: Version },
+    Major { current: String, target: String },
     #[error("etcd {current} to {target} skips a minor version; upgrade one minor at a time: {path}")]
-    SkipsMinor { current: Version, target: Version, path: String },
+    SkipsMinor { current: String, target: String, path: String },
     #[error("member {member} runs etcd {version}; every member must run {need} before any member moves to {target}; upgrade one minor at a time: {path}")]
-    MemberBehind { member: String, version: Version, need: String, target: Version, path: String },
+    MemberBehind { member: String, version: String, need: String, target: String, path: String },
 }
 
 /// What upgrading the local member to the target means.
@@ -48,15 +48,15 @@ pub fn plan(current: &Version, target: &Version, members: &[(String, Version)]) 
         return Ok(Step::Current);
     }
     if target < current {
-        return Err(StepError::Downgrade { current: current.clone(), target: target.clone() });
+        return Err(StepError::Downgrade { current: current.to_string(), target: target.to_string() });
     }
     if target.major != current.major {
-        return Err(StepError::Major { current: current.clone(), target: target.clone() });
+        return Err(StepError::Major { current: current.to_string(), target: target.to_string() });
     }
     if target.minor > current.minor + 1 {
         return Err(StepError::SkipsMinor {
-            current: current.clone(),
-            target: target.clone(),
+            current: current.to_string(),
+            target: target.to_string(),
             path: path(target.major, current.minor, target.minor),
         });
     }
@@ -66,9 +66,9 @@ pub fn plan(current: &Version, target: &Version, members: &[(String, Version)]) 
             let need_minor = target.minor.saturating_sub(1);
             return Err(StepError::MemberBehind {
                 member: name.clone(),
-                version: v.clone(),
+                version: v.to_string(),
                 need: format!("{}.{need_minor} or newer", target.major),
-                target: target.clone(),
+                target: target.to_string(),
                 path: if v.major == target.major { path(target.major, v.minor, target.minor) } else { format!("{v} → {target}") },
             });
         }

@@ -7,12 +7,13 @@
 
 UPGRADE_FROM=3.4.23
 UPGRADE_TO=3.5.1
+PATCH_TO=3.5.30 # a current patch release, for the interrupted-upgrade case
 
 scenario() {
   ETCD_VERSION=$UPGRADE_FROM # read by fleet_setup and machines (common.sh)
   export ETCD_VERSION
   fleet_setup || return 1
-  "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/build-etcd-mirror.sh" "$MIRROR" "$UPGRADE_TO" >&2 || return 1
+  "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/build-etcd-mirror.sh" "$MIRROR" "$UPGRADE_TO" "$PATCH_TO" >&2 || return 1
   machines m1 1 m2 2 m3 3 || return 1
   local out ep m
   ep="https://$(fleet_ip 1):2379"
@@ -51,7 +52,27 @@ scenario() {
   check "after the rollback the cluster is healthy" ectl m2 endpoint health --cluster
   check "after the rollback every acknowledged write is on m2" acked_keys_on m2
   check "after the rollback m2's state file records $UPGRADE_TO" recorded_version "$UPGRADE_TO" m2
+  check "an upgrade interrupted after the swap completes when run again" interrupted m1
   check "reset of an upgraded member removes the kept binaries too" reset_clean m3
+}
+
+# As if an upgrade to $PATCH_TO had been killed right after swapping the binaries: the live
+# files are $PATCH_TO's while etcd still runs $UPGRADE_TO. Running it again uses the copy of
+# $UPGRADE_TO kept by then, restarts, and records $PATCH_TO; binaries older than the
+# previous version are removed.
+interrupted() { # M
+  local root
+  root=$(fleet_root "$1")
+  tar -xzf "$MIRROR/v$PATCH_TO/etcd-v$PATCH_TO-linux-amd64.tar.gz" -C "$root/opt/bin" --strip-components=1 \
+    "etcd-v$PATCH_TO-linux-amd64/etcd" "etcd-v$PATCH_TO-linux-amd64/etcdctl" "etcd-v$PATCH_TO-linux-amd64/etcdutl" || return 1
+  assert_contains "$(ectl "$1" endpoint status)" ", $UPGRADE_TO, " "member still runs $UPGRADE_TO" || return 1
+  ea_out out "$1" upgrade --version "$PATCH_TO" --yes || return 1
+  assert_contains "$out" "upgraded from etcd $UPGRADE_TO to $PATCH_TO" "says what it did" &&
+    assert_contains "$(ectl "$1" endpoint status)" ", $PATCH_TO, " "member version of $1" &&
+    recorded_version "$PATCH_TO" "$1" &&
+    assert_eq "etcd-v$UPGRADE_TO etcd-v$PATCH_TO" "$(cd "$root/opt/bin" && echo etcd-v*)" "kept binaries on $1" &&
+    ectl "$1" endpoint health --cluster >/dev/null &&
+    acked_keys_on "$1"
 }
 
 reset_clean() { # M
