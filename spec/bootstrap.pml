@@ -18,8 +18,9 @@
  *   FORM_WAITS     init::form is never interrupted (no crash, no wait_healthy timeout) [0]
  *   STRICT         etcd's --strict-reconfig-check [1]; MAX_LEARNERS etcd's --max-learners [1]
  *   CHECK_S1/S2    check invariant S1 / S2 [1]
- * Proposed fixes, off by default: FIX_RESUME (F1), FIX_REMOVE (F2), FIX_FORM (F3),
- * FIX_SETTLE (F4), FIX_REUSE (F5), FIX_REACH (F6); see README, "Proposed fixes".
+ * The fixes F1-F6, on as in the code; 0 restores the earlier protocol (regression cases):
+ * FIX_RESUME (F1), FIX_REMOVE (F2), FIX_FORM (F3), FIX_SETTLE (F4), FIX_REUSE (F5),
+ * FIX_REACH (F6); see README, "The fixes".
  */
 #ifndef N
 #define N 3
@@ -56,30 +57,30 @@
 #define ZOMBIE 1          /* 1: the victim may still run after it left the peer set */
 #endif
 #ifndef FIX_RESUME
-#define FIX_RESUME 0      /* proposed fix F1: join::join resumes an unfinished init::form and
+#define FIX_RESUME 1      /* fix F1: join::join resumes an unfinished init::form and
                              init::form an unfinished join (phase Installing either way) */
 #endif
 #ifndef FIX_REMOVE
-#define FIX_REMOVE 0      /* proposed fix F2: RemoveStale only from a complete view that lists
+#define FIX_REMOVE 1      /* fix F2: RemoveStale only from a complete view that lists
                              this machine, and never a member that answers */
 #endif
 #ifndef FIX_FORM
-#define FIX_FORM 0        /* proposed fix F3: a leaderless peer's (serializable) member list
+#define FIX_FORM 1        /* fix F3: a leaderless peer's (serializable) member list
                              decides: it lists this machine as an unstarted voter -> Form
                              exactly that cluster (start the member); otherwise -> Wait */
 #endif
 #ifndef FIX_SETTLE
-#define FIX_SETTLE 0      /* proposed fix F4: every round also probes this machine's own member;
+#define FIX_SETTLE 1      /* fix F4: every round also probes this machine's own member;
                              with an authoritative set, Member is saved and READY sent only after
                              a round with a complete view listing this machine finds no departed
                              member left */
 #endif
 #ifndef FIX_REUSE
-#define FIX_REUSE 0       /* proposed fix F5: a started member at this machine's own peer URL,
+#define FIX_REUSE 1       /* fix F5: a started member at this machine's own peer URL,
                              while this machine has no data, is a departed predecessor */
 #endif
 #ifndef FIX_REACH
-#define FIX_REACH 0       /* proposed fix F6: Form only when every other peer of the set is
+#define FIX_REACH 1       /* fix F6: Form only when every other peer of the set is
                              reachable (answers, or refuses the connection: up, etcd not started) */
 #endif
 #ifndef REPLACE_LATE
@@ -356,6 +357,10 @@ inline trace_step(k, step) {
 #define HOST_UP(a) (m[a].up || (REPL && REUSE && (a) == VICTIM && m[N].up))
 /* F5: the member at this machine's own peer URL was started, but this machine has no data */
 #define PREDECESSOR(k, c, a) (FIX_REUSE && (a) == ADDR(k) && (MEM(c, a) & FS) && m[k].data == 0)
+/* F4: the cluster still has a member outside this round's view (one that still answers) */
+#define OUTSIDE(c) ((PRESENT(c, 0) && !(h_va & 1)) || (M > 1 && PRESENT(c, 1) && !((h_va >> 1) & 1)) || \
+                    (M > 2 && PRESENT(c, 2) && !((h_va >> 2) & 1)) || (M > 3 && PRESENT(c, 3) && !((h_va >> 3) & 1)) || \
+                    (M > 4 && PRESENT(c, 4) && !((h_va >> 4) & 1)) || (M > 5 && PRESENT(c, 5) && !((h_va >> 5) & 1)))
 /* decide.rs decide(), on the snapshot `vm` (a Candidate mask) and the probes not `lost` */
 inline decide(k, vm, lost, self) {
     /* probe::probe_all: a peer answers as a member of a running cluster iff its etcd runs
@@ -398,7 +403,7 @@ inline decide(k, vm, lost, self) {
     :: h_rc == 0 ->                                   /* form_or_wait */
         if
         /* F3: start this machine's unstarted member of a leaderless cluster; otherwise wait */
-        :: FIX_FORM && !h_est && !h_other && h_adopt != 0 -> h_dec = DFORM; m[k].darg = ctok[h_adopt]
+        :: FIX_FORM && !h_est && !h_other && h_adopt != 0 && ((vm >> CAND(k)) & 1) -> h_dec = DFORM; m[k].darg = ctok[h_adopt]
         :: FIX_FORM && (h_est || h_other)
         :: !(FIX_FORM && (h_est || h_adopt != 0 || h_other)) && ((vm >> CAND(k)) & 1) && h_n == N && !(FIX_REACH && h_unreach) ->
             h_dec = DFORM; m[k].darg = vm
@@ -526,7 +531,7 @@ end:
             printf("m%d settle: view %d lost %d -> %d %d (cluster %d)\n", k, h_vm, lost, h_dec, m[k].darg, m[k].dc);
             if
             :: h_dec == DREM -> m[k].pc = REMOVE
-            :: h_dec == DJOIN && ((h_vm >> CAND(k)) & 1) && h_n == N -> m[k].sf = SF_MEMBER; m[k].pc = READY; FORGET(k)
+            :: h_dec == DJOIN && ((h_vm >> CAND(k)) & 1) && h_n == N && !OUTSIDE(m[k].dc) -> m[k].sf = SF_MEMBER; m[k].pc = READY; FORGET(k)
             :: else -> FORGET(k)                      /* wait and look again */
             fi;
             ver = 0; lost = 0; j = 0; check()

@@ -33,6 +33,8 @@ pub enum Command {
     Upgrade(UpgradeArgs),
     /// First-boot agent: discover peers, then form, join or heal the cluster (systemd unit).
     Bootstrap(BootstrapArgs),
+    /// Run the configured peer discovery as bootstrap does and print the peer set it finds.
+    Discover(DiscoverArgs),
     /// Show this member and its cluster.
     Info(InfoArgs),
     /// Cluster-wide status: members, leader, raft lag, DB sizes, alarms, certificate expiry.
@@ -59,6 +61,9 @@ pub enum Command {
     Certs(CertsCommand),
     /// Print etcdadm's version.
     Version,
+    /// Write the man pages, or print a shell's completion script (what the packages carry).
+    #[command(subcommand)]
+    Generate(crate::commands::generate::GenerateCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,6 +242,20 @@ impl crate::commands::phase_table::PhaseTable for JoinPhase {
 
 #[derive(Debug, Args)]
 pub struct BootstrapArgs {
+    #[command(flatten)]
+    pub flags: MemberFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Print the first answer, complete or not, instead of waiting for the whole peer set.
+    #[arg(long)]
+    pub once: bool,
+    /// Give up after this many seconds (default: bootstrap.deadline-seconds).
+    #[arg(long, value_name = "SECONDS")]
+    pub deadline_seconds: Option<u64>,
     #[command(flatten)]
     pub flags: MemberFlags,
 }

@@ -73,6 +73,81 @@ impl TlsFiles {
     }
 }
 
+/// What a member's peer port answered to `GET /members` (see `peer_members`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerAnswer {
+    Members { cluster_id: u64, members: Vec<MemberInfo> },
+    /// The host is up and nothing listens on the peer port: etcd is not running there.
+    Refused,
+    /// No answer in time, no route, or an answer that is not etcd's.
+    Nothing,
+}
+
+/// etcd's member JSON on its peer port (etcdserver/api/membership.Member).
+#[derive(serde::Deserialize)]
+struct PeerMember {
+    id: u64,
+    #[serde(default)]
+    name: String,
+    #[serde(rename = "peerURLs", default)]
+    peer_urls: Vec<String>,
+    #[serde(rename = "clientURLs", default)]
+    client_urls: Vec<String>,
+    #[serde(rename = "isLearner", default)]
+    is_learner: bool,
+}
+
+/// Asks the member at `peer_url` for its member list over the peer port. The member answers
+/// from its own copy of the membership, with or without a leader, and before it serves
+/// clients (a member of a cluster still forming serves no client requests): etcd asks its
+/// peers the same when it checks that a new member was not bootstrapped already.
+pub async fn peer_members(peer_url: &str, tls: &TlsFiles, timeout: Duration) -> PeerAnswer {
+    let attempt = async {
+        let (ca, cert, key) = tls.read().ok()?;
+        let identity = reqwest::Identity::from_pem(&[cert, key].concat()).ok()?;
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).ok()?])
+            .identity(identity)
+            .connect_timeout(timeout)
+            .build()
+            .ok()?;
+        let url = format!("{}/members", peer_url.trim_end_matches('/'));
+        Some(match client.get(&url).send().await {
+            Err(e) if is_refused(&e) => PeerAnswer::Refused,
+            Err(e) => {
+                debug!(%url, error = %crate::error_chain::error_chain(&e), "peer probe");
+                PeerAnswer::Nothing
+            }
+            Ok(resp) => {
+                let id = resp.headers().get("X-Etcd-Cluster-ID").and_then(|v| v.to_str().ok()).and_then(|v| u64::from_str_radix(v, 16).ok());
+                let list: Option<Vec<PeerMember>> = resp.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok());
+                match (id, list) {
+                    (Some(cluster_id), Some(list)) => PeerAnswer::Members {
+                        cluster_id,
+                        members: list
+                            .into_iter()
+                            .map(|m| MemberInfo { id: m.id, name: m.name, peer_urls: m.peer_urls, client_urls: m.client_urls, is_learner: m.is_learner })
+                            .collect(),
+                    },
+                    _ => PeerAnswer::Nothing,
+                }
+            }
+        })
+    };
+    tokio::time::timeout(timeout, attempt).await.ok().flatten().unwrap_or(PeerAnswer::Nothing)
+}
+
+fn is_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
 /// A member as the cluster reports it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MemberInfo {

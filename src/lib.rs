@@ -17,6 +17,7 @@ pub mod error_chain;
 pub mod fsutil;
 pub mod member;
 pub mod metadata;
+pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod phases;

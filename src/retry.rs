@@ -2,7 +2,7 @@
 //! jitter and a deadline.
 
 use crate::cluster::ClusterError;
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use std::future::Future;
 use std::time::Duration;
 use std::sync::Mutex;
@@ -15,13 +15,55 @@ pub fn last_retried_error() -> Option<String> {
     LAST_RETRIED.lock().ok().and_then(|l| l.clone())
 }
 
-fn backoff(deadline: Duration) -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(250))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times()
-        .with_total_delay(Some(deadline))
+/// Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And
+/// Jitter"): the n-th wait is uniform in `[0, min(cap, base * 2^n)]`, so that machines that
+/// failed together do not retry together. Ends when the waits would exceed `budget`.
+/// (backon's own `with_jitter` adds up to one delay on top of the delay, which keeps every
+/// wait above the exponential curve.)
+#[derive(Debug, Clone)]
+pub struct FullJitter {
+    base: Duration,
+    cap: Duration,
+    budget: Duration,
+    spent: Duration,
+    attempt: u32,
+    rng: fastrand::Rng,
+}
+
+impl FullJitter {
+    pub fn new(base: Duration, cap: Duration, budget: Duration) -> FullJitter {
+        FullJitter { base, cap, budget, spent: Duration::ZERO, attempt: 0, rng: fastrand::Rng::new() }
+    }
+
+    /// The same with a fixed random sequence (tests).
+    pub fn with_seed(mut self, seed: u64) -> FullJitter {
+        self.rng = fastrand::Rng::with_seed(seed);
+        self
+    }
+
+    /// The upper end of the next wait: `min(cap, base * 2^attempt)`.
+    fn ceiling(&self) -> Duration {
+        self.base.saturating_mul(1u32 << self.attempt.min(20)).min(self.cap)
+    }
+}
+
+impl Iterator for FullJitter {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let ceiling = u64::try_from(self.ceiling().as_micros()).unwrap_or(u64::MAX);
+        let wait = Duration::from_micros(self.rng.u64(0..=ceiling));
+        if self.spent + wait > self.budget {
+            return None;
+        }
+        self.spent += wait;
+        self.attempt = self.attempt.saturating_add(1);
+        Some(wait)
+    }
+}
+
+fn backoff(deadline: Duration) -> FullJitter {
+    FullJitter::new(Duration::from_millis(250), Duration::from_secs(5), deadline)
 }
 
 /// Retries `op` while `retryable` says so, until `deadline` has been spent waiting.
@@ -50,4 +92,35 @@ where
     Fut: Future<Output = Result<T, ClusterError>>,
 {
     retry_while(what, deadline, ClusterError::is_retryable, op).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_jitter_spans_zero_to_the_exponential_ceiling() {
+        let base = Duration::from_millis(100);
+        let cap = Duration::from_secs(2);
+        let mut b = FullJitter::new(base, cap, Duration::from_secs(3600)).with_seed(7);
+        let waits: Vec<Duration> = b.by_ref().take(2000).collect();
+        assert_eq!(waits.len(), 2000);
+        for (n, w) in waits.iter().enumerate() {
+            let ceiling = base.saturating_mul(1 << n.min(20)).min(cap);
+            assert!(*w <= ceiling, "wait {n} = {w:?} above {ceiling:?}");
+        }
+        // Full jitter: once capped, waits fall all over [0, cap], also below half of it
+        // (backon's jitter never goes below the delay itself).
+        let capped = &waits[10..];
+        assert!(capped.iter().filter(|w| **w < cap / 4).count() > 100);
+        assert!(capped.iter().filter(|w| **w > cap * 3 / 4).count() > 100);
+    }
+
+    #[test]
+    fn full_jitter_stops_at_the_budget() {
+        let budget = Duration::from_secs(10);
+        let waits: Vec<Duration> = FullJitter::new(Duration::from_millis(250), Duration::from_secs(5), budget).with_seed(1).collect();
+        assert!(!waits.is_empty());
+        assert!(waits.iter().sum::<Duration>() <= budget);
+    }
 }

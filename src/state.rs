@@ -102,7 +102,7 @@ impl State {
 /// may change freely between runs.
 pub fn drift(old: &Config, new: &Config) -> Vec<(String, String, String)> {
     const FREE: &[&str] =
-        &["release-url", "release-sha256", "cache-dir", "timeout-seconds", "download-connect-timeout-seconds", "bootstrap", "cert-validity-days", "cert-renew-within-days"];
+        &["release-url", "release-sha256", "cache-dir", "timeout-seconds", "download-connect-timeout-seconds", "bootstrap", "cert-validity-days", "cert-renew-within-days", "metrics-textfile-dir"];
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::to_value(old), serde_json::to_value(new))
     else {

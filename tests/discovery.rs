@@ -5,6 +5,8 @@
 //! Every test name contains "discovery", so `cargo test discovery` runs these with the unit
 //! tests of `src/discovery/`.
 
+#[path = "discovery/asg_fleet_discovery.rs"]
+mod asg_fleet_discovery;
 #[path = "discovery/aws_asg_discovery.rs"]
 mod aws_asg_discovery;
 #[path = "discovery/dns_discovery.rs"]

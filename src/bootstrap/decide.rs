@@ -1,16 +1,23 @@
 //! Where bootstrap picks init or join: a pure function of what discovery and the probes of
-//! the peers saw. No I/O here, so every rule is unit-tested.
+//! the peers saw. No I/O here, so every rule is unit-tested, and the model in spec/ checks the
+//! same rules (spec/README.md; the fixes F2, F3, F5, F6 it names are marked below).
 //!
 //! The algorithm (README, "How bootstrap decides"):
 //! 1. If any peer answers as a member of a running cluster (one with a leader), join it. When the
-//!    peer set is authoritative (an autoscaling group), first remove, one per round, a member
-//!    whose peer URL is no longer in the set, but only while the other healthy voters form a
-//!    quorum of the current membership on their own.
-//! 2. Otherwise, form a new cluster only from a complete peer set (its size is the expected
-//!    size) that contains this machine: every machine computes the same `initial-cluster`
-//!    (all peers, sorted) and the same token (a digest of it), so machines booting together
-//!    start one cluster; etcd itself waits for a quorum of them.
-//! 3. Otherwise wait and discover again.
+//!    peer set is authoritative (an autoscaling group) and this round's view of it is complete
+//!    and lists this machine, first remove, one per round, a departed member: one whose peer URL
+//!    is no longer in the set (or, F5, a started predecessor at this machine's own peer URL while
+//!    this machine has no data), that does not answer, and only while the other healthy voters
+//!    form a quorum of the current membership on their own.
+//! 2. Otherwise, if a peer answers as a member of a cluster without a leader (F3): when its
+//!    member list names this machine as an initial voter that never started, form exactly that
+//!    cluster; any other leaderless cluster means wait.
+//! 3. Otherwise, form a new cluster only from a complete peer set (its size is the expected
+//!    size) that contains this machine and whose other machines are all reachable (F6: up,
+//!    even if their etcd is not): every machine computes the same `initial-cluster` (all peers,
+//!    sorted) and the same token (a digest of it), so machines booting together start one
+//!    cluster; etcd itself waits for a quorum of them.
+//! 4. Otherwise wait and discover again.
 
 use crate::cluster::{format_id, MemberInfo};
 use sha2::{Digest, Sha256};
@@ -26,9 +33,12 @@ pub struct Candidate {
 /// What a peer's etcd answered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
-    /// No etcd answering there (not started, not quorate, unreachable).
+    /// No answer at all: the machine is down, unreachable, or did not answer in time.
     Silent,
-    /// A member of a cluster.
+    /// The machine is up but refuses connections on the peer port: its etcd is not running.
+    Refused,
+    /// A member of a cluster; `leader` 0 when it has none (its member list then comes from
+    /// the member itself, over the peer port).
     Member { cluster_id: u64, leader: u64, members: Vec<MemberInfo> },
 }
 
@@ -43,8 +53,11 @@ pub struct View {
     pub expected: Option<usize>,
     /// Whether members outside the peer set may be removed.
     pub authoritative: bool,
-    /// What each other peer answered.
+    /// What each peer answered: the others, this machine's own member, and members of a
+    /// running cluster that are outside the peer set.
     pub probes: Vec<(Candidate, Probe)>,
+    /// Whether this machine's data directory holds member data.
+    pub has_data: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,10 +85,11 @@ pub fn decide(v: &View) -> Decision {
     clusters.dedup();
     match clusters.as_slice() {
         [] => form_or_wait(v),
-        [_] => {
+        [cluster_id] => {
             let endpoints: Vec<String> = running.iter().map(|a| a.0.client_url.clone()).collect();
-            if v.authoritative {
-                if let Some(stale) = removable_stale_member(v, running[0].2, &running) {
+            // F2: only a complete view that lists this machine says who departed.
+            if v.authoritative && v.me.is_some() && v.expected == Some(v.peers.len()) {
+                if let Some(stale) = removable_stale_member(v, *cluster_id, running[0].2, &running) {
                     return stale.map_or_else(Decision::Wait, |member| Decision::RemoveStale { member, endpoints });
                 }
             }
@@ -93,6 +107,9 @@ fn form_or_wait(v: &View) -> Decision {
     let Some(me) = &v.me else {
         return Decision::Wait("this machine is not in the discovered peer set yet".into());
     };
+    if let Some(d) = leaderless(v, me) {
+        return d;
+    }
     let Some(expected) = v.expected else {
         return Decision::Wait("the cluster size is unknown; set bootstrap cluster-size".into());
     };
@@ -103,11 +120,64 @@ fn form_or_wait(v: &View) -> Decision {
     if found > expected {
         return Decision::Wait(format!("discovered {found} peers but the cluster size is {expected}; waiting for the set to settle"));
     }
+    // F6: a machine that does not answer at all may run a member this one cannot see.
+    let silent: Vec<&str> = v
+        .peers
+        .iter()
+        .filter(|p| *p != me && !v.probes.iter().any(|(c, pr)| c == *p && *pr != Probe::Silent))
+        .map(|p| p.name.as_str())
+        .collect();
+    if !silent.is_empty() {
+        return Decision::Wait(format!("waiting for {} to answer before forming the cluster", silent.join(", ")));
+    }
     debug_assert!(v.peers.contains(me));
     let mut sorted = v.peers.clone();
     sorted.sort();
     let initial_cluster: Vec<(String, String)> = sorted.iter().map(|c| (c.name.clone(), c.peer_url.clone())).collect();
     Decision::Form { token: token(&initial_cluster), initial_cluster }
+}
+
+/// F3: what members of clusters without a leader say. `None` when no peer answers so.
+fn leaderless(v: &View, me: &Candidate) -> Option<Decision> {
+    let mut adopt: Vec<(u64, &Vec<MemberInfo>)> = Vec::new();
+    let mut other = None;
+    for (c, p) in &v.probes {
+        let Probe::Member { cluster_id, leader: 0, members } = p else { continue };
+        // This machine is an initial voter of it that never started: starting it is what
+        // that cluster waits for.
+        let lists_me = members.iter().any(|m| m.peer_urls.contains(&me.peer_url) && m.name == me.name && !m.is_learner && !m.started());
+        if lists_me {
+            if !adopt.iter().any(|(id, _)| id == cluster_id) {
+                adopt.push((*cluster_id, members));
+            }
+        } else {
+            other = Some((c, *cluster_id, members.iter().any(MemberInfo::started)));
+        }
+    }
+    match (adopt.as_slice(), other) {
+        ([], None) => None,
+        ([(_, members)], None) => {
+            let mut initial_cluster: Vec<(String, String)> =
+                members.iter().filter_map(|m| Some((m.name.clone(), m.peer_urls.first()?.clone()))).collect();
+            initial_cluster.sort();
+            Some(Decision::Form { token: token(&initial_cluster), initial_cluster })
+        }
+        (_, Some((c, id, true))) => Some(Decision::Wait(format!(
+            "{} is a member of cluster {} which has no leader right now; waiting for it to recover",
+            c.name,
+            format_id(id)
+        ))),
+        (_, Some((c, id, false))) => Some(Decision::Wait(format!(
+            "{} is forming cluster {} without this machine; waiting",
+            c.name,
+            format_id(id)
+        ))),
+        (many, None) => Some(Decision::Wait(format!(
+            "{} forming clusters list this machine ({}); waiting",
+            many.len(),
+            many.iter().map(|(i, _)| format_id(*i)).collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }
 
 /// `etcd-` and 16 hex digits of the SHA-256 of the sorted `name=url` list: the same on every
@@ -121,15 +191,28 @@ pub fn token(initial_cluster: &[(String, String)]) -> String {
     format!("etcd-{}", &hex::encode(digest)[..16])
 }
 
-/// The member to remove first, if one is outside the peer set: `Some(Ok(member))` when it is
-/// safe, `Some(Err(why))` when removing it now would risk quorum, `None` when none is stale.
+/// The member to remove first, if one departed: `Some(Ok(member))` when it is safe,
+/// `Some(Err(why))` when removing it now would risk quorum, `None` when none departed.
 fn removable_stale_member(
     v: &View,
+    cluster_id: u64,
     members: &[MemberInfo],
     answering: &[(&Candidate, u64, &Vec<MemberInfo>)],
 ) -> Option<Result<MemberInfo, String>> {
     let in_set = |m: &MemberInfo| v.peers.iter().any(|c| m.peer_urls.contains(&c.peer_url));
-    let mut stale: Vec<&MemberInfo> = members.iter().filter(|m| !in_set(m)).collect();
+    // F5: a started member at this machine's own peer URL while this machine has no data is
+    // a predecessor that died with its disk (a replacement reusing its address).
+    let predecessor = |m: &MemberInfo| {
+        !v.has_data && m.started() && v.me.as_ref().is_some_and(|me| m.peer_urls.contains(&me.peer_url))
+    };
+    // F2: a member whose etcd still answers as a member of this cluster has not departed.
+    let answers = |m: &MemberInfo| {
+        v.probes.iter().any(|(c, p)| {
+            m.peer_urls.contains(&c.peer_url) && matches!(p, Probe::Member { cluster_id: id, .. } if *id == cluster_id)
+        })
+    };
+    let mut stale: Vec<&MemberInfo> =
+        members.iter().filter(|m| (!in_set(m) || predecessor(m)) && !answers(m)).collect();
     // Learners and never-started members first: removing them cannot cost quorum.
     stale.sort_by_key(|m| (!m.is_learner, m.started(), m.id));
     let first = *stale.first()?;
@@ -180,7 +263,8 @@ mod tests {
             peers: peers.iter().map(|i| cand(*i)).collect(),
             expected,
             authoritative: false,
-            probes: peers.iter().filter(|i| **i != me).map(|i| (cand(*i), Probe::Silent)).collect(),
+            probes: peers.iter().filter(|i| **i != me).map(|i| (cand(*i), Probe::Refused)).collect(),
+            has_data: false,
         }
     }
 
@@ -218,11 +302,56 @@ mod tests {
     }
 
     #[test]
-    fn a_forming_cluster_without_leader_is_formed_with_not_waited_for() {
+    fn a_silent_peer_blocks_forming() {
+        // F6: up but etcd not started (refused) is fine; no answer at all is not.
         let mut v = view(3, &[1, 2, 3], Some(3));
-        v.probes[0].1 = Probe::Member { cluster_id: 5, leader: 0, members: vec![] };
-        assert_eq!(decide(&v), decide(&view(3, &[1, 2, 3], Some(3))));
-        assert!(matches!(decide(&v), Decision::Form { .. }));
+        v.probes[1].1 = Probe::Silent;
+        assert!(matches!(decide(&v), Decision::Wait(w) if w.contains("m2 to answer")));
+    }
+
+    #[test]
+    fn a_forming_cluster_that_lists_me_is_formed_exactly_others_are_waited_for() {
+        // F3: m1 started etcd for {m1,m2,m3}; m3's view has meanwhile changed to {m1,m3,m4}.
+        let forming = vec![member(1, false, false), member(2, false, false), member(3, false, false)];
+        let forming: Vec<MemberInfo> = forming.into_iter().map(|m| MemberInfo { name: format!("m{}", m.id), ..m }).collect();
+        let mut v = view(3, &[1, 3, 4], Some(3));
+        v.probes[0].1 = Probe::Member { cluster_id: 5, leader: 0, members: forming.clone() };
+        let ic: Vec<(String, String)> = [1, 2, 3].iter().map(|i| (format!("m{i}"), format!("https://10.0.0.{i}:2380"))).collect();
+        assert_eq!(decide(&v), Decision::Form { token: token(&ic), initial_cluster: ic });
+        // A forming cluster without this machine, or one whose members started: wait.
+        let mut w = view(4, &[1, 3, 4], Some(3));
+        w.probes[0].1 = Probe::Member { cluster_id: 5, leader: 0, members: forming.clone() };
+        assert!(matches!(decide(&w), Decision::Wait(x) if x.contains("without this machine")));
+        let started = vec![member(1, true, false), member(3, true, false)];
+        let mut x = view(4, &[1, 3, 4], Some(3));
+        x.probes[0].1 = Probe::Member { cluster_id: 5, leader: 0, members: started };
+        assert!(matches!(decide(&x), Decision::Wait(y) if y.contains("no leader right now")));
+    }
+
+    #[test]
+    fn a_dead_predecessor_at_my_address_is_removed_when_i_have_no_data() {
+        // F5: 3 died with its disk; its replacement got the same address.
+        let members = vec![member(1, true, false), member(2, true, false), member(3, true, false)];
+        let mut v = view(3, &[1, 2, 3], Some(3));
+        v.authoritative = true;
+        v.probes = vec![(cand(1), cluster(members.clone())), (cand(2), cluster(members.clone())), (cand(3), Probe::Refused)];
+        assert!(matches!(decide(&v), Decision::RemoveStale { member, .. } if member.id == 3));
+        v.has_data = true;
+        assert!(matches!(decide(&v), Decision::Join { .. }));
+    }
+
+    #[test]
+    fn no_removal_from_an_incomplete_view_or_of_a_member_that_answers() {
+        // F2
+        let members = vec![member(1, true, false), member(2, true, false), member(3, true, false)];
+        let mut v = view(4, &[1, 2, 4], Some(3));
+        v.authoritative = true;
+        v.probes = vec![(cand(1), cluster(members.clone())), (cand(2), cluster(members.clone())), (cand(3), cluster(members.clone()))];
+        assert!(matches!(decide(&v), Decision::Join { .. }), "3 answers");
+        v.probes.pop();
+        v.peers.pop();
+        v.me = None;
+        assert!(matches!(decide(&v), Decision::Join { .. }), "the view does not list this machine");
     }
 
     #[test]

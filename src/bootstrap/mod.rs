@@ -31,6 +31,13 @@ pub async fn run(sources: ConfigSources) -> Result<()> {
     let c = config::load(&sources)?;
     let deadline = Duration::from_secs(c.bootstrap.deadline_seconds);
     let _extender = notify::TimeoutExtender::start();
+    let (run, metrics_dir) = (crate::metrics::BootstrapRun::start(), c.metrics_textfile_dir.clone());
+    let outcome = run_until(deadline, c, sources).await;
+    run.finish(&metrics_dir, outcome.is_ok());
+    outcome
+}
+
+async fn run_until(deadline: Duration, c: Config, sources: ConfigSources) -> Result<()> {
     match tokio::time::timeout(deadline, converge(c, sources)).await {
         Ok(Ok(msg)) => {
             notify::ready(&msg);
@@ -62,6 +69,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
     if let Some(state) = State::load(&c.state_file)? {
         if state.phase == Phase::Member {
             let m = state.member()?;
+            crate::metrics::decided("member");
             notify::status(&format!("member {} set up on an earlier boot; waiting for etcd to be healthy", m.name));
             phases::start(&state.config)?;
             phases::wait_healthy(&state.config, &m).await?;
@@ -85,6 +93,10 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
     ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(&c))?;
     let tls = phases::client_tls(&me0);
 
+    // Spec F4: with an authoritative peer set a new member is not done once healthy: it
+    // settles first (rounds until one with a complete view finds nothing departed left),
+    // and only then is `member` saved and READY sent.
+    let mut settling = false;
     let mut round: u32 = 0;
     loop {
         round += 1;
@@ -95,16 +107,37 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
         .context("peer discovery failed")?;
         let peers = candidates(&set, &c);
         let me = peers.iter().find(|p| p.peer_url == me0.peer_url).cloned();
-        let expected = c.bootstrap.cluster_size.or(set.expected).or(match discovery_cfg {
-            discovery::DiscoveryConfig::Static { .. } => Some(peers.len()),
-            _ => None,
-        });
+        let expected = discovery::expected_size(c.bootstrap.cluster_size, &set, &discovery_cfg);
         notify::status(&format!("discovering peers {}/{}", peers.len(), expected.map_or("?".into(), |n| n.to_string())));
-        let others: Vec<Candidate> = peers.iter().filter(|p| Some(*p) != me.as_ref()).cloned().collect();
         let authoritative = c.bootstrap.remove_departed_members.unwrap_or(set.authoritative);
-        let view = View { probes: probe::probe_all(&others, &tls).await, me: me.clone(), peers, expected, authoritative };
+        let view = View {
+            probes: probe_round(&peers, &tls).await,
+            me: me.clone(),
+            expected,
+            authoritative,
+            has_data: crate::fsutil::dir_has_entries(&c.data_dir)
+                .with_context(|| format!("cannot read the data directory {}", c.data_dir.display()))?,
+            peers,
+        };
         let decision = decide(&view);
-        info!(round, ?decision, "decided");
+        info!(round, settling, ?decision, "decided");
+        if settling {
+            match &decision {
+                Decision::Join { .. } if settled(&view) => {
+                    let mut state = State::load(&c.state_file)?.context("the state file vanished while settling")?;
+                    state.phase = Phase::Member;
+                    state.save()?;
+                    let name = me.map(|m| m.name).unwrap_or_default();
+                    return Ok(format!("etcd member {name} is a healthy voter and no departed member is left"));
+                }
+                Decision::RemoveStale { .. } => {}
+                _ => {
+                    notify::status("settling: waiting for a complete view of the peer set");
+                    tokio::time::sleep(pause(round)).await;
+                    continue;
+                }
+            }
+        }
         match decision {
             Decision::Wait(why) => {
                 notify::status(&why);
@@ -114,18 +147,27 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 let name = me.map(|m| m.name).ok_or_else(|| anyhow!("formed without being in the peer set"))?;
                 c.name = Some(name);
                 let m = LocalMember::from_config(&c)?;
+                crate::metrics::decided("form");
                 notify::status(&format!("forming a new cluster of {} members (token {token})", initial_cluster.len()));
-                init::form(&c, &m, init::NewCluster { initial_cluster, token }, &init::Request::default()).await?;
-                return Ok(format!("etcd member {} of a new cluster is healthy", m.name));
+                let req = init::Request { defer_member: authoritative, ..Default::default() };
+                init::form(&c, &m, init::NewCluster { initial_cluster, token }, &req).await?;
+                if !authoritative {
+                    return Ok(format!("etcd member {} of a new cluster is healthy", m.name));
+                }
+                settling = true;
             }
             Decision::Join { endpoints } => {
                 if let Some(me) = me {
                     c.name = Some(me.name);
                 }
                 let m = LocalMember::from_config(&c)?;
+                crate::metrics::decided("join");
                 notify::status(&format!("joining via {}", endpoints.join(",")));
-                join::join(&c, &m, &join::Request { endpoints, retry: true, phase: None }).await?;
-                return Ok(format!("etcd member {} is a healthy voter", m.name));
+                join::join(&c, &m, &join::Request { endpoints, retry: true, phase: None, defer_member: authoritative }).await?;
+                if !authoritative {
+                    return Ok(format!("etcd member {} is a healthy voter", m.name));
+                }
+                settling = true;
             }
             Decision::RemoveStale { member, endpoints } => {
                 notify::status(&format!("removing member {} ({}) which left the peer set", format_id(member.id), member.name));
@@ -136,13 +178,54 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
     }
 }
 
-/// Between rounds that wait: quick at first, then every 5 s.
+/// One round's probes: every peer, this machine's own member included, then the members of
+/// a running cluster that are outside the peer set (whether they still answer decides if
+/// they departed; spec/README.md, F2 and F4).
+async fn probe_round(peers: &[Candidate], tls: &crate::cluster::TlsFiles) -> Vec<(Candidate, decide::Probe)> {
+    let mut probes = probe::probe_all(peers, tls).await;
+    let mut outside: Vec<Candidate> = Vec::new();
+    for (_, p) in &probes {
+        let decide::Probe::Member { leader, members, .. } = p else { continue };
+        if *leader == 0 {
+            continue;
+        }
+        for m in members {
+            let Some(peer_url) = m.peer_urls.first() else { continue };
+            let known = peers.iter().chain(outside.iter()).any(|c| m.peer_urls.contains(&c.peer_url));
+            if !known {
+                outside.push(Candidate {
+                    peer_url: peer_url.clone(),
+                    client_url: m.client_urls.first().cloned().unwrap_or_default(),
+                    name: m.name.clone(),
+                });
+            }
+        }
+    }
+    probes.extend(probe::probe_all(&outside, tls).await);
+    probes
+}
+
+/// F4: this round's view is complete and lists this machine, its own member answers as a
+/// member of the running cluster, and that cluster has no member outside the peer set (a
+/// departed one that still answers is removed once it stops).
+fn settled(v: &View) -> bool {
+    let Some(me) = &v.me else { return false };
+    let own = v.probes.iter().find_map(|(c, p)| match p {
+        decide::Probe::Member { leader, members, .. } if c == me && *leader != 0 => Some(members),
+        _ => None,
+    });
+    let in_set = |m: &crate::cluster::MemberInfo| v.peers.iter().any(|c| m.peer_urls.contains(&c.peer_url));
+    v.expected == Some(v.peers.len()) && own.is_some_and(|members| members.iter().all(in_set))
+}
+
+/// Between rounds that wait: quick at first, then about every 5 s, jittered so that machines
+/// booted together do not probe each other in step.
 fn pause(round: u32) -> Duration {
-    Duration::from_millis(u64::from(round.min(10)) * 500)
+    Duration::from_millis(u64::from(round.min(10)) * 500).mul_f64(0.75 + fastrand::f64() / 2.0)
 }
 
 /// Candidates with their etcd URLs; a peer without a name is named after its host.
-fn candidates(set: &PeerSet, c: &Config) -> Vec<Candidate> {
+pub(crate) fn candidates(set: &PeerSet, c: &Config) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = set
         .peers
         .iter()
@@ -164,7 +247,7 @@ pub fn name_for_host(h: &Host) -> String {
     }
 }
 
-async fn read_metadata(cfg: &MetadataConfig, deadline: u64) -> Result<Option<InstanceMetadata>> {
+pub(crate) async fn read_metadata(cfg: &MetadataConfig, deadline: u64) -> Result<Option<InstanceMetadata>> {
     if matches!(cfg, MetadataConfig::None) {
         return Ok(None);
     }
@@ -207,7 +290,7 @@ fn fits(key: &str, value: &Value) -> bool {
     serde_yaml_ng::from_value::<Config>(Value::Mapping(one)).is_ok()
 }
 
-async fn discovery_context(cfg: &MetadataConfig, md: Option<&InstanceMetadata>) -> Result<DiscoveryContext> {
+pub(crate) async fn discovery_context(cfg: &MetadataConfig, md: Option<&InstanceMetadata>) -> Result<DiscoveryContext> {
     let credentials = match cfg {
         MetadataConfig::Ec2(ec2) => match metadata::ec2_role_credentials(ec2).await {
             Ok(c) => Some(c),

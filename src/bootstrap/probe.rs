@@ -2,20 +2,32 @@
 //! a few seconds counts as silent for this round.
 
 use super::decide::{Candidate, Probe};
-use crate::cluster::{Cluster, TlsFiles};
+use crate::cluster::{peer_members, Cluster, PeerAnswer, TlsFiles};
 use std::time::Duration;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A member of a cluster with a leader answers on its client port. Otherwise the peer port
+/// tells the rest: the member list of a cluster without a leader (served by the member
+/// itself), a refused connection (the machine is up, its etcd is not), or nothing.
 pub async fn probe(c: &Candidate, tls: &TlsFiles) -> Probe {
-    let attempt = async {
+    let led = async {
         let cl = Cluster::connect(&c.client_url, tls).await.ok()?;
         let st = cl.status().await.ok()?;
-        // The member list needs a leader (it is linearizable); a forming cluster has none.
-        let members = if st.leader != 0 { cl.members().await.ok()? } else { Vec::new() };
+        if st.leader == 0 {
+            return None;
+        }
+        let members = cl.members().await.ok()?;
         Some(Probe::Member { cluster_id: st.cluster_id, leader: st.leader, members })
     };
-    tokio::time::timeout(PROBE_TIMEOUT, attempt).await.ok().flatten().unwrap_or(Probe::Silent)
+    if let Ok(Some(p)) = tokio::time::timeout(PROBE_TIMEOUT, led).await {
+        return p;
+    }
+    match peer_members(&c.peer_url, tls, PROBE_TIMEOUT).await {
+        PeerAnswer::Members { cluster_id, members } => Probe::Member { cluster_id, leader: 0, members },
+        PeerAnswer::Refused => Probe::Refused,
+        PeerAnswer::Nothing => Probe::Silent,
+    }
 }
 
 pub async fn probe_all(peers: &[Candidate], tls: &TlsFiles) -> Vec<(Candidate, Probe)> {

@@ -6,16 +6,23 @@ use crate::config::Config;
 use crate::member::LocalMember;
 use crate::state::{drift, Origin, Phase, State};
 use anyhow::{bail, Result};
+use tracing::info;
 
 pub enum Existing {
     Fresh,
     HealthyMember,
     Resume(State),
+    /// An unfinished member set up by the other command (state Installing), now continued by
+    /// this one: an interrupted `init` becomes a join when a cluster runs by now, an
+    /// interrupted join becomes an init when none does (spec/README.md, F1). The member list
+    /// and the data-directory checks of the command that continues decide what is safe.
+    TakeOver(State),
 }
 
 pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Result<Existing> {
-    let Some(state) = State::load(&c.state_file)? else { return Ok(Existing::Fresh) };
-    if state.origin != origin {
+    let Some(mut state) = State::load(&c.state_file)? else { return Ok(Existing::Fresh) };
+    let take_over = state.origin != origin && state.phase == Phase::Installing;
+    if state.origin != origin && !take_over {
         bail!(
             "this machine already holds member {} set up by `etcdadm {}` (see {}); run `etcdadm reset` before `etcdadm {}`",
             state.config.name.as_deref().unwrap_or("?"), state.origin.as_str(), c.state_file.display(), origin.as_str()
@@ -33,6 +40,11 @@ pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Resu
             lines.join("; "),
             if diff.iter().any(|(k, _, _)| k == "version") { " (a version change is an upgrade, not a re-init)" } else { "" }
         );
+    }
+    if take_over {
+        info!(member = state.config.name.as_deref().unwrap_or("?"), from = state.origin.as_str(), to = origin.as_str(), "continuing an unfinished member");
+        state.origin = origin;
+        return Ok(Existing::TakeOver(state));
     }
     if state.phase == Phase::Member && is_healthy_voter(m).await {
         return Ok(Existing::HealthyMember);

@@ -14,7 +14,7 @@ use crate::service::ClusterBootstrap;
 use crate::snapshot::Restored;
 use crate::state::{Origin, Phase, State};
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tracing::info;
 
 /// The cluster a new member starts: every initial member and the cluster token.
@@ -30,6 +30,9 @@ pub struct Request {
     pub skip_hash_check: bool,
     /// Run only this phase (and its prerequisites).
     pub phase: Option<InitPhase>,
+    /// Leave the state file short of `member` once healthy: bootstrap saves it after its
+    /// last round (spec/README.md, F4).
+    pub defer_member: bool,
 }
 
 pub async fn run(mut c: Config, req: Request) -> Result<()> {
@@ -56,7 +59,7 @@ pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -
     let state = match check_existing(c, m, Origin::Init).await? {
         Existing::HealthyMember if req.phase.is_none() => return Ok(true),
         Existing::HealthyMember => State::load(&c.state_file)?.context("state file vanished")?,
-        Existing::Resume(state) => state,
+        Existing::Resume(state) | Existing::TakeOver(state) => state,
         Existing::Fresh => {
             if crate::fsutil::dir_has_entries(&c.data_dir)? {
                 bail!(
@@ -67,7 +70,7 @@ pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -
             State::new(Origin::Init, c, m)
         }
     };
-    let mut run = InitRun { c, m, new, snapshot: req.snapshot.as_deref(), skip_hash_check: req.skip_hash_check, state, release: None, restored: None };
+    let mut run = InitRun { c, m, new, req, state, release: None, restored: None };
     for p in plan(req.phase) {
         info!(phase = %p.name(), "init phase");
         run.phase(p).await.with_context(|| format!("init phase {}", p.name()))?;
@@ -79,8 +82,7 @@ struct InitRun<'a> {
     c: &'a Config,
     m: &'a LocalMember,
     new: NewCluster,
-    snapshot: Option<&'a Path>,
-    skip_hash_check: bool,
+    req: &'a Request,
     state: State,
     release: Option<Unpacked>,
     restored: Option<Restored>,
@@ -94,8 +96,8 @@ impl InitRun<'_> {
                 // Everything that can be checked is checked before the system changes: the
                 // release, and the snapshot (restored into staging).
                 let release = phases::fetch_release(c).await?;
-                if let Some(snap) = self.snapshot.filter(|_| !crate::fsutil::dir_has_entries(&c.data_dir).unwrap_or(true)) {
-                    self.restored = Some(crate::snapshot::prepare(release.dir(), c, m, &self.new.token, snap, self.skip_hash_check)?);
+                if let Some(snap) = self.req.snapshot.as_deref().filter(|_| !crate::fsutil::dir_has_entries(&c.data_dir).unwrap_or(true)) {
+                    self.restored = Some(crate::snapshot::prepare(release.dir(), c, m, &self.new.token, snap, self.req.skip_hash_check)?);
                 }
                 self.state.save()?;
                 phases::install(c, &release)?;
@@ -105,7 +107,7 @@ impl InitRun<'_> {
                 let ca = Ca::load_or_create(&m.pki.ca_cert, &m.pki.ca_key, c.ca_validity_days)?;
                 phases::certificates(c, m, &ca)?;
             }
-            InitPhase::Snapshot => match (self.restored.take(), self.snapshot) {
+            InitPhase::Snapshot => match (self.restored.take(), self.req.snapshot.as_deref()) {
                 (Some(r), _) => r.commit(&c.data_dir)?,
                 (None, Some(_)) => info!(data_dir = %c.data_dir.display(), "data directory already holds data; not restoring again"),
                 (None, None) => info!("no --snapshot given; nothing to restore"),
@@ -123,7 +125,9 @@ impl InitRun<'_> {
             InitPhase::Health => {
                 let cl = phases::wait_healthy(c, m).await?;
                 let st = cl.status().await?;
-                self.state.phase = Phase::Member;
+                if !self.req.defer_member {
+                    self.state.phase = Phase::Member;
+                }
                 self.state.member_id = Some(crate::cluster::format_id(st.member_id));
                 self.state.cluster_id = Some(crate::cluster::format_id(st.cluster_id));
                 self.state.save()?;

@@ -25,6 +25,9 @@ pub struct Request {
     pub retry: bool,
     /// Run only this phase (and its prerequisites).
     pub phase: Option<JoinPhase>,
+    /// Leave the state file short of `member` once healthy: bootstrap saves it after its
+    /// last round (spec/README.md, F4).
+    pub defer_member: bool,
 }
 
 pub async fn run(mut c: Config, req: Request) -> Result<()> {
@@ -44,6 +47,7 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
 /// changed (or when only a phase before membership ran).
 pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u64>> {
     let mut fresh = false;
+    let mut taken_over = false;
     let state = match check_existing(c, m, Origin::Join).await? {
         Existing::HealthyMember if req.phase.is_none() => {
             info!("this machine is already a healthy voting member; nothing to do");
@@ -51,6 +55,10 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
         }
         Existing::HealthyMember => State::load(&c.state_file)?.context("state file vanished")?,
         Existing::Resume(state) => state,
+        Existing::TakeOver(state) => {
+            taken_over = true;
+            state
+        }
         Existing::Fresh => {
             if crate::fsutil::dir_has_entries(&c.data_dir)? {
                 bail!(
@@ -65,7 +73,7 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
     if fresh && req.phase.is_none() {
         preflight(c, m, req).await?;
     }
-    let mut run = JoinRun { c, m, req, state, cluster: None, member: None };
+    let mut run = JoinRun { c, m, req, state, taken_over, cluster: None, member: None };
     for p in plan(req.phase) {
         info!(phase = %p.name(), "join phase");
         run.phase(p).await.with_context(|| format!("join phase {}", p.name()))?;
@@ -99,6 +107,8 @@ struct JoinRun<'a> {
     m: &'a LocalMember,
     req: &'a Request,
     state: State,
+    /// Continuing an unfinished init: the etcd running here is that member's.
+    taken_over: bool,
     cluster: Option<Cluster>,
     /// This member's id and the member list, once membership ran.
     member: Option<(u64, Vec<MemberInfo>)>,
@@ -114,7 +124,7 @@ impl JoinRun<'_> {
         match p {
             JoinPhase::Stop => {
                 let unit = c.unit_name();
-                if self.state.phase == Phase::Installing && Systemctl::state(&unit) == "active" {
+                if self.state.phase == Phase::Installing && !self.taken_over && Systemctl::state(&unit) == "active" {
                     info!(%unit, "stopping an etcd that is not a member set up by etcdadm");
                     Systemctl::stop(&unit)?;
                 }
@@ -153,7 +163,10 @@ impl JoinRun<'_> {
                 }
                 let local = phases::wait_healthy(c, m).await?;
                 let st = local.status().await?;
-                self.state.phase = Phase::Member;
+                if !self.req.defer_member {
+                    self.state.phase = Phase::Member;
+                }
+                self.state.member_id = Some(format_id(id));
                 self.state.cluster_id = Some(format_id(st.cluster_id));
                 self.state.save()?;
             }

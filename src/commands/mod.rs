@@ -3,8 +3,10 @@
 mod backup;
 mod certs;
 mod config_view;
+pub mod discover;
 mod download;
 mod existing;
+pub mod generate;
 pub mod phase_table;
 mod info;
 pub mod init;
@@ -33,7 +35,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(InitPhaseCommand::Phase { phase, args }) => (args, Some(phase)),
                 None => (a.args, None),
             };
-            let req = init::Request { snapshot: opts.snapshot, skip_hash_check: opts.skip_hash_check, phase };
+            let req = init::Request { snapshot: opts.snapshot, skip_hash_check: opts.skip_hash_check, phase, defer_member: false };
             init::run(load(&opts.flags)?, req).await
         }
         Command::Join(a) => {
@@ -46,9 +48,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(e) => join::parse_endpoints(&e, c.client_port)?,
                 None => Vec::new(),
             };
-            join::run(c, join::Request { endpoints, retry, phase }).await
+            join::run(c, join::Request { endpoints, retry, phase, defer_member: false }).await
         }
         Command::Bootstrap(a) => crate::bootstrap::run(sources(&a.flags)).await,
+        Command::Discover(a) => {
+            let req = discover::Request { output: a.output, once: a.once, deadline_seconds: a.deadline_seconds };
+            discover::run(sources(&a.flags), req).await
+        }
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
         Command::Download(a) => download::run(load(&a.release)?).await,
         Command::Upgrade(a) => {
@@ -70,6 +76,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("{}\n{}", pki.ca_cert.display(), pki.ca_key.display());
             Ok(())
         }
+        Command::Generate(g) => generate::run(g),
         Command::Version => {
             println!("etcdadm {} (installs etcd {} by default)", env!("CARGO_PKG_VERSION"), config::DEFAULT_ETCD_VERSION);
             Ok(())

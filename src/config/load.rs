@@ -156,6 +156,14 @@ mod tests {
         assert_eq!(c.cache_dir, Path::new("/var/cache/etcdadm"));
         assert_eq!((c.client_port, c.peer_port), (2379, 2380));
         assert!(c.version.starts_with("3.5."));
+        assert_eq!(c.metrics_textfile_dir, Path::new("/var/lib/node_exporter/textfile_collector"));
+    }
+
+    #[test]
+    fn an_empty_metrics_textfile_dir_disables_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("config.yaml"), "metrics-textfile-dir: \"\"\n").unwrap();
+        assert_eq!(load(&sources(dir.path())).unwrap().metrics_textfile_dir, Path::new(""));
     }
 
     #[test]
@@ -222,6 +230,7 @@ mod tests {
             ("release-sha256: abc\n", "release-sha256"),
             ("disk-priorities: [\"ExecStartPre=/bin/evil\"]\n", "disk-priorities"),
             ("disk-priorities: [\"Nice=-10\\nUser=x\"]\n", "disk-priorities"),
+            ("metrics-textfile-dir: textfile\n", "metrics-textfile-dir"),
         ] {
             let dir = tempfile::tempdir().unwrap();
             fs::write(dir.path().join("config.yaml"), yaml).unwrap();

@@ -19,6 +19,8 @@ pub const RENEW_UNIT: &str = "etcdadm-certs-renew.service";
 pub const RENEW_TIMER: &str = "etcdadm-certs-renew.timer";
 pub const BACKUP_UNIT: &str = "etcdadm-backup.service";
 pub const BACKUP_TIMER: &str = "etcdadm-backup.timer";
+/// node_exporter's textfile collector directory, as its documentation sets it up.
+pub const DEFAULT_METRICS_TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_collector";
 
 /// Every setting of a member. YAML keys are the kebab-case field names, which are also the
 /// long flag names, so `--data-dir X` and `data-dir: X` mean the same thing.
@@ -81,6 +83,9 @@ pub struct Config {
     pub kubelet_pod_manifest_path: PathBuf,
     /// Image of the static pod, tagged `v<version>`.
     pub image_repository: String,
+    /// Directory of node_exporter's textfile collector, where `etcdadm bootstrap` writes
+    /// `etcdadm.prom` with its outcome and timings; empty disables it.
+    pub metrics_textfile_dir: PathBuf,
     /// Settings of `etcdadm bootstrap`.
     pub bootstrap: BootstrapConfig,
 }
@@ -158,6 +163,7 @@ impl Default for Config {
             init_system: InitSystem::Systemd,
             kubelet_pod_manifest_path: "/etc/kubernetes/manifests".into(),
             image_repository: "quay.io/coreos/etcd".into(),
+            metrics_textfile_dir: DEFAULT_METRICS_TEXTFILE_DIR.into(),
             bootstrap: BootstrapConfig::default(),
         }
     }

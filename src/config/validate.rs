@@ -84,6 +84,10 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     if c.backup_on_calendar.is_empty() || !c.backup_on_calendar.chars().all(|ch| ch.is_ascii_alphanumeric() || " *-:,./~".contains(ch)) {
         return Err(invalid("backup-on-calendar", format!("{:?} is not a systemd calendar expression such as daily or *-*-* 02:00", c.backup_on_calendar)));
     }
+    if !c.metrics_textfile_dir.as_os_str().is_empty() {
+        check_abs("metrics-textfile-dir", &c.metrics_textfile_dir)
+            .map_err(|_| invalid("metrics-textfile-dir", format!("{} must be an absolute path, or \"\" to write no metrics", c.metrics_textfile_dir.display())))?;
+    }
     for d in &c.disk_priorities {
         check_priority(d)?;
     }

@@ -192,6 +192,16 @@ impl PeerSet {
     }
 }
 
+/// The intended cluster size: the configured `cluster-size`, else what the provider knows
+/// (the group's desired capacity), else, for a static list, its length. `None` for DNS
+/// without `cluster-size`: any non-empty answer is then taken as it is.
+pub fn expected_size(cluster_size: Option<usize>, set: &PeerSet, cfg: &DiscoveryConfig) -> Option<usize> {
+    cluster_size.or(set.expected).or(match cfg {
+        DiscoveryConfig::Static { .. } => Some(set.peers.len()),
+        _ => None,
+    })
+}
+
 /// What discovery needs to know about the machine it runs on; filled from the instance
 /// metadata by the caller. Every field may be missing off-cloud.
 #[derive(Debug, Clone, Default)]

@@ -20,44 +20,28 @@ struct Dnsmasq {
 impl Dnsmasq {
     /// `last_octet` picks 127.0.0.<n>, one per test, so that tests never share a server.
     fn start(last_octet: u8, records: &[&str]) -> Dnsmasq {
-        let bin = tool(
-            "dnsmasq",
-            "ETCDADM_TEST_DNSMASQ",
-            &["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"],
-        );
         let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last_octet));
         let dir = tempfile::tempdir().unwrap();
         let hosts = dir.path().join("hosts");
         std::fs::write(&hosts, "").unwrap();
-        let port = free_port(ip);
-        let child = Command::new(bin)
-            .args([
-                "--keep-in-foreground",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--pid-file=",
-                "--user=root",
-                "--local=/etcd.test/",
-                "--log-facility=-",
-            ])
-            .arg(format!("--listen-address={ip}"))
-            .arg(format!("--port={port}"))
-            .arg(format!("--addn-hosts={}", hosts.display()))
-            .args(records)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dnsmasq");
+        let addr = SocketAddr::new(ip, free_port(ip));
         let mut d = Dnsmasq {
-            child: ChildGuard(child),
-            addr: SocketAddr::new(ip, port),
+            child: ChildGuard(spawn_dnsmasq(addr, &hosts, records)),
+            addr,
             hosts,
             _dir: dir,
         };
         d.wait_ready();
         d
+    }
+
+    /// Replaces the server by one with `records`, on the same address (dnsmasq reads
+    /// `--srv-host` records only at start; SIGHUP does not reload them).
+    fn restart(&mut self, records: &[&str]) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        self.child = ChildGuard(spawn_dnsmasq(self.addr, &self.hosts, records));
+        self.wait_ready();
     }
 
     /// Until dnsmasq answers a query (any answer).
@@ -120,6 +104,35 @@ impl Dnsmasq {
             nameserver: Some(self.addr),
         }
     }
+}
+
+/// dnsmasq authoritative for `etcd.test` only (no upstream, no /etc/hosts) on `addr`.
+fn spawn_dnsmasq(addr: SocketAddr, hosts: &std::path::Path, records: &[&str]) -> std::process::Child {
+    let bin = tool(
+        "dnsmasq",
+        "ETCDADM_TEST_DNSMASQ",
+        &["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"],
+    );
+    Command::new(bin)
+        .args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--pid-file=",
+            "--user=root",
+            "--local=/etcd.test/",
+            "--log-facility=-",
+        ])
+        .arg(format!("--listen-address={}", addr.ip()))
+        .arg(format!("--port={}", addr.port()))
+        .arg(format!("--addn-hosts={}", hosts.display()))
+        .args(records)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dnsmasq")
 }
 
 fn shown(set: &PeerSet) -> Vec<String> {
@@ -284,4 +297,71 @@ async fn dns_discovery_retries_servfail_and_dead_nameservers() {
         "took {:?}",
         start.elapsed()
     );
+}
+
+/// Machines booting while their SRV records are published one by one: each runs
+/// `etcdadm discover` (the built binary) with `cluster-size: 5` as soon as its own record is
+/// up, so the first ones see 1, 2, 3... peers at first. All end with the same five.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srv_discovery_follows_a_growing_record_set_to_one_peer_set() {
+    const SIZE: usize = 5;
+    let srv = |i: usize| format!("--srv-host=_etcd-server-ssl._tcp.etcd.test,etcd-{i}.etcd.test,2380,0,10");
+    let hosts: Vec<String> = (1..=SIZE).map(|i| format!("--host-record=etcd-{i}.etcd.test,127.1.0.{i}")).collect();
+    let records = |n: usize| -> Vec<String> { hosts.iter().cloned().chain((1..=n).map(srv)).collect() };
+    let mut dns = Dnsmasq::start(26, &hosts.iter().map(String::as_str).collect::<Vec<_>>());
+    let dir = tempfile::tempdir().unwrap();
+    let mut machines = Vec::new();
+    for i in 1..=SIZE {
+        let now = records(i);
+        dns.restart(&now.iter().map(String::as_str).collect::<Vec<_>>());
+        let config = dir.path().join(format!("m{i}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                "advertise-address: 127.1.0.{i}\nstate-file: {}\nbootstrap:\n  cluster-size: {SIZE}\n  deadline-seconds: 60\n  \
+                 discovery: {{provider: dns, domain: etcd.test, nameserver: '{}'}}\n",
+                dir.path().join(format!("m{i}.json")).display(),
+                dns.addr
+            ),
+        )
+        .unwrap();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_etcdadm"))
+            .args(["discover", "--output", "json", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start etcdadm discover");
+        machines.push((i, child));
+        // Let the machines that run see this state of the zone for a round or two.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let want: Vec<(String, String)> = (1..=SIZE)
+        .map(|i| (format!("etcd-{i}"), format!("https://127.1.0.{i}:2380")))
+        .collect();
+    let mut rounds = Vec::new();
+    for (i, child) in machines {
+        let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+            .await
+            .expect("etcdadm discover did not end")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "machine {i}: {}\n{stderr}", out.status);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["complete"], true, "machine {i}: {report}");
+        let got: Vec<(String, String)> = report["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().to_string(), p["peer-url"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(got, want, "machine {i}");
+        let me: Vec<&str> = report["peers"].as_array().unwrap().iter().filter(|p| p["this-machine"] == true).map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(me, [format!("etcd-{i}")]);
+        rounds.push(report["rounds"].as_u64().unwrap());
+    }
+    // The first machine started with one record and had to wait for the other four.
+    assert!(rounds[0] >= 2, "rounds per machine: {rounds:?}");
 }

@@ -1,6 +1,7 @@
 //! An HTTP/1.1 proxy in front of moto that records every AWS call and answers the ones the
-//! test picks the way AWS throttles: Auto Scaling with HTTP 400 `Throttling`, EC2 with HTTP
-//! 503 `RequestLimitExceeded`. One request per connection (`Connection: close`).
+//! test picks the way AWS throttles (Auto Scaling with HTTP 400 `Throttling`, EC2 with HTTP
+//! 503 `RequestLimitExceeded`) or fails (HTTP 500 `InternalFailure`; HTTP 502 with an HTML
+//! body, as a load balancer in front answers). One request per connection (`Connection: close`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,35 @@ pub struct Call {
     /// `autoscaling` or `ec2`, from the signature's credential scope.
     pub service: String,
     pub action: String,
+    /// The access key id of the signature: which client called.
+    pub access_key: String,
+    /// Refused (throttled or failed) rather than passed to moto.
     pub throttled: bool,
+    /// The form parameters of the request.
+    pub params: Vec<(String, String)>,
+}
+
+impl Call {
+    /// The values of the instance-id filter of a DescribeInstances call.
+    pub fn filtered_instance_ids(&self) -> Vec<&str> {
+        let filter = self.params.iter().find(|(_, v)| v == "instance-id").map(|(k, _)| k.trim_end_matches(".Name").to_string());
+        let Some(prefix) = filter else { return Vec::new() };
+        let prefix = format!("{prefix}.Value.");
+        self.params.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// What the proxy does with one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Pass it to moto.
+    None,
+    /// AWS throttling: `Throttling` (Auto Scaling, 400) or `RequestLimitExceeded` (EC2, 503).
+    Throttle,
+    /// HTTP 500 `InternalFailure`.
+    Internal,
+    /// HTTP 502 with a non-AWS (HTML) body.
+    BadGateway,
 }
 
 pub struct ThrottleProxy {
@@ -29,13 +58,21 @@ impl Drop for ThrottleProxy {
     }
 }
 
-type Throttle = dyn Fn(usize) -> bool + Send + Sync;
+type Throttle = dyn Fn(usize) -> Fault + Send + Sync;
 
 impl ThrottleProxy {
-    /// `throttle(n)` decides whether the n-th call (from 1) is refused.
+    /// `throttle(n)` decides whether the n-th call (from 1) is throttled.
     pub async fn start(
         upstream: SocketAddr,
         throttle: impl Fn(usize) -> bool + Send + Sync + 'static,
+    ) -> ThrottleProxy {
+        Self::with_faults(upstream, move |n| if throttle(n) { Fault::Throttle } else { Fault::None }).await
+    }
+
+    /// `fault(n)` decides what happens to the n-th call (from 1).
+    pub async fn with_faults(
+        upstream: SocketAddr,
+        throttle: impl Fn(usize) -> Fault + Send + Sync + 'static,
     ) -> ThrottleProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
@@ -72,43 +109,48 @@ async fn handle(
 ) -> std::io::Result<()> {
     let (head, body) = read_message(&mut conn).await?;
     let head_text = String::from_utf8_lossy(&head).into_owned();
-    let service = header(&head_text, "authorization")
-        .and_then(|a| {
-            a.split("Credential=")
-                .nth(1)
-                .and_then(|c| c.split('/').nth(3))
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    let action = url::form_urlencoded::parse(&body)
-        .find(|(k, _)| k == "Action")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    let throttled = {
+    let credential = header(&head_text, "authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .unwrap_or_default()
+        .to_string();
+    let mut scope = credential.split('/');
+    let access_key = scope.next().unwrap_or_default().to_string();
+    let service = scope.nth(2).unwrap_or_default().to_string();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let action = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()).unwrap_or_default();
+    let fault = {
         let mut log = log.lock().unwrap();
-        let throttled = throttle(log.len() + 1);
+        let fault = throttle(log.len() + 1);
         log.push(Call {
             at: Instant::now(),
             service: service.clone(),
             action,
-            throttled,
+            access_key,
+            throttled: fault != Fault::None,
+            params,
         });
-        throttled
+        fault
     };
-    if throttled {
-        let (status, xml) = if service == "ec2" {
-            (
-                "503 Service Unavailable",
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code>\
-                 <Message>Request limit exceeded.</Message></Error></Errors><RequestID>proxy</RequestID></Response>",
-            )
-        } else {
-            (
-                "400 Bad Request",
-                "<ErrorResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\"><Error><Type>Sender</Type>\
-                 <Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>",
-            )
-        };
+    let refusal = match fault {
+        Fault::None => None,
+        Fault::Throttle if service == "ec2" => Some((
+            "503 Service Unavailable",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code>\
+             <Message>Request limit exceeded.</Message></Error></Errors><RequestID>proxy</RequestID></Response>",
+        )),
+        Fault::Throttle => Some((
+            "400 Bad Request",
+            "<ErrorResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\"><Error><Type>Sender</Type>\
+             <Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>",
+        )),
+        Fault::Internal => Some((
+            "500 Internal Server Error",
+            "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>\
+             <Message>An internal error occurred.</Message></Error><RequestId>proxy</RequestId></ErrorResponse>",
+        )),
+        Fault::BadGateway => Some(("502 Bad Gateway", "<html><body><h1>502 Bad Gateway</h1></body></html>")),
+    };
+    if let Some((status, xml)) = refusal {
         let resp = format!(
             "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
             xml.len()
@@ -185,4 +227,23 @@ fn with_connection_close(head: &str) -> Vec<u8> {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Asserts that `calls` (of one client) never exceed `rps`: at most `rps * w + 1` calls
+/// within any `w` seconds, as seen here. The `+ 1` allows one interval of delay between the
+/// client's limiter and this proxy (a loaded test machine delays single requests by tens of
+/// milliseconds); a client without a limiter fails it at once.
+pub fn assert_rate(calls: &[&Call], rps: f64, who: &str) {
+    let mut at: Vec<Instant> = calls.iter().map(|c| c.at).collect();
+    at.sort();
+    for i in 0..at.len() {
+        for j in i + 1..at.len() {
+            let w = (at[j] - at[i]).as_secs_f64();
+            assert!(
+                (j - i) as f64 <= rps * w + 1.0,
+                "{who}: {} calls within {w:.3}s exceed {rps} per second",
+                j - i + 1
+            );
+        }
+    }
 }

@@ -102,7 +102,8 @@ make_ca() { # DIR
 
 # Prepares machines for `etcdadm bootstrap` the way a provisioning system would: binary at
 # /opt/bin/etcdadm, the packaged unit enabled, the CA from CA_DIR, and YAML as config
-# (NAME and ADDRESS in it are replaced per machine). Does not start them.
+# (NAME and ADDRESS in it are replaced per machine). Does not start them. With
+# BOOTSTRAP_NO_BINARY=1 neither binary nor unit is put in (a package installs them).
 bootstrap_prepare() { # CA_DIR YAML M N [M N ...]
   local ca=$1 yaml=$2 root here
   here=$(dirname "${BASH_SOURCE[0]}")
@@ -110,12 +111,14 @@ bootstrap_prepare() { # CA_DIR YAML M N [M N ...]
   while (($#)); do
     fleet_create "$1" "$2" || return 1
     root=$(fleet_root "$1")
-    install -D -m 0755 "$ETCDADM_BIN" "$root/opt/bin/etcdadm" &&
-      ln -sf /opt/bin/etcdadm "$root/usr/local/bin/etcdadm" &&
-      install -D -m 0644 "$here/../../packaging/etcdadm-bootstrap.service" "$root/etc/systemd/system/etcdadm-bootstrap.service" &&
-      mkdir -p "$root/etc/systemd/system/multi-user.target.wants" &&
-      ln -sf ../etcdadm-bootstrap.service "$root/etc/systemd/system/multi-user.target.wants/etcdadm-bootstrap.service" &&
-      install -D -m 0644 "$ca/ca.crt" "$root/etc/etcd/pki/ca.crt" &&
+    if [[ ${BOOTSTRAP_NO_BINARY:-} != 1 ]]; then
+      install -D -m 0755 "$ETCDADM_BIN" "$root/opt/bin/etcdadm" &&
+        ln -sf /opt/bin/etcdadm "$root/usr/local/bin/etcdadm" &&
+        install -D -m 0644 "$here/../../packaging/etcdadm-bootstrap.service" "$root/etc/systemd/system/etcdadm-bootstrap.service" &&
+        mkdir -p "$root/etc/systemd/system/multi-user.target.wants" &&
+        ln -sf ../etcdadm-bootstrap.service "$root/etc/systemd/system/multi-user.target.wants/etcdadm-bootstrap.service" || return 1
+    fi
+    install -D -m 0644 "$ca/ca.crt" "$root/etc/etcd/pki/ca.crt" &&
       install -D -m 0600 "$ca/ca.key" "$root/etc/etcd/pki/ca.key" &&
       write_config "$1" "${yaml//ADDRESS/$(fleet_ip "$2")}" || return 1
     shift 2
@@ -184,6 +187,43 @@ dns_set() { # NAME IP...: NAME resolves to exactly these addresses
   shift
   for ip; do printf '%s %s\n' "$ip" "$name"; done >"$DNS_HOSTS"
   kill -HUP "$DNS_PID"
+}
+
+# SRV records _etcd-server-ssl._tcp.DOMAIN on the bridge's address, one per NAME=IP (target
+# NAME.DOMAIN, port 2380, with an A record for IP), served by a dnsmasq of its own (not
+# dns_start's). dnsmasq reads SRV records only when it starts (SIGHUP does not reload
+# them), so each call restarts it on the same address; queries in between fail and are
+# retried by the machines, as with a real zone update.
+dns_srv_set() { # DOMAIN NAME=IP...
+  local domain=$1 e args=()
+  shift
+  for e; do
+    args+=("--srv-host=_etcd-server-ssl._tcp.$domain,${e%%=*}.$domain,2380,0,10" "--host-record=${e%%=*}.$domain,${e#*=}")
+  done
+  if [[ -n ${DNS_SRV_PID:-} ]]; then
+    kill "$DNS_SRV_PID" 2>/dev/null
+    fleet__wait_gone 5 "$DNS_SRV_PID" || fleet__fail "dnsmasq $DNS_SRV_PID does not exit" || return 1
+  fi
+  rm -f "$FLEET_RUN/dnsmasq-srv.pid"
+  dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --user=root \
+    --listen-address="10.213.$FLEET_NET.1" --port=53 --local-ttl=0 --local=/fleet.test/ "${args[@]}" \
+    --pid-file="$FLEET_RUN/dnsmasq-srv.pid" </dev/null >>"$FLEET_RUN/dnsmasq.log" 2>&1 &
+  DNS_SRV_PID=$!
+  echo "$DNS_SRV_PID" >>"$FLEET_RUN/servers"
+  fleet_retry 10 test -s "$FLEET_RUN/dnsmasq-srv.pid" || fleet__fail "dnsmasq did not start: $(tail -5 "$FLEET_RUN/dnsmasq.log")"
+}
+
+# Bootstrap configuration discovering the SRV records of DOMAIN through the bridge's DNS server.
+dns_srv_bootstrap_yaml() { # DOMAIN SIZE
+  printf 'release-url: %s\nversion: %s\nbootstrap:\n  cluster-size: %s\n  discovery:\n    provider: dns\n    domain: %s\n    nameserver: 10.213.%s.1:53\n' \
+    "$MIRROR_URL" "$ETCD_VERSION" "$2" "$1" "$FLEET_NET"
+}
+
+# No member of M's cluster is a learner.
+no_learners() { # M
+  local list
+  list=$(members "$1") || return 1
+  assert_eq 0 "$(grep -c ', true$' <<<"$list")" "learners in the member list of $1"
 }
 
 # Bootstrap configuration discovering NAME through the bridge's DNS server.

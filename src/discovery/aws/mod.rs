@@ -3,7 +3,10 @@
 //!
 //! Calls (IAM actions the instance role needs): `autoscaling:DescribeAutoScalingInstances`
 //! (once per process, only when no group is configured), `autoscaling:DescribeAutoScalingGroups`
-//! and `ec2:DescribeInstances`, each at most `max-requests-per-second` across the process.
+//! (once per attempt) and `ec2:DescribeInstances` (only for instances whose address this
+//! process has not learned yet), all together at most `max-requests-per-second` across the
+//! process. A throttled or failed call ends the attempt with a retryable error; the caller
+//! retries with backoff.
 
 mod query;
 mod xml;
@@ -82,15 +85,49 @@ pub(super) async fn discover(
     let wanted: Vec<&str> = group
         .instances
         .iter()
-        .filter(|i| MEMBER_LIFECYCLE_STATES.contains(&i.lifecycle_state.as_str()))
+        .filter(|i| is_member(i))
         .map(|i| i.instance_id.as_str())
         .collect();
-    let instances = describe_instances(&client, &wanted).await?;
-    Ok(PeerSet::new(
-        peers(&wanted, &instances),
-        Some(group.desired_capacity),
-        true,
-    ))
+    // Addresses learned earlier in this run need no EC2 call: an instance keeps its primary
+    // private IPv4 for its whole life. Only instances not seen yet are looked up.
+    let ec2_url = client.url(Service::Ec2).to_string();
+    let unknown: Vec<&str> = {
+        let cache = ADDRESS_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner());
+        wanted
+            .iter()
+            .copied()
+            .filter(|id| !cache.contains_key(&(ec2_url.clone(), id.to_string())))
+            .collect()
+    };
+    if !unknown.is_empty() {
+        let instances = describe_instances(&client, &unknown).await?;
+        let found = peers(&unknown, &instances);
+        let mut cache = ADDRESS_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner());
+        for p in found {
+            if let (Some(id), Host::Ip(std::net::IpAddr::V4(ip))) = (p.instance_id, p.host) {
+                cache.insert((ec2_url.clone(), id), ip);
+            }
+        }
+    }
+    let cache = ADDRESS_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner());
+    let known = wanted
+        .iter()
+        .filter_map(|id| {
+            let ip = cache.get(&(ec2_url.clone(), id.to_string()))?;
+            Some(Peer {
+                name: Some(id.to_string()),
+                host: Host::Ip((*ip).into()),
+                instance_id: Some(id.to_string()),
+            })
+        })
+        .collect();
+    Ok(PeerSet::new(known, Some(group.desired_capacity), true))
+}
+
+/// Whether the group counts this instance as one of its members: launching or in service,
+/// and not marked unhealthy (the group is about to replace it).
+fn is_member(i: &xml::GroupInstance) -> bool {
+    MEMBER_LIFECYCLE_STATES.contains(&i.lifecycle_state.as_str()) && i.health_status != "Unhealthy"
 }
 
 /// The peers among `wanted` (ids the group lists as members): those EC2 reports pending or
@@ -113,6 +150,12 @@ fn peers(wanted: &[&str], instances: &[xml::Ec2Instance]) -> Vec<Peer> {
         })
         .collect()
 }
+
+/// Private IPv4 addresses learned in this process, by (EC2 endpoint, instance id), of
+/// instances EC2 reported pending or running. An instance keeps the set until its group no
+/// longer lists it as a healthy member; EC2 is not asked about it again in this run.
+static ADDRESS_OF_INSTANCE: Mutex<BTreeMap<(String, String), Ipv4Addr>> =
+    Mutex::new(BTreeMap::new());
 
 /// Group names already resolved in this process, by (autoscaling endpoint, instance id): an
 /// instance never changes group.

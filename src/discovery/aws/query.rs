@@ -110,10 +110,11 @@ impl QueryClient {
             detail,
             retryable,
         };
+        // Wait for the slot first, so that the signature's time is the sending time.
+        pace(self.min_interval).await;
         let headers = self
             .sign(service, url, &body)
             .map_err(|e| http_err(format!("cannot sign the request: {e}"), false))?;
-        pace(self.min_interval).await;
         let mut req = self
             .http
             .post(url)

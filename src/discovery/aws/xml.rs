@@ -38,6 +38,8 @@ pub(super) struct GroupInstance {
     pub instance_id: String,
     /// `Pending`, `Pending:Wait`, `InService`, `Standby`, `Terminating`, ...
     pub lifecycle_state: String,
+    /// `Healthy` or `Unhealthy` (the group replaces an unhealthy instance); `Healthy` when absent.
+    pub health_status: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +75,8 @@ pub(super) fn describe_auto_scaling_groups(xml: &str) -> Result<Vec<Group>, Stri
     struct InstanceXml {
         instance_id: String,
         lifecycle_state: String,
+        #[serde(default)]
+        health_status: Option<String>,
     }
     let r: Response = quick_xml::de::from_str(xml).map_err(|e| e.to_string())?;
     Ok(r.describe_auto_scaling_groups_result
@@ -89,6 +93,7 @@ pub(super) fn describe_auto_scaling_groups(xml: &str) -> Result<Vec<Group>, Stri
                 .map(|i| GroupInstance {
                     instance_id: i.instance_id,
                     lifecycle_state: i.lifecycle_state,
+                    health_status: i.health_status.unwrap_or_else(|| "Healthy".into()),
                 })
                 .collect(),
         })
@@ -247,11 +252,13 @@ mod tests {
             [
                 GroupInstance {
                     instance_id: "i-720dcc3b89e34b699".into(),
-                    lifecycle_state: "InService".into()
+                    lifecycle_state: "InService".into(),
+                    health_status: "Healthy".into()
                 },
                 GroupInstance {
                     instance_id: "i-b33653870684ebae0".into(),
-                    lifecycle_state: "Pending:Wait".into()
+                    lifecycle_state: "Pending:Wait".into(),
+                    health_status: "Healthy".into()
                 },
             ]
         );

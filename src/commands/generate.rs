@@ -1,0 +1,69 @@
+//! `etcdadm generate man DIR` and `etcdadm generate completions SHELL`: the man pages (one
+//! per command and subcommand, section 8) and shell completions the packages carry,
+//! generated from the very clap definition the binary parses (`cli::Cli`), so they cannot
+//! drift from the flags. A subcommand rather than a build script: `cli.rs` depends on the
+//! rest of the crate, and packaging uses the binary it ships anyway.
+
+use crate::cli::Cli;
+use crate::fsutil::{write_atomic, MODE_PUBLIC};
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Subcommand};
+use std::path::{Path, PathBuf};
+
+/// Section of the manual: system administration commands (the unit says `man:etcdadm(8)`).
+pub const MAN_SECTION: &str = "8";
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Write etcdadm.8 and etcdadm-<command>[-<subcommand>].8 for every command into DIR.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the completion script for SHELL to standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+pub fn run(cmd: GenerateCommand) -> Result<()> {
+    match cmd {
+        GenerateCommand::Man { dir } => {
+            for path in man_pages(&dir)? {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
+        GenerateCommand::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "etcdadm", &mut out);
+            Ok(())
+        }
+    }
+}
+
+/// Writes one page per visible command into `dir` (created if needed); returns their paths.
+pub fn man_pages(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut written = Vec::new();
+    page(cmd, dir, &mut written)?;
+    Ok(written)
+}
+
+fn page(cmd: clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> Result<()> {
+    let man = clap_mangen::Man::new(cmd.clone())
+        .section(MAN_SECTION)
+        .source(format!("etcdadm {}", env!("CARGO_PKG_VERSION")))
+        .manual("etcdadm");
+    let path = dir.join(man.get_filename());
+    let mut text = Vec::new();
+    man.render(&mut text).with_context(|| format!("cannot render the man page of {}", cmd.get_name()))?;
+    write_atomic(&path, &text, MODE_PUBLIC).with_context(|| format!("cannot write {}: check that the directory is writable", path.display()))?;
+    written.push(path);
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        page(sub.clone(), dir, written)?;
+    }
+    Ok(())
+}

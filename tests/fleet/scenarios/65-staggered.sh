@@ -1,0 +1,41 @@
+# shellcheck shell=bash
+# Five machines discover each other through DNS SRV records that are published one by one
+# while they boot (staggered group membership): machine i's record appears, machine i boots
+# and sees i of 5 peers, then 0-3 s pass before the next. Ten trials; every one must end in
+# exactly one cluster of five started voters, every machine ready, no learner left.
+# STAGGERED_TRIALS overrides the count.
+
+scenario() {
+  fleet_setup || return 1
+  make_ca "$FLEET_RUN/ca" || return 1
+  local t trials=${STAGGERED_TRIALS:-10}
+  for ((t = 1; t <= trials; t++)); do
+    check "trial $t: 5 machines booted while their SRV records appear form one 5-voter cluster" staggered_trial "$t"
+  done
+}
+
+staggered_trial() { # T: machines s<T>a..s<T>e with addresses .(10+5T-4) .. .(10+5T)
+  local t=$1 names=() records=() k n m ms rc=0
+  local domain=t$t.fleet.test
+  for k in a b c d e; do
+    n=$((5 * t - 4 + ${#names[@]}))
+    names+=("s$t$k")
+    bootstrap_prepare "$FLEET_RUN/ca" "$(dns_srv_bootstrap_yaml "$domain" 5)" "s$t$k" "$n" || return 1
+  done
+  for m in "${names[@]}"; do
+    n=$((5 * t - 4 + ${#records[@]}))
+    records+=("$m=$(fleet_ip "$n")")
+    dns_srv_set "$domain" "${records[@]}" && fleet_start "$m" || { rc=1; break; }
+    # The last one finds the set complete at once; the others wait, having seen fewer.
+    ((${#records[@]} == 5)) && break
+    bootstrap_status_is "$m" "discovering peers ${#records[@]}/5" 60 || { rc=1; break; }
+    ms=$((RANDOM % 3001))
+    fleet_log "trial $t: $m saw ${#records[@]}/5; next record in ${ms} ms"
+    sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
+  done
+  if ((rc == 0)); then
+    all_ready "${names[@]}" && one_cluster_of 5 "${names[@]}" && no_learners "${names[0]}" || rc=1
+  fi
+  for m in "${names[@]}"; do fleet_kill "$m" >/dev/null 2>&1; done
+  return "$rc"
+}
