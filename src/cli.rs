@@ -301,6 +301,7 @@ pub struct StateFlag {
 
 /// `etcdadm upgrade`: the release flags (`--version` is required), the state file, `--yes`.
 #[derive(Debug, Args, Serialize)]
+#[command(mut_arg("etcd_version", |a| a.required(true).help("etcd version to move this member to (e.g. 3.5.30)")))]
 pub struct UpgradeArgs {
     /// Do not ask for confirmation (needed when stdin is not a terminal).
     #[arg(long, short = 'y')]
@@ -565,6 +566,7 @@ mod tests {
         assert_eq!(layer.get("release-url"), Some(&"file:///m".into()));
         assert_eq!(layer.get("state-file"), Some(&"/s.json".into()));
         assert!(layer.get("yes").is_none(), "--yes is no configuration key");
+        assert!(Cli::try_parse_from(["etcdadm", "upgrade", "--yes"]).is_err(), "upgrade needs --version");
     }
 
     #[test]

@@ -130,6 +130,7 @@ fn upgrade_config(recorded: &Config, requested: &Config, version: &str, pinned: 
         version: version.to_string(),
         release_url: pick(&requested.release_url, &recorded.release_url, &default.release_url),
         release_sha256: pinned,
+        arch: pick(&requested.arch, &recorded.arch, &default.arch),
         cache_dir: pick(&requested.cache_dir, &recorded.cache_dir, &default.cache_dir),
         download_connect_timeout_seconds: pick(
             &requested.download_connect_timeout_seconds,
@@ -357,5 +358,7 @@ mod tests {
         assert_eq!((c.release_url.as_str(), c.timeout_seconds), ("file:///m", 30));
         assert_eq!(c.data_dir.to_str(), Some("/srv/etcd"), "member-defining settings stay as recorded");
         assert_eq!(c.release_sha256, Some("cd".repeat(32)));
+        let c = upgrade_config(&recorded, &Config { arch: Some("arm64".into()), ..Default::default() }, "3.5.1", None);
+        assert_eq!(c.arch.as_deref(), Some("arm64"));
     }
 }
