@@ -14,12 +14,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# moto, the AWS emulator the discovery tests (aws-asg) run as a server, pinned, in its own venv:
-# Debian's python3 refuses system-wide pip installs (PEP 668). Tests look for
-# $MOTO_VENV/bin/moto_server (override: ETCDADM_TEST_MOTO_SERVER).
+# moto, the AWS emulator the discovery tests (aws-asg), the S3 tests (tests/s3.rs) and fleet
+# scenario 94-backup-s3 run as a server, pinned, in its own venv: Debian's python3 refuses
+# system-wide pip installs (PEP 668). Tests look for $MOTO_VENV/bin/moto_server (override:
+# ETCDADM_TEST_MOTO_SERVER); scenario 94 sets up its store with the venv's boto3 (a moto
+# dependency).
 MOTO_VERSION=5.2.5
 MOTO_VENV=/opt/etcdadm-test/moto
-if ! "$MOTO_VENV/bin/python" -c "import sys, importlib.metadata as m, moto.server; sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null; then
+if ! "$MOTO_VENV/bin/python" -c "import sys, importlib.metadata as m, moto.server, boto3; sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null; then
   echo "install-deps: installing moto[server]==$MOTO_VERSION into $MOTO_VENV" >&2
   /usr/bin/python3 -m venv "$MOTO_VENV"
   "$MOTO_VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"

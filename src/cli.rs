@@ -39,7 +39,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Cluster-wide status: members, leader, raft lag, DB sizes, alarms, certificate expiry.
     Status(InfoArgs),
-    /// Snapshot this member's database into backup-dir, keeping backup-keep snapshots.
+    /// Snapshot this member's database into backup-dir, keeping backup-keep snapshots;
+    /// with --upload (or backup-s3-url) also upload it to an S3-compatible store.
     Backup {
         /// Directory for snapshots (default: backup-dir).
         #[arg(long, value_name = "DIR")]
@@ -48,7 +49,7 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         keep: Option<usize>,
         #[command(flatten)]
-        state: StateFlag,
+        flags: BackupFlags,
     },
     /// Show configuration.
     #[command(subcommand)]
@@ -112,14 +113,17 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct InitOptions {
-    /// Restore the new cluster's data from this etcd v3 snapshot.
-    #[arg(long, value_name = "FILE")]
+    /// Restore the new cluster's data from this etcd v3 snapshot: a file, an
+    /// s3://BUCKET/KEY object, or s3://BUCKET/PREFIX/ for the newest snapshot under it.
+    #[arg(long, value_name = "FILE|S3URL")]
     pub snapshot: Option<PathBuf>,
     /// Skip the snapshot's integrity hash check (for a db file copied from a data dir).
     #[arg(long, requires = "snapshot")]
     pub skip_hash_check: bool,
     #[command(flatten)]
     pub flags: MemberFlags,
+    #[command(flatten)]
+    pub s3: S3Flags,
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,6 +314,47 @@ pub struct UpgradeArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub release: ReleaseFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub state: StateFlag,
+}
+
+/// How an S3-compatible store is reached (the backup-s3-* settings).
+#[derive(Debug, Args, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct S3Flags {
+    /// Base URL of an S3-compatible store, http(s)://HOST[:PORT] (default: AWS S3).
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_s3_endpoint: Option<String>,
+    /// Region of the bucket (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1).
+    #[arg(long, value_name = "REGION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_s3_region: Option<String>,
+    /// Path-style addressing (default: on with --backup-s3-endpoint or a dotted bucket name).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_s3_path_style: Option<bool>,
+}
+
+/// `etcdadm backup`'s configuration flags.
+#[derive(Debug, Args, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct BackupFlags {
+    /// Also upload the snapshot under this S3 prefix, s3://BUCKET/PREFIX/ (default:
+    /// backup-s3-url). Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN, else the EC2 instance role.
+    #[arg(long, value_name = "S3URL")]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "backup-s3-url")]
+    pub upload: Option<String>,
+    /// How many snapshots of this member to keep under the S3 prefix (default:
+    /// backup-s3-keep, else --keep, else backup-keep).
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_s3_keep: Option<usize>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub s3: S3Flags,
     #[command(flatten)]
     #[serde(flatten)]
     pub state: StateFlag,
@@ -546,6 +591,32 @@ mod tests {
         fn is_join_with_retry(&self) -> bool {
             matches!(self, Command::Join(j) if j.args.retry)
         }
+    }
+
+    #[test]
+    fn s3_flags_set_the_backup_s3_keys() {
+        let Command::Backup { flags, .. } = parse(&[
+            "backup", "--upload", "s3://b-1/p/", "--backup-s3-keep", "3", "--backup-s3-endpoint", "http://10.0.0.1:9000",
+            "--backup-s3-region", "eu-west-1", "--backup-s3-path-style=false", "--state-file", "/s.json",
+        ])
+        .command
+        else {
+            panic!("not backup")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let c = load(&ConfigSources { file: dir.path().join("none.yaml"), flags: flags_layer(&flags), ..Default::default() }).unwrap();
+        assert_eq!(c.backup_s3_url.as_deref(), Some("s3://b-1/p/"));
+        assert_eq!(c.backup_s3_keep, Some(3));
+        assert_eq!(c.backup_s3_endpoint.as_deref(), Some("http://10.0.0.1:9000"));
+        assert_eq!(c.backup_s3_region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.backup_s3_path_style, Some(false));
+        assert_eq!(c.state_file, std::path::Path::new("/s.json"));
+        let Command::Init(a) = parse(&["init", "--snapshot", "s3://b-1/p/", "--backup-s3-endpoint", "http://h:9000"]).command else { panic!() };
+        assert_eq!(flags_layer(&a.args.s3).get("backup-s3-endpoint"), Some(&"http://h:9000".into()));
+        // Bad values are configuration errors that name the key.
+        let Command::Backup { flags, .. } = parse(&["backup", "--upload", "https://b/p"]).command else { panic!() };
+        let e = load(&ConfigSources { file: dir.path().join("none.yaml"), flags: flags_layer(&flags), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().contains("backup-s3-url"), "{e}");
     }
 
     #[test]

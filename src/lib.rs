@@ -24,6 +24,7 @@ pub mod phases;
 pub mod pki;
 pub mod release;
 pub mod retry;
+pub mod s3;
 pub mod service;
 pub mod snapshot;
 pub mod state;

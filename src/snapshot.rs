@@ -40,6 +40,24 @@ pub fn check_status(tools: &Path, file: &Path) -> Result<()> {
     run(cmd, &what)
 }
 
+/// For an `s3://BUCKET/KEY` (or `s3://BUCKET/PREFIX/`, the newest snapshot under it)
+/// `--snapshot`: the object downloaded into a temporary file beside the data directory and
+/// verified against the SHA-256 recorded at upload. None for a local file.
+pub async fn fetch_s3(c: &Config, snapshot: &Path) -> Result<Option<crate::s3::Downloaded>> {
+    let Some(url) = crate::s3::S3Url::from_snapshot_arg(snapshot)? else {
+        return Ok(None);
+    };
+    let settings = crate::s3::Settings::new(c.backup_s3_endpoint.as_deref(), c.backup_s3_region.as_deref(), c.backup_s3_path_style, c.timeout())?;
+    let parent = c.data_dir.parent().context("data-dir has no parent directory")?;
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let creds = crate::s3::credentials(c).await?;
+    let client = crate::s3::Client::new(&settings, &url.bucket, &creds)?;
+    let d = crate::s3::download_snapshot(&client, &url, parent)
+        .await
+        .with_context(|| format!("cannot restore from {url}; nothing was changed"))?;
+    Ok(Some(d))
+}
+
 /// A snapshot restored into a staging directory beside the data directory; removed on drop
 /// unless committed.
 pub struct Restored {

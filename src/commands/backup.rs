@@ -1,6 +1,8 @@
 //! `etcdadm backup`: a snapshot of this member's database, streamed through the v3 API into
 //! `backup-dir`, checked with the release's own tool, kept `backup-keep` deep. Restore one
-//! with `etcdadm init --snapshot FILE`.
+//! with `etcdadm init --snapshot FILE`. With an S3 prefix (`--upload`, `backup-s3-url`) the
+//! checked snapshot is also uploaded there and the prefix pruned the same way; restore with
+//! `etcdadm init --snapshot s3://BUCKET/PREFIX/`.
 
 use crate::cluster::Cluster;
 use crate::config::Config;
@@ -8,7 +10,8 @@ use crate::fsutil::{create_dir_with_mode, MODE_PRIVATE};
 use crate::member::LocalMember;
 use crate::state::State;
 use crate::{phases, snapshot};
-use anyhow::{Context, Result};
+use crate::s3::{S3Url, Settings};
+use anyhow::{anyhow, Context, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -18,13 +21,28 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
     let state = State::load(&requested.state_file)?.with_context(|| {
         format!("no member set up by etcdadm on this machine ({} does not exist)", requested.state_file.display())
     })?;
-    let target = take(&state.config, &state.member()?, dir, keep).await?;
+    let c = &state.config;
+    let m = state.member()?;
+    // S3 settings are checked before anything is done; an upload failure later keeps the
+    // local snapshot.
+    let upload = upload_target(&requested, c, keep)?;
+    let target = take(c, &m, dir, keep).await?;
     println!("{}", target.display());
+    if let Some(u) = upload {
+        let kept = |e: crate::s3::S3Error| anyhow!("{e}\nThe local snapshot {} was kept.", target.display());
+        let creds = crate::s3::credentials(c).await.map_err(kept)?;
+        let client = crate::s3::Client::new(&u.settings, &u.prefix.bucket, &creds).map_err(kept)?;
+        let object = crate::s3::upload_snapshot(&client, &u.prefix, &target).await.map_err(kept)?;
+        println!("{object}");
+        crate::s3::prune_remote(&client, &u.prefix, &m.name, u.keep)
+            .await
+            .map_err(|e| anyhow!("uploaded {object}, but removing old snapshots under {} failed: {e}", u.prefix))?;
+    }
     Ok(())
 }
 
 /// Takes a checked snapshot of the local member into `dir` (default backup-dir), keeping the
-/// newest `keep` (default backup-keep); returns the snapshot's path.
+/// newest `keep` (default backup-keep) there; returns the snapshot's path. (No upload.)
 pub async fn take(c: &Config, m: &LocalMember, dir: Option<PathBuf>, keep: Option<usize>) -> Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| c.backup_dir.clone());
     let keep = keep.unwrap_or(c.backup_keep).max(1);
@@ -43,6 +61,30 @@ pub async fn take(c: &Config, m: &LocalMember, dir: Option<PathBuf>, keep: Optio
         info!(file = %old.display(), "removed old snapshot");
     }
     Ok(target)
+}
+
+/// Where and how a backup is uploaded.
+struct Upload {
+    prefix: S3Url,
+    settings: Settings,
+    keep: usize,
+}
+
+/// The upload settings: each from the command line and configuration file of this run,
+/// else from the configuration the member was set up with.
+fn upload_target(requested: &Config, saved: &Config, keep: Option<usize>) -> Result<Option<Upload>> {
+    let Some(url) = requested.backup_s3_url.as_deref().or(saved.backup_s3_url.as_deref()) else {
+        return Ok(None);
+    };
+    let prefix = S3Url::parse(url).context("--upload / backup-s3-url")?.as_prefix();
+    let settings = Settings::new(
+        requested.backup_s3_endpoint.as_deref().or(saved.backup_s3_endpoint.as_deref()),
+        requested.backup_s3_region.as_deref().or(saved.backup_s3_region.as_deref()),
+        requested.backup_s3_path_style.or(saved.backup_s3_path_style),
+        saved.timeout(),
+    )?;
+    let keep = requested.backup_s3_keep.or(saved.backup_s3_keep).or(keep).unwrap_or(saved.backup_keep).max(1);
+    Ok(Some(Upload { prefix, settings, keep }))
 }
 
 /// `<member>-<UTC time to the millisecond>.db`: names sort in time order, which pruning
@@ -90,6 +132,27 @@ fn prune(dir: &Path, member: &str, keep: usize) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_settings_prefer_this_run_then_the_member_setup() {
+        let saved = Config { backup_keep: 5, ..Config::default() };
+        assert!(upload_target(&Config::default(), &saved, None).unwrap().is_none());
+        let saved = Config {
+            backup_s3_url: Some("s3://saved-bucket/p".into()),
+            backup_s3_endpoint: Some("http://10.0.0.1:9000".into()),
+            backup_keep: 5,
+            ..Config::default()
+        };
+        let u = upload_target(&Config::default(), &saved, None).unwrap().unwrap();
+        assert_eq!(u.prefix.to_string(), "s3://saved-bucket/p/");
+        assert_eq!((u.keep, u.settings.path_style_for("b"), u.settings.base_url().as_str()), (5, true, "http://10.0.0.1:9000"));
+        let requested = Config { backup_s3_url: Some("s3://flag-bucket/x/".into()), backup_s3_keep: Some(2), ..Config::default() };
+        let u = upload_target(&requested, &saved, Some(9)).unwrap().unwrap();
+        assert_eq!((u.prefix.bucket.as_str(), u.keep), ("flag-bucket", 2));
+        assert_eq!(upload_target(&Config::default(), &saved, Some(9)).unwrap().unwrap().keep, 9);
+        let bad = Config { backup_s3_url: Some("s3://Bad/x".into()), ..Config::default() };
+        assert!(upload_target(&bad, &saved, None).is_err());
+    }
 
     #[test]
     fn prune_keeps_the_newest_of_this_member_only() {

@@ -95,9 +95,17 @@ impl InitRun<'_> {
             InitPhase::Install => {
                 // Everything that can be checked is checked before the system changes: the
                 // release, and the snapshot (restored into staging).
+                let snap = self.req.snapshot.as_deref().filter(|_| !crate::fsutil::dir_has_entries(&c.data_dir).unwrap_or(true));
+                // An s3:// snapshot is downloaded beside the data directory and verified
+                // against its recorded SHA-256 first; the temporary file goes on drop.
+                let downloaded = match snap {
+                    Some(s) => crate::snapshot::fetch_s3(c, s).await?,
+                    None => None,
+                };
                 let release = phases::fetch_release(c).await?;
-                if let Some(snap) = self.req.snapshot.as_deref().filter(|_| !crate::fsutil::dir_has_entries(&c.data_dir).unwrap_or(true)) {
-                    self.restored = Some(crate::snapshot::prepare(release.dir(), c, m, &self.new.token, snap, self.req.skip_hash_check)?);
+                if let Some(snap) = snap {
+                    let local = downloaded.as_ref().map_or(snap, |d| d.file.path());
+                    self.restored = Some(crate::snapshot::prepare(release.dir(), c, m, &self.new.token, local, self.req.skip_hash_check)?);
                 }
                 self.state.save()?;
                 phases::install(c, &release)?;

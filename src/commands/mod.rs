@@ -36,7 +36,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 None => (a.args, None),
             };
             let req = init::Request { snapshot: opts.snapshot, skip_hash_check: opts.skip_hash_check, phase, defer_member: false };
-            init::run(load(&opts.flags)?, req).await
+            init::run(load(&erased::Both { a: &opts.flags, b: &opts.s3 })?, req).await
         }
         Command::Join(a) => {
             let (endpoints, retry, flags, phase) = match a.phase {
@@ -61,7 +61,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let req = upgrade::Request { version: a.release.etcd_version.clone(), release_sha256: a.release.release_sha256.clone(), yes: a.yes };
             upgrade::run(load(&a)?, req).await
         }
-        Command::Backup { dir, keep, state } => backup::run(load(&state)?, dir, keep).await,
+        Command::Backup { dir, keep, flags } => backup::run(load(&flags)?, dir, keep).await,
         Command::Status(a) => status::run(load(&a.state)?, a.output).await,
         Command::Info(a) => info::run(load(&a.state)?, a.output).await,
         Command::Config(ConfigCommand::View(f)) => config_view::run(&load(&f)?),
@@ -93,5 +93,14 @@ mod erased {
         fn layer(&self) -> serde_yaml_ng::Mapping {
             super::flags_layer(self)
         }
+    }
+
+    /// Two flag structs as one layer.
+    #[derive(super::Serialize)]
+    pub struct Both<'a, A: super::Serialize, B: super::Serialize> {
+        #[serde(flatten)]
+        pub a: &'a A,
+        #[serde(flatten)]
+        pub b: &'a B,
     }
 }

@@ -77,6 +77,18 @@ pub struct Config {
     pub backup_keep: usize,
     /// When the backup timer runs (a systemd OnCalendar expression).
     pub backup_on_calendar: String,
+    /// Also upload each backup under this S3 prefix (`s3://bucket/prefix/`).
+    pub backup_s3_url: Option<String>,
+    /// Base URL of an S3-compatible store (MinIO, moto, ...): `http(s)://host[:port]`.
+    /// Default: AWS S3 in backup-s3-region.
+    pub backup_s3_endpoint: Option<String>,
+    /// Default: `AWS_REGION`, `AWS_DEFAULT_REGION`, then `us-east-1`.
+    pub backup_s3_region: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`). Default: on with backup-s3-endpoint or
+    /// a bucket name with dots, else virtual-hosted (`bucket.endpoint/key`).
+    pub backup_s3_path_style: Option<bool>,
+    /// How many snapshots of this member to keep under the prefix (default: backup-keep).
+    pub backup_s3_keep: Option<usize>,
     /// Who runs etcd: `systemd` (a unit) or `kubelet` (a static pod manifest).
     pub init_system: InitSystem,
     /// Where the kubelet reads static pod manifests.
@@ -160,6 +172,11 @@ impl Default for Config {
             backup_dir: "/var/backups/etcd".into(),
             backup_keep: 7,
             backup_on_calendar: "daily".into(),
+            backup_s3_url: None,
+            backup_s3_endpoint: None,
+            backup_s3_region: None,
+            backup_s3_path_style: None,
+            backup_s3_keep: None,
             init_system: InitSystem::Systemd,
             kubelet_pod_manifest_path: "/etc/kubernetes/manifests".into(),
             image_repository: "quay.io/coreos/etcd".into(),

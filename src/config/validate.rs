@@ -88,6 +88,20 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
         check_abs("metrics-textfile-dir", &c.metrics_textfile_dir)
             .map_err(|_| invalid("metrics-textfile-dir", format!("{} must be an absolute path, or \"\" to write no metrics", c.metrics_textfile_dir.display())))?;
     }
+    if let Some(u) = &c.backup_s3_url {
+        crate::s3::S3Url::parse(u).map_err(|e| invalid("backup-s3-url", e.to_string()))?;
+    }
+    if let Some(e) = &c.backup_s3_endpoint {
+        crate::s3::check_endpoint(e).map_err(|e| invalid("backup-s3-endpoint", e))?;
+    }
+    if let Some(r) = &c.backup_s3_region {
+        if r.is_empty() || !r.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
+            return Err(invalid("backup-s3-region", format!("{r:?} is not a region name such as eu-west-1")));
+        }
+    }
+    if c.backup_s3_keep == Some(0) {
+        return Err(invalid("backup-s3-keep", "must keep at least 1 snapshot".into()));
+    }
     for d in &c.disk_priorities {
         check_priority(d)?;
     }

@@ -1,6 +1,7 @@
 //! The `aws-asg` provider against moto running as a server on 127.0.0.1, one per test.
 
-use crate::support::{crypto, free_port, tool, wait_for_tcp, ChildGuard};
+use crate::moto::MotoServer;
+use crate::support::crypto;
 use crate::throttle_proxy::{assert_rate, ThrottleProxy};
 use backon::{ExponentialBuilder, Retryable};
 use etcdadm::discovery::{
@@ -9,41 +10,24 @@ use etcdadm::discovery::{
 use etcdadm::net::Host;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
 pub const REGION: &str = "us-east-1";
 
 pub struct Moto {
-    _child: ChildGuard,
+    _server: MotoServer,
     pub addr: SocketAddr,
     http: reqwest::Client,
 }
 
 impl Moto {
     pub fn start() -> Moto {
-        let bin = tool(
-            "moto_server (pip moto[server])",
-            "ETCDADM_TEST_MOTO_SERVER",
-            &["/opt/etcdadm-test/moto/bin/moto_server"],
-        );
-        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let port = free_port(ip);
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let mut child = ChildGuard(child);
-        let addr = SocketAddr::new(ip, port);
-        wait_for_tcp(addr, Duration::from_secs(20), &mut child.0, "moto_server");
+        let server = MotoServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST));
         crypto();
         Moto {
-            _child: child,
-            addr,
+            addr: server.addr,
+            _server: server,
             http: reqwest::Client::new(),
         }
     }
