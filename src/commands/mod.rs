@@ -13,6 +13,7 @@ pub mod init;
 pub mod join;
 pub mod reset;
 mod status;
+pub mod upgrade;
 
 use crate::cli::{flags_layer, CaCommand, CertsCommand, Cli, Command, ConfigCommand, InitPhaseCommand, JoinPhaseCommand};
 use crate::config::{self, Config, ConfigSources, DEFAULT_CONFIG_FILE};
@@ -56,6 +57,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
         Command::Download(a) => download::run(load(&a.release)?).await,
+        Command::Upgrade(a) => {
+            let req = upgrade::Request { version: a.release.etcd_version.clone(), release_sha256: a.release.release_sha256.clone(), yes: a.yes };
+            upgrade::run(load(&a)?, req).await
+        }
         Command::Backup { dir, keep, flags } => backup::run(load(&flags)?, dir, keep).await,
         Command::Status(a) => status::run(load(&a.state)?, a.output).await,
         Command::Info(a) => info::run(load(&a.state)?, a.output).await,

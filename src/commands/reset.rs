@@ -146,6 +146,10 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
             info!(file = %f.display(), "removed");
         }
     }
+    // Binaries kept beside the live ones by `etcdadm upgrade` (etcd-v<V>/).
+    for dir in crate::release::swap::prune(&c.install_dir, &[])? {
+        info!(dir = %dir.display(), "removed");
+    }
     // Directories etcdadm created go too once empty (a shared one like /usr/local/bin stays).
     for dir in [&c.install_dir, &m.pki.ca_cert.parent().map(|p| p.to_path_buf()).unwrap_or_default()] {
         if std::fs::remove_dir(dir).is_ok() {

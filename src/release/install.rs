@@ -7,7 +7,7 @@ use std::process::Command;
 use tracing::info;
 
 /// Binaries an etcd release carries; `etcdutl` exists from 3.5 on.
-const BINARIES: &[(&str, bool)] = &[("etcd", true), ("etcdctl", true), ("etcdutl", false)];
+pub(super) const BINARIES: &[(&str, bool)] = &[("etcd", true), ("etcdctl", true), ("etcdutl", false)];
 
 /// A verified release unpacked into a temporary directory (removed on drop). Nothing on the
 /// system has changed yet, so its tools can check inputs (snapshots) before anything does.

@@ -8,6 +8,8 @@ mod fetch;
 mod install;
 mod progress;
 pub mod sums;
+pub mod swap;
+pub mod version;
 
 pub use install::{binary_version, Unpacked};
 

@@ -51,6 +51,28 @@ impl Systemctl {
         Self::run(&["restart", "--no-block", unit]).map(|_| ())
     }
 
+    /// Restarts and waits for the start job: with `Type=notify` it ends when etcd reports
+    /// ready, or fails when etcd exits. Gives up after `timeout` (the job stays queued).
+    pub async fn restart_wait(unit: &str, timeout: std::time::Duration) -> Result<()> {
+        debug!(unit, "systemctl restart");
+        let mut cmd = tokio::process::Command::new("systemctl");
+        cmd.args(["restart", unit]).kill_on_drop(true);
+        let out = match tokio::time::timeout(timeout, cmd.output()).await {
+            Ok(out) => out.context("cannot run systemctl; etcdadm needs systemd as the init system")?,
+            Err(_) => bail!("`systemctl restart {unit}` did not finish within {}s", timeout.as_secs()),
+        };
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            bail!("`systemctl restart {unit}` failed: {}", stderr.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        Ok(())
+    }
+
+    /// Forgets a failed state and the start rate limit, so a start is not refused.
+    pub fn reset_failed(unit: &str) -> Result<()> {
+        Self::run(&["reset-failed", unit]).map(|_| ())
+    }
+
     pub fn stop(unit: &str) -> Result<()> {
         Self::run(&["stop", unit]).map(|_| ())
     }
