@@ -13,6 +13,13 @@ pub struct AwsCredentials {
     pub expiration: Option<String>,
 }
 
+impl AwsCredentials {
+    /// The credentials as the SigV4 signer takes them.
+    pub fn for_signing(&self) -> aws_credential_types::Credentials {
+        aws_credential_types::Credentials::new(&self.access_key_id, &self.secret_access_key, self.session_token.clone(), None, "etcdadm")
+    }
+}
+
 impl fmt::Debug for AwsCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let prefix: String = self.access_key_id.chars().take(4).collect();

@@ -127,7 +127,3 @@ pub fn service_state(c: &Config) -> String {
     }
 }
 
-/// The client TLS files of the local member.
-pub fn client_tls(m: &LocalMember) -> TlsFiles {
-    TlsFiles::client(&m.pki)
-}

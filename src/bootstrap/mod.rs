@@ -91,7 +91,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
     // The client certificate lets this machine probe its peers before it is a member.
     let (spec, cert, key) = crate::pki::client_cert(&me0);
     ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(&c))?;
-    let tls = phases::client_tls(&me0);
+    let tls = crate::cluster::TlsFiles::client(&me0.pki);
 
     // Spec F4: with an authoritative peer set a new member is not done once healthy: it
     // settles first (rounds until one with a complete view finds nothing departed left),
@@ -163,7 +163,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 let m = LocalMember::from_config(&c)?;
                 crate::metrics::decided("join");
                 notify::status(&format!("joining via {}", endpoints.join(",")));
-                join::join(&c, &m, &join::Request { endpoints, retry: true, phase: None, defer_member: authoritative }).await?;
+                join::join(&c, &m, &join::Request { endpoints, retry: true, phase: None, defer_member: authoritative, cluster_checked: true }).await?;
                 if !authoritative {
                     return Ok(format!("etcd member {} is a healthy voter", m.name));
                 }

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::fsutil::{create_dir_with_mode, MODE_PRIVATE};
 use crate::member::LocalMember;
 use crate::state::State;
-use crate::{phases, snapshot};
+use crate::snapshot;
 use crate::s3::{S3Url, Settings};
 use anyhow::{anyhow, Context, Result};
 use std::os::unix::fs::PermissionsExt;
@@ -48,7 +48,7 @@ pub async fn take(c: &Config, m: &LocalMember, dir: Option<PathBuf>, keep: Optio
     let keep = keep.unwrap_or(c.backup_keep).max(1);
     create_dir_with_mode(&dir, 0o700).with_context(|| format!("cannot create {}", dir.display()))?;
 
-    let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &phases::client_tls(m)).await?;
+    let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &crate::cluster::TlsFiles::client(&m.pki)).await?;
     let mut part = tempfile::Builder::new().prefix(".snapshot-").suffix(".part").tempfile_in(&dir)?;
     let bytes = cl.snapshot_to(part.as_file_mut()).await?;
     part.as_file().sync_all()?;

@@ -54,7 +54,7 @@ pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Resu
 
 /// Whether the local etcd answers health checks and lists itself as a started voter.
 pub async fn is_healthy_voter(m: &LocalMember) -> bool {
-    let tls = crate::phases::client_tls(m);
+    let tls = crate::cluster::TlsFiles::client(&m.pki);
     let Ok(cl) = crate::cluster::Cluster::connect(&m.local_endpoint, &tls).await else { return false };
     if cl.check_health().await.is_err() {
         return false;

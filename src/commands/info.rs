@@ -77,7 +77,7 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
         data_dir: c.data_dir.display().to_string(),
         etcd_version: c.version.clone(),
     };
-    let tls = phases::client_tls(&m);
+    let tls = crate::cluster::TlsFiles::client(&m.pki);
     let (cluster, error) = match Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls).await {
         Ok(cl) => match cluster_view(&cl, &tls).await {
             Ok(v) => (Some(v), None),

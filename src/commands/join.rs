@@ -28,6 +28,9 @@ pub struct Request {
     /// Leave the state file short of `member` once healthy: bootstrap saves it after its
     /// last round (spec/README.md, F4).
     pub defer_member: bool,
+    /// The caller already reached the cluster with this machine's own client certificate
+    /// (bootstrap's probes): no preflight.
+    pub cluster_checked: bool,
 }
 
 pub async fn run(mut c: Config, req: Request) -> Result<()> {
@@ -70,7 +73,7 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
             State::new(Origin::Join, c, m)
         }
     };
-    if fresh && req.phase.is_none() {
+    if fresh && req.phase.is_none() && !req.cluster_checked {
         preflight(c, m, req).await?;
     }
     let mut run = JoinRun { c, m, req, state, taken_over, cluster: None, member: None };
@@ -181,7 +184,7 @@ impl JoinRun<'_> {
         if endpoints.is_empty() {
             bail!("membership needs the client URL of a member: `etcdadm join phase membership https://10.0.0.1:2379`");
         }
-        let tls = phases::client_tls(m);
+        let tls = crate::cluster::TlsFiles::client(&m.pki);
         let cl = until_deadline("connecting to the cluster", self.deadline(), || Cluster::connect_any(endpoints, &tls))
             .await
             .with_context(|| format!("cannot reach the cluster at {}", endpoints.join(", ")))?;

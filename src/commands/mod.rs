@@ -48,7 +48,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(e) => join::parse_endpoints(&e, c.client_port)?,
                 None => Vec::new(),
             };
-            join::run(c, join::Request { endpoints, retry, phase, defer_member: false }).await
+            join::run(c, join::Request { endpoints, retry, phase, defer_member: false, cluster_checked: false }).await
         }
         Command::Bootstrap(a) => crate::bootstrap::run(sources(&a.flags)).await,
         Command::Discover(a) => {

@@ -6,7 +6,6 @@ use crate::cluster::{format_id, Cluster, MemberInfo};
 use crate::config::Config;
 use crate::fsutil::remove_file_if_exists;
 use crate::member::LocalMember;
-use crate::phases;
 use crate::retry::until_deadline;
 use crate::service::Systemctl;
 use crate::state::State;
@@ -30,7 +29,7 @@ pub async fn run(requested: Config, args: &ResetArgs) -> Result<()> {
 }
 
 async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bool) -> Result<()> {
-    let tls = phases::client_tls(m);
+    let tls = crate::cluster::TlsFiles::client(&m.pki);
     let mut cl = match Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls).await {
         Ok(cl) => cl,
         Err(e) if force => {

@@ -7,7 +7,7 @@ use crate::cli::Output;
 use crate::cluster::{format_id, Cluster};
 use crate::config::Config;
 use crate::state::State;
-use crate::{phases, pki};
+use crate::pki;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
         format!("no member set up by etcdadm on this machine ({} does not exist)", requested.state_file.display())
     })?;
     let m = state.member()?;
-    let tls = phases::client_tls(&m);
+    let tls = crate::cluster::TlsFiles::client(&m.pki);
     let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls)
         .await
         .context("cannot reach the local member; is etcd running? (`etcdadm info` shows what is known offline)")?;

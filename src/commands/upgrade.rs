@@ -56,7 +56,7 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
     }
     let m = state.member()?;
     let c = upgrade_config(&state.config, &requested, &target.to_string(), req.release_sha256);
-    let tls = phases::client_tls(&m);
+    let tls = crate::cluster::TlsFiles::client(&m.pki);
 
     // Preflight: nothing changes unless every member is healthy and the step is supported.
     let survey = Survey::take(&m, &tls).await.context("preflight: cannot read the cluster's member list; nothing was changed")?;

@@ -62,13 +62,7 @@ impl Client {
             .map_err(|e| S3Error::Invalid(format!("cannot set up the HTTP client for S3: {}", error_chain(&e))))?;
         Ok(Client {
             http,
-            credentials: Credentials::new(
-                &credentials.access_key_id,
-                &credentials.secret_access_key,
-                credentials.session_token.clone(),
-                None,
-                "etcdadm",
-            ),
+            credentials: credentials.for_signing(),
             settings: settings.clone(),
             bucket: bucket.into(),
         })

@@ -74,13 +74,7 @@ impl QueryClient {
         };
         Ok(QueryClient {
             http,
-            credentials: Credentials::new(
-                &credentials.access_key_id,
-                &credentials.secret_access_key,
-                credentials.session_token.clone(),
-                None,
-                "etcdadm",
-            ),
+            credentials: credentials.for_signing(),
             region: region.to_string(),
             autoscaling_url: url(Service::AutoScaling),
             ec2_url: url(Service::Ec2),
