@@ -28,6 +28,11 @@ for s in "${scenarios[@]}"; do
     echo "=== scenario $name: ok" >&2
   fi
 done
+# The fault and bad-input suite (issue 4) also gets its own count.
+fault_re='^(pass|fail) (80-bootstrap-crash|85-faults|86-bad-inputs|90-deadline):'
+if grep -qE "$fault_re" "$FLEET_RESULTS"; then
+  echo "fault suite: $(grep -E "$fault_re" "$FLEET_RESULTS" | grep -c '^pass ') passed, $(grep -E "$fault_re" "$FLEET_RESULTS" | grep -c '^fail ') failed"
+fi
 passed=$(grep -c '^pass ' "$FLEET_RESULTS")
 failed=$(grep -c '^fail ' "$FLEET_RESULTS")
 grep '^fail ' "$FLEET_RESULTS" | sed 's/^/  /' >&2
