@@ -44,10 +44,8 @@ pub fn write_if_changed(path: &Path, contents: &[u8], mode: u32) -> io::Result<b
 
 /// Copies `src` to `dest` atomically with `mode`; returns whether anything changed.
 pub fn copy_if_changed(src: &Path, dest: &Path, mode: u32) -> io::Result<bool> {
-    if let (Ok(a), Ok(b)) = (fs::metadata(src), fs::metadata(dest)) {
-        if a.len() == b.len() && b.permissions().mode() & 0o7777 == mode && same_contents(src, dest)? {
-            return Ok(false);
-        }
+    if unchanged(src, dest, mode)? {
+        return Ok(false);
     }
     let dir = parent_dir(dest)?;
     fs::create_dir_all(dir)?;
@@ -58,6 +56,39 @@ pub fn copy_if_changed(src: &Path, dest: &Path, mode: u32) -> io::Result<bool> {
     tmp.persist(dest).map_err(|e| e.error)?;
     sync_dir(dir)?;
     Ok(true)
+}
+
+/// Puts `src` at `dest` unless `dest` already has its content and mode: a hard link renamed
+/// into place when both are on one file system (no copy), else a copy. Not synced: the
+/// caller makes it durable later with `sync_filesystem`, off its critical path (etcd's
+/// binaries: a re-run compares contents, so a torn file after a crash is replaced).
+pub fn place_if_changed(src: &Path, dest: &Path, mode: u32) -> io::Result<bool> {
+    if unchanged(src, dest, mode)? {
+        return Ok(false);
+    }
+    let dir = parent_dir(dest)?;
+    fs::create_dir_all(dir)?;
+    let tmp = tempfile::Builder::new().prefix(".etcdadm-").make_in(dir, |p| match fs::hard_link(src, p) {
+        Ok(()) => Ok(()),
+        Err(_) => fs::copy(src, p).map(|_| ()),
+    })?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))?;
+    tmp.persist(dest).map_err(|e| e.error)?;
+    Ok(true)
+}
+
+/// Commits everything written to the file system holding `path` to disk (syncfs(2)).
+pub fn sync_filesystem(path: &Path) -> io::Result<()> {
+    let f = File::open(path)?;
+    nix::unistd::syncfs(&f).map_err(io::Error::from)
+}
+
+/// Whether `dest` already has `src`'s content and `mode`.
+fn unchanged(src: &Path, dest: &Path, mode: u32) -> io::Result<bool> {
+    Ok(match (fs::metadata(src), fs::metadata(dest)) {
+        (Ok(a), Ok(b)) => a.len() == b.len() && b.permissions().mode() & 0o7777 == mode && same_contents(src, dest)?,
+        _ => false,
+    })
 }
 
 fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {
@@ -123,6 +154,22 @@ mod tests {
         // No temporary files are left behind.
         let names: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn place_if_changed_links_and_skips_identical_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("bin/b"));
+        fs::write(&a, b"binary").unwrap();
+        assert!(place_if_changed(&a, &b, MODE_EXEC).unwrap());
+        assert!(!place_if_changed(&a, &b, MODE_EXEC).unwrap());
+        assert_eq!(fs::read(&b).unwrap(), b"binary");
+        assert_eq!(fs::metadata(&b).unwrap().permissions().mode() & 0o7777, 0o755);
+        assert_eq!(fs::read_dir(dir.path().join("bin")).unwrap().count(), 1, "no temporary file left");
+        fs::write(dir.path().join("c"), b"other").unwrap();
+        assert!(place_if_changed(&dir.path().join("c"), &b, MODE_EXEC).unwrap());
+        assert_eq!(fs::read(&b).unwrap(), b"other");
+        sync_filesystem(dir.path()).unwrap();
     }
 
     #[test]

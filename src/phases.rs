@@ -24,6 +24,12 @@ pub fn install(c: &Config, release: &Unpacked) -> Result<()> {
     Ok(release.install(&c.install_dir)?)
 }
 
+/// Commits the installed binaries (written unsynced, so etcd could start sooner) to disk,
+/// before the state file records a finished member.
+pub fn make_durable(c: &Config) -> Result<()> {
+    crate::fsutil::sync_filesystem(&c.install_dir).with_context(|| format!("cannot sync {} to disk", c.install_dir.display()))
+}
+
 /// Issues (or keeps) the member's certificates from the CA.
 pub fn certificates(c: &Config, m: &LocalMember, ca: &Ca) -> Result<()> {
     for (spec, cert, key) in pki::member_certs(m, c) {

@@ -132,6 +132,7 @@ impl InitRun<'_> {
             InitPhase::Etcdctl => phases::etcdctl(c, m)?,
             InitPhase::Health => {
                 let cl = phases::wait_healthy(c, m).await?;
+                phases::make_durable(c)?;
                 let st = cl.status().await?;
                 if !self.req.defer_member {
                     self.state.phase = Phase::Member;

@@ -165,6 +165,7 @@ impl JoinRun<'_> {
                     info!(id = %format_id(id), "promoted to voting member");
                 }
                 let local = phases::wait_healthy(c, m).await?;
+                phases::make_durable(c)?;
                 let st = local.status().await?;
                 if !self.req.defer_member {
                     self.state.phase = Phase::Member;

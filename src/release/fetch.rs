@@ -89,7 +89,8 @@ pub async fn download(url: &str, dest: &Path, connect_timeout: Duration) -> Resu
         }
         progress.finish();
     }
-    tmp.as_file().sync_all().map_err(super::io_err(dest))?;
+    // Not synced: the cache is verified against the digest whenever it is used, so a file
+    // torn by a crash is simply downloaded again.
     tmp.persist(dest).map_err(|e| super::io_err(dest)(e.error))?;
     Ok(hasher.finalize().into())
 }

@@ -1,7 +1,7 @@
 //! Unpacking a verified archive and installing its binaries into the install directory.
 
 use super::{io_err, Release, ReleaseError};
-use crate::fsutil::{copy_if_changed, MODE_EXEC};
+use crate::fsutil::{place_if_changed, MODE_EXEC};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tracing::info;
@@ -45,12 +45,13 @@ impl Unpacked {
         &self.dir
     }
 
-    /// Installs the binaries into `install_dir`; unchanged files are left alone.
+    /// Installs the binaries into `install_dir`; unchanged files are left alone. Not synced
+    /// to disk yet (see `fsutil::place_if_changed`).
     pub fn install(&self, install_dir: &Path) -> Result<(), ReleaseError> {
         let mut changed = Vec::new();
         for (bin, _) in BINARIES {
             let src = self.dir.join(bin);
-            if src.is_file() && copy_if_changed(&src, &install_dir.join(bin), MODE_EXEC).map_err(io_err(install_dir))? {
+            if src.is_file() && place_if_changed(&src, &install_dir.join(bin), MODE_EXEC).map_err(io_err(install_dir))? {
                 changed.push(*bin);
             }
         }
