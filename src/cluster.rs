@@ -105,7 +105,9 @@ pub async fn peer_members(peer_url: &str, tls: &TlsFiles, timeout: Duration) -> 
     let attempt = async {
         let (ca, cert, key) = tls.read().ok()?;
         let identity = reqwest::Identity::from_pem(&[cert, key].concat()).ok()?;
+        // HTTP/1.1 only: etcd's peer port offers h2 in TLS ALPN but breaks h2 streams.
         let client = reqwest::Client::builder()
+            .http1_only()
             .tls_certs_only([reqwest::Certificate::from_pem(&ca).ok()?])
             .identity(identity)
             .connect_timeout(timeout)

@@ -233,6 +233,11 @@ dns_bootstrap_yaml() { # NAME SIZE [EXTRA YAML under bootstrap]
 }
 
 # Waits until the bootstrap unit's status line contains TEXT.
+# TEXT is in the bootstrap agent's journal.
+grep_journal() { # M TEXT
+  fleet_journal "$1" -u etcdadm-bootstrap | grep_all "$2" || fleet__fail "'$2' not in the journal of $1"
+}
+
 bootstrap_status_is() { # M TEXT [SECONDS]
   local deadline=$((SECONDS + ${3:-60})) s
   until s=$(fleet_exec "$1" systemctl show -p StatusText --value etcdadm-bootstrap 2>/dev/null) && [[ $s == *"$2"* ]]; do

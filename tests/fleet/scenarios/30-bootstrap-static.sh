@@ -41,6 +41,3 @@ same_members() { # M EXPECTED
   assert_eq "$2" "$(members "$1" | sort)" "member list"
 }
 
-grep_journal() { # M TEXT
-  fleet_journal "$1" -u etcdadm-bootstrap | grep_all "$2" || fleet__fail "'$2' not in the journal of $1"
-}
