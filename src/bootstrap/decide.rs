@@ -3,7 +3,8 @@
 //! same rules (spec/README.md; the fixes F2, F3, F5, F6 it names are marked below).
 //!
 //! The algorithm (README, "How bootstrap decides"):
-//! 1. If any peer answers as a member of a running cluster (one with a leader), join it. When the
+//! 1. If any peer answers as a member of a running cluster (one with a leader), join it (or,
+//!    if it lists this machine as an initial member that never started, form exactly it). When the
 //!    peer set is authoritative (an autoscaling group) and this round's view of it is complete
 //!    and lists this machine, first remove, one per round, a departed member: one whose peer URL
 //!    is no longer in the set (or, F5, a started predecessor at this machine's own peer URL while
@@ -86,6 +87,12 @@ pub fn decide(v: &View) -> Decision {
     match clusters.as_slice() {
         [] => form_or_wait(v),
         [cluster_id] => {
+            // An initial member of that cluster that never started is started as one ("new",
+            // the same initial cluster and token), not joined: etcd stalls when such members
+            // start with "existing" at once, each waiting on the other's peer port.
+            if let Some(form) = v.me.as_ref().and_then(|me| unstarted_initial_member(me, running[0].2)) {
+                return form;
+            }
             let endpoints: Vec<String> = running.iter().map(|a| a.0.client_url.clone()).collect();
             // F2: only a complete view that lists this machine says who departed.
             if v.authoritative && v.me.is_some() && v.expected == Some(v.peers.len()) {
@@ -178,6 +185,28 @@ fn leaderless(v: &View, me: &Candidate) -> Option<Decision> {
             many.iter().map(|(i, _)| format_id(*i)).collect::<Vec<_>>().join(", ")
         ))),
     }
+}
+
+/// Form exactly the cluster whose member list names `me` as an initial voter that never
+/// started, when its initial cluster and token can be recovered from the list: the member
+/// id etcd gave `me` must be the one it computes from the peer URL and that token.
+fn unstarted_initial_member(me: &Candidate, members: &[MemberInfo]) -> Option<Decision> {
+    let mine = members.iter().find(|m| m.peer_urls.contains(&me.peer_url) && m.name == me.name && !m.is_learner && !m.started())?;
+    let mut initial_cluster: Vec<(String, String)> =
+        members.iter().filter_map(|m| Some((m.name.clone(), m.peer_urls.first()?.clone()))).collect();
+    initial_cluster.sort();
+    let token = token(&initial_cluster);
+    (mine.id == initial_member_id(&mine.peer_urls, &token)).then_some(Decision::Form { initial_cluster, token })
+}
+
+/// The id etcd gives a member of the initial cluster: the first 8 bytes of the SHA-1 of its
+/// sorted peer URLs and the cluster token (etcd's `computeMemberID`).
+pub fn initial_member_id(peer_urls: &[String], token: &str) -> u64 {
+    use sha1::Digest as _;
+    let mut urls = peer_urls.to_vec();
+    urls.sort();
+    let digest = sha1::Sha1::digest(format!("{}{token}", urls.concat()).as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
 }
 
 /// `etcd-` and 16 hex digits of the SHA-256 of the sorted `name=url` list: the same on every
@@ -299,6 +328,27 @@ mod tests {
         let mut late = view(4, &[1, 2, 3, 4], Some(3));
         late.probes[0].1 = cluster(vec![member(1, true, false)]);
         assert!(matches!(decide(&late), Decision::Join { .. }));
+    }
+
+    #[test]
+    fn an_unstarted_initial_member_of_a_running_cluster_starts_as_one() {
+        // 1 and 2 formed {1,2,3} and have a leader; 3 never started. Its member id is the
+        // one etcd computes from its peer URL and the token, so 3 forms that cluster.
+        let ic: Vec<(String, String)> = [1, 2, 3].iter().map(|i| (format!("m{i}"), format!("https://10.0.0.{i}:2380"))).collect();
+        let tok = token(&ic);
+        let id = |i: u8| initial_member_id(&[format!("https://10.0.0.{i}:2380")], &tok);
+        let members: Vec<MemberInfo> = [1, 2, 3]
+            .iter()
+            .map(|i| MemberInfo { id: id(*i), name: format!("m{i}"), ..member(*i, *i != 3, false) })
+            .collect();
+        let mut v = view(3, &[1, 2, 3], Some(3));
+        v.probes[0].1 = Probe::Member { cluster_id: 5, leader: id(1), members: members.clone() };
+        assert_eq!(decide(&v), Decision::Form { initial_cluster: ic, token: tok.clone() });
+        // A list that does not give back its id (membership changed since): join instead.
+        let mut other = members;
+        other[0].peer_urls = vec!["https://10.0.0.9:2380".into()];
+        v.probes[0].1 = Probe::Member { cluster_id: 5, leader: id(1), members: other };
+        assert!(matches!(decide(&v), Decision::Join { .. }));
     }
 
     #[test]
