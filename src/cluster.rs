@@ -43,6 +43,9 @@ fn transient(e: &etcd_client::Error) -> bool {
         "leader changed",
         "no leader",
         "too many requests",
+        // the connection broke mid-call (e.g. the member is restarting); tonic reports it as
+        // status Unknown
+        "transport error",
     ];
     match e {
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
@@ -371,4 +374,19 @@ impl Cluster {
         Ok(())
     }
 
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_connections_are_transient_other_unknown_errors_are_not() {
+        let status = |code, msg: &str| etcd_client::Error::GRpcStatus(tonic::Status::new(code, msg));
+        // what a call gets while the member restarts (seen renewing certificates)
+        assert!(transient(&status(tonic::Code::Unknown, "transport error")));
+        assert!(transient(&status(tonic::Code::Unavailable, "tcp connect error")));
+        assert!(!transient(&status(tonic::Code::Unknown, "etcdserver: member not found")));
+        assert!(!transient(&status(tonic::Code::PermissionDenied, "etcdserver: permission denied")));
+    }
 }
