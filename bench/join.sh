@@ -22,8 +22,10 @@ bench_main() {
   machines m1 1 m2 2 m3 3 || return 1
   ea m1 init >/dev/null 2>&1 || { fleet__fail "etcdadm init failed"; return 1; }
   for v in m2 m3; do
-    copy_ca m1 "$v" && ea "$v" join "https://$(fleet_ip 1):2379" >/dev/null 2>&1 ||
-      { fleet__fail "etcdadm join $v failed"; return 1; }
+    if ! { copy_ca m1 "$v" && ea "$v" join "https://$(fleet_ip 1):2379" >/dev/null 2>&1; }; then
+      fleet__fail "etcdadm join $v failed"
+      return 1
+    fi
   done
   assert_eq 3 "$(started_voters m1)" "voters before the trials" || return 1
   cp -a "$(fleet_root m1)/etc/etcd/pki" "$FLEET_RUN/ca" || return 1
@@ -81,7 +83,10 @@ trial_cold() { # T
 trial_warm() { # T
   local s rc=0
   new_machine jw || { bench_destroy jw; return 1; }
-  ea jw join phase install >/dev/null 2>&1 && ea jw join phase certificates >/dev/null 2>&1 || { bench_destroy jw; return 1; }
+  if ! { ea jw join phase install >/dev/null 2>&1 && ea jw join phase certificates >/dev/null 2>&1; }; then
+    bench_destroy jw
+    return 1
+  fi
   if s=$(timed ea jw join "https://$(fleet_ip 1):2379") && is_voter jw; then
     cp "$FLEET_RUN/timed.err" "$BENCH_RESULTS/join-warm-trial$1.log"
     echo "warm $1 $s"
@@ -98,9 +103,12 @@ trial_manual() { # T
   local s rc=0 root id
   fleet_create jm "$JOIN_K" || return 1
   root=$(fleet_root jm)
-  mkdir -p "$root/opt/bin" "$root/etc/etcd" && cp -a "$FLEET_RUN/floor/$JOIN_K/bin/." "$root/opt/bin/" &&
+  if ! { mkdir -p "$root/opt/bin" "$root/etc/etcd" && cp -a "$FLEET_RUN/floor/$JOIN_K/bin/." "$root/opt/bin/" &&
     cp -a "$FLEET_RUN/floor/$JOIN_K/pki" "$FLEET_RUN/floor/$JOIN_K/etcdctl.env" "$root/etc/etcd/" &&
-    floor_unit >"$root/etc/systemd/system/etcd.service" || { bench_destroy jm; return 1; }
+    floor_unit >"$root/etc/systemd/system/etcd.service"; }; then
+    bench_destroy jm
+    return 1
+  fi
   fleet_start jm >/dev/null 2>&1 || { bench_destroy jm; return 1; }
   if s=$(timed manual_join jm) && is_voter jm; then
     echo "manual $1 $s"

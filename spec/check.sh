@@ -92,7 +92,7 @@ verdict() {
   if grep -q 'acceptance cycle' "$out"; then
     found=cycle
   elif grep -q 'assertion violated' "$out"; then
-    (cd "$d" && spin -t $(cat defs) bootstrap.pml >replay.txt 2>&1) || true
+    (cd "$d" && spin -t "$(cat defs)" bootstrap.pml >replay.txt 2>&1) || true
     line=$(grep -oE 'bootstrap.pml:[0-9]+, Error: assertion violated' "$d/replay.txt" | head -1 | cut -d: -f2 | cut -d, -f1)
     found=$(sed -n "${line:-0}p" "$d/bootstrap.pml" | grep -oE 'S[1-4]' | tail -1 || echo assertion)
   elif ! grep -q 'errors: 0' "$out"; then

@@ -16,7 +16,13 @@ pub struct AwsCredentials {
 impl AwsCredentials {
     /// The credentials as the SigV4 signer takes them.
     pub fn for_signing(&self) -> aws_credential_types::Credentials {
-        aws_credential_types::Credentials::new(&self.access_key_id, &self.secret_access_key, self.session_token.clone(), None, "etcdadm")
+        aws_credential_types::Credentials::new(
+            &self.access_key_id,
+            &self.secret_access_key,
+            self.session_token.clone(),
+            None,
+            "etcdadm",
+        )
     }
 }
 

@@ -7,7 +7,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "etcdadm", version, about = "Create, grow, shrink and restore TLS etcd clusters under systemd")]
+#[command(
+    name = "etcdadm",
+    version,
+    about = "Create, grow, shrink and restore TLS etcd clusters under systemd"
+)]
 pub struct Cli {
     /// Configuration file; drop-ins are read from `config.d/*.yaml` beside it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -418,7 +422,8 @@ fn parse_duration_seconds(s: &str) -> Result<u64, String> {
             "h" => 3_600_000,
             _ => return Err(format!("{s:?} is not a duration like 10s, 1m or 1m30s")),
         };
-        let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 10s, 1m or 1m30s"))?;
+        let n: u64 =
+            num.parse().map_err(|_| format!("{s:?} is not a duration like 10s, 1m or 1m30s"))?;
         total_ms += n * factor;
         rest = &rest[unit_len..];
     }
@@ -533,20 +538,71 @@ mod tests {
 
     fn effective(flags: &MemberFlags) -> Config {
         let dir = tempfile::tempdir().unwrap();
-        let sources = ConfigSources { file: dir.path().join("none.yaml"), flags: flags_layer(flags), ..Default::default() };
+        let sources = ConfigSources {
+            file: dir.path().join("none.yaml"),
+            flags: flags_layer(flags),
+            ..Default::default()
+        };
         load(&sources).unwrap()
     }
 
     #[test]
     fn every_flag_sets_the_yaml_key_of_the_same_name() {
         let cli = parse(&[
-            "init", "--name", "n1", "--version", "3.4.23", "--release-url", "file:///m", "--arch", "arm64",
-            "--install-dir", "/i", "--certs-dir", "/c", "--data-dir", "/d", "--env-file", "/e", "--unit-file", "/u.service",
-            "--etcdctl-env-file", "/ce", "--cache-dir", "/k", "--state-file", "/s.json", "--advertise-address", "fd00::1",
-            "--bind-address", "::", "--client-port", "1", "--peer-port", "2", "--server-cert-extra-sans", "a.example,10.0.0.9",
-            "--apiserver-client-cert", "--cert-validity-days", "30", "--initial-cluster-token", "tok", "--timeout-seconds", "7",
-            "--download-connect-timeout-seconds", "3", "--disk-priorities", "Nice=-5,IOSchedulingClass=idle",
-            "--metrics-port", "9", "--init-system", "kubelet", "--kubelet-pod-manifest-path", "/k8s", "--image-repository", "r.example/etcd",
+            "init",
+            "--name",
+            "n1",
+            "--version",
+            "3.4.23",
+            "--release-url",
+            "file:///m",
+            "--arch",
+            "arm64",
+            "--install-dir",
+            "/i",
+            "--certs-dir",
+            "/c",
+            "--data-dir",
+            "/d",
+            "--env-file",
+            "/e",
+            "--unit-file",
+            "/u.service",
+            "--etcdctl-env-file",
+            "/ce",
+            "--cache-dir",
+            "/k",
+            "--state-file",
+            "/s.json",
+            "--advertise-address",
+            "fd00::1",
+            "--bind-address",
+            "::",
+            "--client-port",
+            "1",
+            "--peer-port",
+            "2",
+            "--server-cert-extra-sans",
+            "a.example,10.0.0.9",
+            "--apiserver-client-cert",
+            "--cert-validity-days",
+            "30",
+            "--initial-cluster-token",
+            "tok",
+            "--timeout-seconds",
+            "7",
+            "--download-connect-timeout-seconds",
+            "3",
+            "--disk-priorities",
+            "Nice=-5,IOSchedulingClass=idle",
+            "--metrics-port",
+            "9",
+            "--init-system",
+            "kubelet",
+            "--kubelet-pod-manifest-path",
+            "/k8s",
+            "--image-repository",
+            "r.example/etcd",
         ]);
         let Command::Init(args) = cli.command else { panic!("not init") };
         let from_flags = effective(&args.args.flags);
@@ -559,30 +615,59 @@ mod tests {
             kubelet-pod-manifest-path: /k8s\nimage-repository: r.example/etcd\n";
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
-        let from_yaml = load(&ConfigSources { file: dir.path().join("c.yaml"), ..Default::default() }).unwrap();
+        let from_yaml =
+            load(&ConfigSources { file: dir.path().join("c.yaml"), ..Default::default() }).unwrap();
         assert_eq!(from_flags, from_yaml);
         assert_ne!(from_flags, Config::default());
     }
 
     #[test]
     fn seed_duration_flag_sets_the_seconds_key() {
-        let Command::Download(d) = parse(&["download", "--download-connect-timeout", "1m30s"]).command else { panic!() };
-        assert_eq!(flags_layer(&d.release).get("download-connect-timeout-seconds"), Some(&90u64.into()));
+        let Command::Download(d) =
+            parse(&["download", "--download-connect-timeout", "1m30s"]).command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            flags_layer(&d.release).get("download-connect-timeout-seconds"),
+            Some(&90u64.into())
+        );
         assert_eq!(parse_duration_seconds("1500ms"), Ok(2));
         assert_eq!(parse_duration_seconds("10"), Ok(10));
         assert!(parse_duration_seconds("10 parsecs").is_err());
-        assert!(Cli::try_parse_from(["etcdadm", "download", "--download-connect-timeout", "5s", "--download-connect-timeout-seconds", "5"]).is_err());
+        assert!(Cli::try_parse_from([
+            "etcdadm",
+            "download",
+            "--download-connect-timeout",
+            "5s",
+            "--download-connect-timeout-seconds",
+            "5"
+        ])
+        .is_err());
     }
 
     #[test]
     fn phase_subcommands_take_the_same_flags() {
-        let Command::Init(a) = parse(&["init", "phase", "install", "--data-dir", "/d"]).command else { panic!() };
+        let Command::Init(a) = parse(&["init", "phase", "install", "--data-dir", "/d"]).command
+        else {
+            panic!()
+        };
         let Some(InitPhaseCommand::Phase { phase, args }) = a.phase else { panic!("no phase") };
         assert_eq!(phase, InitPhase::Install);
         assert_eq!(args.flags.data_dir.as_deref(), Some(std::path::Path::new("/d")));
-        let Command::Join(j) = parse(&["join", "phase", "membership", "https://10.0.0.1:2379", "--retry=false"]).command else { panic!() };
-        let Some(JoinPhaseCommand::Phase { phase, endpoints, retry, .. }) = j.phase else { panic!("no phase") };
-        assert_eq!((phase, endpoints.as_deref(), retry), (JoinPhase::Membership, Some("https://10.0.0.1:2379"), false));
+        let Command::Join(j) =
+            parse(&["join", "phase", "membership", "https://10.0.0.1:2379", "--retry=false"])
+                .command
+        else {
+            panic!()
+        };
+        let Some(JoinPhaseCommand::Phase { phase, endpoints, retry, .. }) = j.phase else {
+            panic!("no phase")
+        };
+        assert_eq!(
+            (phase, endpoints.as_deref(), retry),
+            (JoinPhase::Membership, Some("https://10.0.0.1:2379"), false)
+        );
         assert!(Cli::try_parse_from(["etcdadm", "join"]).is_err(), "join needs an endpoint");
         assert!(parse(&["join", "https://a:2379", "--retry"]).command.is_join_with_retry());
     }
@@ -596,26 +681,57 @@ mod tests {
     #[test]
     fn s3_flags_set_the_backup_s3_keys() {
         let Command::Backup { flags, .. } = parse(&[
-            "backup", "--upload", "s3://b-1/p/", "--backup-s3-keep", "3", "--backup-s3-endpoint", "http://10.0.0.1:9000",
-            "--backup-s3-region", "eu-west-1", "--backup-s3-path-style=false", "--state-file", "/s.json",
+            "backup",
+            "--upload",
+            "s3://b-1/p/",
+            "--backup-s3-keep",
+            "3",
+            "--backup-s3-endpoint",
+            "http://10.0.0.1:9000",
+            "--backup-s3-region",
+            "eu-west-1",
+            "--backup-s3-path-style=false",
+            "--state-file",
+            "/s.json",
         ])
         .command
         else {
             panic!("not backup")
         };
         let dir = tempfile::tempdir().unwrap();
-        let c = load(&ConfigSources { file: dir.path().join("none.yaml"), flags: flags_layer(&flags), ..Default::default() }).unwrap();
+        let c = load(&ConfigSources {
+            file: dir.path().join("none.yaml"),
+            flags: flags_layer(&flags),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(c.backup_s3_url.as_deref(), Some("s3://b-1/p/"));
         assert_eq!(c.backup_s3_keep, Some(3));
         assert_eq!(c.backup_s3_endpoint.as_deref(), Some("http://10.0.0.1:9000"));
         assert_eq!(c.backup_s3_region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.backup_s3_path_style, Some(false));
         assert_eq!(c.state_file, std::path::Path::new("/s.json"));
-        let Command::Init(a) = parse(&["init", "--snapshot", "s3://b-1/p/", "--backup-s3-endpoint", "http://h:9000"]).command else { panic!() };
-        assert_eq!(flags_layer(&a.args.s3).get("backup-s3-endpoint"), Some(&"http://h:9000".into()));
+        let Command::Init(a) =
+            parse(&["init", "--snapshot", "s3://b-1/p/", "--backup-s3-endpoint", "http://h:9000"])
+                .command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            flags_layer(&a.args.s3).get("backup-s3-endpoint"),
+            Some(&"http://h:9000".into())
+        );
         // Bad values are configuration errors that name the key.
-        let Command::Backup { flags, .. } = parse(&["backup", "--upload", "https://b/p"]).command else { panic!() };
-        let e = load(&ConfigSources { file: dir.path().join("none.yaml"), flags: flags_layer(&flags), ..Default::default() }).unwrap_err();
+        let Command::Backup { flags, .. } = parse(&["backup", "--upload", "https://b/p"]).command
+        else {
+            panic!()
+        };
+        let e = load(&ConfigSources {
+            file: dir.path().join("none.yaml"),
+            flags: flags_layer(&flags),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("backup-s3-url"), "{e}");
     }
 
@@ -627,7 +743,17 @@ mod tests {
 
     #[test]
     fn upgrade_takes_the_release_flags_and_yes() {
-        let Command::Upgrade(u) = parse(&["upgrade", "--version", "3.5.1", "--release-url", "file:///m", "-y", "--state-file", "/s.json"]).command
+        let Command::Upgrade(u) = parse(&[
+            "upgrade",
+            "--version",
+            "3.5.1",
+            "--release-url",
+            "file:///m",
+            "-y",
+            "--state-file",
+            "/s.json",
+        ])
+        .command
         else {
             panic!("not upgrade")
         };
@@ -637,13 +763,19 @@ mod tests {
         assert_eq!(layer.get("release-url"), Some(&"file:///m".into()));
         assert_eq!(layer.get("state-file"), Some(&"/s.json".into()));
         assert!(layer.get("yes").is_none(), "--yes is no configuration key");
-        assert!(Cli::try_parse_from(["etcdadm", "upgrade", "--yes"]).is_err(), "upgrade needs --version");
+        assert!(
+            Cli::try_parse_from(["etcdadm", "upgrade", "--yes"]).is_err(),
+            "upgrade needs --version"
+        );
     }
 
     #[test]
     fn tool_version_and_etcd_version_are_distinct() {
-        assert!(Cli::try_parse_from(["etcdadm", "--version"]).is_err_and(|e| e.kind() == clap::error::ErrorKind::DisplayVersion));
-        let Command::Download(d) = parse(&["download", "--version", "3.5.16"]).command else { panic!() };
+        assert!(Cli::try_parse_from(["etcdadm", "--version"])
+            .is_err_and(|e| e.kind() == clap::error::ErrorKind::DisplayVersion));
+        let Command::Download(d) = parse(&["download", "--version", "3.5.16"]).command else {
+            panic!()
+        };
         assert_eq!(d.release.etcd_version.as_deref(), Some("3.5.16"));
     }
 }

@@ -50,8 +50,14 @@ fn transient(e: &etcd_client::Error) -> bool {
     match e {
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
         etcd_client::Error::GRpcStatus(s) => {
-            matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted | Code::Cancelled)
-                || TRANSIENT_MESSAGES.iter().any(|t| s.message().contains(t))
+            matches!(
+                s.code(),
+                Code::Unavailable
+                    | Code::DeadlineExceeded
+                    | Code::ResourceExhausted
+                    | Code::Aborted
+                    | Code::Cancelled
+            ) || TRANSIENT_MESSAGES.iter().any(|t| s.message().contains(t))
         }
         _ => false,
     }
@@ -67,19 +73,32 @@ pub struct TlsFiles {
 
 impl TlsFiles {
     pub fn client(pki: &crate::member::PkiPaths) -> TlsFiles {
-        TlsFiles { ca: pki.ca_cert.clone(), cert: pki.client_cert.clone(), key: pki.client_key.clone() }
+        TlsFiles {
+            ca: pki.ca_cert.clone(),
+            cert: pki.client_cert.clone(),
+            key: pki.client_key.clone(),
+        }
     }
 
-    fn read(&self) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), ClusterError> {
-        let r = |p: &PathBuf| std::fs::read(p).map_err(|source| ClusterError::TlsFile { path: p.display().to_string(), cause: source });
-        Ok((r(&self.ca)?, r(&self.cert)?, r(&self.key)?))
+    /// The PEM bytes of the CA certificate, the certificate and the key.
+    fn read(&self) -> Result<[Vec<u8>; 3], ClusterError> {
+        let r = |p: &PathBuf| {
+            std::fs::read(p).map_err(|source| ClusterError::TlsFile {
+                path: p.display().to_string(),
+                cause: source,
+            })
+        };
+        Ok([r(&self.ca)?, r(&self.cert)?, r(&self.key)?])
     }
 }
 
 /// What a member's peer port answered to `GET /members` (see `peer_members`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeerAnswer {
-    Members { cluster_id: u64, members: Vec<MemberInfo> },
+    Members {
+        cluster_id: u64,
+        members: Vec<MemberInfo>,
+    },
     /// The host is up and nothing listens on the peer port: etcd is not running there.
     Refused,
     /// No answer in time, no route, or an answer that is not etcd's.
@@ -106,7 +125,7 @@ struct PeerMember {
 /// peers the same when it checks that a new member was not bootstrapped already.
 pub async fn peer_members(peer_url: &str, tls: &TlsFiles, timeout: Duration) -> PeerAnswer {
     let attempt = async {
-        let (ca, cert, key) = tls.read().ok()?;
+        let [ca, cert, key] = tls.read().ok()?;
         let identity = reqwest::Identity::from_pem(&[cert, key].concat()).ok()?;
         // HTTP/1.1 only: etcd's peer port offers h2 in TLS ALPN but breaks h2 streams.
         let client = reqwest::Client::builder()
@@ -124,14 +143,25 @@ pub async fn peer_members(peer_url: &str, tls: &TlsFiles, timeout: Duration) -> 
                 PeerAnswer::Nothing
             }
             Ok(resp) => {
-                let id = resp.headers().get("X-Etcd-Cluster-ID").and_then(|v| v.to_str().ok()).and_then(|v| u64::from_str_radix(v, 16).ok());
-                let list: Option<Vec<PeerMember>> = resp.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok());
+                let id = resp
+                    .headers()
+                    .get("X-Etcd-Cluster-ID")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| u64::from_str_radix(v, 16).ok());
+                let list: Option<Vec<PeerMember>> =
+                    resp.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok());
                 match (id, list) {
                     (Some(cluster_id), Some(list)) => PeerAnswer::Members {
                         cluster_id,
                         members: list
                             .into_iter()
-                            .map(|m| MemberInfo { id: m.id, name: m.name, peer_urls: m.peer_urls, client_urls: m.client_urls, is_learner: m.is_learner })
+                            .map(|m| MemberInfo {
+                                id: m.id,
+                                name: m.name,
+                                peer_urls: m.peer_urls,
+                                client_urls: m.client_urls,
+                                is_learner: m.is_learner,
+                            })
                             .collect(),
                     },
                     _ => PeerAnswer::Nothing,
@@ -145,7 +175,9 @@ pub async fn peer_members(peer_url: &str, tls: &TlsFiles, timeout: Duration) -> 
 fn is_refused(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(c) = cur {
-        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
             return true;
         }
         cur = c.source();
@@ -213,15 +245,26 @@ pub struct Cluster {
     pub endpoint: String,
 }
 
-fn api<'a>(endpoint: &'a str, op: &'static str) -> impl FnOnce(etcd_client::Error) -> ClusterError + 'a {
-    move |e| ClusterError::Api { endpoint: endpoint.to_string(), op, retryable: transient(&e), message: e.to_string() }
+fn api<'a>(
+    endpoint: &'a str,
+    op: &'static str,
+) -> impl FnOnce(etcd_client::Error) -> ClusterError + 'a {
+    move |e| ClusterError::Api {
+        endpoint: endpoint.to_string(),
+        op,
+        retryable: transient(&e),
+        message: e.to_string(),
+    }
 }
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Cluster {
     /// Connects to the first of `endpoints` that answers a member list.
-    pub async fn connect_any(endpoints: &[String], tls: &TlsFiles) -> Result<Cluster, ClusterError> {
+    pub async fn connect_any(
+        endpoints: &[String],
+        tls: &TlsFiles,
+    ) -> Result<Cluster, ClusterError> {
         let mut failures = Vec::new();
         for ep in endpoints {
             match Cluster::connect(ep, tls).await {
@@ -233,8 +276,15 @@ impl Cluster {
                 Err(e) => failures.push(e.to_string()),
             }
         }
-        const HANDSHAKE: &[&str] = &["invalid peer certificate", "InvalidCertificate", "InvalidContentType", "corrupt message", "AlertReceived"];
-        if !failures.is_empty() && failures.iter().all(|f| HANDSHAKE.iter().any(|h| f.contains(h))) {
+        const HANDSHAKE: &[&str] = &[
+            "invalid peer certificate",
+            "InvalidCertificate",
+            "InvalidContentType",
+            "corrupt message",
+            "AlertReceived",
+        ];
+        if !failures.is_empty() && failures.iter().all(|f| HANDSHAKE.iter().any(|h| f.contains(h)))
+        {
             return Err(ClusterError::Handshake(failures.join("; ")));
         }
         Err(ClusterError::Unreachable(failures.join("; ")))
@@ -243,7 +293,7 @@ impl Cluster {
     /// Connects to one endpoint. Host names are resolved here (not by libc) and the
     /// certificate is checked against the name.
     pub async fn connect(endpoint: &str, tls: &TlsFiles) -> Result<Cluster, ClusterError> {
-        let (ca, cert, key) = tls.read()?;
+        let [ca, cert, key] = tls.read()?;
         let unreachable = |m: String| ClusterError::Unreachable(format!("{endpoint}: {m}"));
         let url = url::Url::parse(endpoint).map_err(|e| unreachable(e.to_string()))?;
         let host = Host::parse(url.host_str().unwrap_or_default()).map_err(unreachable)?;
@@ -254,7 +304,11 @@ impl Cluster {
         let target = match &host {
             Host::Ip(_) => endpoint.to_string(),
             Host::Name(name) => {
-                let ip = *crate::dns::resolve_host(name).await.map_err(unreachable)?.first().ok_or_else(|| unreachable("no address".into()))?;
+                let ip = *crate::dns::resolve_host(name)
+                    .await
+                    .map_err(unreachable)?
+                    .first()
+                    .ok_or_else(|| unreachable("no address".into()))?;
                 tls_opts = tls_opts.domain_name(name.clone());
                 format!("https://{}:{port}", Host::Ip(ip).url_host())
             }
@@ -272,12 +326,16 @@ impl Cluster {
     }
 
     pub async fn members(&self) -> Result<Vec<MemberInfo>, ClusterError> {
-        let r = self.client.clone().member_list().await.map_err(api(&self.endpoint, "member list"))?;
+        let r =
+            self.client.clone().member_list().await.map_err(api(&self.endpoint, "member list"))?;
         Ok(r.members().iter().map(MemberInfo::from).collect())
     }
 
     /// Adds `peer_url` as a learner; returns its id and the member list after the add.
-    pub async fn add_learner(&self, peer_url: &str) -> Result<(u64, Vec<MemberInfo>), ClusterError> {
+    pub async fn add_learner(
+        &self,
+        peer_url: &str,
+    ) -> Result<(u64, Vec<MemberInfo>), ClusterError> {
         let r = self
             .client
             .clone()
@@ -310,7 +368,11 @@ impl Cluster {
     }
 
     pub async fn remove(&self, id: u64) -> Result<(), ClusterError> {
-        self.client.clone().member_remove(id).await.map_err(api(&self.endpoint, "member remove"))?;
+        self.client
+            .clone()
+            .member_remove(id)
+            .await
+            .map_err(api(&self.endpoint, "member remove"))?;
         Ok(())
     }
 
@@ -332,7 +394,8 @@ impl Cluster {
 
     /// Streams a snapshot of this member's database into `out`; returns the bytes written.
     pub async fn snapshot_to(&self, out: &mut impl std::io::Write) -> Result<u64, ClusterError> {
-        let mut stream = self.client.clone().snapshot().await.map_err(api(&self.endpoint, "snapshot"))?;
+        let mut stream =
+            self.client.clone().snapshot().await.map_err(api(&self.endpoint, "snapshot"))?;
         let mut written = 0u64;
         while let Some(part) = stream.message().await.map_err(api(&self.endpoint, "snapshot"))? {
             out.write_all(part.blob()).map_err(|e| ClusterError::Api {
@@ -355,7 +418,10 @@ impl Cluster {
             .alarm(AlarmAction::Get, AlarmType::None, None)
             .await
             .map_err(api(&self.endpoint, "alarm list"))?;
-        Ok(r.alarms().iter().map(|a| (a.member_id(), format!("{:?}", a.alarm()).to_uppercase())).collect())
+        Ok(r.alarms()
+            .iter()
+            .map(|a| (a.member_id(), format!("{:?}", a.alarm()).to_uppercase()))
+            .collect())
     }
 
     /// Healthy as `etcdctl endpoint health` means it: a leader exists and a linearizable
@@ -370,10 +436,13 @@ impl Cluster {
                 retryable: true,
             });
         }
-        self.client.clone().get("health", None).await.map_err(api(&self.endpoint, "health read"))?;
+        self.client
+            .clone()
+            .get("health", None)
+            .await
+            .map_err(api(&self.endpoint, "health read"))?;
         Ok(())
     }
-
 }
 
 #[cfg(test)]
@@ -382,11 +451,15 @@ mod tests {
 
     #[test]
     fn broken_connections_are_transient_other_unknown_errors_are_not() {
-        let status = |code, msg: &str| etcd_client::Error::GRpcStatus(tonic::Status::new(code, msg));
+        let status =
+            |code, msg: &str| etcd_client::Error::GRpcStatus(tonic::Status::new(code, msg));
         // what a call gets while the member restarts (seen renewing certificates)
         assert!(transient(&status(tonic::Code::Unknown, "transport error")));
         assert!(transient(&status(tonic::Code::Unavailable, "tcp connect error")));
         assert!(!transient(&status(tonic::Code::Unknown, "etcdserver: member not found")));
-        assert!(!transient(&status(tonic::Code::PermissionDenied, "etcdserver: permission denied")));
+        assert!(!transient(&status(
+            tonic::Code::PermissionDenied,
+            "etcdserver: permission denied"
+        )));
     }
 }

@@ -68,10 +68,13 @@ pub fn place_if_changed(src: &Path, dest: &Path, mode: u32) -> io::Result<bool> 
     }
     let dir = parent_dir(dest)?;
     fs::create_dir_all(dir)?;
-    let tmp = tempfile::Builder::new().prefix(".etcdadm-").make_in(dir, |p| match fs::hard_link(src, p) {
-        Ok(()) => Ok(()),
-        Err(_) => fs::copy(src, p).map(|_| ()),
-    })?;
+    let tmp =
+        tempfile::Builder::new().prefix(".etcdadm-").make_in(dir, |p| {
+            match fs::hard_link(src, p) {
+                Ok(()) => Ok(()),
+                Err(_) => fs::copy(src, p).map(|_| ()),
+            }
+        })?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))?;
     tmp.persist(dest).map_err(|e| e.error)?;
     Ok(true)
@@ -86,7 +89,11 @@ pub fn sync_filesystem(path: &Path) -> io::Result<()> {
 /// Whether `dest` already has `src`'s content and `mode`.
 fn unchanged(src: &Path, dest: &Path, mode: u32) -> io::Result<bool> {
     Ok(match (fs::metadata(src), fs::metadata(dest)) {
-        (Ok(a), Ok(b)) => a.len() == b.len() && b.permissions().mode() & 0o7777 == mode && same_contents(src, dest)?,
+        (Ok(a), Ok(b)) => {
+            a.len() == b.len()
+                && b.permissions().mode() & 0o7777 == mode
+                && same_contents(src, dest)?
+        }
         _ => false,
     })
 }
@@ -130,11 +137,7 @@ fn parent_dir(path: &Path) -> io::Result<&Path> {
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_DIRECTORY)
-        .open(dir)?
-        .sync_all()
+    OpenOptions::new().read(true).custom_flags(nix::libc::O_DIRECTORY).open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -165,7 +168,11 @@ mod tests {
         assert!(!place_if_changed(&a, &b, MODE_EXEC).unwrap());
         assert_eq!(fs::read(&b).unwrap(), b"binary");
         assert_eq!(fs::metadata(&b).unwrap().permissions().mode() & 0o7777, 0o755);
-        assert_eq!(fs::read_dir(dir.path().join("bin")).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            fs::read_dir(dir.path().join("bin")).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
         fs::write(dir.path().join("c"), b"other").unwrap();
         assert!(place_if_changed(&dir.path().join("c"), &b, MODE_EXEC).unwrap());
         assert_eq!(fs::read(&b).unwrap(), b"other");

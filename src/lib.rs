@@ -4,9 +4,9 @@
 //! `phases` the steps they share, `cluster` the etcd API, `release` the etcd download,
 //! `pki` the certificates, `service` the systemd files, `config` the settings.
 
-pub mod cli;
 pub mod aws_credentials;
 pub mod bootstrap;
+pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;

@@ -83,7 +83,9 @@ impl LocalMember {
             None => Host::Ip(detect()?),
         };
         let loopback = match (&advertise, c.bind_address) {
-            (Host::Ip(IpAddr::V6(_)), _) | (_, Some(IpAddr::V6(_))) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            (Host::Ip(IpAddr::V6(_)), _) | (_, Some(IpAddr::V6(_))) => {
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            }
             _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
         };
         let loopback_host = Host::Ip(loopback);
@@ -145,7 +147,8 @@ impl LocalMember {
 }
 
 fn hostname() -> Result<String, String> {
-    let h = nix::unistd::gethostname().map_err(|e| format!("cannot read the host name: {e}; set name"))?;
+    let h = nix::unistd::gethostname()
+        .map_err(|e| format!("cannot read the host name: {e}; set name"))?;
     let h = h.to_string_lossy();
     // A member name is the short host name.
     let short = h.split('.').next().unwrap_or_default().to_string();
@@ -189,14 +192,28 @@ mod tests {
         let c = Config {
             advertise_address: Some("etcd-1.example.com".into()),
             bind_address: Some("0.0.0.0".parse().unwrap()),
-            server_cert_extra_sans: vec!["etcd.example.com".into(), "192.0.2.9".into(), "localhost".into()],
+            server_cert_extra_sans: vec![
+                "etcd.example.com".into(),
+                "192.0.2.9".into(),
+                "localhost".into(),
+            ],
             ..Default::default()
         };
         let m = resolve(&c);
         assert_eq!(m.peer_url, "https://etcd-1.example.com:2380");
         assert_eq!(m.listen_client_urls, ["https://0.0.0.0:2379"]);
         let sans: Vec<String> = m.server_sans(&c).iter().map(|h| h.to_string()).collect();
-        assert_eq!(sans, ["etcd-1.example.com", "localhost", "127.0.0.1", "::1", "etcd.example.com", "192.0.2.9"]);
+        assert_eq!(
+            sans,
+            [
+                "etcd-1.example.com",
+                "localhost",
+                "127.0.0.1",
+                "::1",
+                "etcd.example.com",
+                "192.0.2.9"
+            ]
+        );
     }
 
     #[test]

@@ -58,7 +58,10 @@ impl BootstrapRun {
         let now = Instant::now();
         let decided = DECIDED.lock().ok().and_then(|d| *d);
         let phases = match decided {
-            Some((decision, at)) => vec![("discover", at.duration_since(self.started)), (decision, now.duration_since(at))],
+            Some((decision, at)) => vec![
+                ("discover", at.duration_since(self.started)),
+                (decision, now.duration_since(at)),
+            ],
             None => vec![("discover", now.duration_since(self.started))],
         };
         BootstrapReport {
@@ -114,10 +117,23 @@ pub fn render(r: &BootstrapReport) -> String {
         "etcdadm_bootstrap_success",
         "Whether the last etcdadm bootstrap run ended with a healthy member (1) or failed (0); decision: form, join, member (set up on an earlier boot) or none.",
     );
-    sample(&mut out, "etcdadm_bootstrap_success", &[("decision", r.decision)], if r.success { 1.0 } else { 0.0 });
-    family(&mut out, "etcdadm_bootstrap_last_run_timestamp_seconds", "Unix time the last etcdadm bootstrap run ended.");
+    sample(
+        &mut out,
+        "etcdadm_bootstrap_success",
+        &[("decision", r.decision)],
+        if r.success { 1.0 } else { 0.0 },
+    );
+    family(
+        &mut out,
+        "etcdadm_bootstrap_last_run_timestamp_seconds",
+        "Unix time the last etcdadm bootstrap run ended.",
+    );
     sample(&mut out, "etcdadm_bootstrap_last_run_timestamp_seconds", &[], finished.as_secs_f64());
-    family(&mut out, "etcdadm_bootstrap_duration_seconds", "Duration of the last etcdadm bootstrap run.");
+    family(
+        &mut out,
+        "etcdadm_bootstrap_duration_seconds",
+        "Duration of the last etcdadm bootstrap run.",
+    );
     sample(&mut out, "etcdadm_bootstrap_duration_seconds", &[], r.duration.as_secs_f64());
     family(
         &mut out,
@@ -125,7 +141,12 @@ pub fn render(r: &BootstrapReport) -> String {
         "Duration of each phase of the last etcdadm bootstrap run: discover, then form, join or member.",
     );
     for (phase, d) in &r.phases {
-        sample(&mut out, "etcdadm_bootstrap_phase_duration_seconds", &[("phase", phase)], d.as_secs_f64());
+        sample(
+            &mut out,
+            "etcdadm_bootstrap_phase_duration_seconds",
+            &[("phase", phase)],
+            d.as_secs_f64(),
+        );
     }
     out
 }
@@ -138,7 +159,8 @@ fn family(out: &mut String, name: &str, help: &str) {
 fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
     out.push_str(name);
     if !labels.is_empty() {
-        let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
+        let pairs: Vec<String> =
+            labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
         let _ = write!(out, "{{{}}}", pairs.join(","));
     }
     // Rust's `{}` for f64 never uses exponents and prints integers without a fraction.
@@ -160,7 +182,10 @@ mod tests {
             decision: "form",
             finished: UNIX_EPOCH + Duration::from_millis(1_764_150_000_250),
             duration: Duration::from_millis(12_500),
-            phases: vec![("discover", Duration::from_millis(3_000)), ("form", Duration::from_millis(9_500))],
+            phases: vec![
+                ("discover", Duration::from_millis(3_000)),
+                ("form", Duration::from_millis(9_500)),
+            ],
         }
     }
 
@@ -192,9 +217,21 @@ mod tests {
     /// An independent parser of the exposition format reads back every sample.
     #[test]
     fn a_prometheus_parser_reads_it_back() {
-        let text = render(&BootstrapReport { success: false, decision: "none", phases: vec![("discover", Duration::from_secs(900))], ..report(false) });
-        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("exposition format");
-        let get = |name: &str| scrape.samples.iter().find(|s| s.metric == name).unwrap_or_else(|| panic!("{name} missing"));
+        let text = render(&BootstrapReport {
+            success: false,
+            decision: "none",
+            phases: vec![("discover", Duration::from_secs(900))],
+            ..report(false)
+        });
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .expect("exposition format");
+        let get = |name: &str| {
+            scrape
+                .samples
+                .iter()
+                .find(|s| s.metric == name)
+                .unwrap_or_else(|| panic!("{name} missing"))
+        };
         let value = |name: &str| match get(name).value {
             prometheus_parse::Value::Gauge(v) => v,
             ref other => panic!("{name} is not a gauge: {other:?}"),
@@ -205,7 +242,12 @@ mod tests {
         assert_eq!(value("etcdadm_bootstrap_last_run_timestamp_seconds"), 1_764_150_000.25);
         assert_eq!(value("etcdadm_bootstrap_phase_duration_seconds"), 900.0);
         assert_eq!(scrape.samples.len(), 5);
-        for family in ["etcdadm_build_info", "etcdadm_bootstrap_success", "etcdadm_bootstrap_duration_seconds", "etcdadm_bootstrap_phase_duration_seconds"] {
+        for family in [
+            "etcdadm_build_info",
+            "etcdadm_bootstrap_success",
+            "etcdadm_bootstrap_duration_seconds",
+            "etcdadm_bootstrap_phase_duration_seconds",
+        ] {
             assert!(scrape.docs.contains_key(family), "no HELP for {family}");
         }
     }
@@ -226,7 +268,8 @@ mod tests {
         assert!(text.contains("etcdadm_bootstrap_success{decision=\"form\"} 1\n"), "{text}");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
         // nothing but the one file: no temporary file left behind
-        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("etcdadm.prom")]);
     }
 

@@ -60,7 +60,8 @@ pub fn https_url(host: &Host, port: u16) -> String {
 /// holding the default route, else the machine's single global address. With no default
 /// route and several candidates, fails and lists them.
 pub fn detect_advertise_address() -> Result<IpAddr, String> {
-    let addrs = interface_addresses().map_err(|e| format!("cannot list network interfaces: {e}"))?;
+    let addrs =
+        interface_addresses().map_err(|e| format!("cannot list network interfaces: {e}"))?;
     if let Some(iface) = default_route_interface() {
         if let Some((_, ip)) = addrs.iter().find(|(i, ip)| *i == iface && ip.is_ipv4()) {
             return Ok(*ip);
@@ -127,7 +128,8 @@ fn parse_default_route_v4(table: &str) -> Option<String> {
 fn parse_default_route_v6(table: &str) -> Option<String> {
     table.lines().find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() == 10 && f[0] == "0".repeat(32) && f[1] == "00" && f[9] != "lo").then(|| f[9].to_string())
+        (f.len() == 10 && f[0] == "0".repeat(32) && f[1] == "00" && f[9] != "lo")
+            .then(|| f[9].to_string())
     })
 }
 
@@ -140,7 +142,10 @@ mod tests {
         assert_eq!(Host::parse("10.0.0.1").unwrap().url_host(), "10.0.0.1");
         assert_eq!(Host::parse("fd00::1").unwrap().url_host(), "[fd00::1]");
         assert_eq!(Host::parse("[fd00::1]").unwrap(), Host::Ip("fd00::1".parse().unwrap()));
-        assert_eq!(Host::parse("Etcd-1.Example.com.").unwrap(), Host::Name("etcd-1.example.com".into()));
+        assert_eq!(
+            Host::parse("Etcd-1.Example.com.").unwrap(),
+            Host::Name("etcd-1.example.com".into())
+        );
         for bad in ["", "a..b", "-a.b", "bad host", "10.0.0.300", "a_b.com"] {
             assert!(Host::parse(bad).is_err(), "{bad}");
         }

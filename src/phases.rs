@@ -27,7 +27,8 @@ pub fn install(c: &Config, release: &Unpacked) -> Result<()> {
 /// Commits the installed binaries (written unsynced, so etcd could start sooner) to disk,
 /// before the state file records a finished member.
 pub fn make_durable(c: &Config) -> Result<()> {
-    crate::fsutil::sync_filesystem(&c.install_dir).with_context(|| format!("cannot sync {} to disk", c.install_dir.display()))
+    crate::fsutil::sync_filesystem(&c.install_dir)
+        .with_context(|| format!("cannot sync {} to disk", c.install_dir.display()))
 }
 
 /// Issues (or keeps) the member's certificates from the CA.
@@ -73,7 +74,9 @@ pub fn etcdctl(c: &Config, m: &LocalMember) -> Result<()> {
 fn write_files(files: &[(&std::path::PathBuf, String, u32)]) -> Result<bool> {
     let mut changed = false;
     for (path, text, mode) in files {
-        if write_if_changed(path, text.as_bytes(), *mode).with_context(|| format!("cannot write {}", path.display()))? {
+        if write_if_changed(path, text.as_bytes(), *mode)
+            .with_context(|| format!("cannot write {}", path.display()))?
+        {
             info!(file = %path.display(), "wrote");
             changed = true;
         }
@@ -102,12 +105,13 @@ pub fn start(c: &Config) -> Result<()> {
 pub async fn wait_healthy(c: &Config, m: &LocalMember) -> Result<Cluster> {
     let tls = TlsFiles::client(&m.pki);
     let endpoint = m.local_endpoint.clone();
-    let result = crate::retry::until_deadline("waiting for etcd to become healthy", c.timeout(), || async {
-        let cl = Cluster::connect(&endpoint, &tls).await?;
-        cl.check_health().await?;
-        Ok(cl)
-    })
-    .await;
+    let result =
+        crate::retry::until_deadline("waiting for etcd to become healthy", c.timeout(), || async {
+            let cl = Cluster::connect(&endpoint, &tls).await?;
+            cl.check_health().await?;
+            Ok(cl)
+        })
+        .await;
     result.with_context(|| {
         format!(
             "etcd on {endpoint} did not become healthy within {}s ({}); see {}",
@@ -115,7 +119,8 @@ pub async fn wait_healthy(c: &Config, m: &LocalMember) -> Result<Cluster> {
             service_state(c),
             match c.init_system {
                 InitSystem::Systemd => format!("`journalctl -u {}`", c.unit_name()),
-                InitSystem::Kubelet => "the kubelet's log and `crictl logs` of the etcd container".into(),
+                InitSystem::Kubelet =>
+                    "the kubelet's log and `crictl logs` of the etcd container".into(),
             }
         )
     })
@@ -124,7 +129,9 @@ pub async fn wait_healthy(c: &Config, m: &LocalMember) -> Result<Cluster> {
 /// Who runs etcd and in what state, for messages and `info`.
 pub fn service_state(c: &Config) -> String {
     match c.init_system {
-        InitSystem::Systemd => format!("unit {} is {}", c.unit_name(), Systemctl::state(&c.unit_name())),
+        InitSystem::Systemd => {
+            format!("unit {} is {}", c.unit_name(), Systemctl::state(&c.unit_name()))
+        }
         InitSystem::Kubelet => format!(
             "static pod {} {}",
             c.pod_manifest().display(),
@@ -132,4 +139,3 @@ pub fn service_state(c: &Config) -> String {
         ),
     }
 }
-

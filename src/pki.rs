@@ -7,8 +7,8 @@
 use crate::fsutil::{write_atomic, MODE_PRIVATE, MODE_PUBLIC};
 use crate::net::Host;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
 };
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -71,23 +71,44 @@ impl Ca {
     pub fn load(cert: &Path, key: &Path) -> Result<Option<Ca>, PkiError> {
         match (cert.exists(), key.exists()) {
             (false, false) => return Ok(None),
-            (true, false) => return Err(invalid(key, format!("missing, but {} exists; copy the CA key beside it", cert.display()))),
-            (false, true) => return Err(invalid(cert, format!("missing, but {} exists; copy the CA certificate beside it", key.display()))),
+            (true, false) => {
+                return Err(invalid(
+                    key,
+                    format!("missing, but {} exists; copy the CA key beside it", cert.display()),
+                ))
+            }
+            (false, true) => {
+                return Err(invalid(
+                    cert,
+                    format!(
+                        "missing, but {} exists; copy the CA certificate beside it",
+                        key.display()
+                    ),
+                ))
+            }
             (true, true) => {}
         }
         let cert_pem = std::fs::read_to_string(cert).map_err(io_err(cert))?;
         let key_pem = std::fs::read_to_string(key).map_err(io_err(key))?;
-        let key_pair = KeyPair::from_pem(&key_pem).map_err(|e| invalid(key, format!("not a usable private key: {e}")))?;
+        let key_pair = KeyPair::from_pem(&key_pem)
+            .map_err(|e| invalid(key, format!("not a usable private key: {e}")))?;
         let der = pem_to_der(&cert_pem).ok_or_else(|| invalid(cert, "not a PEM certificate"))?;
-        let (_, x509) = X509Certificate::from_der(&der).map_err(|e| invalid(cert, format!("cannot parse: {e}")))?;
+        let (_, x509) = X509Certificate::from_der(&der)
+            .map_err(|e| invalid(cert, format!("cannot parse: {e}")))?;
         if !x509.is_ca() {
             return Err(invalid(cert, "is not a CA certificate (basicConstraints CA:FALSE)"));
         }
         if x509.public_key().raw != key_pair.subject_public_key_info().as_slice() {
-            return Err(invalid(key, format!("does not belong to the CA certificate {}", cert.display())));
+            return Err(invalid(
+                key,
+                format!("does not belong to the CA certificate {}", cert.display()),
+            ));
         }
         if !x509.validity().is_valid() {
-            return Err(invalid(cert, "the CA certificate is expired or not yet valid; a new CA means a new cluster"));
+            return Err(invalid(
+                cert,
+                "the CA certificate is expired or not yet valid; a new CA means a new cluster",
+            ));
         }
         let issuer = Issuer::from_ca_cert_der(&der.clone().into(), key_pair)
             .map_err(|e| invalid(cert, format!("cannot use as issuer: {e}")))?;
@@ -104,10 +125,15 @@ impl Ca {
         let mut params = CertificateParams::default();
         params.distinguished_name = dn("etcd-ca", None);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         set_validity(&mut params, validity_days);
         let cert_der = params.self_signed(&key_pair)?;
-        write_atomic(key, key_pair.serialize_pem().as_bytes(), MODE_PRIVATE).map_err(io_err(key))?;
+        write_atomic(key, key_pair.serialize_pem().as_bytes(), MODE_PRIVATE)
+            .map_err(io_err(key))?;
         write_atomic(cert, cert_der.pem().as_bytes(), MODE_PUBLIC).map_err(io_err(cert))?;
         info!(cert = %cert.display(), "created a new cluster CA");
         Ca::load(cert, key)?.ok_or_else(|| invalid(cert, "vanished right after it was written"))
@@ -115,10 +141,18 @@ impl Ca {
 
     /// Makes sure `cert`/`key` hold a certificate for `spec` from this CA, valid beyond the
     /// renewal window; returns whether a new one was issued.
-    pub fn ensure_cert(&self, spec: &CertSpec, cert: &Path, key: &Path, life: Lifetime) -> Result<bool, PkiError> {
+    pub fn ensure_cert(
+        &self,
+        spec: &CertSpec,
+        cert: &Path,
+        key: &Path,
+        life: Lifetime,
+    ) -> Result<bool, PkiError> {
         match self.check(spec, cert, key, Duration::days(i64::from(life.renew_within_days))) {
             Ok(()) => return Ok(false),
-            Err(reason) if cert.exists() => info!(cert = %cert.display(), %reason, "re-issuing certificate"),
+            Err(reason) if cert.exists() => {
+                info!(cert = %cert.display(), %reason, "re-issuing certificate")
+            }
             Err(_) => {}
         }
         self.issue(spec, cert, key, life.days)?;
@@ -126,12 +160,19 @@ impl Ca {
     }
 
     /// Issues a new key and certificate for `spec`, replacing the files atomically.
-    pub fn issue(&self, spec: &CertSpec, cert: &Path, key: &Path, validity_days: u32) -> Result<(), PkiError> {
+    pub fn issue(
+        &self,
+        spec: &CertSpec,
+        cert: &Path,
+        key: &Path,
+        validity_days: u32,
+    ) -> Result<(), PkiError> {
         let key_pair = KeyPair::generate()?;
         let mut params = CertificateParams::default();
         params.distinguished_name = dn(&spec.common_name, spec.organization.as_deref());
         params.subject_alt_names = spec.sans.iter().map(san).collect::<Result<_, _>>()?;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages =
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         if spec.server_auth {
             params.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
         }
@@ -141,14 +182,21 @@ impl Ca {
         params.use_authority_key_identifier_extension = true;
         set_validity(&mut params, validity_days);
         let issued = params.signed_by(&key_pair, &self.issuer)?;
-        write_atomic(key, key_pair.serialize_pem().as_bytes(), MODE_PRIVATE).map_err(io_err(key))?;
+        write_atomic(key, key_pair.serialize_pem().as_bytes(), MODE_PRIVATE)
+            .map_err(io_err(key))?;
         write_atomic(cert, issued.pem().as_bytes(), MODE_PUBLIC).map_err(io_err(cert))?;
         info!(cert = %cert.display(), cn = %spec.common_name, days = validity_days, "issued certificate");
         Ok(())
     }
 
     /// Why the existing certificate cannot be kept, if it cannot.
-    fn check(&self, spec: &CertSpec, cert: &Path, key: &Path, renew_within: Duration) -> Result<(), String> {
+    fn check(
+        &self,
+        spec: &CertSpec,
+        cert: &Path,
+        key: &Path,
+        renew_within: Duration,
+    ) -> Result<(), String> {
         let pem = std::fs::read_to_string(cert).map_err(|e| e.to_string())?;
         let key_pem = std::fs::read_to_string(key).map_err(|e| e.to_string())?;
         let der = pem_to_der(&pem).ok_or("not a PEM certificate")?;
@@ -171,7 +219,11 @@ impl Ca {
         if cn != Some(spec.common_name.as_str()) {
             return Err("different common name".into());
         }
-        let eku = x.extended_key_usage().ok().flatten().map(|e| (e.value.server_auth, e.value.client_auth));
+        let eku = x
+            .extended_key_usage()
+            .ok()
+            .flatten()
+            .map(|e| (e.value.server_auth, e.value.client_auth));
         if eku != Some((spec.server_auth, spec.client_auth)) {
             return Err("different key usage".into());
         }
@@ -184,7 +236,13 @@ pub fn describe(cert: &Path) -> Result<(String, OffsetDateTime), PkiError> {
     let pem = std::fs::read_to_string(cert).map_err(io_err(cert))?;
     let der = pem_to_der(&pem).ok_or_else(|| invalid(cert, "not a PEM certificate"))?;
     let (_, x) = X509Certificate::from_der(&der).map_err(|e| invalid(cert, e.to_string()))?;
-    let cn = x.subject().iter_common_name().next().and_then(|c| c.as_str().ok()).unwrap_or("").to_string();
+    let cn = x
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .unwrap_or("")
+        .to_string();
     Ok((cn, x.validity().not_after.to_datetime()))
 }
 
@@ -195,8 +253,10 @@ fn cert_sans(x: &X509Certificate<'_>) -> Vec<Host> {
             match name {
                 GeneralName::DNSName(d) => out.extend(Host::parse(d).ok()),
                 GeneralName::IPAddress(b) => match b.len() {
-                    4 => out.push(Host::Ip(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default()))),
-                    16 => out.push(Host::Ip(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default()))),
+                    4 => out
+                        .push(Host::Ip(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default()))),
+                    16 => out
+                        .push(Host::Ip(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default()))),
                     _ => {}
                 },
                 _ => {}
@@ -238,7 +298,13 @@ fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
 /// member name, so it stays valid while bootstrap is still learning the name.
 pub fn client_cert(m: &crate::member::LocalMember) -> (CertSpec, PathBuf, PathBuf) {
     (
-        CertSpec { common_name: format!("etcdctl@{}", m.advertise), organization: None, sans: vec![], server_auth: false, client_auth: true },
+        CertSpec {
+            common_name: format!("etcdctl@{}", m.advertise),
+            organization: None,
+            sans: vec![],
+            server_auth: false,
+            client_auth: true,
+        },
         m.pki.client_cert.clone(),
         m.pki.client_key.clone(),
     )
@@ -252,12 +318,24 @@ pub fn member_certs(
     let p = &m.pki;
     let mut certs = vec![
         (
-            CertSpec { common_name: m.name.clone(), organization: None, sans: m.server_sans(c), server_auth: true, client_auth: true },
+            CertSpec {
+                common_name: m.name.clone(),
+                organization: None,
+                sans: m.server_sans(c),
+                server_auth: true,
+                client_auth: true,
+            },
             p.server_cert.clone(),
             p.server_key.clone(),
         ),
         (
-            CertSpec { common_name: m.name.clone(), organization: None, sans: m.peer_sans(), server_auth: true, client_auth: true },
+            CertSpec {
+                common_name: m.name.clone(),
+                organization: None,
+                sans: m.peer_sans(),
+                server_auth: true,
+                client_auth: true,
+            },
             p.peer_cert.clone(),
             p.peer_key.clone(),
         ),
@@ -325,7 +403,9 @@ mod tests {
 
         // A cert from another CA is replaced.
         let other = tempfile::tempdir().unwrap();
-        let ca2 = Ca::load_or_create(&other.path().join("ca.crt"), &other.path().join("ca.key"), 3650).unwrap();
+        let ca2 =
+            Ca::load_or_create(&other.path().join("ca.crt"), &other.path().join("ca.key"), 3650)
+                .unwrap();
         assert!(ca2.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, life(365)).unwrap());
         assert!(!ca2.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, life(365)).unwrap());
         assert!(ca.ensure_cert(&spec(&["10.0.0.2"]), &sc, &sk, life(365)).unwrap());
@@ -334,7 +414,8 @@ mod tests {
     #[test]
     fn sans_are_written_as_ip_and_dns() {
         let d = tempfile::tempdir().unwrap();
-        let ca = Ca::load_or_create(&d.path().join("ca.crt"), &d.path().join("ca.key"), 3650).unwrap();
+        let ca =
+            Ca::load_or_create(&d.path().join("ca.crt"), &d.path().join("ca.key"), 3650).unwrap();
         let (c, k) = (d.path().join("s.crt"), d.path().join("s.key"));
         ca.ensure_cert(&spec(&["fd00::1", "10.1.1.1", "node.example"]), &c, &k, life(365)).unwrap();
         let der = pem_to_der(&std::fs::read_to_string(&c).unwrap()).unwrap();

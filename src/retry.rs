@@ -4,8 +4,8 @@
 use crate::cluster::ClusterError;
 use backon::Retryable;
 use std::future::Future;
-use std::time::Duration;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// The last error a retry loop waited on, for errors that end the wait from outside (a
 /// deadline around the whole operation).
@@ -32,7 +32,14 @@ pub struct FullJitter {
 
 impl FullJitter {
     pub fn new(base: Duration, cap: Duration, budget: Duration) -> FullJitter {
-        FullJitter { base, cap, budget, spent: Duration::ZERO, attempt: 0, rng: fastrand::Rng::new() }
+        FullJitter {
+            base,
+            cap,
+            budget,
+            spent: Duration::ZERO,
+            attempt: 0,
+            rng: fastrand::Rng::new(),
+        }
     }
 
     /// The same with a fixed random sequence (tests).
@@ -67,7 +74,12 @@ fn backoff(deadline: Duration) -> FullJitter {
 }
 
 /// Retries `op` while `retryable` says so, until `deadline` has been spent waiting.
-pub async fn retry_while<T, E, F, Fut>(what: &str, deadline: Duration, retryable: fn(&E) -> bool, op: F) -> Result<T, E>
+pub async fn retry_while<T, E, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    retryable: fn(&E) -> bool,
+    op: F,
+) -> Result<T, E>
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
@@ -86,7 +98,11 @@ where
 }
 
 /// Retries an etcd operation on the errors etcd asks callers to retry.
-pub async fn until_deadline<T, F, Fut>(what: &str, deadline: Duration, op: F) -> Result<T, ClusterError>
+pub async fn until_deadline<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    op: F,
+) -> Result<T, ClusterError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ClusterError>>,
@@ -119,7 +135,10 @@ mod tests {
     #[test]
     fn full_jitter_stops_at_the_budget() {
         let budget = Duration::from_secs(10);
-        let waits: Vec<Duration> = FullJitter::new(Duration::from_millis(250), Duration::from_secs(5), budget).with_seed(1).collect();
+        let waits: Vec<Duration> =
+            FullJitter::new(Duration::from_millis(250), Duration::from_secs(5), budget)
+                .with_seed(1)
+                .collect();
         assert!(!waits.is_empty());
         assert!(waits.iter().sum::<Duration>() <= budget);
     }

@@ -13,7 +13,8 @@ use tracing::info;
 /// `etcdutl snapshot <sub>` (or `ETCDCTL_API=3 etcdctl snapshot <sub>` for 3.4).
 fn snapshot_command(tools: &Path, sub: &str) -> (Command, String) {
     let etcdutl = tools.join("etcdutl");
-    let (bin, legacy) = if etcdutl.exists() { (etcdutl, false) } else { (tools.join("etcdctl"), true) };
+    let (bin, legacy) =
+        if etcdutl.exists() { (etcdutl, false) } else { (tools.join("etcdctl"), true) };
     let mut cmd = Command::new(&bin);
     if legacy {
         cmd.env("ETCDCTL_API", "3");
@@ -47,9 +48,15 @@ pub async fn fetch_s3(c: &Config, snapshot: &Path) -> Result<Option<crate::s3::D
     let Some(url) = crate::s3::S3Url::from_snapshot_arg(snapshot)? else {
         return Ok(None);
     };
-    let settings = crate::s3::Settings::new(c.backup_s3_endpoint.as_deref(), c.backup_s3_region.as_deref(), c.backup_s3_path_style, c.timeout())?;
+    let settings = crate::s3::Settings::new(
+        c.backup_s3_endpoint.as_deref(),
+        c.backup_s3_region.as_deref(),
+        c.backup_s3_path_style,
+        c.timeout(),
+    )?;
     let parent = c.data_dir.parent().context("data-dir has no parent directory")?;
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
     let creds = crate::s3::credentials(c).await?;
     let client = crate::s3::Client::new(&settings, &url.bucket, &creds)?;
     let d = crate::s3::download_snapshot(&client, &url, parent)
@@ -67,13 +74,22 @@ pub struct Restored {
 
 /// Restores `snapshot` into staging. This is also the check: `etcdutl snapshot restore`
 /// verifies the snapshot's integrity hash, which `snapshot status` does not.
-pub fn prepare(tools: &Path, c: &Config, m: &LocalMember, token: &str, snapshot: &Path, skip_hash_check: bool) -> Result<Restored> {
-    let meta = std::fs::metadata(snapshot).with_context(|| format!("cannot read snapshot {}", snapshot.display()))?;
+pub fn prepare(
+    tools: &Path,
+    c: &Config,
+    m: &LocalMember,
+    token: &str,
+    snapshot: &Path,
+    skip_hash_check: bool,
+) -> Result<Restored> {
+    let meta = std::fs::metadata(snapshot)
+        .with_context(|| format!("cannot read snapshot {}", snapshot.display()))?;
     if !meta.is_file() || meta.len() == 0 {
         bail!("snapshot {} is empty or not a file; nothing was changed", snapshot.display());
     }
     let parent = c.data_dir.parent().context("data-dir has no parent directory")?;
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
     let staging = tempfile::Builder::new().prefix(".etcdadm-restore-").tempdir_in(parent)?;
     let data = staging.path().join("data");
     let (mut cmd, what) = snapshot_command(tools, "restore");
@@ -86,7 +102,9 @@ pub fn prepare(tools: &Path, c: &Config, m: &LocalMember, token: &str, snapshot:
     if skip_hash_check {
         cmd.arg("--skip-hash-check");
     }
-    run(cmd, &what).with_context(|| format!("snapshot {} is corrupt or truncated; nothing was changed", snapshot.display()))?;
+    run(cmd, &what).with_context(|| {
+        format!("snapshot {} is corrupt or truncated; nothing was changed", snapshot.display())
+    })?;
     Ok(Restored { _staging: staging, data })
 }
 
@@ -94,8 +112,9 @@ impl Restored {
     /// Moves the restored data to the data directory, which must be absent or empty.
     pub fn commit(self, data_dir: &Path) -> Result<()> {
         if data_dir.exists() {
-            std::fs::remove_dir(data_dir)
-                .with_context(|| format!("{} is not empty; refusing to overwrite it", data_dir.display()))?;
+            std::fs::remove_dir(data_dir).with_context(|| {
+                format!("{} is not empty; refusing to overwrite it", data_dir.display())
+            })?;
         }
         crate::fsutil::create_dir_with_mode(&self.data, 0o700)?;
         std::fs::rename(&self.data, data_dir)

@@ -74,9 +74,21 @@ impl State {
 
     /// The member as it was set up.
     pub fn member(&self) -> Result<LocalMember> {
-        let c = Config { advertise_address: Some(self.advertise_address.clone()), ..self.config.clone() };
-        LocalMember::resolve(&c, || Err("no member name recorded".into()), || Err("no advertise address recorded".into()))
-            .map_err(|e| anyhow::anyhow!("{} does not describe a usable member: {e}", self.config.state_file.display()))
+        let c = Config {
+            advertise_address: Some(self.advertise_address.clone()),
+            ..self.config.clone()
+        };
+        LocalMember::resolve(
+            &c,
+            || Err("no member name recorded".into()),
+            || Err("no advertise address recorded".into()),
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{} does not describe a usable member: {e}",
+                self.config.state_file.display()
+            )
+        })
     }
 
     pub fn load(path: &Path) -> Result<Option<State>> {
@@ -93,7 +105,8 @@ impl State {
         let path = &self.config.state_file;
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
-        write_atomic(path, text.as_bytes(), MODE_PRIVATE).with_context(|| format!("cannot write {}", path.display()))
+        write_atomic(path, text.as_bytes(), MODE_PRIVATE)
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 }
 
@@ -101,8 +114,17 @@ impl State {
 /// `(key, old, new)`. Only keys that define the member count; download and timing knobs
 /// may change freely between runs.
 pub fn drift(old: &Config, new: &Config) -> Vec<(String, String, String)> {
-    const FREE: &[&str] =
-        &["release-url", "release-sha256", "cache-dir", "timeout-seconds", "download-connect-timeout-seconds", "bootstrap", "cert-validity-days", "cert-renew-within-days", "metrics-textfile-dir"];
+    const FREE: &[&str] = &[
+        "release-url",
+        "release-sha256",
+        "cache-dir",
+        "timeout-seconds",
+        "download-connect-timeout-seconds",
+        "bootstrap",
+        "cert-validity-days",
+        "cert-renew-within-days",
+        "metrics-textfile-dir",
+    ];
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::to_value(old), serde_json::to_value(new))
     else {
@@ -125,7 +147,11 @@ mod tests {
     #[test]
     fn state_roundtrips_with_private_mode() {
         let d = tempfile::tempdir().unwrap();
-        let config = Config { state_file: d.path().join("state.json"), name: Some("m1".into()), ..Default::default() };
+        let config = Config {
+            state_file: d.path().join("state.json"),
+            name: Some("m1".into()),
+            ..Default::default()
+        };
         let s = State {
             origin: Origin::Join,
             phase: Phase::Learner,
@@ -137,7 +163,10 @@ mod tests {
         s.save().unwrap();
         assert_eq!(State::load(&s.config.state_file).unwrap(), Some(s.clone()));
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&s.config.state_file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&s.config.state_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(State::load(&d.path().join("none.json")).unwrap(), None);
     }
 

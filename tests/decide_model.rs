@@ -155,10 +155,21 @@ enum Act {
     Die,
     Calm,
     /// ROUND: discover version `ver` (clamped), probes of the candidates in `lost` lost
-    Round { k: usize, ver: usize, lost: u8 },
-    Step { k: usize, ok: bool },
-    Crash { k: usize },
-    EtcdRestart { k: usize },
+    Round {
+        k: usize,
+        ver: usize,
+        lost: u8,
+    },
+    Step {
+        k: usize,
+        ok: bool,
+    },
+    Crash {
+        k: usize,
+    },
+    EtcdRestart {
+        k: usize,
+    },
 }
 
 const MAX_LEARNERS: usize = 1;
@@ -195,8 +206,19 @@ impl World {
                 settling: false,
             })
             .collect();
-        let dummy = Cluster { token: String::new(), members: BTreeMap::new(), led: false, everled: false };
-        World { s, m, c: vec![dummy], nev: 0, calm: false, crashes: 0, next_id: 100, log: Vec::new(), violation: None }
+        let dummy =
+            Cluster { token: String::new(), members: BTreeMap::new(), led: false, everled: false };
+        World {
+            s,
+            m,
+            c: vec![dummy],
+            nev: 0,
+            calm: false,
+            crashes: 0,
+            next_id: 100,
+            log: Vec::new(),
+            violation: None,
+        }
     }
 
     fn victim(&self) -> usize {
@@ -255,11 +277,14 @@ impl World {
     }
     /// A running etcd at peer URL `a` is a member of `c`.
     fn runs_in(&self, a: usize, c: usize) -> bool {
-        self.present(c, a) && (0..self.m.len()).any(|k| self.addr(k) == a && self.m[k].up && self.m[k].etcd && self.m[k].data == c)
+        self.present(c, a)
+            && (0..self.m.len())
+                .any(|k| self.addr(k) == a && self.m[k].up && self.m[k].etcd && self.m[k].data == c)
     }
     fn raft(&mut self) {
         for c in 1..self.c.len() {
-            let voters: Vec<usize> = self.c[c].members.iter().filter(|(_, x)| x.voter).map(|(a, _)| *a).collect();
+            let voters: Vec<usize> =
+                self.c[c].members.iter().filter(|(_, x)| x.voter).map(|(a, _)| *a).collect();
             let running = voters.iter().filter(|a| self.runs_in(**a, c)).count();
             let led = !voters.is_empty() && running > voters.len() / 2;
             self.c[c].led = led;
@@ -312,7 +337,9 @@ impl World {
             return;
         }
         if started {
-            self.violate(format!("S4: m{k} starts the started member at address {a} of c{c} from an empty data dir"));
+            self.violate(format!(
+                "S4: m{k} starts the started member at address {a} of c{c} from an empty data dir"
+            ));
         }
         self.m[k].data = c;
         self.m[k].etcd = self.present(c, a);
@@ -326,10 +353,13 @@ impl World {
     fn check(&mut self) {
         let live_started = |w: &World, c: usize| {
             (0..w.m.len()).any(|k| {
-                !w.dead(k) && w.m[k].data == c && w.c[c].members.get(&w.addr(k)).is_some_and(|x| x.started)
+                !w.dead(k)
+                    && w.m[k].data == c
+                    && w.c[c].members.get(&w.addr(k)).is_some_and(|x| x.started)
             })
         };
-        let formed: Vec<usize> = (1..self.c.len()).filter(|c| self.c[*c].everled && live_started(self, *c)).collect();
+        let formed: Vec<usize> =
+            (1..self.c.len()).filter(|c| self.c[*c].everled && live_started(self, *c)).collect();
         if formed.len() > 1 {
             self.violate(format!("S1: two clusters {formed:?} had a leader and have started members on live machines"));
         }
@@ -344,7 +374,10 @@ impl World {
                     && self.m[k].data != 0
                     && self.m[k].data != c;
                 if stranded {
-                    self.violate(format!("S2: voter at address {a} of c{c}, but m{k} holds c{}'s data", self.m[k].data));
+                    self.violate(format!(
+                        "S2: voter at address {a} of c{c}, but m{k} holds c{}'s data",
+                        self.m[k].data
+                    ));
                 }
             }
         }
@@ -359,7 +392,8 @@ impl World {
                 self.m[*k].pc == Pc::Ready
                     && self.runs_in(self.addr(*k), c)
                     && self.c[c].members.get(&self.addr(*k)).is_some_and(|x| x.voter && x.started)
-            }) && (!self.s.auth || self.c[c].members.keys().all(|a| live.iter().any(|k| self.addr(*k) == *a)))
+            }) && (!self.s.auth
+                || self.c[c].members.keys().all(|a| live.iter().any(|k| self.addr(*k) == *a)))
         })
     }
 
@@ -372,7 +406,12 @@ impl World {
         if let Some(c) = (1..self.c.len()).find(|c| self.c[*c].token == tok) {
             return c;
         }
-        let members = initial.iter().map(|(n, a)| (*a, Member { id: *a as u64 + 1, name: n.clone(), voter: true, started: false })).collect();
+        let members = initial
+            .iter()
+            .map(|(n, a)| {
+                (*a, Member { id: *a as u64 + 1, name: n.clone(), voter: true, started: false })
+            })
+            .collect();
         self.c.push(Cluster { token: tok.to_string(), members, led: false, everled: false });
         self.c.len() - 1
     }
@@ -399,7 +438,11 @@ impl World {
         for c in 1..self.c.len() {
             if self.runs_in(a, c) {
                 let led = self.c[c].led;
-                return Probe::Member { cluster_id: c as u64, leader: if led { 1 } else { 0 }, members: self.member_list(c) };
+                return Probe::Member {
+                    cluster_id: c as u64,
+                    leader: if led { 1 } else { 0 },
+                    members: self.member_list(c),
+                };
             }
         }
         if (0..self.m.len()).any(|k| self.addr(k) == a && self.m[k].up) {
@@ -410,7 +453,8 @@ impl World {
     }
 
     fn view(&self, k: usize, ver: usize, lost: u8) -> View {
-        let mut peers: Vec<Candidate> = self.view_set(ver).into_iter().map(|j| self.candidate(j)).collect();
+        let mut peers: Vec<Candidate> =
+            self.view_set(ver).into_iter().map(|j| self.candidate(j)).collect();
         peers.sort();
         let me_c = self.candidate(self.cand(k));
         let me = peers.iter().find(|p| **p == me_c).cloned();
@@ -433,7 +477,9 @@ impl World {
                 if *leader != 0 {
                     for x in members {
                         let a = addr_of_url(&x.peer_urls[0]);
-                        if !peers.iter().any(|p| p.peer_url == x.peer_urls[0]) && !outside.contains(&a) {
+                        if !peers.iter().any(|p| p.peer_url == x.peer_urls[0])
+                            && !outside.contains(&a)
+                        {
                             outside.push(a);
                         }
                     }
@@ -441,10 +487,21 @@ impl World {
             }
         }
         for a in outside {
-            let c = Candidate { peer_url: peer_url(a), client_url: client_url(a), name: format!("x{a}") };
+            let c = Candidate {
+                peer_url: peer_url(a),
+                client_url: client_url(a),
+                name: format!("x{a}"),
+            };
             probes.push(probe(&c, a));
         }
-        View { me, peers, expected: Some(self.s.n), authoritative: self.s.auth, probes, has_data: self.m[k].data != 0 }
+        View {
+            me,
+            peers,
+            expected: Some(self.s.n),
+            authoritative: self.s.auth,
+            probes,
+            has_data: self.m[k].data != 0,
+        }
     }
 
     fn round(&mut self, k: usize, ver: usize, lost: u8) {
@@ -459,19 +516,27 @@ impl World {
                 _ => unreachable!(),
             }
         };
-        self.log.push(format!("m{k} {:?}: discovers {:?} lost {lost:#b}: {d:?}", self.m[k].pc, self.view_set(ver)));
+        self.log.push(format!(
+            "m{k} {:?}: discovers {:?} lost {lost:#b}: {d:?}",
+            self.m[k].pc,
+            self.view_set(ver)
+        ));
         if self.m[k].pc == Pc::Settle {
             // bootstrap::converge while settling (F4)
             // bootstrap::settled: the own member answers, led, and its cluster has no member
             // outside the view
             let own = v.me.as_ref().and_then(|me| {
                 v.probes.iter().find_map(|(c, p)| match p {
-                    Probe::Member { leader, members, .. } if c == me && *leader != 0 => Some(members),
+                    Probe::Member { leader, members, .. } if c == me && *leader != 0 => {
+                        Some(members)
+                    }
                     _ => None,
                 })
             });
             let settled = v.expected == Some(v.peers.len())
-                && own.is_some_and(|ms| ms.iter().all(|x| v.peers.iter().any(|p| x.peer_urls.contains(&p.peer_url))));
+                && own.is_some_and(|ms| {
+                    ms.iter().all(|x| v.peers.iter().any(|p| x.peer_urls.contains(&p.peer_url)))
+                });
             match d {
                 Decision::Join { .. } if settled => {
                     self.m[k].sf = Sf::Member;
@@ -490,7 +555,8 @@ impl World {
         match d {
             Decision::Wait(_) => {}
             Decision::Form { initial_cluster, token } => {
-                let initial = initial_cluster.iter().map(|(n, u)| (n.clone(), addr_of_url(u))).collect();
+                let initial =
+                    initial_cluster.iter().map(|(n, u)| (n.clone(), addr_of_url(u))).collect();
                 self.m[k].form = Some((token, initial));
                 self.m[k].pc = Pc::Form;
             }
@@ -575,12 +641,17 @@ impl World {
                         }
                         None if self.m[k].data != 0 => self.restart(k),
                         None => {
-                            if self.c[c].members.values().filter(|x| !x.voter).count() >= MAX_LEARNERS {
+                            if self.c[c].members.values().filter(|x| !x.voter).count()
+                                >= MAX_LEARNERS
+                            {
                                 self.restart(k);
                             } else {
                                 self.next_id += 1;
                                 let name = self.candidate(self.cand(k)).name;
-                                self.c[c].members.insert(a, Member { id: self.next_id, name, voter: false, started: false });
+                                self.c[c].members.insert(
+                                    a,
+                                    Member { id: self.next_id, name, voter: false, started: false },
+                                );
                                 self.m[k].learner = true;
                                 self.m[k].target = self.next_id;
                                 self.m[k].pc = Pc::JoinStart;
@@ -603,7 +674,8 @@ impl World {
             Pc::JoinPromote => {
                 let c = self.m[k].cluster;
                 let voters = self.c[c].members.values().filter(|x| x.voter).count() + 1;
-                let started = self.c[c].members.values().filter(|x| x.voter && x.started).count() + 1;
+                let started =
+                    self.c[c].members.values().filter(|x| x.voter && x.started).count() + 1;
                 let me = self.c[c].members.get(&a).cloned();
                 let promotable = matches!(&me, Some(x) if x.id == self.m[k].target && !x.voter)
                     && self.c[c].led
@@ -629,21 +701,36 @@ impl World {
             // Decision::RemoveStale: connect_any + remove(member.id)
             Pc::Remove => {
                 let c = self.m[k].cluster;
-                let target = self.c[c].members.iter().find(|(_, x)| x.id == self.m[k].target).map(|(a, x)| (*a, x.clone()));
+                let target = self.c[c]
+                    .members
+                    .iter()
+                    .find(|(_, x)| x.id == self.m[k].target)
+                    .map(|(a, x)| (*a, x.clone()));
                 match target {
                     Some((t, x)) if !netfail && self.c[c].led => {
                         let voters = self.c[c].members.values().filter(|y| y.voter).count();
-                        let running = self.c[c].members.iter().filter(|(b, y)| y.voter && self.runs_in(**b, c)).count();
-                        let started_others =
-                            self.c[c].members.iter().filter(|(b, y)| **b != t && y.voter && y.started).count();
+                        let running = self.c[c]
+                            .members
+                            .iter()
+                            .filter(|(b, y)| y.voter && self.runs_in(**b, c))
+                            .count();
+                        let started_others = self.c[c]
+                            .members
+                            .iter()
+                            .filter(|(b, y)| **b != t && y.voter && y.started)
+                            .count();
                         let t_runs = self.runs_in(t, c);
                         let refused = STRICT
                             && x.voter
-                            && (started_others < (voters - 1) / 2 + 1 || (t_runs && running - 1 < (voters - 1) / 2 + 1));
+                            && (started_others < (voters - 1) / 2 + 1
+                                || (t_runs && running - 1 < (voters - 1) / 2 + 1));
                         if refused {
                             self.restart(k);
                         } else {
-                            if x.voter && running > voters / 2 && running - usize::from(t_runs) < (voters - 1) / 2 + 1 {
+                            if x.voter
+                                && running > voters / 2
+                                && running - usize::from(t_runs) < (voters - 1) / 2 + 1
+                            {
                                 self.violate(format!("S3: removing the member at address {t} takes c{c} below quorum"));
                             }
                             self.c[c].members.remove(&t);
@@ -692,7 +779,11 @@ impl World {
             v.push(Act::List);
         }
         let victim_gone = s.repl && self.m[self.victim()].pc == Pc::Gone;
-        if s.repl && self.nev == s.n && (s.zombie || victim_gone) && (!s.replace_late || self.all_ready() || victim_gone) {
+        if s.repl
+            && self.nev == s.n
+            && (s.zombie || victim_gone)
+            && (!s.replace_late || self.all_ready() || victim_gone)
+        {
             v.push(Act::Depart);
         }
         if s.repl && self.nev == s.n + 1 && (!s.reuse || victim_gone) {
@@ -713,7 +804,11 @@ impl World {
             if self.can_crash(k) {
                 v.push(Act::Crash { k });
             }
-            if self.m[k].up && self.m[k].env != Env::Off && !self.m[k].etcd && self.m[k].pc != Pc::Down {
+            if self.m[k].up
+                && self.m[k].env != Env::Off
+                && !self.m[k].etcd
+                && self.m[k].pc != Pc::Down
+            {
                 v.push(Act::EtcdRestart { k });
             }
         }
@@ -794,7 +889,11 @@ impl World {
                     _ => Act::Step { k, ok: true },
                 };
                 self.apply(act);
-                if self.m[k].up && self.m[k].env != Env::Off && !self.m[k].etcd && self.m[k].pc != Pc::Down {
+                if self.m[k].up
+                    && self.m[k].env != Env::Off
+                    && !self.m[k].etcd
+                    && self.m[k].pc != Pc::Down
+                {
                     self.apply(Act::EtcdRestart { k });
                 }
             }
@@ -829,7 +928,10 @@ fn play(s: Setup, tape: &[(u16, u8, u8, bool)]) -> (World, bool) {
 }
 
 fn tape() -> impl Strategy<Value = Vec<(u16, u8, u8, bool)>> {
-    proptest::collection::vec((any::<u16>(), 0u8..8, any::<u8>(), proptest::bool::weighted(0.8)), 0..160)
+    proptest::collection::vec(
+        (any::<u16>(), 0u8..8, any::<u8>(), proptest::bool::weighted(0.8)),
+        0..160,
+    )
 }
 
 fn config(cases: u32) -> ProptestConfig {
@@ -837,7 +939,12 @@ fn config(cases: u32) -> ProptestConfig {
 }
 
 fn assert_safe(w: &World) -> Result<(), TestCaseError> {
-    prop_assert!(w.violation.is_none(), "{}\n{}", w.violation.as_deref().unwrap_or(""), w.log.join("\n"));
+    prop_assert!(
+        w.violation.is_none(),
+        "{}\n{}",
+        w.violation.as_deref().unwrap_or(""),
+        w.log.join("\n")
+    );
     Ok(())
 }
 
@@ -947,7 +1054,23 @@ fn r1a_interrupted_form_is_completed_by_join() {
     let s = Setup { auth: false, ..Setup::formation(3) };
     let w = World::new(s);
     assert!(matches!(decide(&w.view(2, 3, 0b011)), Decision::Wait(x) if x.contains("to answer")));
-    assert_settles(s, &[List, List, List, round(2, 3, 0b011), ok(2), ok(2), fail(2), round(1, 3, 0b101), ok(1), ok(1), ok(1), Calm]);
+    assert_settles(
+        s,
+        &[
+            List,
+            List,
+            List,
+            round(2, 3, 0b011),
+            ok(2),
+            ok(2),
+            fail(2),
+            round(1, 3, 0b101),
+            ok(1),
+            ok(1),
+            ok(1),
+            Calm,
+        ],
+    );
     // The interruption itself, with every probe answered: form, time out, then join.
     let mut w = World::new(s);
     w.script(&[List, List, List, round(2, 3, 0), ok(2), ok(2), fail(2)]);
@@ -963,7 +1086,23 @@ fn r1a_interrupted_form_is_completed_by_join() {
 #[test]
 fn r1b_interrupted_join_is_completed_by_form() {
     let s = Setup { repl: true, ..Setup::formation(1) };
-    let w = assert_settles(s, &[List, round(0, 1, 0), ok(0), ok(0), ok(0), Depart, Launch, round(1, 1, 0), ok(1), fail(1), Die, round(1, 3, 0)]);
+    let w = assert_settles(
+        s,
+        &[
+            List,
+            round(0, 1, 0),
+            ok(0),
+            ok(0),
+            ok(0),
+            Depart,
+            Launch,
+            round(1, 1, 0),
+            ok(1),
+            fail(1),
+            Die,
+            round(1, 3, 0),
+        ],
+    );
     assert_eq!(w.m[1].pc, Pc::Ready);
 }
 
@@ -973,12 +1112,42 @@ fn r1b_interrupted_join_is_completed_by_form() {
 fn r2_stale_view_no_longer_removes_this_machines_own_member() {
     let s = Setup { auth: true, form_waits: true, ..Setup::formation(3) };
     let mut w = World::new(s);
-    w.script(&[List, List, List, round(0, 3, 0), ok(0), ok(0), round(1, 3, 0), ok(1), ok(1), ok(1), ok(0)]);
+    w.script(&[
+        List,
+        List,
+        List,
+        round(0, 3, 0),
+        ok(0),
+        ok(0),
+        round(1, 3, 0),
+        ok(1),
+        ok(1),
+        ok(1),
+        ok(0),
+    ]);
     assert!(w.c[1].led);
     let v = w.view(2, 2, 0);
     assert!(v.me.is_none());
     assert!(!matches!(decide(&v), Decision::RemoveStale { .. }), "{:?}", decide(&v));
-    assert_settles(s, &[List, List, List, round(0, 3, 0), ok(0), ok(0), round(1, 3, 0), ok(1), ok(1), ok(1), ok(0), round(2, 2, 0), ok(2), Calm]);
+    assert_settles(
+        s,
+        &[
+            List,
+            List,
+            List,
+            round(0, 3, 0),
+            ok(0),
+            ok(0),
+            round(1, 3, 0),
+            ok(1),
+            ok(1),
+            ok(1),
+            ok(0),
+            round(2, 2, 0),
+            ok(2),
+            Calm,
+        ],
+    );
 }
 
 /// R3: a replacement while the cluster forms still strands a voter (S2), when m0 and the
@@ -988,8 +1157,29 @@ fn r2_stale_view_no_longer_removes_this_machines_own_member() {
 fn r3_replacement_during_formation_strands_a_voter() {
     let s = Setup { repl: true, zombie: false, lossy: false, ..Setup::formation(3) };
     let mut w = World::new(s);
-    w.script(&[List, List, List, round(0, 3, 0), ok(0), Die, Depart, Launch, round(3, 5, 0), ok(3), round(1, 5, 0), ok(1), ok(0), ok(1), ok(3)]);
-    assert!(w.violation.as_deref().is_some_and(|v| v.starts_with("S2")), "{:?}\n{}", w.violation, w.log.join("\n"));
+    w.script(&[
+        List,
+        List,
+        List,
+        round(0, 3, 0),
+        ok(0),
+        Die,
+        Depart,
+        Launch,
+        round(3, 5, 0),
+        ok(3),
+        round(1, 5, 0),
+        ok(1),
+        ok(0),
+        ok(1),
+        ok(3),
+    ]);
+    assert!(
+        w.violation.as_deref().is_some_and(|v| v.starts_with("S2")),
+        "{:?}\n{}",
+        w.violation,
+        w.log.join("\n")
+    );
 }
 
 /// R4: the same with the victim still running after it left the peer set. With F6 the
@@ -998,15 +1188,28 @@ fn r3_replacement_during_formation_strands_a_voter() {
 #[test]
 fn r4_lost_probes_no_longer_form_a_second_cluster() {
     let s = Setup { repl: true, zombie: true, ..Setup::formation(3) };
-    let (w, _) = replay(s, &[
-        List, List, List,
-        round(2, 3, 0b011), ok(2),
-        round(0, 3, 0b110), ok(0),
-        Depart, Launch,
-        round(1, 5, 0b1001), ok(1),
-        round(3, 5, 0b011), ok(3),
-        ok(0), ok(2), ok(1), ok(3),
-    ]);
+    let (w, _) = replay(
+        s,
+        &[
+            List,
+            List,
+            List,
+            round(2, 3, 0b011),
+            ok(2),
+            round(0, 3, 0b110),
+            ok(0),
+            Depart,
+            Launch,
+            round(1, 5, 0b1001),
+            ok(1),
+            round(3, 5, 0b011),
+            ok(3),
+            ok(0),
+            ok(2),
+            ok(1),
+            ok(3),
+        ],
+    );
     assert!(!w.log.iter().any(|l| l.starts_with("!! S1")), "{}", w.log.join("\n"));
 }
 
@@ -1029,7 +1232,13 @@ fn formed_and_ready(s: Setup) -> World {
 /// not answer), so it never starts the dead member from an empty data dir.
 #[test]
 fn r5_same_address_replacement_with_lost_probes_waits() {
-    let s = Setup { repl: true, reuse: true, names_by_addr: true, replace_late: true, ..Setup::formation(3) };
+    let s = Setup {
+        repl: true,
+        reuse: true,
+        names_by_addr: true,
+        replace_late: true,
+        ..Setup::formation(3)
+    };
     let mut w = formed_and_ready(s);
     w.script(&[Die, Depart, Launch]);
     assert!(matches!(decide(&w.view(3, 5, 0b011)), Decision::Wait(x) if x.contains("to answer")));
@@ -1043,19 +1252,33 @@ fn r5_same_address_replacement_with_lost_probes_waits() {
 /// has no data, is its dead predecessor: removed, then the machine joins.
 #[test]
 fn r6_same_address_replacement_removes_its_predecessor_then_joins() {
-    let s = Setup { repl: true, reuse: true, names_by_addr: true, replace_late: true, lossy: false, max_crash: 0, ..Setup::formation(3) };
+    let s = Setup {
+        repl: true,
+        reuse: true,
+        names_by_addr: true,
+        replace_late: true,
+        lossy: false,
+        max_crash: 0,
+        ..Setup::formation(3)
+    };
     let mut w = formed_and_ready(s);
     w.script(&[Die, Depart, Launch]);
-    assert!(matches!(decide(&w.view(3, 5, 0)), Decision::RemoveStale { member, .. } if member.peer_urls == [peer_url(2)]));
+    assert!(
+        matches!(decide(&w.view(3, 5, 0)), Decision::RemoveStale { member, .. } if member.peer_urls == [peer_url(2)])
+    );
     assert!(w.calm_down(40), "{}", w.log.join("\n"));
-    assert!(w.c[1].members.get(&2).is_some_and(|x| x.voter && x.started && x.id > 3), "a new member at the address");
+    assert!(
+        w.c[1].members.get(&2).is_some_and(|x| x.voter && x.started && x.id > 3),
+        "a new member at the address"
+    );
 }
 
 /// R7: the replacement's view still lists the dead member. F4: it does not report ready
 /// (nor save `member`) until a complete view finds nothing departed: the dead voter goes.
 #[test]
 fn r7_replacement_settles_only_once_the_dead_member_is_gone() {
-    let s = Setup { repl: true, replace_late: true, lossy: false, max_crash: 0, ..Setup::formation(3) };
+    let s =
+        Setup { repl: true, replace_late: true, lossy: false, max_crash: 0, ..Setup::formation(3) };
     let mut w = formed_and_ready(s);
     w.script(&[Depart, Launch, round(3, 3, 0), ok(3), ok(3), ok(3), ok(3), ok(3), Die]);
     assert_eq!(w.m[3].pc, Pc::Settle);
@@ -1067,12 +1290,23 @@ fn r7_replacement_settles_only_once_the_dead_member_is_gone() {
 /// the leaderless survivor's member list shows an established cluster: wait, not form.
 #[test]
 fn r8_survivor_reboot_makes_the_replacement_wait() {
-    let s = Setup { repl: true, replace_late: true, lossy: false, max_crash: 1, fresh_views: true, ..Setup::formation(3) };
+    let s = Setup {
+        repl: true,
+        replace_late: true,
+        lossy: false,
+        max_crash: 1,
+        fresh_views: true,
+        ..Setup::formation(3)
+    };
     let mut w = formed_and_ready(s);
     w.script(&[Depart, Launch, Die, round(3, 5, 0)]);
     assert_eq!(w.m[3].pc, Pc::Remove);
     w.script(&[ok(3), Crash { k: 1 }]);
-    assert!(matches!(decide(&w.view(3, 5, 0)), Decision::Wait(x) if x.contains("no leader")), "{:?}", decide(&w.view(3, 5, 0)));
+    assert!(
+        matches!(decide(&w.view(3, 5, 0)), Decision::Wait(x) if x.contains("no leader")),
+        "{:?}",
+        decide(&w.view(3, 5, 0))
+    );
     w.script(&[round(3, 5, 0)]);
     assert_eq!(w.m[3].pc, Pc::Round);
     assert!(w.calm_down(40), "{}", w.log.join("\n"));
@@ -1112,12 +1346,21 @@ fn view(me: usize, peers: &[usize], expected: usize, probes: Vec<(usize, Probe)>
 /// probe in the View (the proposed fix in bootstrap/mod.rs) decide() removes it.
 #[test]
 fn own_member_counts_once_probed() {
-    let ms = [member(0, true, false), member(1, true, false), member(2, true, false), member(3, true, false)];
+    let ms = [
+        member(0, true, false),
+        member(1, true, false),
+        member(2, true, false),
+        member(3, true, false),
+    ];
     let others = vec![(0, running(&ms)), (1, running(&ms))];
-    assert!(matches!(decide(&view(3, &[0, 1, 3], 3, others.clone())), Decision::Wait(w) if w.contains("needs 3 healthy voters")));
+    assert!(
+        matches!(decide(&view(3, &[0, 1, 3], 3, others.clone())), Decision::Wait(w) if w.contains("needs 3 healthy voters"))
+    );
     let mut with_self = others;
     with_self.push((3, running(&ms)));
-    assert!(matches!(decide(&view(3, &[0, 1, 3], 3, with_self)), Decision::RemoveStale { member, .. } if member.id == 3));
+    assert!(
+        matches!(decide(&view(3, &[0, 1, 3], 3, with_self)), Decision::RemoveStale { member, .. } if member.id == 3)
+    );
 }
 
 /// Proposed fix F2 (decide.rs): never remove from a view that does not list this machine.
@@ -1141,9 +1384,15 @@ fn f2_no_removal_from_an_incomplete_view() {
 /// included in `probes`) is not removed yet.
 #[test]
 fn f2_no_removal_of_a_member_that_answers() {
-    let ms = [member(0, true, false), member(1, true, false), member(2, true, false), member(3, true, true)];
+    let ms = [
+        member(0, true, false),
+        member(1, true, false),
+        member(2, true, false),
+        member(3, true, true),
+    ];
     // m1 reboots with the old view {m0,m1,m2}; the replacement m3 (a started learner) answers
-    let mut v = view(1, &[0, 1, 2], 3, vec![(0, running(&ms)), (2, running(&ms)), (3, running(&ms))]);
+    let mut v =
+        view(1, &[0, 1, 2], 3, vec![(0, running(&ms)), (2, running(&ms)), (3, running(&ms))]);
     v.has_data = true;
     assert!(!matches!(decide(&v), Decision::RemoveStale { .. }), "{:?}", decide(&v));
 }
@@ -1153,7 +1402,15 @@ fn f2_no_removal_of_a_member_that_answers() {
 #[test]
 fn f3_leaderless_established_cluster_is_not_formed_around() {
     let ms = [member(0, true, false), member(1, true, false)];
-    let v = view(3, &[0, 1, 3], 3, vec![(0, Probe::Member { cluster_id: 7, leader: 0, members: ms.to_vec() }), (1, Probe::Silent)]);
+    let v = view(
+        3,
+        &[0, 1, 3],
+        3,
+        vec![
+            (0, Probe::Member { cluster_id: 7, leader: 0, members: ms.to_vec() }),
+            (1, Probe::Silent),
+        ],
+    );
     assert!(matches!(decide(&v), Decision::Wait(_)), "{:?}", decide(&v));
 }
 
@@ -1162,7 +1419,15 @@ fn f3_leaderless_established_cluster_is_not_formed_around() {
 #[test]
 fn f3_forming_cluster_that_lists_me_is_adopted() {
     let forming = [member(0, false, false), member(1, false, false), member(2, false, false)];
-    let v = view(1, &[0, 1, 3], 3, vec![(0, Probe::Member { cluster_id: 9, leader: 0, members: forming.to_vec() }), (3, Probe::Silent)]);
+    let v = view(
+        1,
+        &[0, 1, 3],
+        3,
+        vec![
+            (0, Probe::Member { cluster_id: 9, leader: 0, members: forming.to_vec() }),
+            (3, Probe::Silent),
+        ],
+    );
     let ic: Vec<(String, String)> = (0..3).map(|i| (format!("m{i}"), peer_url(i))).collect();
     assert_eq!(decide(&v), Decision::Form { token: token(&ic), initial_cluster: ic });
 }

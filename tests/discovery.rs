@@ -9,10 +9,10 @@
 mod asg_fleet_discovery;
 #[path = "discovery/aws_asg_discovery.rs"]
 mod aws_asg_discovery;
-#[path = "support/moto.rs"]
-mod moto;
 #[path = "discovery/dns_discovery.rs"]
 mod dns_discovery;
+#[path = "support/moto.rs"]
+mod moto;
 #[path = "discovery/support.rs"]
 mod support;
 #[path = "discovery/throttle_proxy.rs"]

@@ -32,7 +32,9 @@ fn corpus(folder: &str) -> Vec<(String, Vec<u8>)> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+        })
         .collect();
     out.sort();
     assert!(!out.is_empty(), "empty corpus folder {}", dir.display());
@@ -73,7 +75,11 @@ fn replay(folder: &str, run: impl Fn(&[u8]) -> Result<(), String>) {
             _ => {}
         }
     }
-    assert!(failures.is_empty(), "corpus inputs that fail their expectation:\n  {}", failures.join("\n  "));
+    assert!(
+        failures.is_empty(),
+        "corpus inputs that fail their expectation:\n  {}",
+        failures.join("\n  ")
+    );
 }
 
 // --- mutation -------------------------------------------------------------------------------
@@ -93,12 +99,12 @@ enum Edit {
 fn edit() -> impl Strategy<Value = Edit> {
     let at = any::<usize>();
     prop_oneof![
-        1 => (at.clone(), vec(any::<u8>(), 1..8)).prop_map(|(a, b)| Edit::Insert(a, b)),
-        3 => (at.clone(), any::<usize>()).prop_map(|(a, t)| Edit::Token(a, t)),
-        1 => (at.clone(), 1usize..40).prop_map(|(a, n)| Edit::Delete(a, n)),
-        1 => (at.clone(), 1usize..40).prop_map(|(a, n)| Edit::Duplicate(a, n)),
-        1 => (at.clone(), any::<u8>()).prop_map(|(a, b)| Edit::Replace(a, b)),
-        1 => (at.clone(), any::<usize>(), any::<usize>(), 1usize..80).prop_map(|(a, f, s, n)| Edit::Splice(a, f, s, n)),
+        1 => (at, vec(any::<u8>(), 1..8)).prop_map(|(a, b)| Edit::Insert(a, b)),
+        3 => (at, any::<usize>()).prop_map(|(a, t)| Edit::Token(a, t)),
+        1 => (at, 1usize..40).prop_map(|(a, n)| Edit::Delete(a, n)),
+        1 => (at, 1usize..40).prop_map(|(a, n)| Edit::Duplicate(a, n)),
+        1 => (at, any::<u8>()).prop_map(|(a, b)| Edit::Replace(a, b)),
+        1 => (at, any::<usize>(), any::<usize>(), 1usize..80).prop_map(|(a, f, s, n)| Edit::Splice(a, f, s, n)),
         1 => at.prop_map(Edit::Truncate),
     ]
 }
@@ -150,21 +156,91 @@ fn apply(seeds: &[Vec<u8>], seed: usize, edits: &[Edit], tokens: &[&str]) -> Vec
 }
 
 /// A seed of `seeds`, edited 0 to 6 times.
-fn mutated(seeds: Arc<Vec<Vec<u8>>>, tokens: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
-    (any::<usize>(), vec(edit(), 0..6)).prop_map(move |(seed, edits)| apply(&seeds, seed, &edits, tokens))
+fn mutated(
+    seeds: Arc<Vec<Vec<u8>>>,
+    tokens: &'static [&'static str],
+) -> impl Strategy<Value = Vec<u8>> {
+    (any::<usize>(), vec(edit(), 0..6))
+        .prop_map(move |(seed, edits)| apply(&seeds, seed, &edits, tokens))
 }
 
 const YAML_TOKENS: &[&str] = &[
-    ": ", "\n", "\n  ", "\n    ", "- ", "[", "]", "{", "}", ", ", "&a ", "*a", "<<: *a\n", "!!str ", "!!int ",
-    "!!binary ", "!custom ", "'", "\"", "# ", "---\n", "...\n", "\t", "~", "null", "true", "-1", "0x10", "0o17",
-    "1e400", ".nan", "-.inf", "18446744073709551616", "3.5", "::", "[fd00::1]", "10.0.0.300", "=", "\\u0000",
-    "\u{feff}", "é", "\u{2028}", "\u{85}", "? ", "|\n  ", ">-\n  ", "%YAML 1.2\n---\n", "bootstrap:\n  ",
-    "discovery:\n    ", "metadata: {provider: ec2}\n", "provider: static\n", "provider: dns\n", "peers: [",
-    "name: ", "client-port: ", "data-dir: /", "release-url: file:///", "advertise-address: ", "cluster-size: ",
+    ": ",
+    "\n",
+    "\n  ",
+    "\n    ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ", ",
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "!!str ",
+    "!!int ",
+    "!!binary ",
+    "!custom ",
+    "'",
+    "\"",
+    "# ",
+    "---\n",
+    "...\n",
+    "\t",
+    "~",
+    "null",
+    "true",
+    "-1",
+    "0x10",
+    "0o17",
+    "1e400",
+    ".nan",
+    "-.inf",
+    "18446744073709551616",
+    "3.5",
+    "::",
+    "[fd00::1]",
+    "10.0.0.300",
+    "=",
+    "\\u0000",
+    "\u{feff}",
+    "é",
+    "\u{2028}",
+    "\u{85}",
+    "? ",
+    "|\n  ",
+    ">-\n  ",
+    "%YAML 1.2\n---\n",
+    "bootstrap:\n  ",
+    "discovery:\n    ",
+    "metadata: {provider: ec2}\n",
+    "provider: static\n",
+    "provider: dns\n",
+    "peers: [",
+    "name: ",
+    "client-port: ",
+    "data-dir: /",
+    "release-url: file:///",
+    "advertise-address: ",
+    "cluster-size: ",
 ];
 
 const SUMS_TOKENS: &[&str] = &[
-    "  ", " *", " ./", "\t", "\r\n", "\n", "# ", "a", "F", "0", "g", "é", "\u{2003}", "\0",
+    "  ",
+    " *",
+    " ./",
+    "\t",
+    "\r\n",
+    "\n",
+    "# ",
+    "a",
+    "F",
+    "0",
+    "g",
+    "é",
+    "\u{2003}",
+    "\0",
     "a4d9f87c021e29289f8b6b05202128dff17a756aaab31a263b9c13f8bd45002a",
     "etcd-v3.5.30-linux-amd64.tar.gz",
 ];
@@ -174,7 +250,11 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn config(cases: u32) -> ProptestConfig {
-    let scale = std::env::var("ETCDADM_FUZZ_SCALE").ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or(1).max(1);
+    let scale = std::env::var("ETCDADM_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
     ProptestConfig { cases: cases * scale, failure_persistence: None, ..ProptestConfig::default() }
 }
 
@@ -189,7 +269,11 @@ fn load_files(main: &[u8]) -> Result<Config, config::ConfigError> {
     for line in main.split_inclusive(|b| *b == b'\n') {
         if let Some(rest) = line.strip_prefix(b"#### dropin ") {
             let file = String::from_utf8_lossy(rest).trim().replace(['/', '\0'], "_");
-            name = Path::new("config.d").join(if file.is_empty() { "_.yaml".to_string() } else { file });
+            name = Path::new("config.d").join(if file.is_empty() {
+                "_.yaml".to_string()
+            } else {
+                file
+            });
             files.push((name.clone(), Vec::new()));
         } else {
             files.last_mut().unwrap().1.extend_from_slice(line);
@@ -199,13 +283,19 @@ fn load_files(main: &[u8]) -> Result<Config, config::ConfigError> {
     for (rel, bytes) in &files {
         std::fs::write(d.join(rel), bytes).unwrap();
     }
-    config::load(&ConfigSources { file: d.join("config.yaml"), file_explicit: true, ..Default::default() })
+    config::load(&ConfigSources {
+        file: d.join("config.yaml"),
+        file_explicit: true,
+        ..Default::default()
+    })
 }
 
 /// The configuration's keys, as `config view` would show them.
 fn config_keys() -> (Vec<String>, Vec<String>) {
     let v = serde_yaml_ng::to_value(Config::default()).unwrap();
-    let keys = |m: &Value| m.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let keys = |m: &Value| {
+        m.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
     (keys(&v), keys(&v["bootstrap"]))
 }
 
@@ -243,16 +333,24 @@ fn yaml_value() -> impl Strategy<Value = Value> {
     leaf().prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..6).prop_map(Value::Sequence),
-            vec((key_value(), inner.clone()), 0..6).prop_map(|kv| Value::Mapping(kv.into_iter().collect())),
+            vec((key_value(), inner.clone()), 0..6)
+                .prop_map(|kv| Value::Mapping(kv.into_iter().collect())),
             // the YAML writer cannot write a tag on a tagged value: tags on leaves only
-            ("[a-z!]{1,8}", leaf()).prop_map(|(t, v)| Value::Tagged(Box::new(TaggedValue { tag: Tag::new(t), value: v }))),
+            ("[a-z!]{1,8}", leaf()).prop_map(|(t, v)| Value::Tagged(Box::new(TaggedValue {
+                tag: Tag::new(t),
+                value: v
+            }))),
         ]
     })
 }
 
 fn key_value() -> impl Strategy<Value = Value> {
     let (top, boot) = config_keys();
-    let known: Vec<String> = top.into_iter().chain(boot).chain(["provider", "peers", "domain", "name", "nameserver", "base-url"].map(String::from)).collect();
+    let known: Vec<String> = top
+        .into_iter()
+        .chain(boot)
+        .chain(["provider", "peers", "domain", "name", "nameserver", "base-url"].map(String::from))
+        .collect();
     prop_oneof![
         4 => proptest::sample::select(known).prop_map(Value::String),
         1 => "[a-z-]{1,12}".prop_map(Value::String),
@@ -264,12 +362,17 @@ fn key_value() -> impl Strategy<Value = Value> {
 /// `bootstrap` mapping of the same kind.
 fn layer() -> impl Strategy<Value = Mapping> {
     let (top, boot) = config_keys();
-    let top_entry = (prop_oneof![4 => proptest::sample::select(top), 1 => "[a-z-]{1,12}"], yaml_value());
-    let boot_entry = (prop_oneof![4 => proptest::sample::select(boot), 1 => "[a-z-]{1,12}"], yaml_value());
+    let top_entry =
+        (prop_oneof![4 => proptest::sample::select(top), 1 => "[a-z-]{1,12}"], yaml_value());
+    let boot_entry =
+        (prop_oneof![4 => proptest::sample::select(boot), 1 => "[a-z-]{1,12}"], yaml_value());
     (vec(top_entry, 0..8), proptest::option::of(vec(boot_entry, 0..5))).prop_map(|(top, boot)| {
         let mut m: Mapping = top.into_iter().map(|(k, v)| (Value::String(k), v)).collect();
         if let Some(boot) = boot {
-            m.insert("bootstrap".into(), Value::Mapping(boot.into_iter().map(|(k, v)| (Value::String(k), v)).collect()));
+            m.insert(
+                "bootstrap".into(),
+                Value::Mapping(boot.into_iter().map(|(k, v)| (Value::String(k), v)).collect()),
+            );
         }
         m
     })
@@ -277,8 +380,10 @@ fn layer() -> impl Strategy<Value = Mapping> {
 
 /// What an accepted configuration must satisfy: it survives `config view` and loading again.
 fn check_accepted(c: &Config) -> Result<(), TestCaseError> {
-    let shown = serde_yaml_ng::to_string(c).map_err(|e| TestCaseError::fail(format!("cannot show {c:?}: {e}")))?;
-    let again = load_files(shown.as_bytes()).map_err(|e| TestCaseError::fail(format!("shown config refused: {e}\n{shown}")))?;
+    let shown = serde_yaml_ng::to_string(c)
+        .map_err(|e| TestCaseError::fail(format!("cannot show {c:?}: {e}")))?;
+    let again = load_files(shown.as_bytes())
+        .map_err(|e| TestCaseError::fail(format!("shown config refused: {e}\n{shown}")))?;
     prop_assert_eq!(shown, serde_yaml_ng::to_string(&again).unwrap());
     Ok(())
 }
@@ -321,7 +426,8 @@ fn fuzz_config_layers_in_memory() {
 /// A clause said twice in a row (`...: S: S`), as when an error's message already
 /// includes its source and the chain (`{e:#}`, as `main` prints it) adds the source again.
 fn repeated_clause(shown: &str) -> Option<&str> {
-    let bounds: Vec<usize> = shown.match_indices(": ").map(|(i, _)| i).chain([shown.len()]).collect();
+    let bounds: Vec<usize> =
+        shown.match_indices(": ").map(|(i, _)| i).chain([shown.len()]).collect();
     for (n, &i) in bounds.iter().enumerate() {
         for &j in &bounds[n + 1..] {
             let seg = &shown[i + 2..j];
@@ -348,7 +454,9 @@ fn config_errors_are_one_clear_line() {
     let seeds = seeds("config");
     let inputs = prop_oneof![
         mutated(seeds, YAML_TOKENS),
-        layer().prop_filter_map("writable as YAML", |m| serde_yaml_ng::to_string(&m).ok().map(String::into_bytes)),
+        layer().prop_filter_map("writable as YAML", |m| serde_yaml_ng::to_string(&m)
+            .ok()
+            .map(String::into_bytes)),
     ];
     proptest!(config(192), |(input in inputs)| {
         if let Err(e) = load_files(&input) {
@@ -404,7 +512,13 @@ fn check_sums(input: &str) -> Result<(), TestCaseError> {
             }
         }
         Err(e @ SumsError::Malformed { line, .. }) | Err(e @ SumsError::Conflict { line, .. }) => {
-            prop_assert!(line >= 1 && line <= input.lines().count(), "{} names line {} of {}", e, line, input.lines().count());
+            prop_assert!(
+                line >= 1 && line <= input.lines().count(),
+                "{} names line {} of {}",
+                e,
+                line,
+                input.lines().count()
+            );
             check_one_clear_line(&e.to_string())?;
         }
     }
@@ -419,7 +533,12 @@ fn corpus_sums() {
 #[test]
 fn fuzz_sums() {
     let seeds = seeds("sums");
-    let line = (any::<[u8; 32]>(), prop_oneof![Just("  "), Just(" *"), Just("\t"), Just(" ")], "(\\./)?[a-z0-9._-]{1,20}", prop_oneof![Just("\n"), Just("\r\n")])
+    let line = (
+        any::<[u8; 32]>(),
+        prop_oneof![Just("  "), Just(" *"), Just("\t"), Just(" ")],
+        "(\\./)?[a-z0-9._-]{1,20}",
+        prop_oneof![Just("\n"), Just("\r\n")],
+    )
         .prop_map(|(d, sep, name, end)| format!("{}{sep}{name}{end}", hex::encode(d)));
     let inputs = prop_oneof![
         2 => mutated(seeds, SUMS_TOKENS).prop_map(|b| text(&b)),
@@ -439,7 +558,10 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Deserialises, validates and, for the static provider only, discovers; checks that
 /// validation and discovery agree, and the shape of the peer set.
-fn check_discovery(rt: &tokio::runtime::Runtime, yaml: &str) -> Result<Result<(), String>, TestCaseError> {
+fn check_discovery(
+    rt: &tokio::runtime::Runtime,
+    yaml: &str,
+) -> Result<Result<(), String>, TestCaseError> {
     let cfg: DiscoveryConfig = match serde_yaml_ng::from_str(yaml) {
         Ok(c) => c,
         Err(e) => return Ok(Err(e.to_string())),
@@ -447,12 +569,21 @@ fn check_discovery(rt: &tokio::runtime::Runtime, yaml: &str) -> Result<Result<()
     let valid = cfg.validate();
     if let DiscoveryConfig::Static { peers } = &cfg {
         let found = rt.block_on(discovery::discover(&cfg, &DiscoveryContext::default()));
-        prop_assert_eq!(valid.is_ok(), found.is_ok(), "validate and discover disagree on {:?}", peers);
+        prop_assert_eq!(
+            valid.is_ok(),
+            found.is_ok(),
+            "validate and discover disagree on {:?}",
+            peers
+        );
         match found {
             Ok(set) => {
                 prop_assert!(!set.authoritative && set.expected.is_none() && set.is_complete());
                 prop_assert!(!set.peers.is_empty() && set.peers.len() <= peers.len());
-                prop_assert!(set.peers.windows(2).all(|w| w[0] < w[1]), "not sorted and unique: {:?}", set.peers);
+                prop_assert!(
+                    set.peers.windows(2).all(|w| w[0] < w[1]),
+                    "not sorted and unique: {:?}",
+                    set.peers
+                );
             }
             Err(e) => {
                 prop_assert!(!e.is_retryable(), "a static list error is retryable: {}", e);
@@ -483,16 +614,18 @@ fn peer_entry() -> impl Strategy<Value = String> {
     ];
     let port = proptest::option::of(any::<u16>());
     let name = proptest::option::of(prop_oneof!["[a-z0-9-]{0,10}", "\\PC{0,8}"]);
-    (name, host, port, prop_oneof![Just(""), Just(" "), Just("https://")]).prop_map(|(n, h, p, pad)| {
-        let h = match p {
-            Some(p) => format!("{h}:{p}"),
-            None => h,
-        };
-        match n {
-            Some(n) => format!("{n}={pad}{h}"),
-            None => format!("{pad}{h}"),
-        }
-    })
+    (name, host, port, prop_oneof![Just(""), Just(" "), Just("https://")]).prop_map(
+        |(n, h, p, pad)| {
+            let h = match p {
+                Some(p) => format!("{h}:{p}"),
+                None => h,
+            };
+            match n {
+                Some(n) => format!("{n}={pad}{h}"),
+                None => format!("{pad}{h}"),
+            }
+        },
+    )
 }
 
 #[test]
@@ -517,7 +650,11 @@ fn fuzz_discovery() {
 
 // --- bootstrap metadata layer ---------------------------------------------------------------
 
-fn instance(v4: Option<Ipv4Addr>, v6: Option<Ipv6Addr>, attributes: BTreeMap<String, String>) -> InstanceMetadata {
+fn instance(
+    v4: Option<Ipv4Addr>,
+    v6: Option<Ipv6Addr>,
+    attributes: BTreeMap<String, String>,
+) -> InstanceMetadata {
     InstanceMetadata {
         provider: "ec2",
         instance_id: "i-0123456789abcdef0".into(),
@@ -534,13 +671,18 @@ fn instance(v4: Option<Ipv4Addr>, v6: Option<Ipv6Addr>, attributes: BTreeMap<Str
 fn load_with_metadata(md: &InstanceMetadata) -> Result<Config, config::ConfigError> {
     let dir = tempfile::tempdir().unwrap();
     let layer = etcdadm::bootstrap::metadata_layer(md);
-    config::load(&ConfigSources { file: dir.path().join("absent.yaml"), metadata: layer, ..Default::default() })
+    config::load(&ConfigSources {
+        file: dir.path().join("absent.yaml"),
+        metadata: layer,
+        ..Default::default()
+    })
 }
 
 #[test]
 fn corpus_metadata() {
     replay("metadata", |input| {
-        let doc: serde_json::Value = serde_json::from_slice(input).map_err(|e| format!("corpus file is not JSON: {e}"))?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(input).map_err(|e| format!("corpus file is not JSON: {e}"))?;
         let ip = |k: &str| doc[k].as_str().map(|s| s.parse::<IpAddr>().expect("corpus IP"));
         let v4 = ip("private_ipv4").map(|a| match a {
             IpAddr::V4(a) => a,
@@ -552,7 +694,11 @@ fn corpus_metadata() {
         });
         let attributes = doc["attributes"]
             .as_object()
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         load_with_metadata(&instance(v4, v6, attributes)).map(|_| ()).map_err(|e| e.to_string())
     });
@@ -570,7 +716,9 @@ fn attribute_key() -> impl Strategy<Value = String> {
 
 fn attribute_value() -> impl Strategy<Value = String> {
     prop_oneof![
-        leaf().prop_filter_map("writable as YAML", |v| serde_yaml_ng::to_string(&v).ok().map(|t| t.trim_end().to_string())),
+        leaf().prop_filter_map("writable as YAML", |v| serde_yaml_ng::to_string(&v)
+            .ok()
+            .map(|t| t.trim_end().to_string())),
         yaml_value().prop_filter_map("writable as YAML", |v| serde_yaml_ng::to_string(&v).ok()),
         vec(proptest::sample::select(YAML_TOKENS), 0..6).prop_map(|t| t.concat()),
         any::<String>(),

@@ -2,12 +2,12 @@
 //! and review the diff.
 
 use etcdadm::config::Config;
-use etcdadm::member::LocalMember;
 use etcdadm::config::InitSystem;
+use etcdadm::member::LocalMember;
 use etcdadm::service::{
-    render_backup_service, render_backup_timer, render_env, render_etcdctl_env, render_etcdctl_wrapper, render_pod_manifest,
-    render_renew_service, render_renew_timer, render_unit,
-    ClusterBootstrap,
+    render_backup_service, render_backup_timer, render_env, render_etcdctl_env,
+    render_etcdctl_wrapper, render_pod_manifest, render_renew_service, render_renew_timer,
+    render_unit, ClusterBootstrap,
 };
 use std::path::Path;
 
@@ -16,7 +16,8 @@ fn check(name: &str, actual: &str) {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).unwrap();
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(actual, expected, "{name} differs from its golden file");
 }
 

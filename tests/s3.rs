@@ -6,14 +6,16 @@
 //!
 //! Every test name starts with "s3_", so `cargo test --test s3` or `cargo test s3_` runs them.
 
+#[path = "support/moto.rs"]
+mod moto;
 #[allow(dead_code)]
 #[path = "discovery/support.rs"]
 mod support;
-#[path = "support/moto.rs"]
-mod moto;
 
 use etcdadm::aws_credentials::AwsCredentials;
-use etcdadm::s3::{download_snapshot, prune_remote, upload_snapshot, Client, S3Error, S3Url, Settings};
+use etcdadm::s3::{
+    download_snapshot, prune_remote, upload_snapshot, Client, S3Error, S3Url, Settings,
+};
 use moto::MotoServer;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -30,7 +32,12 @@ fn setup_auth(service: &str) -> String {
 }
 
 fn creds(key: &str, secret: &str) -> AwsCredentials {
-    AwsCredentials { access_key_id: key.into(), secret_access_key: secret.into(), session_token: None, expiration: None }
+    AwsCredentials {
+        access_key_id: key.into(),
+        secret_access_key: secret.into(),
+        session_token: None,
+        expiration: None,
+    }
 }
 
 fn any_creds() -> AwsCredentials {
@@ -58,8 +65,17 @@ impl S3 {
     }
 
     /// A raw request for setting the test up (not through the code under test).
-    async fn raw(&self, method: reqwest::Method, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> reqwest::Response {
-        let mut req = self.http.request(method, format!("{}{path}", self.endpoint())).header("authorization", setup_auth("s3"));
+    async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.endpoint()))
+            .header("authorization", setup_auth("s3"));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -76,16 +92,28 @@ impl S3 {
         if let Some(s) = sha_meta {
             headers.push(("x-amz-meta-sha256", s));
         }
-        let r = self.raw(reqwest::Method::PUT, &format!("/{bucket}/{key}"), &headers, body.to_vec()).await;
+        let r = self
+            .raw(reqwest::Method::PUT, &format!("/{bucket}/{key}"), &headers, body.to_vec())
+            .await;
         assert!(r.status().is_success(), "put {key}: {}", r.status());
     }
 
     /// The keys in `bucket` under `prefix`, sorted.
     async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let r = self.raw(reqwest::Method::GET, &format!("/{bucket}?list-type=2&prefix={prefix}"), &[], Vec::new()).await;
+        let r = self
+            .raw(
+                reqwest::Method::GET,
+                &format!("/{bucket}?list-type=2&prefix={prefix}"),
+                &[],
+                Vec::new(),
+            )
+            .await;
         let text = r.text().await.unwrap();
-        let mut keys: Vec<String> =
-            text.split("<Key>").skip(1).filter_map(|s| s.split_once("</Key>").map(|(k, _)| k.to_string())).collect();
+        let mut keys: Vec<String> = text
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split_once("</Key>").map(|(k, _)| k.to_string()))
+            .collect();
         keys.sort();
         keys
     }
@@ -128,9 +156,22 @@ impl S3 {
         }
         let r = iam(vec![("Action", "CreateAccessKey".to_string()), user()]).await.unwrap();
         let text = r.text().await.unwrap();
-        let tag = |t: &str| text.split(&format!("<{t}>")).nth(1).and_then(|s| s.split_once(&format!("</{t}>"))).unwrap().0.to_string();
+        let tag = |t: &str| {
+            text.split(&format!("<{t}>"))
+                .nth(1)
+                .and_then(|s| s.split_once(&format!("</{t}>")))
+                .unwrap()
+                .0
+                .to_string()
+        };
         let c = creds(&tag("AccessKeyId"), &tag("SecretAccessKey"));
-        let r = self.http.post(format!("{}/moto-api/reset-auth", self.endpoint())).body("0").send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}/moto-api/reset-auth", self.endpoint()))
+            .body("0")
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "reset-auth: {}", r.status());
         c
     }
@@ -149,7 +190,10 @@ fn sha_hex(p: &Path) -> String {
 }
 
 fn dir_entries(d: &Path) -> Vec<String> {
-    std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -166,7 +210,8 @@ async fn s3_upload_records_sha_prunes_only_ours_and_restores_the_newest() {
     let m2 = snapshot_file(local.path(), "m2-20260101T000000.000Z.db");
     upload_snapshot(&client, &prefix, &m2).await.unwrap();
 
-    let names = ["m1-20260102T000000.000Z.db", "m1-20260103T000000.000Z.db", "m1-20260104T000000.000Z.db"];
+    let names =
+        ["m1-20260102T000000.000Z.db", "m1-20260103T000000.000Z.db", "m1-20260104T000000.000Z.db"];
     for n in names {
         let f = snapshot_file(local.path(), n);
         let url = upload_snapshot(&client, &prefix, &f).await.unwrap();
@@ -177,7 +222,10 @@ async fn s3_upload_records_sha_prunes_only_ours_and_restores_the_newest() {
     }
 
     let removed = prune_remote(&client, &prefix, "m1", 2).await.unwrap();
-    assert_eq!(removed, [S3Url::parse("s3://backups/etcd/prod/m1-20260102T000000.000Z.db").unwrap()]);
+    assert_eq!(
+        removed,
+        [S3Url::parse("s3://backups/etcd/prod/m1-20260102T000000.000Z.db").unwrap()]
+    );
     assert_eq!(
         s3.keys("backups", "etcd/").await,
         [
@@ -193,21 +241,41 @@ async fn s3_upload_records_sha_prunes_only_ours_and_restores_the_newest() {
 
     // The prefix means the newest snapshot under it, whichever member took it.
     let restore_dir = tempfile::tempdir().unwrap();
-    let d = download_snapshot(&client, &S3Url::parse("s3://backups/etcd/prod/").unwrap(), restore_dir.path()).await.unwrap();
+    let d = download_snapshot(
+        &client,
+        &S3Url::parse("s3://backups/etcd/prod/").unwrap(),
+        restore_dir.path(),
+    )
+    .await
+    .unwrap();
     assert_eq!(d.source.key, "etcd/prod/m1-20260104T000000.000Z.db");
-    assert_eq!(std::fs::read(d.file.path()).unwrap(), std::fs::read(local.path().join(names[2])).unwrap());
+    assert_eq!(
+        std::fs::read(d.file.path()).unwrap(),
+        std::fs::read(local.path().join(names[2])).unwrap()
+    );
     assert_eq!(d.sha256, sha_hex(&local.path().join(names[2])));
     assert_eq!(d.file.path().parent(), Some(restore_dir.path()));
     // One named object.
-    let one = download_snapshot(&client, &S3Url::parse("s3://backups/etcd/prod/m2-20260101T000000.000Z.db").unwrap(), restore_dir.path())
-        .await
-        .unwrap();
+    let one = download_snapshot(
+        &client,
+        &S3Url::parse("s3://backups/etcd/prod/m2-20260101T000000.000Z.db").unwrap(),
+        restore_dir.path(),
+    )
+    .await
+    .unwrap();
     assert_eq!(std::fs::read(one.file.path()).unwrap(), std::fs::read(&m2).unwrap());
     drop((d, one));
     assert!(dir_entries(restore_dir.path()).is_empty(), "temporary downloads are removed on drop");
 
     // An empty prefix has nothing to restore.
-    let e = download_snapshot(&client, &S3Url::parse("s3://backups/other/").unwrap(), restore_dir.path()).await.err().unwrap();
+    let e = download_snapshot(
+        &client,
+        &S3Url::parse("s3://backups/other/").unwrap(),
+        restore_dir.path(),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("no snapshot made by etcdadm backup"), "{e}");
 }
 
@@ -229,7 +297,12 @@ async fn s3_tampered_or_unrecorded_objects_are_refused_and_leave_nothing() {
     let e = download_snapshot(&client, &prefix, dir.path()).await.err().unwrap();
     assert!(matches!(e, S3Error::Integrity { .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains(&url.to_string()) && msg.contains("altered or damaged") && msg.contains(&sha_hex(&f)), "{msg}");
+    assert!(
+        msg.contains(&url.to_string())
+            && msg.contains("altered or damaged")
+            && msg.contains(&sha_hex(&f)),
+        "{msg}"
+    );
     assert!(dir_entries(dir.path()).is_empty(), "the refused download is removed");
 
     // No recorded hash at all.
@@ -257,36 +330,65 @@ async fn s3_bad_credentials_and_missing_bucket_say_what_and_where() {
     download_snapshot(&client, &prefix, dir.path()).await.unwrap();
 
     let wrong_secret = creds(&good.access_key_id, "not-the-secret-do-not-print");
-    let e = upload_snapshot(&Client::new(&settings(&endpoint), "backups", &wrong_secret).unwrap(), &prefix, &f).await.err().unwrap();
+    let e = upload_snapshot(
+        &Client::new(&settings(&endpoint), "backups", &wrong_secret).unwrap(),
+        &prefix,
+        &f,
+    )
+    .await
+    .err()
+    .unwrap();
     let msg = e.to_string();
     assert!(!e.is_retryable());
-    for want in ["upload s3://backups/p/m1-20260101T000000.000Z.db", &endpoint, "HTTP 403 SignatureDoesNotMatch", "AWS_SECRET_ACCESS_KEY"] {
+    for want in [
+        "upload s3://backups/p/m1-20260101T000000.000Z.db",
+        &endpoint,
+        "HTTP 403 SignatureDoesNotMatch",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
         assert!(msg.contains(want), "{want:?} not in {msg}");
     }
     assert!(!msg.contains("not-the-secret"), "{msg}");
 
     let unknown = creds("AKIAUNKNOWNKEY000000", "whatever-secret");
-    let e = upload_snapshot(&Client::new(&settings(&endpoint), "backups", &unknown).unwrap(), &prefix, &f).await.err().unwrap();
+    let e = upload_snapshot(
+        &Client::new(&settings(&endpoint), "backups", &unknown).unwrap(),
+        &prefix,
+        &f,
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("HTTP 403 InvalidAccessKeyId"), "{e}");
 
-    let e = upload_snapshot(&Client::new(&settings(&endpoint), "no-such-bucket", &good).unwrap(), &S3Url::parse("s3://no-such-bucket/p/").unwrap(), &f)
-        .await
-        .err()
-        .unwrap();
+    let e = upload_snapshot(
+        &Client::new(&settings(&endpoint), "no-such-bucket", &good).unwrap(),
+        &S3Url::parse("s3://no-such-bucket/p/").unwrap(),
+        &f,
+    )
+    .await
+    .err()
+    .unwrap();
     let msg = e.to_string();
     for want in ["s3://no-such-bucket/p/", &endpoint, "HTTP 404 NoSuchBucket", "create it"] {
         assert!(msg.contains(want), "{want:?} not in {msg}");
     }
-    let e = download_snapshot(&Client::new(&settings(&endpoint), "backups", &good).unwrap(), &S3Url::parse("s3://backups/p/absent.db").unwrap(), dir.path())
-        .await
-        .err()
-        .unwrap();
+    let e = download_snapshot(
+        &Client::new(&settings(&endpoint), "backups", &good).unwrap(),
+        &S3Url::parse("s3://backups/p/absent.db").unwrap(),
+        dir.path(),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("HTTP 404 NoSuchKey"), "{e}");
 }
 
 /// A store that answers the first `failures` requests with 503 SlowDown and every other
 /// with 200, recording the bodies it received.
-async fn flaky_store(failures: usize) -> (SocketAddr, Arc<std::sync::Mutex<Vec<Vec<u8>>>>, Arc<AtomicUsize>) {
+async fn flaky_store(
+    failures: usize,
+) -> (SocketAddr, Arc<std::sync::Mutex<Vec<Vec<u8>>>>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -332,23 +434,38 @@ async fn flaky_store(failures: usize) -> (SocketAddr, Arc<std::sync::Mutex<Vec<V
 async fn s3_throttling_is_retried_with_the_whole_body_each_time() {
     support::crypto();
     let (addr, bodies, count) = flaky_store(2).await;
-    let client = Client::new(&settings(&format!("http://{addr}")), "backups", &any_creds()).unwrap();
+    let client =
+        Client::new(&settings(&format!("http://{addr}")), "backups", &any_creds()).unwrap();
     let local = tempfile::tempdir().unwrap();
     let f = snapshot_file(local.path(), "m1-20260101T000000.000Z.db");
     upload_snapshot(&client, &S3Url::parse("s3://backups/p/").unwrap(), &f).await.unwrap();
     assert_eq!(count.load(Ordering::SeqCst), 3, "two throttled attempts, then success");
     let want = std::fs::read(&f).unwrap();
     for (i, b) in bodies.lock().unwrap().iter().enumerate() {
-        assert!(b == &want, "attempt {i} sent {} bytes, not the snapshot's {}", b.len(), want.len());
+        assert!(
+            b == &want,
+            "attempt {i} sent {} bytes, not the snapshot's {}",
+            b.len(),
+            want.len()
+        );
     }
 
     // A store that keeps failing: the error names it, after the retry time ran out.
     let (addr, _, count) = flaky_store(usize::MAX).await;
-    let s = Settings::new(Some(&format!("http://{addr}")), Some(REGION), None, Duration::from_secs(1)).unwrap();
-    let e = upload_snapshot(&Client::new(&s, "backups", &any_creds()).unwrap(), &S3Url::parse("s3://backups/p/").unwrap(), &f)
-        .await
-        .err()
-        .unwrap();
+    let s =
+        Settings::new(Some(&format!("http://{addr}")), Some(REGION), None, Duration::from_secs(1))
+            .unwrap();
+    let e = upload_snapshot(
+        &Client::new(&s, "backups", &any_creds()).unwrap(),
+        &S3Url::parse("s3://backups/p/").unwrap(),
+        &f,
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(count.load(Ordering::SeqCst) > 1, "retried");
-    assert!(e.to_string().contains("HTTP 503 SlowDown") && e.to_string().contains("try again later"), "{e}");
+    assert!(
+        e.to_string().contains("HTTP 503 SlowDown") && e.to_string().contains("try again later"),
+        "{e}"
+    );
 }

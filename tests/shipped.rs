@@ -3,7 +3,8 @@
 use std::path::Path;
 
 fn read(rel: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 #[test]
@@ -29,13 +30,17 @@ fn cloud_init_examples_embed_the_packaged_unit() {
 /// stands for: URL-escaped or base64, gzipped or not, as render.py or Butane write them.
 fn data_url(contents: &serde_json::Value) -> Vec<u8> {
     let url = contents["source"].as_str().unwrap_or_else(|| panic!("no source in {contents}"));
-    let (meta, data) = url.strip_prefix("data:").and_then(|r| r.split_once(',')).unwrap_or_else(|| panic!("not a data URL: {url}"));
+    let (meta, data) = url
+        .strip_prefix("data:")
+        .and_then(|r| r.split_once(','))
+        .unwrap_or_else(|| panic!("not a data URL: {url}"));
     let raw = if meta.ends_with(";base64") { base64(data) } else { unescape(data) };
     match contents["compression"].as_str().unwrap_or("") {
         "" => raw,
         "gzip" => {
             let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out)
+                .unwrap();
             out
         }
         other => panic!("compression {other:?}"),
@@ -48,7 +53,9 @@ fn unescape(data: &str) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            out.push(u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap());
+            out.push(
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap(),
+            );
             i += 3;
         } else {
             out.push(b[i]);
@@ -89,17 +96,27 @@ fn ign_file<'a>(ign: &'a serde_json::Value, path: &str) -> &'a serde_json::Value
 #[test]
 fn ignition_config_embeds_the_packaged_unit_and_the_cluster_files() {
     let ign = ignition();
-    assert_eq!(ign["ignition"]["version"], "3.3.0", "Debian's ignition 2.14 accepts at most spec 3.3.0");
+    assert_eq!(
+        ign["ignition"]["version"], "3.3.0",
+        "Debian's ignition 2.14 accepts at most spec 3.3.0"
+    );
 
     let units = ign["systemd"]["units"].as_array().unwrap();
     assert_eq!(units.len(), 1);
     assert_eq!(units[0]["name"], "etcdadm-bootstrap.service");
     assert_eq!(units[0]["enabled"], true);
-    assert_eq!(units[0]["contents"].as_str(), Some(read("packaging/etcdadm-bootstrap.service").as_str()), "unit differs from packaging/");
+    assert_eq!(
+        units[0]["contents"].as_str(),
+        Some(read("packaging/etcdadm-bootstrap.service").as_str()),
+        "unit differs from packaging/"
+    );
 
     let bin = ign_file(&ign, "/opt/bin/etcdadm");
     assert_eq!(bin["mode"], 0o755);
-    assert!(bin["contents"]["source"].as_str().unwrap().starts_with("https://"), "the binary comes from a release URL");
+    assert!(
+        bin["contents"]["source"].as_str().unwrap().starts_with("https://"),
+        "the binary comes from a release URL"
+    );
     let hash = bin["contents"]["verification"]["hash"].as_str().expect("the binary is verified");
     let hex = hash.strip_prefix("sha256-").or_else(|| hash.strip_prefix("sha512-")).unwrap();
     assert!(hex.len() >= 64 && hex.bytes().all(|c| c.is_ascii_hexdigit()), "{hash}");
@@ -117,8 +134,10 @@ fn ignition_config_embeds_the_packaged_unit_and_the_cluster_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, data_url(&conf["contents"])).unwrap();
-    let sources = etcdadm::config::ConfigSources { file: path, file_explicit: true, ..Default::default() };
-    let config = etcdadm::config::load(&sources).unwrap_or_else(|e| panic!("config.yaml in etcdadm.ign: {e}"));
+    let sources =
+        etcdadm::config::ConfigSources { file: path, file_explicit: true, ..Default::default() };
+    let config = etcdadm::config::load(&sources)
+        .unwrap_or_else(|e| panic!("config.yaml in etcdadm.ign: {e}"));
     let discovery = serde_json::to_value(&config.bootstrap.discovery).unwrap();
     assert_eq!(discovery["provider"], "static", "{discovery}");
     assert_eq!(discovery["peers"].as_array().map(Vec::len), Some(3), "{discovery}");
@@ -130,10 +149,17 @@ fn ignition_config_embeds_the_packaged_unit_and_the_cluster_files() {
 fn ignition_config_is_the_butane_config_compiled() {
     let bu: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read("ignition/etcdadm.bu")).unwrap();
     let ign = ignition();
-    assert_eq!((bu["variant"].as_str(), bu["version"].as_str()), (Some("flatcar"), Some("1.0.0")), "flatcar 1.0.0 is Ignition 3.3.0");
+    assert_eq!(
+        (bu["variant"].as_str(), bu["version"].as_str()),
+        (Some("flatcar"), Some("1.0.0")),
+        "flatcar 1.0.0 is Ignition 3.3.0"
+    );
     let stale = "ignition/etcdadm.ign is stale: run python3 ignition/render.py";
 
-    let (bu_files, ign_files) = (bu["storage"]["files"].as_sequence().unwrap(), ign["storage"]["files"].as_array().unwrap());
+    let (bu_files, ign_files) = (
+        bu["storage"]["files"].as_sequence().unwrap(),
+        ign["storage"]["files"].as_array().unwrap(),
+    );
     assert_eq!(bu_files.len(), ign_files.len(), "{stale}");
     for (b, i) in bu_files.iter().zip(ign_files) {
         let path = b["path"].as_str().unwrap();
@@ -144,17 +170,28 @@ fn ignition_config_is_the_butane_config_compiled() {
             serde_yaml_ng::Value::String(s) => s.clone(),
             other => panic!("{path}: mode {other:?}"),
         };
-        assert_eq!(i["mode"], u32::from_str_radix(&digits, 8).unwrap_or_else(|_| panic!("{path}: mode {digits}")), "{path}: {stale}");
+        assert_eq!(
+            i["mode"],
+            u32::from_str_radix(&digits, 8).unwrap_or_else(|_| panic!("{path}: mode {digits}")),
+            "{path}: {stale}"
+        );
         let (bc, ic) = (&b["contents"], &i["contents"]);
         if let Some(inline) = bc["inline"].as_str() {
             assert_eq!(data_url(ic), inline.as_bytes(), "{path}: {stale}");
         } else {
             assert_eq!(ic["source"].as_str(), bc["source"].as_str(), "{path}: {stale}");
         }
-        assert_eq!(ic["verification"]["hash"].as_str(), bc["verification"]["hash"].as_str(), "{path}: {stale}");
+        assert_eq!(
+            ic["verification"]["hash"].as_str(),
+            bc["verification"]["hash"].as_str(),
+            "{path}: {stale}"
+        );
     }
 
-    let (bu_units, ign_units) = (bu["systemd"]["units"].as_sequence().unwrap(), ign["systemd"]["units"].as_array().unwrap());
+    let (bu_units, ign_units) = (
+        bu["systemd"]["units"].as_sequence().unwrap(),
+        ign["systemd"]["units"].as_array().unwrap(),
+    );
     assert_eq!(bu_units.len(), ign_units.len(), "{stale}");
     for (b, i) in bu_units.iter().zip(ign_units) {
         assert_eq!(i["name"].as_str(), b["name"].as_str(), "{stale}");

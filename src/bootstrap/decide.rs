@@ -77,7 +77,9 @@ pub fn decide(v: &View) -> Decision {
         .probes
         .iter()
         .filter_map(|(c, p)| match p {
-            Probe::Member { cluster_id, leader, members } if *leader != 0 => Some((c, *cluster_id, members)),
+            Probe::Member { cluster_id, leader, members } if *leader != 0 => {
+                Some((c, *cluster_id, members))
+            }
             _ => None,
         })
         .collect();
@@ -135,12 +137,16 @@ fn form_or_wait(v: &View) -> Decision {
         .map(|p| p.name.as_str())
         .collect();
     if !silent.is_empty() {
-        return Decision::Wait(format!("waiting for {} to answer before forming the cluster", silent.join(", ")));
+        return Decision::Wait(format!(
+            "waiting for {} to answer before forming the cluster",
+            silent.join(", ")
+        ));
     }
     debug_assert!(v.peers.contains(me));
     let mut sorted = v.peers.clone();
     sorted.sort();
-    let initial_cluster: Vec<(String, String)> = sorted.iter().map(|c| (c.name.clone(), c.peer_url.clone())).collect();
+    let initial_cluster: Vec<(String, String)> =
+        sorted.iter().map(|c| (c.name.clone(), c.peer_url.clone())).collect();
     Decision::Form { token: token(&initial_cluster), initial_cluster }
 }
 
@@ -152,7 +158,9 @@ fn leaderless(v: &View, me: &Candidate) -> Option<Decision> {
         let Probe::Member { cluster_id, leader: 0, members } = p else { continue };
         // This machine is an initial voter of it that never started: starting it is what
         // that cluster waits for.
-        let lists_me = members.iter().any(|m| m.peer_urls.contains(&me.peer_url) && m.name == me.name && !m.is_learner && !m.started());
+        let lists_me = members.iter().any(|m| {
+            m.peer_urls.contains(&me.peer_url) && m.name == me.name && !m.is_learner && !m.started()
+        });
         if lists_me {
             if !adopt.iter().any(|(id, _)| id == cluster_id) {
                 adopt.push((*cluster_id, members));
@@ -164,8 +172,10 @@ fn leaderless(v: &View, me: &Candidate) -> Option<Decision> {
     match (adopt.as_slice(), other) {
         ([], None) => None,
         ([(_, members)], None) => {
-            let mut initial_cluster: Vec<(String, String)> =
-                members.iter().filter_map(|m| Some((m.name.clone(), m.peer_urls.first()?.clone()))).collect();
+            let mut initial_cluster: Vec<(String, String)> = members
+                .iter()
+                .filter_map(|m| Some((m.name.clone(), m.peer_urls.first()?.clone())))
+                .collect();
             initial_cluster.sort();
             Some(Decision::Form { token: token(&initial_cluster), initial_cluster })
         }
@@ -191,12 +201,17 @@ fn leaderless(v: &View, me: &Candidate) -> Option<Decision> {
 /// started, when its initial cluster and token can be recovered from the list: the member
 /// id etcd gave `me` must be the one it computes from the peer URL and that token.
 fn unstarted_initial_member(me: &Candidate, members: &[MemberInfo]) -> Option<Decision> {
-    let mine = members.iter().find(|m| m.peer_urls.contains(&me.peer_url) && m.name == me.name && !m.is_learner && !m.started())?;
-    let mut initial_cluster: Vec<(String, String)> =
-        members.iter().filter_map(|m| Some((m.name.clone(), m.peer_urls.first()?.clone()))).collect();
+    let mine = members.iter().find(|m| {
+        m.peer_urls.contains(&me.peer_url) && m.name == me.name && !m.is_learner && !m.started()
+    })?;
+    let mut initial_cluster: Vec<(String, String)> = members
+        .iter()
+        .filter_map(|m| Some((m.name.clone(), m.peer_urls.first()?.clone())))
+        .collect();
     initial_cluster.sort();
     let token = token(&initial_cluster);
-    (mine.id == initial_member_id(&mine.peer_urls, &token)).then_some(Decision::Form { initial_cluster, token })
+    (mine.id == initial_member_id(&mine.peer_urls, &token))
+        .then_some(Decision::Form { initial_cluster, token })
 }
 
 /// The id etcd gives a member of the initial cluster: the first 8 bytes of the SHA-1 of its
@@ -232,12 +247,15 @@ fn removable_stale_member(
     // F5: a started member at this machine's own peer URL while this machine has no data is
     // a predecessor that died with its disk (a replacement reusing its address).
     let predecessor = |m: &MemberInfo| {
-        !v.has_data && m.started() && v.me.as_ref().is_some_and(|me| m.peer_urls.contains(&me.peer_url))
+        !v.has_data
+            && m.started()
+            && v.me.as_ref().is_some_and(|me| m.peer_urls.contains(&me.peer_url))
     };
     // F2: a member whose etcd still answers as a member of this cluster has not departed.
     let answers = |m: &MemberInfo| {
         v.probes.iter().any(|(c, p)| {
-            m.peer_urls.contains(&c.peer_url) && matches!(p, Probe::Member { cluster_id: id, .. } if *id == cluster_id)
+            m.peer_urls.contains(&c.peer_url)
+                && matches!(p, Probe::Member { cluster_id: id, .. } if *id == cluster_id)
         })
     };
     let mut stale: Vec<&MemberInfo> =
@@ -252,7 +270,9 @@ fn removable_stale_member(
     let quorum = voters.len() / 2 + 1;
     let healthy_others = voters
         .iter()
-        .filter(|m| m.id != first.id && answering.iter().any(|a| m.peer_urls.contains(&a.0.peer_url)))
+        .filter(|m| {
+            m.id != first.id && answering.iter().any(|a| m.peer_urls.contains(&a.0.peer_url))
+        })
         .count();
     if healthy_others >= quorum {
         Some(Ok(first.clone()))
@@ -292,7 +312,11 @@ mod tests {
             peers: peers.iter().map(|i| cand(*i)).collect(),
             expected,
             authoritative: false,
-            probes: peers.iter().filter(|i| **i != me).map(|i| (cand(*i), Probe::Refused)).collect(),
+            probes: peers
+                .iter()
+                .filter(|i| **i != me)
+                .map(|i| (cand(*i), Probe::Refused))
+                .collect(),
             has_data: false,
         }
     }
@@ -303,8 +327,11 @@ mod tests {
 
     #[test]
     fn complete_set_forms_the_same_cluster_on_every_machine() {
-        let decisions: Vec<Decision> = [1, 2, 3].iter().map(|me| decide(&view(*me, &[3, 1, 2], Some(3)))).collect();
-        assert!(matches!(&decisions[0], Decision::Form { initial_cluster, .. } if initial_cluster.len() == 3));
+        let decisions: Vec<Decision> =
+            [1, 2, 3].iter().map(|me| decide(&view(*me, &[3, 1, 2], Some(3)))).collect();
+        assert!(
+            matches!(&decisions[0], Decision::Form { initial_cluster, .. } if initial_cluster.len() == 3)
+        );
         assert!(decisions.iter().all(|d| *d == decisions[0]), "{decisions:?}");
         let Decision::Form { initial_cluster, token } = &decisions[0] else { unreachable!() };
         assert_eq!(initial_cluster[0], ("m1".into(), "https://10.0.0.1:2380".into()));
@@ -313,16 +340,22 @@ mod tests {
 
     #[test]
     fn incomplete_unknown_or_foreign_sets_wait() {
-        assert_eq!(decide(&view(1, &[1, 2], Some(3))), Decision::Wait("discovering peers 2/3".into()));
+        assert_eq!(
+            decide(&view(1, &[1, 2], Some(3))),
+            Decision::Wait("discovering peers 2/3".into())
+        );
         assert!(matches!(decide(&view(1, &[1, 2, 3, 4], Some(3))), Decision::Wait(_)));
         assert!(matches!(decide(&view(1, &[1, 2, 3], None)), Decision::Wait(_)));
-        assert!(matches!(decide(&view(9, &[1, 2, 3], Some(3))), Decision::Wait(w) if w.contains("not in the discovered peer set")));
+        assert!(
+            matches!(decide(&view(9, &[1, 2, 3], Some(3))), Decision::Wait(w) if w.contains("not in the discovered peer set"))
+        );
     }
 
     #[test]
     fn a_running_cluster_is_joined_even_by_a_member_of_its_initial_set() {
         let mut v = view(3, &[1, 2, 3], Some(3));
-        v.probes[0].1 = cluster(vec![member(1, true, false), member(2, true, false), member(3, false, false)]);
+        v.probes[0].1 =
+            cluster(vec![member(1, true, false), member(2, true, false), member(3, false, false)]);
         assert_eq!(decide(&v), Decision::Join { endpoints: vec!["https://10.0.0.1:2379".into()] });
         // A late extra machine joins too, whatever the expected size says.
         let mut late = view(4, &[1, 2, 3, 4], Some(3));
@@ -334,7 +367,10 @@ mod tests {
     fn an_unstarted_initial_member_of_a_running_cluster_starts_as_one() {
         // 1 and 2 formed {1,2,3} and have a leader; 3 never started. Its member id is the
         // one etcd computes from its peer URL and the token, so 3 forms that cluster.
-        let ic: Vec<(String, String)> = [1, 2, 3].iter().map(|i| (format!("m{i}"), format!("https://10.0.0.{i}:2380"))).collect();
+        let ic: Vec<(String, String)> = [1, 2, 3]
+            .iter()
+            .map(|i| (format!("m{i}"), format!("https://10.0.0.{i}:2380")))
+            .collect();
         let tok = token(&ic);
         let id = |i: u8| initial_member_id(&[format!("https://10.0.0.{i}:2380")], &tok);
         let members: Vec<MemberInfo> = [1, 2, 3]
@@ -362,11 +398,16 @@ mod tests {
     #[test]
     fn a_forming_cluster_that_lists_me_is_formed_exactly_others_are_waited_for() {
         // F3: m1 started etcd for {m1,m2,m3}; m3's view has meanwhile changed to {m1,m3,m4}.
-        let forming = vec![member(1, false, false), member(2, false, false), member(3, false, false)];
-        let forming: Vec<MemberInfo> = forming.into_iter().map(|m| MemberInfo { name: format!("m{}", m.id), ..m }).collect();
+        let forming =
+            vec![member(1, false, false), member(2, false, false), member(3, false, false)];
+        let forming: Vec<MemberInfo> =
+            forming.into_iter().map(|m| MemberInfo { name: format!("m{}", m.id), ..m }).collect();
         let mut v = view(3, &[1, 3, 4], Some(3));
         v.probes[0].1 = Probe::Member { cluster_id: 5, leader: 0, members: forming.clone() };
-        let ic: Vec<(String, String)> = [1, 2, 3].iter().map(|i| (format!("m{i}"), format!("https://10.0.0.{i}:2380"))).collect();
+        let ic: Vec<(String, String)> = [1, 2, 3]
+            .iter()
+            .map(|i| (format!("m{i}"), format!("https://10.0.0.{i}:2380")))
+            .collect();
         assert_eq!(decide(&v), Decision::Form { token: token(&ic), initial_cluster: ic });
         // A forming cluster without this machine, or one whose members started: wait.
         let mut w = view(4, &[1, 3, 4], Some(3));
@@ -384,7 +425,11 @@ mod tests {
         let members = vec![member(1, true, false), member(2, true, false), member(3, true, false)];
         let mut v = view(3, &[1, 2, 3], Some(3));
         v.authoritative = true;
-        v.probes = vec![(cand(1), cluster(members.clone())), (cand(2), cluster(members.clone())), (cand(3), Probe::Refused)];
+        v.probes = vec![
+            (cand(1), cluster(members.clone())),
+            (cand(2), cluster(members.clone())),
+            (cand(3), Probe::Refused),
+        ];
         assert!(matches!(decide(&v), Decision::RemoveStale { member, .. } if member.id == 3));
         v.has_data = true;
         assert!(matches!(decide(&v), Decision::Join { .. }));
@@ -396,7 +441,11 @@ mod tests {
         let members = vec![member(1, true, false), member(2, true, false), member(3, true, false)];
         let mut v = view(4, &[1, 2, 4], Some(3));
         v.authoritative = true;
-        v.probes = vec![(cand(1), cluster(members.clone())), (cand(2), cluster(members.clone())), (cand(3), cluster(members.clone()))];
+        v.probes = vec![
+            (cand(1), cluster(members.clone())),
+            (cand(2), cluster(members.clone())),
+            (cand(3), cluster(members.clone())),
+        ];
         assert!(matches!(decide(&v), Decision::Join { .. }), "3 answers");
         v.probes.pop();
         v.peers.pop();
@@ -408,7 +457,8 @@ mod tests {
     fn two_running_clusters_wait() {
         let mut v = view(3, &[1, 2, 3], Some(3));
         v.probes[0].1 = cluster(vec![member(1, true, false)]);
-        v.probes[1].1 = Probe::Member { cluster_id: 78, leader: 2, members: vec![member(2, true, false)] };
+        v.probes[1].1 =
+            Probe::Member { cluster_id: 78, leader: 2, members: vec![member(2, true, false)] };
         assert!(matches!(decide(&v), Decision::Wait(w) if w.contains("2 different clusters")));
     }
 
@@ -430,7 +480,12 @@ mod tests {
 
     #[test]
     fn stale_learners_go_first_and_always_may_go() {
-        let members = vec![member(1, true, false), member(2, true, false), member(3, true, false), member(5, false, true)];
+        let members = vec![
+            member(1, true, false),
+            member(2, true, false),
+            member(3, true, false),
+            member(5, false, true),
+        ];
         let mut v = view(4, &[1, 2, 4], Some(3));
         v.authoritative = true;
         v.probes = vec![(cand(1), cluster(members.clone())), (cand(2), Probe::Silent)];

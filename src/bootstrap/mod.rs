@@ -14,10 +14,10 @@ use crate::member::LocalMember;
 use crate::metadata::{self, InstanceMetadata, MetadataConfig};
 use crate::net::{self, Host};
 use crate::notify;
+use crate::phases;
 use crate::pki::{Ca, PkiError};
 use crate::retry::{retry_while, until_deadline};
 use crate::state::{Phase, State};
-use crate::phases;
 use anyhow::{anyhow, bail, Context, Result};
 use decide::{decide, Candidate, Decision, View};
 use serde_yaml_ng::{Mapping, Value};
@@ -31,7 +31,8 @@ pub async fn run(sources: ConfigSources) -> Result<()> {
     let c = config::load(&sources)?;
     let deadline = Duration::from_secs(c.bootstrap.deadline_seconds);
     let _extender = notify::TimeoutExtender::start();
-    let (run, metrics_dir) = (crate::metrics::BootstrapRun::start(), c.metrics_textfile_dir.clone());
+    let (run, metrics_dir) =
+        (crate::metrics::BootstrapRun::start(), c.metrics_textfile_dir.clone());
     let outcome = run_until(deadline, c, sources).await;
     run.finish(&metrics_dir, outcome.is_ok());
     outcome
@@ -48,7 +49,9 @@ async fn run_until(deadline: Duration, c: Config, sources: ConfigSources) -> Res
             Err(e)
         }
         Err(_) => {
-            let last = crate::retry::last_retried_error().map(|e| format!("; last error: {e}")).unwrap_or_default();
+            let last = crate::retry::last_retried_error()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default();
             let msg = format!(
                 "no healthy member within the deadline of {}s (bootstrap.deadline-seconds){last}; check `journalctl -u etcdadm-bootstrap` and the peers",
                 deadline.as_secs()
@@ -70,7 +73,10 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
         if state.phase == Phase::Member {
             let m = state.member()?;
             crate::metrics::decided("member");
-            notify::status(&format!("member {} set up on an earlier boot; waiting for etcd to be healthy", m.name));
+            notify::status(&format!(
+                "member {} set up on an earlier boot; waiting for etcd to be healthy",
+                m.name
+            ));
             phases::start(&state.config)?;
             phases::wait_healthy(&state.config, &m).await?;
             return Ok(format!("etcd member {} is healthy", m.name));
@@ -100,23 +106,31 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
     let mut round: u32 = 0;
     loop {
         round += 1;
-        let set = retry_while("discovering peers", Duration::from_secs(c.bootstrap.deadline_seconds), discovery::DiscoveryError::is_retryable, || {
-            discovery::discover(&discovery_cfg, &ctx)
-        })
+        let set = retry_while(
+            "discovering peers",
+            Duration::from_secs(c.bootstrap.deadline_seconds),
+            discovery::DiscoveryError::is_retryable,
+            || discovery::discover(&discovery_cfg, &ctx),
+        )
         .await
         .context("peer discovery failed")?;
         let peers = candidates(&set, &c);
         let me = peers.iter().find(|p| p.peer_url == me0.peer_url).cloned();
         let expected = discovery::expected_size(c.bootstrap.cluster_size, &set, &discovery_cfg);
-        notify::status(&format!("discovering peers {}/{}", peers.len(), expected.map_or("?".into(), |n| n.to_string())));
+        notify::status(&format!(
+            "discovering peers {}/{}",
+            peers.len(),
+            expected.map_or("?".into(), |n| n.to_string())
+        ));
         let authoritative = c.bootstrap.remove_departed_members.unwrap_or(set.authoritative);
         let view = View {
             probes: probe_round(&peers, &tls).await,
             me: me.clone(),
             expected,
             authoritative,
-            has_data: crate::fsutil::dir_has_entries(&c.data_dir)
-                .with_context(|| format!("cannot read the data directory {}", c.data_dir.display()))?,
+            has_data: crate::fsutil::dir_has_entries(&c.data_dir).with_context(|| {
+                format!("cannot read the data directory {}", c.data_dir.display())
+            })?,
             peers,
         };
         let decision = decide(&view);
@@ -124,11 +138,14 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
         if settling {
             match &decision {
                 Decision::Join { .. } if settled(&view) => {
-                    let mut state = State::load(&c.state_file)?.context("the state file vanished while settling")?;
+                    let mut state = State::load(&c.state_file)?
+                        .context("the state file vanished while settling")?;
                     state.phase = Phase::Member;
                     state.save()?;
                     let name = me.map(|m| m.name).unwrap_or_default();
-                    return Ok(format!("etcd member {name} is a healthy voter and no departed member is left"));
+                    return Ok(format!(
+                        "etcd member {name} is a healthy voter and no departed member is left"
+                    ));
                 }
                 Decision::RemoveStale { .. } => {}
                 _ => {
@@ -144,11 +161,16 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 tokio::time::sleep(pause(round)).await;
             }
             Decision::Form { initial_cluster, token } => {
-                let name = me.map(|m| m.name).ok_or_else(|| anyhow!("formed without being in the peer set"))?;
+                let name = me
+                    .map(|m| m.name)
+                    .ok_or_else(|| anyhow!("formed without being in the peer set"))?;
                 c.name = Some(name);
                 let m = LocalMember::from_config(&c)?;
                 crate::metrics::decided("form");
-                notify::status(&format!("forming a new cluster of {} members (token {token})", initial_cluster.len()));
+                notify::status(&format!(
+                    "forming a new cluster of {} members (token {token})",
+                    initial_cluster.len()
+                ));
                 let req = init::Request { defer_member: authoritative, ..Default::default() };
                 init::form(&c, &m, init::NewCluster { initial_cluster, token }, &req).await?;
                 if !authoritative {
@@ -163,16 +185,34 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 let m = LocalMember::from_config(&c)?;
                 crate::metrics::decided("join");
                 notify::status(&format!("joining via {}", endpoints.join(",")));
-                join::join(&c, &m, &join::Request { endpoints, retry: true, phase: None, defer_member: authoritative, cluster_checked: true }).await?;
+                join::join(
+                    &c,
+                    &m,
+                    &join::Request {
+                        endpoints,
+                        retry: true,
+                        phase: None,
+                        defer_member: authoritative,
+                        cluster_checked: true,
+                    },
+                )
+                .await?;
                 if !authoritative {
                     return Ok(format!("etcd member {} is a healthy voter", m.name));
                 }
                 settling = true;
             }
             Decision::RemoveStale { member, endpoints } => {
-                notify::status(&format!("removing member {} ({}) which left the peer set", format_id(member.id), member.name));
+                notify::status(&format!(
+                    "removing member {} ({}) which left the peer set",
+                    format_id(member.id),
+                    member.name
+                ));
                 let cl = Cluster::connect_any(&endpoints, &tls).await?;
-                until_deadline("removing a member that left the peer set", c.timeout(), || cl.remove(member.id)).await?;
+                until_deadline("removing a member that left the peer set", c.timeout(), || {
+                    cl.remove(member.id)
+                })
+                .await?;
             }
         }
     }
@@ -181,7 +221,10 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
 /// One round's probes: every peer, this machine's own member included, then the members of
 /// a running cluster that are outside the peer set (whether they still answer decides if
 /// they departed; spec/README.md, F2 and F4).
-async fn probe_round(peers: &[Candidate], tls: &crate::cluster::TlsFiles) -> Vec<(Candidate, decide::Probe)> {
+async fn probe_round(
+    peers: &[Candidate],
+    tls: &crate::cluster::TlsFiles,
+) -> Vec<(Candidate, decide::Probe)> {
     let mut probes = probe::probe_all(peers, tls).await;
     let mut outside: Vec<Candidate> = Vec::new();
     for (_, p) in &probes {
@@ -191,7 +234,8 @@ async fn probe_round(peers: &[Candidate], tls: &crate::cluster::TlsFiles) -> Vec
         }
         for m in members {
             let Some(peer_url) = m.peer_urls.first() else { continue };
-            let known = peers.iter().chain(outside.iter()).any(|c| m.peer_urls.contains(&c.peer_url));
+            let known =
+                peers.iter().chain(outside.iter()).any(|c| m.peer_urls.contains(&c.peer_url));
             if !known {
                 outside.push(Candidate {
                     peer_url: peer_url.clone(),
@@ -214,7 +258,8 @@ fn settled(v: &View) -> bool {
         decide::Probe::Member { leader, members, .. } if c == me && *leader != 0 => Some(members),
         _ => None,
     });
-    let in_set = |m: &crate::cluster::MemberInfo| v.peers.iter().any(|c| m.peer_urls.contains(&c.peer_url));
+    let in_set =
+        |m: &crate::cluster::MemberInfo| v.peers.iter().any(|c| m.peer_urls.contains(&c.peer_url));
     v.expected == Some(v.peers.len()) && own.is_some_and(|members| members.iter().all(in_set))
 }
 
@@ -247,14 +292,22 @@ pub fn name_for_host(h: &Host) -> String {
     }
 }
 
-pub(crate) async fn read_metadata(cfg: &MetadataConfig, deadline: u64) -> Result<Option<InstanceMetadata>> {
+pub(crate) async fn read_metadata(
+    cfg: &MetadataConfig,
+    deadline: u64,
+) -> Result<Option<InstanceMetadata>> {
     if matches!(cfg, MetadataConfig::None) {
         return Ok(None);
     }
     notify::status("reading instance metadata");
-    let md = retry_while("reading instance metadata", Duration::from_secs(deadline), metadata::MetadataError::is_retryable, || metadata::fetch(cfg))
-        .await
-        .context("cannot read instance metadata")?;
+    let md = retry_while(
+        "reading instance metadata",
+        Duration::from_secs(deadline),
+        metadata::MetadataError::is_retryable,
+        || metadata::fetch(cfg),
+    )
+    .await
+    .context("cannot read instance metadata")?;
     if let Some(m) = &md {
         info!(provider = m.provider, instance = %m.instance_id, "read instance metadata");
     }
@@ -290,7 +343,10 @@ fn fits(key: &str, value: &Value) -> bool {
     serde_yaml_ng::from_value::<Config>(Value::Mapping(one)).is_ok()
 }
 
-pub(crate) async fn discovery_context(cfg: &MetadataConfig, md: Option<&InstanceMetadata>) -> Result<DiscoveryContext> {
+pub(crate) async fn discovery_context(
+    cfg: &MetadataConfig,
+    md: Option<&InstanceMetadata>,
+) -> Result<DiscoveryContext> {
     let credentials = match cfg {
         MetadataConfig::Ec2(ec2) => match metadata::ec2_role_credentials(ec2).await {
             Ok(c) => Some(c),
@@ -348,7 +404,15 @@ mod tests {
         let layer = metadata_layer(&md);
         assert_eq!(layer.len(), 3);
         let dir = tempfile::tempdir().unwrap();
-        let c = config::load(&ConfigSources { file: dir.path().join("none.yaml"), metadata: layer, ..Default::default() }).unwrap();
-        assert_eq!((c.advertise_address.as_deref(), c.version.as_str(), c.client_port), (Some("10.1.2.3"), "3.5.16", 3379));
+        let c = config::load(&ConfigSources {
+            file: dir.path().join("none.yaml"),
+            metadata: layer,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (c.advertise_address.as_deref(), c.version.as_str(), c.client_port),
+            (Some("10.1.2.3"), "3.5.16", 3379)
+        );
     }
 }

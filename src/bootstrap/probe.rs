@@ -43,7 +43,9 @@ pub async fn probe(c: &Candidate, tls: &TlsFiles) -> Probe {
         }
     };
     match answer {
-        PeerAnswer::Members { cluster_id, members } => Probe::Member { cluster_id, leader: 0, members },
+        PeerAnswer::Members { cluster_id, members } => {
+            Probe::Member { cluster_id, leader: 0, members }
+        }
         PeerAnswer::Refused => Probe::Refused,
         PeerAnswer::Nothing => Probe::Silent,
     }

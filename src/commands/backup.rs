@@ -8,9 +8,9 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::fsutil::{create_dir_with_mode, MODE_PRIVATE};
 use crate::member::LocalMember;
-use crate::state::State;
-use crate::snapshot;
 use crate::s3::{S3Url, Settings};
+use crate::snapshot;
+use crate::state::State;
 use anyhow::{anyhow, Context, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,10 @@ use tracing::info;
 
 pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -> Result<()> {
     let state = State::load(&requested.state_file)?.with_context(|| {
-        format!("no member set up by etcdadm on this machine ({} does not exist)", requested.state_file.display())
+        format!(
+            "no member set up by etcdadm on this machine ({} does not exist)",
+            requested.state_file.display()
+        )
     })?;
     let c = &state.config;
     let m = state.member()?;
@@ -29,33 +32,49 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
     let target = take(c, &m, dir, keep).await?;
     println!("{}", target.display());
     if let Some(u) = upload {
-        let kept = |e: crate::s3::S3Error| anyhow!("{e}\nThe local snapshot {} was kept.", target.display());
+        let kept = |e: crate::s3::S3Error| {
+            anyhow!("{e}\nThe local snapshot {} was kept.", target.display())
+        };
         let creds = crate::s3::credentials(c).await.map_err(kept)?;
         let client = crate::s3::Client::new(&u.settings, &u.prefix.bucket, &creds).map_err(kept)?;
         let object = crate::s3::upload_snapshot(&client, &u.prefix, &target).await.map_err(kept)?;
         println!("{object}");
-        crate::s3::prune_remote(&client, &u.prefix, &m.name, u.keep)
-            .await
-            .map_err(|e| anyhow!("uploaded {object}, but removing old snapshots under {} failed: {e}", u.prefix))?;
+        crate::s3::prune_remote(&client, &u.prefix, &m.name, u.keep).await.map_err(|e| {
+            anyhow!("uploaded {object}, but removing old snapshots under {} failed: {e}", u.prefix)
+        })?;
     }
     Ok(())
 }
 
 /// Takes a checked snapshot of the local member into `dir` (default backup-dir), keeping the
 /// newest `keep` (default backup-keep) there; returns the snapshot's path. (No upload.)
-pub async fn take(c: &Config, m: &LocalMember, dir: Option<PathBuf>, keep: Option<usize>) -> Result<PathBuf> {
+pub async fn take(
+    c: &Config,
+    m: &LocalMember,
+    dir: Option<PathBuf>,
+    keep: Option<usize>,
+) -> Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| c.backup_dir.clone());
     let keep = keep.unwrap_or(c.backup_keep).max(1);
-    create_dir_with_mode(&dir, 0o700).with_context(|| format!("cannot create {}", dir.display()))?;
+    create_dir_with_mode(&dir, 0o700)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
 
-    let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &crate::cluster::TlsFiles::client(&m.pki)).await?;
-    let mut part = tempfile::Builder::new().prefix(".snapshot-").suffix(".part").tempfile_in(&dir)?;
+    let cl = Cluster::connect_any(
+        std::slice::from_ref(&m.local_endpoint),
+        &crate::cluster::TlsFiles::client(&m.pki),
+    )
+    .await?;
+    let mut part =
+        tempfile::Builder::new().prefix(".snapshot-").suffix(".part").tempfile_in(&dir)?;
     let bytes = cl.snapshot_to(part.as_file_mut()).await?;
     part.as_file().sync_all()?;
-    snapshot::check_status(&c.install_dir, part.path()).context("the snapshot etcd sent does not check out; nothing was kept")?;
+    snapshot::check_status(&c.install_dir, part.path())
+        .context("the snapshot etcd sent does not check out; nothing was kept")?;
     std::fs::set_permissions(part.path(), std::fs::Permissions::from_mode(MODE_PRIVATE))?;
     let target = unused_name(&dir, &m.name);
-    part.persist(&target).map_err(|e| e.error).with_context(|| format!("cannot write {}", target.display()))?;
+    part.persist(&target)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", target.display()))?;
     info!(file = %target.display(), bytes, "snapshot saved");
     for old in prune(&dir, &m.name, keep)? {
         info!(file = %old.display(), "removed old snapshot");
@@ -72,7 +91,11 @@ struct Upload {
 
 /// The upload settings: each from the command line and configuration file of this run,
 /// else from the configuration the member was set up with.
-fn upload_target(requested: &Config, saved: &Config, keep: Option<usize>) -> Result<Option<Upload>> {
+fn upload_target(
+    requested: &Config,
+    saved: &Config,
+    keep: Option<usize>,
+) -> Result<Option<Upload>> {
     let Some(url) = requested.backup_s3_url.as_deref().or(saved.backup_s3_url.as_deref()) else {
         return Ok(None);
     };
@@ -83,7 +106,12 @@ fn upload_target(requested: &Config, saved: &Config, keep: Option<usize>) -> Res
         requested.backup_s3_path_style.or(saved.backup_s3_path_style),
         saved.timeout(),
     )?;
-    let keep = requested.backup_s3_keep.or(saved.backup_s3_keep).or(keep).unwrap_or(saved.backup_keep).max(1);
+    let keep = requested
+        .backup_s3_keep
+        .or(saved.backup_s3_keep)
+        .or(keep)
+        .unwrap_or(saved.backup_keep)
+        .max(1);
     Ok(Some(Upload { prefix, settings, keep }))
 }
 
@@ -117,7 +145,9 @@ fn prune(dir: &Path, member: &str, keep: usize) -> Result<Vec<PathBuf>> {
     let mut snaps: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".db"))
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".db"))
         })
         .collect();
     snaps.sort();
@@ -145,8 +175,15 @@ mod tests {
         };
         let u = upload_target(&Config::default(), &saved, None).unwrap().unwrap();
         assert_eq!(u.prefix.to_string(), "s3://saved-bucket/p/");
-        assert_eq!((u.keep, u.settings.path_style_for("b"), u.settings.base_url().as_str()), (5, true, "http://10.0.0.1:9000"));
-        let requested = Config { backup_s3_url: Some("s3://flag-bucket/x/".into()), backup_s3_keep: Some(2), ..Config::default() };
+        assert_eq!(
+            (u.keep, u.settings.path_style_for("b"), u.settings.base_url().as_str()),
+            (5, true, "http://10.0.0.1:9000")
+        );
+        let requested = Config {
+            backup_s3_url: Some("s3://flag-bucket/x/".into()),
+            backup_s3_keep: Some(2),
+            ..Config::default()
+        };
         let u = upload_target(&requested, &saved, Some(9)).unwrap().unwrap();
         assert_eq!((u.prefix.bucket.as_str(), u.keep), ("flag-bucket", 2));
         assert_eq!(upload_target(&Config::default(), &saved, Some(9)).unwrap().unwrap().keep, 9);
@@ -157,7 +194,13 @@ mod tests {
     #[test]
     fn prune_keeps_the_newest_of_this_member_only() {
         let d = tempfile::tempdir().unwrap();
-        for n in ["m1-20260101T000000Z.db", "m1-20260102T000000Z.db", "m1-20260103T000000Z.db", "m2-20250101T000000Z.db", "m1-notes.txt"] {
+        for n in [
+            "m1-20260101T000000Z.db",
+            "m1-20260102T000000Z.db",
+            "m1-20260103T000000Z.db",
+            "m2-20250101T000000Z.db",
+            "m1-notes.txt",
+        ] {
             std::fs::write(d.path().join(n), b"x").unwrap();
         }
         let removed = prune(d.path(), "m1", 2).unwrap();

@@ -3,10 +3,10 @@
 
 use crate::cli::Output;
 use crate::config::{Config, InitSystem};
+use crate::phases;
 use crate::pki::{self, Ca, Lifetime, PkiError};
 use crate::service::Systemctl;
 use crate::state::State;
-use crate::phases;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -25,7 +25,10 @@ struct CertStatus {
 
 fn member_state(requested: &Config) -> Result<State> {
     State::load(&requested.state_file)?.with_context(|| {
-        format!("no member set up by etcdadm on this machine ({} does not exist)", requested.state_file.display())
+        format!(
+            "no member set up by etcdadm on this machine ({} does not exist)",
+            requested.state_file.display()
+        )
     })
 }
 
@@ -41,17 +44,41 @@ pub fn check(requested: Config, output: Output) -> Result<()> {
     for file in files {
         let (common_name, not_after) = pki::describe(&file)?;
         let days_left = (not_after - now).whole_days();
-        let status = if not_after <= now { "expired" } else if days_left < window { "renew" } else { "ok" };
-        rows.push(CertStatus { file, common_name, not_after: not_after.date().to_string(), days_left, status });
+        let status = if not_after <= now {
+            "expired"
+        } else if days_left < window {
+            "renew"
+        } else {
+            "ok"
+        };
+        rows.push(CertStatus {
+            file,
+            common_name,
+            not_after: not_after.date().to_string(),
+            days_left,
+            status,
+        });
     }
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         Output::Table => {
-            println!("{:<48} {:<28} {:<11} {:>9}  STATUS", "FILE", "COMMON NAME", "EXPIRES", "DAYS LEFT");
+            println!(
+                "{:<48} {:<28} {:<11} {:>9}  STATUS",
+                "FILE", "COMMON NAME", "EXPIRES", "DAYS LEFT"
+            );
             for r in &rows {
-                println!("{:<48} {:<28} {:<11} {:>9}  {}", r.file.display(), r.common_name, r.not_after, r.days_left, r.status);
+                println!(
+                    "{:<48} {:<28} {:<11} {:>9}  {}",
+                    r.file.display(),
+                    r.common_name,
+                    r.not_after,
+                    r.days_left,
+                    r.status
+                );
             }
-            println!("(renewal window: {window} days; `etcdadm certs renew` renews what is inside it)");
+            println!(
+                "(renewal window: {window} days; `etcdadm certs renew` renews what is inside it)"
+            );
         }
     }
     Ok(())
@@ -79,7 +106,10 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
         served_changed |= renewed && spec.server_auth;
     }
     if !served_changed {
-        println!("certificates of member {} are valid beyond the renewal window; nothing to do", m.name);
+        println!(
+            "certificates of member {} are valid beyond the renewal window; nothing to do",
+            m.name
+        );
         return Ok(());
     }
     if c.init_system == InitSystem::Systemd && Systemctl::state(&c.unit_name()) == "active" {

@@ -57,7 +57,8 @@ pub struct PeerView {
 
 pub async fn run(mut sources: ConfigSources, req: Request) -> Result<()> {
     let c = config::load(&sources)?;
-    let deadline = Duration::from_secs(req.deadline_seconds.unwrap_or(c.bootstrap.deadline_seconds));
+    let deadline =
+        Duration::from_secs(req.deadline_seconds.unwrap_or(c.bootstrap.deadline_seconds));
     let started = Instant::now();
     let mut last: Option<Report> = None;
     let result = tokio::time::timeout(deadline, async {
@@ -96,7 +97,9 @@ pub async fn run(mut sources: ConfigSources, req: Request) -> Result<()> {
                 }
                 None => "no answer from discovery".to_string(),
             };
-            let last_error = crate::retry::last_retried_error().map(|e| format!("; last error: {e}")).unwrap_or_default();
+            let last_error = crate::retry::last_retried_error()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default();
             bail!(
                 "peer set not complete within {}s ({seen}){last_error}; check the discovery settings and that every machine of the cluster is up, or use --once to see the current set",
                 started.elapsed().as_secs()
@@ -151,7 +154,8 @@ fn report(
     let peers: Vec<PeerView> = bootstrap::candidates(set, c)
         .into_iter()
         .map(|p| PeerView {
-            this_machine: Some(p.peer_url.as_str()) == my_peer_url || ctx.instance_id.as_deref() == Some(p.name.as_str()),
+            this_machine: Some(p.peer_url.as_str()) == my_peer_url
+                || ctx.instance_id.as_deref() == Some(p.name.as_str()),
             name: p.name,
             peer_url: p.peer_url,
             client_url: p.client_url,
@@ -190,7 +194,10 @@ fn table(r: &Report) -> String {
     out.push_str(&format!("  {:width$}  {:url_width$}  CLIENT URL\n", "NAME", "PEER URL"));
     for p in &r.peers {
         let mark = if p.this_machine { "*" } else { " " };
-        out.push_str(&format!("{mark} {:width$}  {:url_width$}  {}\n", p.name, p.peer_url, p.client_url));
+        out.push_str(&format!(
+            "{mark} {:width$}  {:url_width$}  {}\n",
+            p.name, p.peer_url, p.client_url
+        ));
     }
     out
 }
@@ -203,8 +210,18 @@ mod tests {
         Report {
             provider: "dns",
             peers: vec![
-                PeerView { name: "etcd-a".into(), peer_url: "https://10.0.0.1:2380".into(), client_url: "https://10.0.0.1:2379".into(), this_machine: true },
-                PeerView { name: "etcd-b".into(), peer_url: "https://10.0.0.2:2380".into(), client_url: "https://10.0.0.2:2379".into(), this_machine: false },
+                PeerView {
+                    name: "etcd-a".into(),
+                    peer_url: "https://10.0.0.1:2380".into(),
+                    client_url: "https://10.0.0.1:2379".into(),
+                    this_machine: true,
+                },
+                PeerView {
+                    name: "etcd-b".into(),
+                    peer_url: "https://10.0.0.2:2380".into(),
+                    client_url: "https://10.0.0.2:2379".into(),
+                    this_machine: false,
+                },
             ],
             expected: Some(if complete { 2 } else { 3 }),
             complete,
@@ -237,12 +254,17 @@ mod tests {
     fn expected_size_comes_from_settings_then_provider_then_static_list() {
         let set = |n: usize, expected: Option<usize>| {
             let peers = (1..=n)
-                .map(|i| discovery::Peer { name: None, host: crate::net::Host::parse(&format!("10.0.0.{i}")).unwrap(), instance_id: None })
+                .map(|i| discovery::Peer {
+                    name: None,
+                    host: crate::net::Host::parse(&format!("10.0.0.{i}")).unwrap(),
+                    instance_id: None,
+                })
                 .collect();
             PeerSet::new(peers, expected, false)
         };
         let stat = DiscoveryConfig::Static { peers: vec![] };
-        let dns = DiscoveryConfig::Dns { domain: Some("a.test".into()), name: None, nameserver: None };
+        let dns =
+            DiscoveryConfig::Dns { domain: Some("a.test".into()), name: None, nameserver: None };
         assert_eq!(discovery::expected_size(Some(5), &set(3, Some(3)), &dns), Some(5));
         assert_eq!(discovery::expected_size(None, &set(3, Some(4)), &dns), Some(4));
         assert_eq!(discovery::expected_size(None, &set(3, None), &stat), Some(3));

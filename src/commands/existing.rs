@@ -30,9 +30,11 @@ pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Resu
     }
     let diff = drift(&state.config, c);
     if !diff.is_empty() || state.advertise_address != m.advertise.to_string() {
-        let mut lines: Vec<String> = diff.iter().map(|(k, a, b)| format!("{k}: {a} -> {b}")).collect();
+        let mut lines: Vec<String> =
+            diff.iter().map(|(k, a, b)| format!("{k}: {a} -> {b}")).collect();
         if state.advertise_address != m.advertise.to_string() {
-            lines.push(format!("advertise address: {} -> {}", state.advertise_address, m.advertise));
+            lines
+                .push(format!("advertise address: {} -> {}", state.advertise_address, m.advertise));
         }
         bail!(
             "this machine already holds member {} with different settings ({}); nothing was changed. Re-run with the original settings, or run `etcdadm reset` first{}",
@@ -42,7 +44,12 @@ pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Resu
         );
     }
     if take_over {
-        info!(member = state.config.name.as_deref().unwrap_or("?"), from = state.origin.as_str(), to = origin.as_str(), "continuing an unfinished member");
+        info!(
+            member = state.config.name.as_deref().unwrap_or("?"),
+            from = state.origin.as_str(),
+            to = origin.as_str(),
+            "continuing an unfinished member"
+        );
         state.origin = origin;
         return Ok(Existing::TakeOver(state));
     }
@@ -55,7 +62,9 @@ pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Resu
 /// Whether the local etcd answers health checks and lists itself as a started voter.
 pub async fn is_healthy_voter(m: &LocalMember) -> bool {
     let tls = crate::cluster::TlsFiles::client(&m.pki);
-    let Ok(cl) = crate::cluster::Cluster::connect(&m.local_endpoint, &tls).await else { return false };
+    let Ok(cl) = crate::cluster::Cluster::connect(&m.local_endpoint, &tls).await else {
+        return false;
+    };
     if cl.check_health().await.is_err() {
         return false;
     }

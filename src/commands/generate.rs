@@ -59,8 +59,11 @@ fn page(cmd: clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> Result<()
         .manual("etcdadm");
     let path = dir.join(man.get_filename());
     let mut text = Vec::new();
-    man.render(&mut text).with_context(|| format!("cannot render the man page of {}", cmd.get_name()))?;
-    write_atomic(&path, &text, MODE_PUBLIC).with_context(|| format!("cannot write {}: check that the directory is writable", path.display()))?;
+    man.render(&mut text)
+        .with_context(|| format!("cannot render the man page of {}", cmd.get_name()))?;
+    write_atomic(&path, &text, MODE_PUBLIC).with_context(|| {
+        format!("cannot write {}: check that the directory is writable", path.display())
+    })?;
     written.push(path);
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         page(sub.clone(), dir, written)?;

@@ -78,20 +78,24 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
         etcd_version: c.version.clone(),
     };
     let tls = crate::cluster::TlsFiles::client(&m.pki);
-    let (cluster, error) = match Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls).await {
-        Ok(cl) => match cluster_view(&cl, &tls).await {
-            Ok(v) => (Some(v), None),
+    let (cluster, error) =
+        match Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls).await {
+            Ok(cl) => match cluster_view(&cl, &tls).await {
+                Ok(v) => (Some(v), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
             Err(e) => (None, Some(e.to_string())),
-        },
-        Err(e) => (None, Some(e.to_string())),
-    };
-    let seed = cluster.as_ref().and_then(|cv| cv.members.iter().find(|v| Some(format_id(v.member.id)) == state.member_id)).map(|v| SeedMember {
-        ID: v.member.id,
-        name: v.member.name.clone(),
-        peerURLs: v.member.peer_urls.clone(),
-        clientURLs: v.member.client_urls.clone(),
-        isLearner: v.member.is_learner,
-    });
+        };
+    let seed = cluster
+        .as_ref()
+        .and_then(|cv| cv.members.iter().find(|v| Some(format_id(v.member.id)) == state.member_id))
+        .map(|v| SeedMember {
+            ID: v.member.id,
+            name: v.member.name.clone(),
+            peerURLs: v.member.peer_urls.clone(),
+            clientURLs: v.member.client_urls.clone(),
+            isLearner: v.member.is_learner,
+        });
     let info = Info { seed, local, cluster, error };
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&info)?),
@@ -100,7 +104,10 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn cluster_view(cl: &Cluster, tls: &crate::cluster::TlsFiles) -> Result<ClusterView> {
+pub(super) async fn cluster_view(
+    cl: &Cluster,
+    tls: &crate::cluster::TlsFiles,
+) -> Result<ClusterView> {
     let local_status = cl.status().await?;
     let members = cl.members().await?;
     let mut views = Vec::new();
@@ -113,7 +120,12 @@ pub(super) async fn cluster_view(cl: &Cluster, tls: &crate::cluster::TlsFiles) -
             Err(_) if !member.started() => (None, Some("not started".into())),
             Err(e) => (None, Some(e.to_string())),
         };
-        views.push(MemberView { is_leader: member.id == local_status.leader, member, status, error });
+        views.push(MemberView {
+            is_leader: member.id == local_status.leader,
+            member,
+            status,
+            error,
+        });
     }
     let healthy = local_status.leader != 0
         && views.iter().filter(|v| !v.member.is_learner).all(|v| v.status.is_some());
@@ -127,31 +139,60 @@ pub(super) async fn cluster_view(cl: &Cluster, tls: &crate::cluster::TlsFiles) -
 
 fn print_table(info: &Info) {
     let l = &info.local;
-    println!("member {} (id {}): {}, set up by `etcdadm {}`, etcd {}, {}", l.name, l.id.as_deref().unwrap_or("-"),
-        l.phase.as_str(), l.origin.as_str(), l.etcd_version, l.service);
+    println!(
+        "member {} (id {}): {}, set up by `etcdadm {}`, etcd {}, {}",
+        l.name,
+        l.id.as_deref().unwrap_or("-"),
+        l.phase.as_str(),
+        l.origin.as_str(),
+        l.etcd_version,
+        l.service
+    );
     println!("client {}  peer {}  data {}", l.client_url, l.peer_url, l.data_dir);
     let Some(c) = &info.cluster else {
         println!("cluster: unreachable: {}", info.error.as_deref().unwrap_or("unknown error"));
         return;
     };
-    println!("cluster {}  leader {}  {}", c.id, c.leader.as_deref().unwrap_or("none"), if c.healthy { "healthy" } else { "UNHEALTHY" });
+    println!(
+        "cluster {}  leader {}  {}",
+        c.id,
+        c.leader.as_deref().unwrap_or("none"),
+        if c.healthy { "healthy" } else { "UNHEALTHY" }
+    );
     println!();
     let rows: Vec<[String; 7]> = c
         .members
         .iter()
         .map(|v| {
-            let role = if v.is_leader { "leader" } else if v.member.is_learner { "learner" } else { "voter" };
+            let role = if v.is_leader {
+                "leader"
+            } else if v.member.is_learner {
+                "learner"
+            } else {
+                "voter"
+            };
             let (version, db, index) = match &v.status {
-                Some(s) => (s.version.clone(), format!("{} kB", s.db_size / 1024), s.raft_index.to_string()),
+                Some(s) => (
+                    s.version.clone(),
+                    format!("{} kB", s.db_size / 1024),
+                    s.raft_index.to_string(),
+                ),
                 None => ("-".into(), "-".into(), "-".into()),
             };
-            let name = if v.member.name.is_empty() { "(unstarted)".into() } else { v.member.name.clone() };
-            let health = v.error.clone().map(|e| e.chars().take(40).collect()).unwrap_or_else(|| "ok".into());
+            let name =
+                if v.member.name.is_empty() { "(unstarted)".into() } else { v.member.name.clone() };
+            let health = v
+                .error
+                .clone()
+                .map(|e| e.chars().take(40).collect())
+                .unwrap_or_else(|| "ok".into());
             [format_id(v.member.id), name, role.into(), version, db, index, health]
         })
         .collect();
     let header = ["ID", "NAME", "ROLE", "VERSION", "DB", "RAFT INDEX", "HEALTH"].map(String::from);
-    let widths: Vec<usize> = (0..7).map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..7)
+        .map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     for r in std::iter::once(&header).chain(&rows) {
         let line: Vec<String> = r.iter().zip(&widths).map(|(s, w)| format!("{s:<w$}")).collect();
         println!("{}", line.join("  ").trim_end());

@@ -95,7 +95,11 @@ impl InitRun<'_> {
             InitPhase::Install => {
                 // Everything that can be checked is checked before the system changes: the
                 // release, and the snapshot (restored into staging).
-                let snap = self.req.snapshot.as_deref().filter(|_| !crate::fsutil::dir_has_entries(&c.data_dir).unwrap_or(true));
+                let snap = self
+                    .req
+                    .snapshot
+                    .as_deref()
+                    .filter(|_| !crate::fsutil::dir_has_entries(&c.data_dir).unwrap_or(true));
                 // An s3:// snapshot is downloaded beside the data directory and verified
                 // against its recorded SHA-256 first; the temporary file goes on drop.
                 let downloaded = match snap {
@@ -105,7 +109,14 @@ impl InitRun<'_> {
                 let release = phases::fetch_release(c).await?;
                 if let Some(snap) = snap {
                     let local = downloaded.as_ref().map_or(snap, |d| d.file.path());
-                    self.restored = Some(crate::snapshot::prepare(release.dir(), c, m, &self.new.token, local, self.req.skip_hash_check)?);
+                    self.restored = Some(crate::snapshot::prepare(
+                        release.dir(),
+                        c,
+                        m,
+                        &self.new.token,
+                        local,
+                        self.req.skip_hash_check,
+                    )?);
                 }
                 self.state.save()?;
                 phases::install(c, &release)?;
@@ -117,7 +128,9 @@ impl InitRun<'_> {
             }
             InitPhase::Snapshot => match (self.restored.take(), self.req.snapshot.as_deref()) {
                 (Some(r), _) => r.commit(&c.data_dir)?,
-                (None, Some(_)) => info!(data_dir = %c.data_dir.display(), "data directory already holds data; not restoring again"),
+                (None, Some(_)) => {
+                    info!(data_dir = %c.data_dir.display(), "data directory already holds data; not restoring again")
+                }
                 (None, None) => info!("no --snapshot given; nothing to restore"),
             },
             InitPhase::Configure => {
@@ -150,8 +163,19 @@ impl InitRun<'_> {
 fn print_next_steps(c: &Config, m: &LocalMember) {
     println!("etcd member {} is running; client URL {}", m.name, m.client_url);
     println!();
-    println!("To add a member, copy {} and {} to the same paths on the new machine, then run there:",
-        m.pki.ca_cert.display(), m.pki.ca_key.display());
+    println!(
+        "To add a member, copy {} and {} to the same paths on the new machine, then run there:",
+        m.pki.ca_cert.display(),
+        m.pki.ca_key.display()
+    );
     println!();
-    println!("  etcdadm join {}{}", m.client_url, if c.version != crate::config::DEFAULT_ETCD_VERSION { format!(" --version {}", c.version) } else { String::new() });
+    println!(
+        "  etcdadm join {}{}",
+        m.client_url,
+        if c.version != crate::config::DEFAULT_ETCD_VERSION {
+            format!(" --version {}", c.version)
+        } else {
+            String::new()
+        }
+    );
 }

@@ -38,8 +38,14 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
     c.name = Some(m.name.clone());
     let whole = req.phase.is_none();
     match join(&c, &m, &req).await? {
-        None if whole => println!("etcd member {} is already a voting member; nothing to do", m.name),
-        Some(id) if whole => println!("etcd member {} joined the cluster as a voting member (id {})", m.name, format_id(id)),
+        None if whole => {
+            println!("etcd member {} is already a voting member; nothing to do", m.name)
+        }
+        Some(id) if whole => println!(
+            "etcd member {} joined the cluster as a voting member (id {})",
+            m.name,
+            format_id(id)
+        ),
         _ => {}
     }
     Ok(())
@@ -88,7 +94,11 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
 /// answers, to a client certificate issued into a temporary directory.
 async fn preflight(c: &Config, m: &LocalMember, req: &Request) -> Result<()> {
     let Some(ca) = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)? else {
-        return Err(PkiError::MissingCa { cert: m.pki.ca_cert.display().to_string(), key: m.pki.ca_key.display().to_string() }.into());
+        return Err(PkiError::MissingCa {
+            cert: m.pki.ca_cert.display().to_string(),
+            key: m.pki.ca_key.display().to_string(),
+        }
+        .into());
     };
     if req.endpoints.is_empty() {
         return Ok(());
@@ -99,9 +109,11 @@ async fn preflight(c: &Config, m: &LocalMember, req: &Request) -> Result<()> {
     ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(c))?;
     let tls = crate::cluster::TlsFiles { ca: m.pki.ca_cert.clone(), cert, key };
     let deadline = if req.retry { c.timeout() } else { Duration::ZERO };
-    until_deadline("connecting to the cluster", deadline, || Cluster::connect_any(&req.endpoints, &tls))
-        .await
-        .with_context(|| format!("cannot reach the cluster at {}", req.endpoints.join(", ")))?;
+    until_deadline("connecting to the cluster", deadline, || {
+        Cluster::connect_any(&req.endpoints, &tls)
+    })
+    .await
+    .with_context(|| format!("cannot reach the cluster at {}", req.endpoints.join(", ")))?;
     Ok(())
 }
 
@@ -119,7 +131,11 @@ struct JoinRun<'a> {
 
 impl JoinRun<'_> {
     fn deadline(&self) -> Duration {
-        if self.req.retry { self.c.timeout() } else { Duration::ZERO }
+        if self.req.retry {
+            self.c.timeout()
+        } else {
+            Duration::ZERO
+        }
     }
 
     async fn phase(&mut self, p: JoinPhase) -> Result<()> {
@@ -127,7 +143,10 @@ impl JoinRun<'_> {
         match p {
             JoinPhase::Stop => {
                 let unit = c.unit_name();
-                if self.state.phase == Phase::Installing && !self.taken_over && Systemctl::state(&unit) == "active" {
+                if self.state.phase == Phase::Installing
+                    && !self.taken_over
+                    && Systemctl::state(&unit) == "active"
+                {
                     info!(%unit, "stopping an etcd that is not a member set up by etcdadm");
                     Systemctl::stop(&unit)?;
                 }
@@ -150,7 +169,11 @@ impl JoinRun<'_> {
             JoinPhase::Membership => self.membership().await?,
             JoinPhase::Configure => {
                 let (id, members) = self.member.as_ref().context("membership did not run")?;
-                let b = ClusterBootstrap { initial_cluster: initial_cluster(members, *id, m), state: "existing", token: None };
+                let b = ClusterBootstrap {
+                    initial_cluster: initial_cluster(members, *id, m),
+                    state: "existing",
+                    token: None,
+                };
                 phases::configure(c, m, &b)?;
             }
             JoinPhase::Start => phases::start(c)?,
@@ -159,9 +182,13 @@ impl JoinRun<'_> {
                 let (id, members) = self.member.clone().context("membership did not run")?;
                 let cl = self.cluster.as_ref().context("membership did not run")?;
                 if members.iter().any(|x| x.id == id && x.is_learner) {
-                    until_deadline("promoting this learner once it has caught up", self.deadline(), || cl.promote(id))
-                        .await
-                        .context("the learner did not catch up with the leader in time")?;
+                    until_deadline(
+                        "promoting this learner once it has caught up",
+                        self.deadline(),
+                        || cl.promote(id),
+                    )
+                    .await
+                    .context("the learner did not catch up with the leader in time")?;
                     info!(id = %format_id(id), "promoted to voting member");
                 }
                 let local = phases::wait_healthy(c, m).await?;
@@ -186,9 +213,11 @@ impl JoinRun<'_> {
             bail!("membership needs the client URL of a member: `etcdadm join phase membership https://10.0.0.1:2379`");
         }
         let tls = crate::cluster::TlsFiles::client(&m.pki);
-        let cl = until_deadline("connecting to the cluster", self.deadline(), || Cluster::connect_any(endpoints, &tls))
-            .await
-            .with_context(|| format!("cannot reach the cluster at {}", endpoints.join(", ")))?;
+        let cl = until_deadline("connecting to the cluster", self.deadline(), || {
+            Cluster::connect_any(endpoints, &tls)
+        })
+        .await
+        .with_context(|| format!("cannot reach the cluster at {}", endpoints.join(", ")))?;
         info!(endpoint = %cl.endpoint, "connected to the cluster");
         let members = cl.members().await?;
         let (id, members) = match members.iter().find(|x| x.peer_urls.contains(&m.peer_url)) {
@@ -251,12 +280,16 @@ fn initial_cluster(members: &[MemberInfo], my_id: u64, m: &LocalMember) -> Vec<(
 pub fn parse_endpoints(list: &str, default_port: u16) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let with_scheme = if raw.contains("://") { raw.to_string() } else { format!("https://{raw}") };
+        let with_scheme =
+            if raw.contains("://") { raw.to_string() } else { format!("https://{raw}") };
         let url = url::Url::parse(&with_scheme)
             .ok()
             .filter(|u| u.scheme() == "https" && u.host_str().is_some())
-            .with_context(|| format!("endpoint {raw:?} is not a client URL like https://10.0.0.1:2379"))?;
-        let host = net::Host::parse(url.host_str().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+            .with_context(|| {
+                format!("endpoint {raw:?} is not a client URL like https://10.0.0.1:2379")
+            })?;
+        let host =
+            net::Host::parse(url.host_str().unwrap_or_default()).map_err(anyhow::Error::msg)?;
         out.push(net::https_url(&host, url.port().unwrap_or(default_port)));
     }
     if out.is_empty() {
@@ -273,7 +306,12 @@ mod tests {
     fn endpoints_are_normalised() {
         assert_eq!(
             parse_endpoints("10.0.0.1, https://10.0.0.2:3000,[fd00::3],etcd-a:2379", 2379).unwrap(),
-            ["https://10.0.0.1:2379", "https://10.0.0.2:3000", "https://[fd00::3]:2379", "https://etcd-a:2379"]
+            [
+                "https://10.0.0.1:2379",
+                "https://10.0.0.2:3000",
+                "https://[fd00::3]:2379",
+                "https://etcd-a:2379"
+            ]
         );
         assert!(parse_endpoints("http://10.0.0.1:2379", 2379).is_err());
         assert!(parse_endpoints(" , ", 2379).is_err());
@@ -281,7 +319,11 @@ mod tests {
 
     #[test]
     fn initial_cluster_names_every_member() {
-        let c = Config { name: Some("m3".into()), advertise_address: Some("10.0.0.3".into()), ..Default::default() };
+        let c = Config {
+            name: Some("m3".into()),
+            advertise_address: Some("10.0.0.3".into()),
+            ..Default::default()
+        };
         let m = LocalMember::resolve(&c, || Ok("x".into()), || Err("unused".into())).unwrap();
         let member = |id, name: &str, ip: &str, learner| MemberInfo {
             id,
@@ -290,7 +332,11 @@ mod tests {
             client_urls: vec![],
             is_learner: learner,
         };
-        let members = [member(1, "m1", "10.0.0.1", false), member(2, "", "10.0.0.2", true), member(3, "", "10.0.0.3", true)];
+        let members = [
+            member(1, "m1", "10.0.0.1", false),
+            member(2, "", "10.0.0.2", true),
+            member(3, "", "10.0.0.3", true),
+        ];
         assert_eq!(
             initial_cluster(&members, 3, &m),
             [

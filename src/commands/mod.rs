@@ -7,15 +7,18 @@ pub mod discover;
 mod download;
 mod existing;
 pub mod generate;
-pub mod phase_table;
 mod info;
 pub mod init;
 pub mod join;
+pub mod phase_table;
 pub mod reset;
 mod status;
 pub mod upgrade;
 
-use crate::cli::{flags_layer, CaCommand, CertsCommand, Cli, Command, ConfigCommand, InitPhaseCommand, JoinPhaseCommand};
+use crate::cli::{
+    flags_layer, CaCommand, CertsCommand, Cli, Command, ConfigCommand, InitPhaseCommand,
+    JoinPhaseCommand,
+};
 use crate::config::{self, Config, ConfigSources, DEFAULT_CONFIG_FILE};
 use anyhow::Result;
 use serde::Serialize;
@@ -35,12 +38,19 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(InitPhaseCommand::Phase { phase, args }) => (args, Some(phase)),
                 None => (a.args, None),
             };
-            let req = init::Request { snapshot: opts.snapshot, skip_hash_check: opts.skip_hash_check, phase, defer_member: false };
+            let req = init::Request {
+                snapshot: opts.snapshot,
+                skip_hash_check: opts.skip_hash_check,
+                phase,
+                defer_member: false,
+            };
             init::run(load(&erased::Both { a: &opts.flags, b: &opts.s3 })?, req).await
         }
         Command::Join(a) => {
             let (endpoints, retry, flags, phase) = match a.phase {
-                Some(JoinPhaseCommand::Phase { phase, endpoints, retry, flags }) => (endpoints, retry, flags, Some(phase)),
+                Some(JoinPhaseCommand::Phase { phase, endpoints, retry, flags }) => {
+                    (endpoints, retry, flags, Some(phase))
+                }
                 None => (a.args.endpoints, a.args.retry, a.args.flags, None),
             };
             let c = load(&flags)?;
@@ -48,24 +58,44 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(e) => join::parse_endpoints(&e, c.client_port)?,
                 None => Vec::new(),
             };
-            join::run(c, join::Request { endpoints, retry, phase, defer_member: false, cluster_checked: false }).await
+            join::run(
+                c,
+                join::Request {
+                    endpoints,
+                    retry,
+                    phase,
+                    defer_member: false,
+                    cluster_checked: false,
+                },
+            )
+            .await
         }
         Command::Bootstrap(a) => crate::bootstrap::run(sources(&a.flags)).await,
         Command::Discover(a) => {
-            let req = discover::Request { output: a.output, once: a.once, deadline_seconds: a.deadline_seconds };
+            let req = discover::Request {
+                output: a.output,
+                once: a.once,
+                deadline_seconds: a.deadline_seconds,
+            };
             discover::run(sources(&a.flags), req).await
         }
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
         Command::Download(a) => download::run(load(&a.release)?).await,
         Command::Upgrade(a) => {
-            let req = upgrade::Request { version: a.release.etcd_version.clone(), release_sha256: a.release.release_sha256.clone(), yes: a.yes };
+            let req = upgrade::Request {
+                version: a.release.etcd_version.clone(),
+                release_sha256: a.release.release_sha256.clone(),
+                yes: a.yes,
+            };
             upgrade::run(load(&a)?, req).await
         }
         Command::Backup { dir, keep, flags } => backup::run(load(&flags)?, dir, keep).await,
         Command::Status(a) => status::run(load(&a.state)?, a.output).await,
         Command::Info(a) => info::run(load(&a.state)?, a.output).await,
         Command::Config(ConfigCommand::View(f)) => config_view::run(&load(&f)?),
-        Command::Certs(CertsCommand::Check { output, state }) => certs::check(load(&state)?, output),
+        Command::Certs(CertsCommand::Check { output, state }) => {
+            certs::check(load(&state)?, output)
+        }
         Command::Certs(CertsCommand::Renew { force, cert_validity_days, state }) => {
             certs::renew(load(&state)?, force, cert_validity_days).await
         }
@@ -78,7 +108,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Generate(g) => generate::run(g),
         Command::Version => {
-            println!("etcdadm {} (installs etcd {} by default)", env!("CARGO_PKG_VERSION"), config::DEFAULT_ETCD_VERSION);
+            println!(
+                "etcdadm {} (installs etcd {} by default)",
+                env!("CARGO_PKG_VERSION"),
+                config::DEFAULT_ETCD_VERSION
+            );
             Ok(())
         }
     }

@@ -40,13 +40,37 @@ mod tests {
         assert_eq!(plan(Some(InitPhase::Install)), [InitPhase::Install]);
         assert_eq!(
             plan(Some(InitPhase::Health)),
-            [InitPhase::Install, InitPhase::Certificates, InitPhase::Configure, InitPhase::Start, InitPhase::Health]
+            [
+                InitPhase::Install,
+                InitPhase::Certificates,
+                InitPhase::Configure,
+                InitPhase::Start,
+                InitPhase::Health
+            ]
         );
         assert_eq!(
             plan(Some(JoinPhase::Configure)),
-            [JoinPhase::Certificates, JoinPhase::Install, JoinPhase::Membership, JoinPhase::Configure]
+            [
+                JoinPhase::Certificates,
+                JoinPhase::Install,
+                JoinPhase::Membership,
+                JoinPhase::Configure
+            ]
         );
-        let names: Vec<String> = plan::<JoinPhase>(None).into_iter().map(PhaseTable::name).collect();
-        assert_eq!(names, ["stop", "certificates", "install", "membership", "configure", "start", "etcdctl", "health"]);
+        let names: Vec<String> =
+            plan::<JoinPhase>(None).into_iter().map(PhaseTable::name).collect();
+        assert_eq!(
+            names,
+            [
+                "stop",
+                "certificates",
+                "install",
+                "membership",
+                "configure",
+                "start",
+                "etcdctl",
+                "health"
+            ]
+        );
     }
 }

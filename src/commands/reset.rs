@@ -14,7 +14,10 @@ use tracing::{info, warn};
 
 pub async fn run(requested: Config, args: &ResetArgs) -> Result<()> {
     let Some(state) = State::load(&requested.state_file)? else {
-        println!("no member set up by etcdadm here ({} does not exist); nothing to reset", requested.state_file.display());
+        println!(
+            "no member set up by etcdadm here ({} does not exist); nothing to reset",
+            requested.state_file.display()
+        );
         return Ok(());
     };
     let c = state.config.clone();
@@ -24,7 +27,11 @@ pub async fn run(requested: Config, args: &ResetArgs) -> Result<()> {
         leave_cluster(&c, &m, &state, args.force).await?;
     }
     uninstall(&c, &m, args.remove_ca)?;
-    println!("member {} was reset{}", m.name, if args.skip_remove_member { " (still listed in the cluster's member list)" } else { "" });
+    println!(
+        "member {} was reset{}",
+        m.name,
+        if args.skip_remove_member { " (still listed in the cluster's member list)" } else { "" }
+    );
     Ok(())
 }
 
@@ -42,7 +49,8 @@ async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bool) 
     };
     let members = cl.members().await?;
     let me = members.iter().find(|x| {
-        state.member_id.as_deref() == Some(format_id(x.id).as_str()) || x.peer_urls.contains(&m.peer_url)
+        state.member_id.as_deref() == Some(format_id(x.id).as_str())
+            || x.peer_urls.contains(&m.peer_url)
     });
     let Some(me) = me.cloned() else {
         info!("this member is no longer in the cluster's member list");
@@ -58,12 +66,16 @@ async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bool) 
     }
     // Remove through another member when one answers, so the answer does not depend on the
     // member being removed.
-    let others: Vec<String> = members.iter().filter(|x| x.id != me.id).flat_map(|x| x.client_urls.clone()).collect();
+    let others: Vec<String> =
+        members.iter().filter(|x| x.id != me.id).flat_map(|x| x.client_urls.clone()).collect();
     if let Ok(other) = Cluster::connect_any(&others, &tls).await {
         cl = other;
     }
-    let deadline = if force { c.timeout().min(std::time::Duration::from_secs(10)) } else { c.timeout() };
-    match until_deadline("removing this member from the cluster", deadline, || cl.remove(me.id)).await {
+    let deadline =
+        if force { c.timeout().min(std::time::Duration::from_secs(10)) } else { c.timeout() };
+    match until_deadline("removing this member from the cluster", deadline, || cl.remove(me.id))
+        .await
+    {
         Ok(()) => {}
         Err(e) if force => {
             println!(
@@ -73,7 +85,10 @@ async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bool) 
             );
             return Ok(());
         }
-        Err(e) => return Err(e).context("cannot remove this member from the cluster; nothing was uninstalled"),
+        Err(e) => {
+            return Err(e)
+                .context("cannot remove this member from the cluster; nothing was uninstalled")
+        }
     }
     info!(id = %format_id(me.id), via = %cl.endpoint, "removed from the cluster");
     Ok(())
@@ -81,7 +96,11 @@ async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bool) 
 
 /// Refuses when this is the last voter, or when the other voters that answer are not a
 /// quorum of the current membership on their own (the removal must not depend on us).
-async fn check_quorum_after_removal(members: &[MemberInfo], me: &MemberInfo, tls: &crate::cluster::TlsFiles) -> Result<()> {
+async fn check_quorum_after_removal(
+    members: &[MemberInfo],
+    me: &MemberInfo,
+    tls: &crate::cluster::TlsFiles,
+) -> Result<()> {
     if me.is_learner {
         return Ok(());
     }
@@ -109,7 +128,9 @@ async fn check_quorum_after_removal(members: &[MemberInfo], me: &MemberInfo, tls
 
 fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
     let unit = c.unit_name();
-    if remove_file_if_exists(&c.pod_manifest()).with_context(|| format!("cannot remove {}", c.pod_manifest().display()))? {
+    if remove_file_if_exists(&c.pod_manifest())
+        .with_context(|| format!("cannot remove {}", c.pod_manifest().display()))?
+    {
         info!(manifest = %c.pod_manifest().display(), "removed the static pod manifest; the kubelet stops etcd");
     }
     if c.init_system == crate::config::InitSystem::Systemd && c.unit_file.exists() {
@@ -119,7 +140,9 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
         }
     }
     let timers = c.timer_units();
-    for (file, timer) in [(&timers[1], crate::config::RENEW_TIMER), (&timers[3], crate::config::BACKUP_TIMER)] {
+    for (file, timer) in
+        [(&timers[1], crate::config::RENEW_TIMER), (&timers[3], crate::config::BACKUP_TIMER)]
+    {
         if file.exists() {
             if let Err(e) = Systemctl::disable_now(timer) {
                 warn!(error = %e, %timer, "cannot disable the timer");
@@ -150,7 +173,9 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
         info!(dir = %dir.display(), "removed");
     }
     // Directories etcdadm created go too once empty (a shared one like /usr/local/bin stays).
-    for dir in [&c.install_dir, &m.pki.ca_cert.parent().map(|p| p.to_path_buf()).unwrap_or_default()] {
+    for dir in
+        [&c.install_dir, &m.pki.ca_cert.parent().map(|p| p.to_path_buf()).unwrap_or_default()]
+    {
         if std::fs::remove_dir(dir).is_ok() {
             info!(dir = %dir.display(), "removed empty directory");
         }

@@ -6,8 +6,8 @@ use super::info::{cluster_view, ClusterView};
 use crate::cli::Output;
 use crate::cluster::{format_id, Cluster};
 use crate::config::Config;
-use crate::state::State;
 use crate::pki;
+use crate::state::State;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -24,7 +24,10 @@ struct Status {
 
 pub async fn run(requested: Config, output: Output) -> Result<()> {
     let state = State::load(&requested.state_file)?.with_context(|| {
-        format!("no member set up by etcdadm on this machine ({} does not exist)", requested.state_file.display())
+        format!(
+            "no member set up by etcdadm on this machine ({} does not exist)",
+            requested.state_file.display()
+        )
     })?;
     let m = state.member()?;
     let tls = crate::cluster::TlsFiles::client(&m.pki);
@@ -42,7 +45,11 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
     let raft_lag = cluster
         .members
         .iter()
-        .filter_map(|v| v.status.as_ref().map(|s| (format_id(v.member.id), leader_index.saturating_sub(s.raft_index))))
+        .filter_map(|v| {
+            v.status
+                .as_ref()
+                .map(|s| (format_id(v.member.id), leader_index.saturating_sub(s.raft_index)))
+        })
         .collect();
     let alarms = cl.alarms().await?.into_iter().map(|(id, a)| (format_id(id), a)).collect();
     let now = OffsetDateTime::now_utc();
@@ -61,14 +68,37 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
 
 fn print_table(s: &Status) {
     let c = &s.cluster;
-    println!("cluster {}  leader {}  {}", c.id, c.leader.as_deref().unwrap_or("none"), if c.healthy { "healthy" } else { "UNHEALTHY" });
-    println!("{:<18} {:<16} {:<8} {:<8} {:>10} {:>9}", "ID", "NAME", "ROLE", "VERSION", "DB", "RAFT LAG");
+    println!(
+        "cluster {}  leader {}  {}",
+        c.id,
+        c.leader.as_deref().unwrap_or("none"),
+        if c.healthy { "healthy" } else { "UNHEALTHY" }
+    );
+    println!(
+        "{:<18} {:<16} {:<8} {:<8} {:>10} {:>9}",
+        "ID", "NAME", "ROLE", "VERSION", "DB", "RAFT LAG"
+    );
     for v in &c.members {
         let id = format_id(v.member.id);
-        let role = if v.is_leader { "leader" } else if v.member.is_learner { "learner" } else { "voter" };
-        let lag = s.raft_lag.iter().find(|(i, _)| *i == id).map_or("-".to_string(), |(_, l)| l.to_string());
-        let (version, db) = v.status.as_ref().map_or(("-".into(), "-".into()), |st| (st.version.clone(), format!("{} kB", st.db_size / 1024)));
-        println!("{id:<18} {:<16} {role:<8} {version:<8} {db:>10} {lag:>9}", if v.member.name.is_empty() { "(unstarted)" } else { &v.member.name });
+        let role = if v.is_leader {
+            "leader"
+        } else if v.member.is_learner {
+            "learner"
+        } else {
+            "voter"
+        };
+        let lag = s
+            .raft_lag
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map_or("-".to_string(), |(_, l)| l.to_string());
+        let (version, db) = v.status.as_ref().map_or(("-".into(), "-".into()), |st| {
+            (st.version.clone(), format!("{} kB", st.db_size / 1024))
+        });
+        println!(
+            "{id:<18} {:<16} {role:<8} {version:<8} {db:>10} {lag:>9}",
+            if v.member.name.is_empty() { "(unstarted)" } else { &v.member.name }
+        );
     }
     if s.alarms.is_empty() {
         println!("alarms: none");

@@ -37,7 +37,10 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
         .context("etcdadm upgrade needs --version: the etcd version to move this member to (e.g. --version 3.5.30)")?;
     let target = version::parse("--version", &target_text)?;
     let mut state = State::load(&requested.state_file)?.with_context(|| {
-        format!("no member set up by etcdadm on this machine ({} does not exist); nothing to upgrade", requested.state_file.display())
+        format!(
+            "no member set up by etcdadm on this machine ({} does not exist); nothing to upgrade",
+            requested.state_file.display()
+        )
     })?;
     let name = state.config.name.clone().unwrap_or_default();
     if state.phase != Phase::Member {
@@ -59,21 +62,35 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
     let tls = crate::cluster::TlsFiles::client(&m.pki);
 
     // Preflight: nothing changes unless every member is healthy and the step is supported.
-    let survey = Survey::take(&m, &tls).await.context("preflight: cannot read the cluster's member list; nothing was changed")?;
+    let survey = Survey::take(&m, &tls)
+        .await
+        .context("preflight: cannot read the cluster's member list; nothing was changed")?;
     if let Err(e) = survey.require_healthy() {
         bail!("preflight: {e:#}; upgrade one member at a time, while every member is started and healthy (`etcdadm status`); nothing was changed");
     }
     let current = survey.local_version()?;
-    let step = version::plan(&current, &target, &survey.versions())
-        .map_err(|e| anyhow::anyhow!("cannot upgrade member {} to etcd {target}: {e}; nothing was changed", m.name))?;
+    let step = version::plan(&current, &target, &survey.versions()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot upgrade member {} to etcd {target}: {e}; nothing was changed",
+            m.name
+        )
+    })?;
     if step == version::Step::Current {
         return already_current(&mut state, &c, &target);
     }
     info!(member = %m.name, from = %current, to = %target, ?step, "preflight passed");
 
     // Everything that can be checked before the system changes: the release.
-    let release = phases::fetch_release(&c).await.with_context(|| format!("cannot get etcd {target}; nothing was changed"))?;
-    confirm(req.yes, &format!("upgrading member {} from etcd {current} to {target} (etcd restarts on this machine)", m.name))?;
+    let release = phases::fetch_release(&c)
+        .await
+        .with_context(|| format!("cannot get etcd {target}; nothing was changed"))?;
+    confirm(
+        req.yes,
+        &format!(
+            "upgrading member {} from etcd {current} to {target} (etcd restarts on this machine)",
+            m.name
+        ),
+    )?;
 
     let snap = backup::take(&state.config, &m, None, None)
         .await
@@ -82,8 +99,9 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
 
     let (old, new) = (current.to_string(), target.to_string());
     keep_running_binaries(&c.install_dir, &old)?;
-    swap::keep(release.dir(), &c.install_dir, &new)
-        .with_context(|| format!("cannot stage the binaries of etcd {new}; the running etcd {old} was not touched"))?;
+    swap::keep(release.dir(), &c.install_dir, &new).with_context(|| {
+        format!("cannot stage the binaries of etcd {new}; the running etcd {old} was not touched")
+    })?;
 
     if let Err(e) = switch_and_wait(&c, &m, &tls, &new).await {
         warn!(error = %format!("{e:#}"), to = %old, "upgrade failed; rolling back");
@@ -121,7 +139,12 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
 /// download and timing settings (which may change freely between runs) from the flags and
 /// configuration files where they set them, else as recorded. A pinned digest counts only
 /// from the command line: one recorded or configured belongs to the old release.
-fn upgrade_config(recorded: &Config, requested: &Config, version: &str, pinned: Option<String>) -> Config {
+fn upgrade_config(
+    recorded: &Config,
+    requested: &Config,
+    version: &str,
+    pinned: Option<String>,
+) -> Config {
     let default = Config::default();
     fn pick<T: PartialEq + Clone>(requested: &T, recorded: &T, default: &T) -> T {
         if requested != default { requested } else { recorded }.clone()
@@ -137,7 +160,11 @@ fn upgrade_config(recorded: &Config, requested: &Config, version: &str, pinned: 
             &recorded.download_connect_timeout_seconds,
             &default.download_connect_timeout_seconds,
         ),
-        timeout_seconds: pick(&requested.timeout_seconds, &recorded.timeout_seconds, &default.timeout_seconds),
+        timeout_seconds: pick(
+            &requested.timeout_seconds,
+            &recorded.timeout_seconds,
+            &default.timeout_seconds,
+        ),
         ..recorded.clone()
     }
 }
@@ -261,8 +288,13 @@ impl Survey {
         let mut members = Vec::new();
         for x in list {
             let is_local = x.peer_urls.contains(&m.peer_url);
-            let name = if x.name.is_empty() { crate::cluster::format_id(x.id) } else { x.name.clone() };
-            let endpoint = if is_local { m.local_endpoint.clone() } else { x.client_urls.first().cloned().unwrap_or_default() };
+            let name =
+                if x.name.is_empty() { crate::cluster::format_id(x.id) } else { x.name.clone() };
+            let endpoint = if is_local {
+                m.local_endpoint.clone()
+            } else {
+                x.client_urls.first().cloned().unwrap_or_default()
+            };
             let health = if !x.started() {
                 Err("has not started".to_string())
             } else if x.is_learner {
@@ -279,7 +311,9 @@ impl Survey {
         let problems: Vec<String> = self
             .members
             .iter()
-            .filter_map(|s| s.health.as_ref().err().map(|e| format!("member {} ({}) {e}", s.name, s.endpoint)))
+            .filter_map(|s| {
+                s.health.as_ref().err().map(|e| format!("member {} ({}) {e}", s.name, s.endpoint))
+            })
             .collect();
         if !problems.is_empty() {
             bail!("the cluster is not healthy: {}", problems.join("; "));
@@ -299,13 +333,17 @@ impl Survey {
     }
 
     fn versions(&self) -> Vec<(String, Version)> {
-        self.members.iter().filter_map(|s| s.health.as_ref().ok().map(|v| (s.name.clone(), v.clone()))).collect()
+        self.members
+            .iter()
+            .filter_map(|s| s.health.as_ref().ok().map(|v| (s.name.clone(), v.clone())))
+            .collect()
     }
 }
 
 /// Health (a leader, a linearizable read) and version of one member, through its own endpoint.
 async fn probe(endpoint: &str, tls: &TlsFiles, name: &str) -> Result<Version, String> {
-    let cl = Cluster::connect(endpoint, tls).await.map_err(|e| format!("cannot be reached: {e}"))?;
+    let cl =
+        Cluster::connect(endpoint, tls).await.map_err(|e| format!("cannot be reached: {e}"))?;
     cl.check_health().await.map_err(|e| format!("is not healthy: {e}"))?;
     let status = cl.status().await.map_err(|e| format!("reports no status: {e}"))?;
     version::parse(&format!("version of member {name}"), &status.version).map_err(|e| e.to_string())
@@ -321,20 +359,39 @@ mod tests {
     #[test]
     fn rendered_etcd_flags_are_known_to_3_4_and_3_5() {
         const BOTH: &[&str] = &[
-            "name", "data-dir", "listen-client-urls", "advertise-client-urls", "listen-peer-urls",
-            "initial-advertise-peer-urls", "initial-cluster", "initial-cluster-state", "initial-cluster-token",
-            "listen-metrics-urls", "cert-file", "key-file", "trusted-ca-file", "client-cert-auth", "peer-cert-file",
-            "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth", "strict-reconfig-check",
+            "name",
+            "data-dir",
+            "listen-client-urls",
+            "advertise-client-urls",
+            "listen-peer-urls",
+            "initial-advertise-peer-urls",
+            "initial-cluster",
+            "initial-cluster-state",
+            "initial-cluster-token",
+            "listen-metrics-urls",
+            "cert-file",
+            "key-file",
+            "trusted-ca-file",
+            "client-cert-auth",
+            "peer-cert-file",
+            "peer-key-file",
+            "peer-trusted-ca-file",
+            "peer-client-cert-auth",
+            "strict-reconfig-check",
         ];
         let c = Config { name: Some("m1".into()), ..Default::default() };
-        let m = LocalMember::resolve(&c, || Ok("m1".into()), || Ok("10.0.0.1".parse().unwrap())).unwrap();
+        let m = LocalMember::resolve(&c, || Ok("m1".into()), || Ok("10.0.0.1".parse().unwrap()))
+            .unwrap();
         let b = crate::service::ClusterBootstrap {
             initial_cluster: vec![("m1".into(), m.peer_url.clone())],
             state: "new",
             token: Some("t".into()),
         };
         for (flag, _) in crate::service::etcd_flags(&m, &c, &b) {
-            assert!(BOTH.contains(&flag), "etcd flag --{flag} is not known to be accepted by both etcd 3.4 and 3.5");
+            assert!(
+                BOTH.contains(&flag),
+                "etcd flag --{flag} is not known to be accepted by both etcd 3.4 and 3.5"
+            );
         }
     }
 
@@ -350,15 +407,32 @@ mod tests {
         };
         // nothing requested: the recorded mirror, no pinned digest of the old release
         let c = upgrade_config(&recorded, &Config::default(), "3.5.1", None);
-        assert_eq!((c.version.as_str(), c.release_url.as_str(), c.release_sha256.as_deref()), ("3.5.1", "http://mirror.example/etcd", None));
+        assert_eq!(
+            (c.version.as_str(), c.release_url.as_str(), c.release_sha256.as_deref()),
+            ("3.5.1", "http://mirror.example/etcd", None)
+        );
         assert_eq!((c.data_dir.to_str(), c.timeout_seconds), (Some("/srv/etcd"), 60));
         // flags or config files win for the free settings only
-        let requested = Config { release_url: "file:///m".into(), timeout_seconds: 30, data_dir: "/elsewhere".into(), ..Default::default() };
+        let requested = Config {
+            release_url: "file:///m".into(),
+            timeout_seconds: 30,
+            data_dir: "/elsewhere".into(),
+            ..Default::default()
+        };
         let c = upgrade_config(&recorded, &requested, "3.5.1", Some("cd".repeat(32)));
         assert_eq!((c.release_url.as_str(), c.timeout_seconds), ("file:///m", 30));
-        assert_eq!(c.data_dir.to_str(), Some("/srv/etcd"), "member-defining settings stay as recorded");
+        assert_eq!(
+            c.data_dir.to_str(),
+            Some("/srv/etcd"),
+            "member-defining settings stay as recorded"
+        );
         assert_eq!(c.release_sha256, Some("cd".repeat(32)));
-        let c = upgrade_config(&recorded, &Config { arch: Some("arm64".into()), ..Default::default() }, "3.5.1", None);
+        let c = upgrade_config(
+            &recorded,
+            &Config { arch: Some("arm64".into()), ..Default::default() },
+            "3.5.1",
+            None,
+        );
         assert_eq!(c.arch.as_deref(), Some("arm64"));
     }
 }

@@ -25,7 +25,12 @@ pub struct ConfigSources {
 
 impl Default for ConfigSources {
     fn default() -> Self {
-        ConfigSources { file: DEFAULT_CONFIG_FILE.into(), file_explicit: false, flags: Mapping::new(), metadata: Mapping::new() }
+        ConfigSources {
+            file: DEFAULT_CONFIG_FILE.into(),
+            file_explicit: false,
+            flags: Mapping::new(),
+            metadata: Mapping::new(),
+        }
     }
 }
 
@@ -46,13 +51,17 @@ impl ConfigSources {
             Ok(entries) => {
                 let mut dropins: Vec<PathBuf> = entries
                     .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file())
+                    .filter(|p| {
+                        p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file()
+                    })
                     .collect();
                 dropins.sort();
                 files.extend(dropins);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(ConfigError::Read { path: dir.display().to_string(), cause: source }),
+            Err(source) => {
+                return Err(ConfigError::Read { path: dir.display().to_string(), cause: source })
+            }
         }
         Ok(files)
     }

@@ -168,7 +168,13 @@ impl Default for Config {
             initial_cluster_token: None,
             timeout_seconds: 300,
             download_connect_timeout_seconds: 10,
-            disk_priorities: ["Nice=-10", "IOSchedulingClass=best-effort", "IOSchedulingPriority=2"].map(String::from).to_vec(),
+            disk_priorities: [
+                "Nice=-10",
+                "IOSchedulingClass=best-effort",
+                "IOSchedulingPriority=2",
+            ]
+            .map(String::from)
+            .to_vec(),
             backup_dir: "/var/backups/etcd".into(),
             backup_keep: 7,
             backup_on_calendar: "daily".into(),
@@ -197,7 +203,11 @@ impl Config {
 
     /// The certificate renewal and backup services and timers, beside the etcd unit.
     pub fn timer_units(&self) -> [PathBuf; 4] {
-        let dir = self.unit_file.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| "/etc/systemd/system".into());
+        let dir = self
+            .unit_file
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| "/etc/systemd/system".into());
         [dir.join(RENEW_UNIT), dir.join(RENEW_TIMER), dir.join(BACKUP_UNIT), dir.join(BACKUP_TIMER)]
     }
 

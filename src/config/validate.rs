@@ -25,17 +25,35 @@ const ARCHES: &[&str] = &["amd64", "arm64", "ppc64le", "s390x"];
 /// Checks values serde cannot: formats, ranges, absolute paths.
 pub fn validate(c: &Config) -> Result<(), ConfigError> {
     if let Some(name) = &c.name {
-        if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
-            return Err(invalid("name", format!("{name:?} is not a valid member name (letters, digits, '-', '_', '.')")));
+        if name.is_empty()
+            || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        {
+            return Err(invalid(
+                "name",
+                format!("{name:?} is not a valid member name (letters, digits, '-', '_', '.')"),
+            ));
         }
     }
     if !is_version(&c.version) {
-        return Err(invalid("version", format!("{:?} is not an etcd version like 3.5.30 (no leading v)", c.version)));
+        return Err(invalid(
+            "version",
+            format!("{:?} is not an etcd version like 3.5.30 (no leading v)", c.version),
+        ));
     }
     match url::Url::parse(&c.release_url) {
         Ok(u) if ["http", "https", "file"].contains(&u.scheme()) => {}
-        Ok(u) => return Err(invalid("release-url", format!("scheme {:?} is not supported; use https://, http:// or file://", u.scheme()))),
-        Err(e) => return Err(invalid("release-url", format!("{:?} is not a URL: {e}", c.release_url))),
+        Ok(u) => {
+            return Err(invalid(
+                "release-url",
+                format!(
+                    "scheme {:?} is not supported; use https://, http:// or file://",
+                    u.scheme()
+                ),
+            ))
+        }
+        Err(e) => {
+            return Err(invalid("release-url", format!("{:?} is not a URL: {e}", c.release_url)))
+        }
     }
     if let Some(d) = &c.release_sha256 {
         if crate::digest::parse_hex(d).is_none() {
@@ -69,24 +87,53 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     let ports = [c.client_port, c.peer_port, c.metrics_port];
     if ports.contains(&0) || ports[0] == ports[1] || ports[0] == ports[2] || ports[1] == ports[2] {
-        return Err(invalid("client-port", format!(
-            "client-port {}, peer-port {} and metrics-port {} must be non-zero and different", c.client_port, c.peer_port, c.metrics_port)));
+        return Err(invalid(
+            "client-port",
+            format!(
+                "client-port {}, peer-port {} and metrics-port {} must be non-zero and different",
+                c.client_port, c.peer_port, c.metrics_port
+            ),
+        ));
     }
     if c.image_repository.is_empty() || c.image_repository.contains(char::is_whitespace) {
-        return Err(invalid("image-repository", "must be an image name such as quay.io/coreos/etcd".into()));
+        return Err(invalid(
+            "image-repository",
+            "must be an image name such as quay.io/coreos/etcd".into(),
+        ));
     }
     if c.cert_validity_days == 0 || c.ca_validity_days < c.cert_validity_days {
-        return Err(invalid("cert-validity-days", "must be at least 1 and not longer than ca-validity-days".into()));
+        return Err(invalid(
+            "cert-validity-days",
+            "must be at least 1 and not longer than ca-validity-days".into(),
+        ));
     }
     if c.backup_keep == 0 {
         return Err(invalid("backup-keep", "must keep at least 1 snapshot".into()));
     }
-    if c.backup_on_calendar.is_empty() || !c.backup_on_calendar.chars().all(|ch| ch.is_ascii_alphanumeric() || " *-:,./~".contains(ch)) {
-        return Err(invalid("backup-on-calendar", format!("{:?} is not a systemd calendar expression such as daily or *-*-* 02:00", c.backup_on_calendar)));
+    if c.backup_on_calendar.is_empty()
+        || !c
+            .backup_on_calendar
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || " *-:,./~".contains(ch))
+    {
+        return Err(invalid(
+            "backup-on-calendar",
+            format!(
+                "{:?} is not a systemd calendar expression such as daily or *-*-* 02:00",
+                c.backup_on_calendar
+            ),
+        ));
     }
     if !c.metrics_textfile_dir.as_os_str().is_empty() {
-        check_abs("metrics-textfile-dir", &c.metrics_textfile_dir)
-            .map_err(|_| invalid("metrics-textfile-dir", format!("{} must be an absolute path, or \"\" to write no metrics", c.metrics_textfile_dir.display())))?;
+        check_abs("metrics-textfile-dir", &c.metrics_textfile_dir).map_err(|_| {
+            invalid(
+                "metrics-textfile-dir",
+                format!(
+                    "{} must be an absolute path, or \"\" to write no metrics",
+                    c.metrics_textfile_dir.display()
+                ),
+            )
+        })?;
     }
     if let Some(u) = &c.backup_s3_url {
         crate::s3::S3Url::parse(u).map_err(|e| invalid("backup-s3-url", e.to_string()))?;
@@ -96,7 +143,10 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if let Some(r) = &c.backup_s3_region {
         if r.is_empty() || !r.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
-            return Err(invalid("backup-s3-region", format!("{r:?} is not a region name such as eu-west-1")));
+            return Err(invalid(
+                "backup-s3-region",
+                format!("{r:?} is not a region name such as eu-west-1"),
+            ));
         }
     }
     if c.backup_s3_keep == Some(0) {
@@ -113,9 +163,17 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
 
 /// A `Key=value` scheduling directive for the unit; nothing else may reach the unit file.
 fn check_priority(d: &str) -> Result<(), ConfigError> {
-    const KEYS: &[&str] = &["Nice", "IOSchedulingClass", "IOSchedulingPriority", "CPUSchedulingPolicy", "CPUSchedulingPriority"];
+    const KEYS: &[&str] = &[
+        "Nice",
+        "IOSchedulingClass",
+        "IOSchedulingPriority",
+        "CPUSchedulingPolicy",
+        "CPUSchedulingPriority",
+    ];
     let ok = d.split_once('=').is_some_and(|(k, v)| {
-        KEYS.contains(&k) && !v.is_empty() && v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+        KEYS.contains(&k)
+            && !v.is_empty()
+            && v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
     });
     if ok {
         Ok(())

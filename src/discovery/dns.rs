@@ -38,10 +38,7 @@ impl Query {
             Err(e) => Err(DiscoveryError::Config(format!("dns {field}: {e}"))),
         };
         match (domain, name) {
-            (Some(d), None) => Ok(Query::Srv(format!(
-                "{SRV_SERVICE}.{}.",
-                checked("domain", d)?
-            ))),
+            (Some(d), None) => Ok(Query::Srv(format!("{SRV_SERVICE}.{}.", checked("domain", d)?))),
             (None, Some(n)) => Ok(Query::Name(checked("name", n)?)),
             (None, None) => Err(DiscoveryError::Config(
                 "the dns provider needs domain (SRV records) or name (A/AAAA records)".into(),
@@ -64,11 +61,7 @@ pub(super) async fn discover(
         Query::Name(name) => {
             let ips = lookup.addresses(name).await?;
             ips.into_iter()
-                .map(|ip| Peer {
-                    name: None,
-                    host: Host::Ip(ip),
-                    instance_id: None,
-                })
+                .map(|ip| Peer { name: None, host: Host::Ip(ip), instance_id: None })
                 .collect()
         }
     };
@@ -95,11 +88,7 @@ async fn srv_peers(lookup: &Lookup, record: &str) -> Result<Vec<Peer>, Discovery
     };
     let targets = srv_targets(&answers);
     let addresses = try_join_all(targets.iter().map(|t| lookup.addresses(t))).await?;
-    Ok(targets
-        .iter()
-        .zip(addresses)
-        .filter_map(|(target, ips)| srv_peer(target, &ips))
-        .collect())
+    Ok(targets.iter().zip(addresses).filter_map(|(target, ips)| srv_peer(target, &ips)).collect())
 }
 
 /// The distinct targets of the SRV records among `answers`, without the trailing dot; "."
@@ -122,25 +111,13 @@ pub(super) fn srv_targets(answers: &[Record]) -> Vec<String> {
 /// The peer for one SRV target given its addresses; `None` when the target is not a valid
 /// host name and has no address.
 pub(super) fn srv_peer(target: &str, ips: &[IpAddr]) -> Option<Peer> {
-    let name = target
-        .split('.')
-        .next()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string);
-    let best = ips
-        .iter()
-        .filter(|ip| ip.is_ipv4())
-        .min()
-        .or_else(|| ips.iter().min());
+    let name = target.split('.').next().filter(|l| !l.is_empty()).map(str::to_string);
+    let best = ips.iter().filter(|ip| ip.is_ipv4()).min().or_else(|| ips.iter().min());
     let host = match best {
         Some(ip) => Host::Ip(*ip),
         None => Host::parse(target).ok()?,
     };
-    Some(Peer {
-        name,
-        host,
-        instance_id: None,
-    })
+    Some(Peer { name, host, instance_id: None })
 }
 
 struct Lookup {
@@ -168,9 +145,8 @@ impl Lookup {
             }
             None => {
                 // At early boot resolv.conf may not be written yet: retryable.
-                let b = TokioResolver::builder_tokio().map_err(|e| DiscoveryError::DnsSetup {
-                    detail: e.to_string(),
-                })?;
+                let b = TokioResolver::builder_tokio()
+                    .map_err(|e| DiscoveryError::DnsSetup { detail: e.to_string() })?;
                 (b, "the nameservers of /etc/resolv.conf".to_string())
             }
         };
@@ -273,10 +249,7 @@ mod tests {
             (Some("10.0.0.1"), None),
             (None, Some("a b")),
         ] {
-            assert!(
-                matches!(Query::new(d, n), Err(DiscoveryError::Config(_))),
-                "{d:?} {n:?}"
-            );
+            assert!(matches!(Query::new(d, n), Err(DiscoveryError::Config(_))), "{d:?} {n:?}");
         }
     }
 
@@ -294,10 +267,7 @@ mod tests {
             srv("etcd-b.example.com.", 2381),
             srv(".", 0),
         ];
-        assert_eq!(
-            srv_targets(&answers),
-            ["etcd-a.example.com", "etcd-b.example.com"]
-        );
+        assert_eq!(srv_targets(&answers), ["etcd-a.example.com", "etcd-b.example.com"]);
         assert_eq!(srv_targets(&[]), Vec::<String>::new());
     }
 
@@ -327,18 +297,16 @@ mod tests {
         assert!(retryable(&NetError::Io(Arc::new(std::io::Error::from(
             std::io::ErrorKind::ConnectionRefused
         )))));
-        assert!(retryable(&NetError::Dns(DnsError::ResponseCode(
+        assert!(retryable(&NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail))));
+        assert!(retryable(&NetError::Dns(DnsError::NoRecordsFound(NoRecords::new(
+            q.clone(),
             ResponseCode::ServFail
-        ))));
-        assert!(retryable(&NetError::Dns(DnsError::NoRecordsFound(
-            NoRecords::new(q.clone(), ResponseCode::ServFail)
-        ))));
-        assert!(!retryable(&NetError::Dns(DnsError::ResponseCode(
-            ResponseCode::Refused
-        ))));
-        assert!(!retryable(&NetError::Dns(DnsError::NoRecordsFound(
-            NoRecords::new(q, ResponseCode::NXDomain)
-        ))));
+        )))));
+        assert!(!retryable(&NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused))));
+        assert!(!retryable(&NetError::Dns(DnsError::NoRecordsFound(NoRecords::new(
+            q,
+            ResponseCode::NXDomain
+        )))));
     }
 
     proptest! {

@@ -15,13 +15,7 @@ pub enum DiscoveryError {
 
     /// A DNS query failed (other than by not finding records).
     #[error("DNS {kind} query for {record} via {server} failed: {detail}; {}", dns_hint(*.retryable))]
-    Dns {
-        kind: &'static str,
-        record: String,
-        server: String,
-        detail: String,
-        retryable: bool,
-    },
+    Dns { kind: &'static str, record: String, server: String, detail: String, retryable: bool },
 
     /// The system's DNS settings cannot be read (yet). Retryable: at early boot the network
     /// configuration may still be written.
@@ -34,31 +28,15 @@ pub enum DiscoveryError {
 
     /// An AWS API answered with an error.
     #[error("AWS {action} at {endpoint} failed: HTTP {status}, {code}: {message}; {}", aws_hint(code, *.status))]
-    Aws {
-        action: &'static str,
-        endpoint: String,
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Aws { action: &'static str, endpoint: String, status: u16, code: String, message: String },
 
     /// An AWS API could not be reached or did not answer in time.
     #[error("AWS {action} at {endpoint} failed: {detail}; {}", if *.retryable { "check the network path to the endpoint (security groups, VPC endpoints, proxy)" } else { "not worth retrying" })]
-    Http {
-        action: &'static str,
-        endpoint: String,
-        detail: String,
-        retryable: bool,
-    },
+    Http { action: &'static str, endpoint: String, detail: String, retryable: bool },
 
     /// An AWS API answered something this client does not understand.
     #[error("AWS {action} at {endpoint}: unexpected answer: {detail}; check that the endpoint is an AWS (or moto) {service} endpoint")]
-    BadResponse {
-        action: &'static str,
-        endpoint: String,
-        service: &'static str,
-        detail: String,
-    },
+    BadResponse { action: &'static str, endpoint: String, service: &'static str, detail: String },
 }
 
 /// AWS error codes that mean "slow down" or "not now".
@@ -215,13 +193,10 @@ mod tests {
             retryable: true,
         };
         assert!(e.is_retryable());
-        let setup = DiscoveryError::DnsSetup {
-            detail: "no nameservers".into(),
-        };
+        let setup = DiscoveryError::DnsSetup { detail: "no nameservers".into() };
         assert!(setup.is_retryable() && setup.to_string().contains("/etc/resolv.conf"));
         assert!(
-            e.to_string()
-                .contains("_etcd-server-ssl._tcp.example.com. via 127.0.0.1:53"),
+            e.to_string().contains("_etcd-server-ssl._tcp.example.com. via 127.0.0.1:53"),
             "{e}"
         );
     }

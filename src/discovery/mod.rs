@@ -74,11 +74,9 @@ impl DiscoveryConfig {
             DiscoveryConfig::Dns { domain, name, .. } => {
                 dns::Query::new(domain.as_deref(), name.as_deref()).map(|_| ())
             }
-            DiscoveryConfig::AwsAsg {
-                endpoint,
-                max_requests_per_second,
-                ..
-            } => aws::validate(endpoint.as_deref(), *max_requests_per_second),
+            DiscoveryConfig::AwsAsg { endpoint, max_requests_per_second, .. } => {
+                aws::validate(endpoint.as_deref(), *max_requests_per_second)
+            }
         }
     }
 
@@ -112,30 +110,12 @@ fn serialize_host<S: Serializer>(host: &Host, s: S) -> Result<S::Ok, S::Error> {
 impl Peer {
     /// Order of a peer set: IP hosts (IPv4 before IPv6, numerically), then DNS names, then by
     /// name and instance id.
-    fn sort_key(
-        &self,
-    ) -> (
-        u8,
-        Option<std::net::IpAddr>,
-        &str,
-        Option<&str>,
-        Option<&str>,
-    ) {
+    fn sort_key(&self) -> (u8, Option<std::net::IpAddr>, &str, Option<&str>, Option<&str>) {
         match &self.host {
-            Host::Ip(ip) => (
-                0,
-                Some(*ip),
-                "",
-                self.name.as_deref(),
-                self.instance_id.as_deref(),
-            ),
-            Host::Name(n) => (
-                1,
-                None,
-                n.as_str(),
-                self.name.as_deref(),
-                self.instance_id.as_deref(),
-            ),
+            Host::Ip(ip) => (0, Some(*ip), "", self.name.as_deref(), self.instance_id.as_deref()),
+            Host::Name(n) => {
+                (1, None, n.as_str(), self.name.as_deref(), self.instance_id.as_deref())
+            }
         }
     }
 }
@@ -179,11 +159,7 @@ impl PeerSet {
     pub fn new(mut peers: Vec<Peer>, expected: Option<usize>, authoritative: bool) -> PeerSet {
         peers.sort();
         peers.dedup();
-        PeerSet {
-            peers,
-            expected,
-            authoritative,
-        }
+        PeerSet { peers, expected, authoritative }
     }
 
     /// True when the provider knows the intended size and that many peers were found.
@@ -195,7 +171,11 @@ impl PeerSet {
 /// The intended cluster size: the configured `cluster-size`, else what the provider knows
 /// (the group's desired capacity), else, for a static list, its length. `None` for DNS
 /// without `cluster-size`: any non-empty answer is then taken as it is.
-pub fn expected_size(cluster_size: Option<usize>, set: &PeerSet, cfg: &DiscoveryConfig) -> Option<usize> {
+pub fn expected_size(
+    cluster_size: Option<usize>,
+    set: &PeerSet,
+    cfg: &DiscoveryConfig,
+) -> Option<usize> {
     cluster_size.or(set.expected).or(match cfg {
         DiscoveryConfig::Static { .. } => Some(set.peers.len()),
         _ => None,
@@ -225,23 +205,10 @@ pub async fn discover(
         DiscoveryConfig::Static { peers } => {
             static_list::parse(peers).map(|p| PeerSet::new(p, None, false))
         }
-        DiscoveryConfig::Dns {
-            domain,
-            name,
-            nameserver,
-        } => {
-            dns::discover(
-                dns::Query::new(domain.as_deref(), name.as_deref())?,
-                *nameserver,
-            )
-            .await
+        DiscoveryConfig::Dns { domain, name, nameserver } => {
+            dns::discover(dns::Query::new(domain.as_deref(), name.as_deref())?, *nameserver).await
         }
-        DiscoveryConfig::AwsAsg {
-            region,
-            group,
-            endpoint,
-            max_requests_per_second,
-        } => {
+        DiscoveryConfig::AwsAsg { region, group, endpoint, max_requests_per_second } => {
             let settings = aws::Settings {
                 region: region.as_deref(),
                 group: group.as_deref(),
@@ -265,9 +232,7 @@ mod tests {
     fn config_yaml_forms() {
         assert_eq!(
             yaml("provider: static\npeers: [a=10.0.0.1, 'fd00::2']").unwrap(),
-            DiscoveryConfig::Static {
-                peers: vec!["a=10.0.0.1".into(), "fd00::2".into()]
-            }
+            DiscoveryConfig::Static { peers: vec!["a=10.0.0.1".into(), "fd00::2".into()] }
         );
         assert_eq!(
             yaml("provider: dns\ndomain: example.com\nnameserver: 127.0.0.1:5353").unwrap(),
@@ -360,11 +325,7 @@ mod tests {
         let shown: Vec<String> = set.peers.iter().map(|p| p.to_string()).collect();
         assert_eq!(shown, ["a=10.0.0.9", "b=10.0.0.10", "x=fd00::1", "etcd-b"]);
         assert!(set.is_complete());
-        assert!(!PeerSet {
-            expected: Some(3),
-            ..set.clone()
-        }
-        .is_complete());
+        assert!(!PeerSet { expected: Some(3), ..set.clone() }.is_complete());
         let json = serde_json::to_value(&set).unwrap();
         assert_eq!(json["peers"][2]["host"], "fd00::1");
         assert_eq!(json["peers"][3]["name"], serde_json::Value::Null);
@@ -378,10 +339,7 @@ mod tests {
             session_token: Some("IQoJb3JpZ2luX2VjEXAMPLETOKEN".into()),
             expiration: None,
         };
-        let ctx = DiscoveryContext {
-            credentials: Some(c),
-            ..Default::default()
-        };
+        let ctx = DiscoveryContext { credentials: Some(c), ..Default::default() };
         let shown = format!("{ctx:?} {ctx:#?}");
         assert!(shown.contains("ASIA"));
         for secret in ["EXAMPLEKEYID", "wJalr", "EXAMPLEKEY", "IQoJ", "TOKEN"] {

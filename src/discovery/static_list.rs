@@ -12,10 +12,7 @@ pub(super) fn parse(entries: &[String]) -> Result<Vec<Peer>, DiscoveryError> {
             "the static provider has no peers; list them under peers (name=host or host)".into(),
         ));
     }
-    let peers = entries
-        .iter()
-        .map(|e| parse_entry(e))
-        .collect::<Result<Vec<_>, _>>()?;
+    let peers = entries.iter().map(|e| parse_entry(e)).collect::<Result<Vec<_>, _>>()?;
     let mut by_name: BTreeMap<&str, &Peer> = BTreeMap::new();
     for (entry, peer) in entries.iter().zip(&peers) {
         let Some(name) = peer.name.as_deref() else {
@@ -35,10 +32,7 @@ pub(super) fn parse(entries: &[String]) -> Result<Vec<Peer>, DiscoveryError> {
 
 /// `name=host` or `host`, surrounding blanks ignored.
 pub(super) fn parse_entry(entry: &str) -> Result<Peer, DiscoveryError> {
-    let invalid = |reason: String| DiscoveryError::InvalidPeer {
-        entry: entry.to_string(),
-        reason,
-    };
+    let invalid = |reason: String| DiscoveryError::InvalidPeer { entry: entry.to_string(), reason };
     let trimmed = entry.trim();
     if trimmed.is_empty() {
         return Err(invalid("empty entry".into()));
@@ -51,10 +45,7 @@ pub(super) fn parse_entry(entry: &str) -> Result<Peer, DiscoveryError> {
         if name.is_empty() {
             return Err(invalid("the member name before '=' is empty".into()));
         }
-        if let Some(c) = name
-            .chars()
-            .find(|c| c.is_whitespace() || c.is_control() || *c == ',')
-        {
+        if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control() || *c == ',') {
             return Err(invalid(format!("the member name contains {c:?}")));
         }
     }
@@ -63,20 +54,14 @@ pub(super) fn parse_entry(entry: &str) -> Result<Peer, DiscoveryError> {
     }
     let host = Host::parse(host).map_err(|reason| {
         if looks_like_host_port(host) {
-            invalid(format!(
-                "{reason} (it looks like host:port; the port comes from peer-port)"
-            ))
+            invalid(format!("{reason} (it looks like host:port; the port comes from peer-port)"))
         } else if host.contains("://") {
             invalid(format!("{reason} (give the host, not a URL)"))
         } else {
             invalid(reason)
         }
     })?;
-    Ok(Peer {
-        name: name.map(str::to_string),
-        host,
-        instance_id: None,
-    })
+    Ok(Peer { name: name.map(str::to_string), host, instance_id: None })
 }
 
 fn looks_like_host_port(s: &str) -> bool {
@@ -101,10 +86,7 @@ mod tests {
 
     #[test]
     fn entries() {
-        assert_eq!(
-            ok("etcd-1=10.0.0.1"),
-            (Some("etcd-1".into()), "10.0.0.1".into())
-        );
+        assert_eq!(ok("etcd-1=10.0.0.1"), (Some("etcd-1".into()), "10.0.0.1".into()));
         assert_eq!(
             ok("  etcd-2 = Etcd-2.Example.COM. "),
             (Some("etcd-2".into()), "etcd-2.example.com".into())
@@ -131,10 +113,7 @@ mod tests {
         ] {
             let e = parse_entry(bad).unwrap_err();
             let msg = e.to_string();
-            assert!(
-                msg.contains(&format!("{bad:?}")) && msg.contains(says),
-                "{bad}: {msg}"
-            );
+            assert!(msg.contains(&format!("{bad:?}")) && msg.contains(says), "{bad}: {msg}");
             assert!(!e.is_retryable());
         }
     }
@@ -142,23 +121,11 @@ mod tests {
     #[test]
     fn lists() {
         let list = |v: &[&str]| parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(
-            list(&["a=10.0.0.1", "b=10.0.0.2", "a=10.0.0.1"])
-                .unwrap()
-                .len(),
-            3
-        );
-        let e = list(&["a=10.0.0.1", "b=10.0.0.2", "a=10.0.0.3"])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("\"a=10.0.0.3\"") && e.contains("10.0.0.1"),
-            "{e}"
-        );
+        assert_eq!(list(&["a=10.0.0.1", "b=10.0.0.2", "a=10.0.0.1"]).unwrap().len(), 3);
+        let e = list(&["a=10.0.0.1", "b=10.0.0.2", "a=10.0.0.3"]).unwrap_err().to_string();
+        assert!(e.contains("\"a=10.0.0.3\"") && e.contains("10.0.0.1"), "{e}");
         assert!(list(&[]).unwrap_err().to_string().contains("no peers"));
-        let e = list(&["a=10.0.0.1", "oops=", "c=10.0.0.3"])
-            .unwrap_err()
-            .to_string();
+        let e = list(&["a=10.0.0.1", "oops=", "c=10.0.0.3"]).unwrap_err().to_string();
         assert!(e.contains("\"oops=\""), "{e}");
     }
 

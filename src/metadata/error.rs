@@ -16,36 +16,20 @@ pub enum MetadataError {
     Config { message: String },
 
     #[error("cannot set up the HTTP client for the {provider} metadata service: {message}")]
-    Client {
-        provider: &'static str,
-        message: String,
-    },
+    Client { provider: &'static str, message: String },
 
     #[error(
         "cannot reach the {provider} metadata service at {url}: {message}; check that this \
          machine runs on {provider} and that metadata.base-url is right (this can pass while \
          the network comes up: retry)"
     )]
-    Unreachable {
-        provider: &'static str,
-        url: String,
-        message: String,
-    },
+    Unreachable { provider: &'static str, url: String, message: String },
 
     #[error("the {provider} metadata service at {url} answered {status}; {hint}")]
-    Status {
-        provider: &'static str,
-        url: String,
-        status: u16,
-        hint: String,
-    },
+    Status { provider: &'static str, url: String, status: u16, hint: String },
 
     #[error("cannot get an IMDSv2 session token (PUT {url}): {message}; {IMDSV2_HINT}")]
-    Imdsv2Token {
-        url: String,
-        message: String,
-        retryable: bool,
-    },
+    Imdsv2Token { url: String, message: String, retryable: bool },
 
     #[error(
         "{url} answered without the header `Metadata-Flavor: Google`, so it is not the GCE \
@@ -58,11 +42,7 @@ pub enum MetadataError {
         "the {provider} metadata at {url} is not valid: {message}; check that \
          metadata.provider matches this cloud"
     )]
-    Invalid {
-        provider: &'static str,
-        url: String,
-        message: String,
-    },
+    Invalid { provider: &'static str, url: String, message: String },
 
     #[error(
         "no IAM role is attached to this instance ({url} names none); attach an instance \
@@ -74,10 +54,7 @@ pub enum MetadataError {
         "cannot read the NoCloud seed file {path}: {source}; check metadata.seed-dir and that \
          the seed was provided"
     )]
-    ReadFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    ReadFile { path: PathBuf, source: std::io::Error },
 
     #[error(
         "the NoCloud seed file {path} is not valid: {message}; fix the file (see cloud-init's \
@@ -164,9 +141,6 @@ mod tests {
             retryable: false,
         };
         let s = e.to_string();
-        assert!(
-            s.contains("http://x/latest/api/token") && s.contains("allow-imdsv1"),
-            "{s}"
-        );
+        assert!(s.contains("http://x/latest/api/token") && s.contains("allow-imdsv1"), "{s}");
     }
 }

@@ -58,15 +58,9 @@ proptest! {
 /// Each provider against a server that answers every request with the same garbage.
 #[test]
 fn garbage_bodies_through_http_never_panic() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let server = std::cell::RefCell::new(rt.block_on(server()));
-    let config = ProptestConfig {
-        cases: 24,
-        ..ProptestConfig::default()
-    };
+    let config = ProptestConfig { cases: 24, ..ProptestConfig::default() };
     proptest!(config, |(body in proptest::collection::vec(any::<u8>(), 0..300), status in prop_oneof![Just(200usize), Just(404), Just(401), Just(500)])| {
         let url = {
             let mut server = server.borrow_mut();

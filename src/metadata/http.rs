@@ -1,8 +1,8 @@
 //! The HTTP client the metadata sources share: one timeout per request, no proxy, no
 //! redirects, bodies capped, and errors that name the URL.
 
-use crate::error_chain::error_chain;
 use super::error::{status_hint, MetadataError};
+use crate::error_chain::error_chain;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use std::time::Duration;
@@ -33,15 +33,10 @@ impl Http {
     ) -> Result<Http, MetadataError> {
         let config = |message: String| MetadataError::Config { message };
         if timeout_seconds == 0 {
-            return Err(config(format!(
-                "{provider}: timeout-seconds must be at least 1"
-            )));
+            return Err(config(format!("{provider}: timeout-seconds must be at least 1")));
         }
-        let base = Url::parse(base_url).map_err(|e| {
-            config(format!(
-                "{provider}: base-url {base_url:?} is not a URL: {e}"
-            ))
-        })?;
+        let base = Url::parse(base_url)
+            .map_err(|e| config(format!("{provider}: base-url {base_url:?} is not a URL: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
             return Err(config(format!(
                 "{provider}: base-url {base_url:?} must be an http:// or https:// URL with a host"
@@ -60,15 +55,8 @@ impl Http {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("etcdadm/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| MetadataError::Client {
-                provider,
-                message: error_chain(&e),
-            })?;
-        Ok(Http {
-            client,
-            provider,
-            base,
-        })
+            .map_err(|e| MetadataError::Client { provider, message: error_chain(&e) })?;
+        Ok(Http { client, provider, base })
     }
 
     /// `base` + `path` (fixed segments separated by `/`, a trailing `/` kept) + `extra`
@@ -113,20 +101,11 @@ impl Http {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Reply {
-            url: shown,
-            status,
-            headers,
-            body,
-        })
+        Ok(Reply { url: shown, status, headers, body })
     }
 
     pub fn invalid(&self, url: &str, message: impl Into<String>) -> MetadataError {
-        MetadataError::Invalid {
-            provider: self.provider,
-            url: url.into(),
-            message: message.into(),
-        }
+        MetadataError::Invalid { provider: self.provider, url: url.into(), message: message.into() }
     }
 
     pub fn status_error(&self, reply: &Reply) -> MetadataError {
@@ -179,7 +158,6 @@ pub(super) fn parse_ip<T: std::str::FromStr>(text: &str) -> Option<T> {
     bare.parse().ok()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,13 +170,11 @@ mod tests {
             "http://127.0.0.1:8080/latest/meta-data/instance-id"
         );
         assert_eq!(
-            http.url("latest/meta-data/tags/instance", &["a b/c?#%"])
-                .as_str(),
+            http.url("latest/meta-data/tags/instance", &["a b/c?#%"]).as_str(),
             "http://127.0.0.1:8080/latest/meta-data/tags/instance/a%20b%2Fc%3F%23%25"
         );
         assert_eq!(
-            http.url("latest/meta-data/iam/security-credentials/", &[])
-                .as_str(),
+            http.url("latest/meta-data/iam/security-credentials/", &[]).as_str(),
             "http://127.0.0.1:8080/latest/meta-data/iam/security-credentials/"
         );
         let prefixed = Http::new("ec2", "http://[fd00:ec2::254]/prefix/", 1).unwrap();
@@ -228,10 +204,7 @@ mod tests {
             parse_ip::<std::net::Ipv4Addr>(" 10.0.0.5/24\n"),
             Some("10.0.0.5".parse().unwrap())
         );
-        assert_eq!(
-            parse_ip::<std::net::Ipv6Addr>("fd00::5"),
-            Some("fd00::5".parse().unwrap())
-        );
+        assert_eq!(parse_ip::<std::net::Ipv6Addr>("fd00::5"), Some("fd00::5".parse().unwrap()));
         assert_eq!(parse_ip::<std::net::Ipv4Addr>("fd00::5"), None);
     }
 }

@@ -149,9 +149,7 @@ pub struct NocloudConfig {
 
 impl Default for NocloudConfig {
     fn default() -> Self {
-        NocloudConfig {
-            seed_dir: DEFAULT_NOCLOUD_SEED_DIR.into(),
-        }
+        NocloudConfig { seed_dir: DEFAULT_NOCLOUD_SEED_DIR.into() }
     }
 }
 
@@ -249,12 +247,7 @@ mod tests {
             })
         );
         let cfg = parse("provider: nocloud\nseed-dir: /run/seed\n").unwrap();
-        assert_eq!(
-            cfg,
-            MetadataConfig::Nocloud(NocloudConfig {
-                seed_dir: "/run/seed".into()
-            })
-        );
+        assert_eq!(cfg, MetadataConfig::Nocloud(NocloudConfig { seed_dir: "/run/seed".into() }));
     }
 
     #[test]
@@ -272,9 +265,7 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
         }
-        let err = parse("provider: ec2\nallow-imdsv2: true")
-            .unwrap_err()
-            .to_string();
+        let err = parse("provider: ec2\nallow-imdsv2: true").unwrap_err().to_string();
         assert!(err.contains("allow-imdsv2"), "{err}");
     }
 
@@ -282,10 +273,7 @@ mod tests {
     fn serializes_back_to_the_same_yaml_shape() {
         for cfg in [
             MetadataConfig::None,
-            MetadataConfig::Ec2(Ec2Config {
-                allow_imdsv1: true,
-                ..Default::default()
-            }),
+            MetadataConfig::Ec2(Ec2Config { allow_imdsv1: true, ..Default::default() }),
             MetadataConfig::Gce(GceConfig::default()),
             MetadataConfig::Openstack(OpenstackConfig::default()),
             MetadataConfig::Nocloud(NocloudConfig::default()),

@@ -21,14 +21,9 @@ pub(super) fn always(mock: Mock) -> Mock {
 /// What a metadata service answers for a key it does not have: 404 for any GET. Create it
 /// last.
 pub(super) async fn not_found_otherwise(server: &mut ServerGuard) -> Mock {
-    always(
-        server
-            .mock("GET", Matcher::Any)
-            .with_status(404)
-            .with_body("Not Found"),
-    )
-    .create_async()
-    .await
+    always(server.mock("GET", Matcher::Any).with_status(404).with_body("Not Found"))
+        .create_async()
+        .await
 }
 
 /// A URL on which nothing listens.

@@ -1,9 +1,9 @@
 //! Streaming transfers from `http(s)://` and `file://` URLs, hashing in the same pass.
 
-use crate::error_chain::error_chain;
 use super::progress::Progress;
 use super::ReleaseError;
 use crate::digest::Sha256Digest;
+use crate::error_chain::error_chain;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -20,7 +20,9 @@ fn fetch_err(url: &str, message: impl ToString) -> ReleaseError {
 fn file_path(url: &str) -> Result<Option<PathBuf>, ReleaseError> {
     let parsed = url::Url::parse(url).map_err(|e| fetch_err(url, e))?;
     match parsed.scheme() {
-        "file" => parsed.to_file_path().map(Some).map_err(|_| fetch_err(url, "not a local file path")),
+        "file" => {
+            parsed.to_file_path().map(Some).map_err(|_| fetch_err(url, "not a local file path"))
+        }
         _ => Ok(None),
     }
 }
@@ -34,7 +36,11 @@ fn client(connect_timeout: Duration) -> Result<reqwest::Client, ReleaseError> {
 }
 
 async fn get(url: &str, connect_timeout: Duration) -> Result<reqwest::Response, ReleaseError> {
-    let resp = client(connect_timeout)?.get(url).send().await.map_err(|e| fetch_err(url, error_chain(&e)))?;
+    let resp = client(connect_timeout)?
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fetch_err(url, error_chain(&e)))?;
     if !resp.status().is_success() {
         return Err(fetch_err(url, format!("server answered {}", resp.status())));
     }
@@ -56,9 +62,16 @@ pub async fn fetch_small(url: &str, connect_timeout: Duration) -> Result<Vec<u8>
 
 /// Streams `url` into `dest` (via a temporary file beside it), returning the SHA-256 of
 /// what was written. The file appears at `dest` only once complete.
-pub async fn download(url: &str, dest: &Path, connect_timeout: Duration) -> Result<Sha256Digest, ReleaseError> {
+pub async fn download(
+    url: &str,
+    dest: &Path,
+    connect_timeout: Duration,
+) -> Result<Sha256Digest, ReleaseError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".download-").tempfile_in(dir).map_err(super::io_err(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".download-")
+        .tempfile_in(dir)
+        .map_err(super::io_err(dir))?;
     let mut hasher = Sha256::new();
     let mut sink = |chunk: &[u8]| -> Result<(), ReleaseError> {
         hasher.update(chunk);
@@ -70,7 +83,9 @@ pub async fn download(url: &str, dest: &Path, connect_timeout: Duration) -> Resu
         let mut progress = Progress::new(url, total);
         let mut buf = vec![0u8; 256 * 1024];
         loop {
-            let n = tokio::io::AsyncReadExt::read(&mut f, &mut buf).await.map_err(|e| fetch_err(url, e))?;
+            let n = tokio::io::AsyncReadExt::read(&mut f, &mut buf)
+                .await
+                .map_err(|e| fetch_err(url, e))?;
             if n == 0 {
                 break;
             }
@@ -94,4 +109,3 @@ pub async fn download(url: &str, dest: &Path, connect_timeout: Duration) -> Resu
     tmp.persist(dest).map_err(|e| super::io_err(dest)(e.error))?;
     Ok(hasher.finalize().into())
 }
-

@@ -7,7 +7,8 @@ use std::process::Command;
 use tracing::info;
 
 /// Binaries an etcd release carries; `etcdutl` exists from 3.5 on.
-pub(super) const BINARIES: &[(&str, bool)] = &[("etcd", true), ("etcdctl", true), ("etcdutl", false)];
+pub(super) const BINARIES: &[(&str, bool)] =
+    &[("etcd", true), ("etcdctl", true), ("etcdutl", false)];
 
 /// A verified release unpacked into a temporary directory (removed on drop). Nothing on the
 /// system has changed yet, so its tools can check inputs (snapshots) before anything does.
@@ -21,9 +22,13 @@ pub struct Unpacked {
 impl Unpacked {
     pub fn new(release: &Release, archive: &Path) -> Result<Unpacked, ReleaseError> {
         let cache = archive.parent().unwrap_or(Path::new("/tmp"));
-        let staging = tempfile::Builder::new().prefix(".unpack-").tempdir_in(cache).map_err(io_err(cache))?;
+        let staging =
+            tempfile::Builder::new().prefix(".unpack-").tempdir_in(cache).map_err(io_err(cache))?;
         let file = std::fs::File::open(archive).map_err(io_err(archive))?;
-        let unusable = |message: String| ReleaseError::Archive { path: archive.display().to_string(), message };
+        let unusable = |message: String| ReleaseError::Archive {
+            path: archive.display().to_string(),
+            message,
+        };
         tar::Archive::new(flate2::read::GzDecoder::new(file))
             .unpack(staging.path())
             .map_err(|e| unusable(format!("cannot unpack: {e}")))?;
@@ -35,7 +40,10 @@ impl Unpacked {
         }
         let found = binary_version(&dir).map_err(unusable)?;
         if found != release.version {
-            return Err(unusable(format!("its etcd reports version {found}, expected {}", release.version)));
+            return Err(unusable(format!(
+                "its etcd reports version {found}, expected {}",
+                release.version
+            )));
         }
         Ok(Unpacked { _staging: staging, dir, version: found, archive: archive.to_path_buf() })
     }
@@ -51,12 +59,17 @@ impl Unpacked {
         let mut changed = Vec::new();
         for (bin, _) in BINARIES {
             let src = self.dir.join(bin);
-            if src.is_file() && place_if_changed(&src, &install_dir.join(bin), MODE_EXEC).map_err(io_err(install_dir))? {
+            if src.is_file()
+                && place_if_changed(&src, &install_dir.join(bin), MODE_EXEC)
+                    .map_err(io_err(install_dir))?
+            {
                 changed.push(*bin);
             }
         }
-        let installed = binary_version(install_dir)
-            .map_err(|message| ReleaseError::Archive { path: self.archive.display().to_string(), message })?;
+        let installed = binary_version(install_dir).map_err(|message| ReleaseError::Archive {
+            path: self.archive.display().to_string(),
+            message,
+        })?;
         if changed.is_empty() {
             info!(dir = %install_dir.display(), version = %installed, "etcd binaries already installed");
         } else {
@@ -78,9 +91,7 @@ pub fn binary_version(dir: &Path) -> Result<String, String> {
 }
 
 fn parse_version(out: &str) -> Option<String> {
-    out.lines()
-        .find_map(|l| l.strip_prefix("etcd Version:"))
-        .map(|v| v.trim().to_string())
+    out.lines().find_map(|l| l.strip_prefix("etcd Version:")).map(|v| v.trim().to_string())
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@ use tracing::{info, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
-    #[error("cannot fetch {url}: {message}; check release-url and the network, or use a file:// mirror")]
+    #[error(
+        "cannot fetch {url}: {message}; check release-url and the network, or use a file:// mirror"
+    )]
     Fetch { url: String, message: String },
     #[error("{url}: checksum mismatch (expected {expected}, got {actual}); the download was deleted. The mirror or the pinned release-sha256 is wrong, or the file was tampered with")]
     Mismatch { url: String, expected: String, actual: String },
@@ -110,7 +112,8 @@ impl Release {
             warn!(archive = %path.display(), "cached release fails verification; downloading again");
             std::fs::remove_file(&path).map_err(io_err(&path))?;
         }
-        crate::fsutil::create_dir_with_mode(&self.cache_dir, 0o755).map_err(io_err(&self.cache_dir))?;
+        crate::fsutil::create_dir_with_mode(&self.cache_dir, 0o755)
+            .map_err(io_err(&self.cache_dir))?;
         let url = self.archive_url();
         info!(%url, "downloading etcd release");
         let actual = fetch::download(&url, &path, self.connect_timeout).await?;
@@ -137,9 +140,14 @@ impl Release {
         let text = match fetch::fetch_small(&url, self.connect_timeout).await {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                Sums::parse(&text).map_err(|source| ReleaseError::Sums { url: url.clone(), cause: source })?;
-                crate::fsutil::write_if_changed(&cached, text.as_bytes(), crate::fsutil::MODE_PUBLIC)
-                    .map_err(io_err(&cached))?;
+                Sums::parse(&text)
+                    .map_err(|source| ReleaseError::Sums { url: url.clone(), cause: source })?;
+                crate::fsutil::write_if_changed(
+                    &cached,
+                    text.as_bytes(),
+                    crate::fsutil::MODE_PUBLIC,
+                )
+                .map_err(io_err(&cached))?;
                 text
             }
             Err(e) if cached.exists() => {
@@ -148,7 +156,8 @@ impl Release {
             }
             Err(e) => return Err(e),
         };
-        let sums = Sums::parse(&text).map_err(|source| ReleaseError::Sums { url: url.clone(), cause: source })?;
+        let sums = Sums::parse(&text)
+            .map_err(|source| ReleaseError::Sums { url: url.clone(), cause: source })?;
         sums.get(&self.archive_name())
             .copied()
             .ok_or(ReleaseError::NotListed { url, name: self.archive_name() })
@@ -161,10 +170,18 @@ mod tests {
 
     #[test]
     fn urls_follow_upstream_layout() {
-        let c = Config { release_url: "file:///srv/mirror/".into(), version: "3.5.30".into(), arch: Some("arm64".into()), ..Default::default() };
+        let c = Config {
+            release_url: "file:///srv/mirror/".into(),
+            version: "3.5.30".into(),
+            arch: Some("arm64".into()),
+            ..Default::default()
+        };
         let r = Release::from_config(&c);
         assert_eq!(r.archive_url(), "file:///srv/mirror/v3.5.30/etcd-v3.5.30-linux-arm64.tar.gz");
         assert_eq!(r.sums_url(), "file:///srv/mirror/v3.5.30/SHA256SUMS");
-        assert_eq!(r.cached_archive(), Path::new("/var/cache/etcdadm/v3.5.30/etcd-v3.5.30-linux-arm64.tar.gz"));
+        assert_eq!(
+            r.cached_archive(),
+            Path::new("/var/cache/etcdadm/v3.5.30/etcd-v3.5.30-linux-arm64.tar.gz")
+        );
     }
 }

@@ -17,9 +17,11 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = total.map(ProgressBar::new).unwrap_or_else(ProgressBar::new_spinner);
             bar.set_style(
-                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             bar.set_message("downloading");
             bar

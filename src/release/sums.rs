@@ -71,7 +71,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_lines() {
-        for bad in ["abc  file", &format!("{A}"), &format!("{A}x  file"), &format!("{}  file", "g".repeat(64)), &format!("{A}  two words")] {
+        for bad in [
+            "abc  file",
+            A,
+            &format!("{A}x  file"),
+            &format!("{}  file", "g".repeat(64)),
+            &format!("{A}  two words"),
+        ] {
             assert!(matches!(Sums::parse(bad), Err(SumsError::Malformed { line: 1, .. })), "{bad}");
         }
     }
@@ -79,7 +85,10 @@ mod tests {
     #[test]
     fn rejects_conflicting_duplicates() {
         let text = format!("{A}  f\n{}  f\n", "b".repeat(64));
-        assert_eq!(Sums::parse(&text).unwrap_err(), SumsError::Conflict { line: 2, name: "f".into() });
+        assert_eq!(
+            Sums::parse(&text).unwrap_err(),
+            SumsError::Conflict { line: 2, name: "f".into() }
+        );
     }
 
     proptest! {

@@ -65,7 +65,10 @@ pub fn activate(install_dir: &Path, version: &str) -> Result<(), ReleaseError> {
     }
     let live = binary_version(install_dir).map_err(|m| unusable(install_dir, m))?;
     if live != version {
-        return Err(unusable(install_dir, format!("after the swap its etcd reports version {live}, expected {version}")));
+        return Err(unusable(
+            install_dir,
+            format!("after the swap its etcd reports version {live}, expected {version}"),
+        ));
     }
     info!(dir = %install_dir.display(), %version, "etcd binaries switched");
     Ok(())
@@ -120,7 +123,11 @@ mod tests {
         fake_release(&new, "3.5.1", true);
         keep(&install, &install, "3.4.23").unwrap();
         keep(&new, &install, "3.5.1").unwrap();
-        assert!(is_kept(&install, "3.4.23") && is_kept(&install, "3.5.1") && !is_kept(&install, "3.5.0"));
+        assert!(
+            is_kept(&install, "3.4.23")
+                && is_kept(&install, "3.5.1")
+                && !is_kept(&install, "3.5.0")
+        );
         // a copy claimed for the wrong version is refused
         assert!(keep(&new, &install, "3.5.0").is_err());
 

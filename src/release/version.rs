@@ -13,7 +13,9 @@ pub enum StepError {
     Downgrade { current: String, target: String },
     #[error("etcd {target} is another major version than {current}; etcdadm upgrades within one major version only")]
     Major { current: String, target: String },
-    #[error("etcd {current} to {target} skips a minor version; upgrade one minor at a time: {path}")]
+    #[error(
+        "etcd {current} to {target} skips a minor version; upgrade one minor at a time: {path}"
+    )]
     SkipsMinor { current: String, target: String, path: String },
     #[error("member {member} runs etcd {version}; every member must run {need} before any member moves to {target}; upgrade one minor at a time: {path}")]
     MemberBehind { member: String, version: String, need: String, target: String, path: String },
@@ -43,12 +45,19 @@ fn path(major: u64, from: u64, to: u64) -> String {
 
 /// Decides whether the local member, running `current`, may move to `target` while the
 /// cluster's members (name, version; the local one included or not) run `members`.
-pub fn plan(current: &Version, target: &Version, members: &[(String, Version)]) -> Result<Step, StepError> {
+pub fn plan(
+    current: &Version,
+    target: &Version,
+    members: &[(String, Version)],
+) -> Result<Step, StepError> {
     if target == current {
         return Ok(Step::Current);
     }
     if target < current {
-        return Err(StepError::Downgrade { current: current.to_string(), target: target.to_string() });
+        return Err(StepError::Downgrade {
+            current: current.to_string(),
+            target: target.to_string(),
+        });
     }
     if target.major != current.major {
         return Err(StepError::Major { current: current.to_string(), target: target.to_string() });
@@ -69,7 +78,11 @@ pub fn plan(current: &Version, target: &Version, members: &[(String, Version)]) 
                 version: v.to_string(),
                 need: format!("{}.{need_minor} or newer", target.major),
                 target: target.to_string(),
-                path: if v.major == target.major { path(target.major, v.minor, target.minor) } else { format!("{v} → {target}") },
+                path: if v.major == target.major {
+                    path(target.major, v.minor, target.minor)
+                } else {
+                    format!("{v} → {target}")
+                },
             });
         }
     }
@@ -118,20 +131,30 @@ mod tests {
     fn downgrades_and_major_changes_are_refused() {
         assert!(matches!(plan(&v("3.5.1"), &v("3.4.23"), &[]), Err(StepError::Downgrade { .. })));
         assert!(matches!(plan(&v("3.5.30"), &v("3.5.1"), &[]), Err(StepError::Downgrade { .. })));
-        assert!(matches!(plan(&v("3.6.0"), &v("3.6.0-rc.1"), &[]), Err(StepError::Downgrade { .. })));
+        assert!(matches!(
+            plan(&v("3.6.0"), &v("3.6.0-rc.1"), &[]),
+            Err(StepError::Downgrade { .. })
+        ));
         assert!(matches!(plan(&v("3.5.1"), &v("4.0.0"), &[]), Err(StepError::Major { .. })));
-        assert!(plan(&v("3.5.1"), &v("3.4.23"), &[]).unwrap_err().to_string().contains("downgrade"));
+        assert!(plan(&v("3.5.1"), &v("3.4.23"), &[])
+            .unwrap_err()
+            .to_string()
+            .contains("downgrade"));
     }
 
     #[test]
     fn no_member_may_fall_two_minors_behind() {
         // this member is on 3.5 already, m2 still on 3.4: 3.6 must wait
-        let e = plan(&v("3.5.1"), &v("3.6.0"), &others(&[("m1", "3.5.1"), ("m2", "3.4.23")])).unwrap_err();
+        let e = plan(&v("3.5.1"), &v("3.6.0"), &others(&[("m1", "3.5.1"), ("m2", "3.4.23")]))
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "member m2 runs etcd 3.4.23; every member must run 3.5 or newer before any member moves to 3.6.0; upgrade one minor at a time: 3.4 → 3.5 → 3.6"
         );
-        assert_eq!(plan(&v("3.5.1"), &v("3.6.0"), &others(&[("m1", "3.5.1"), ("m2", "3.5.30")])), Ok(Step::Minor));
+        assert_eq!(
+            plan(&v("3.5.1"), &v("3.6.0"), &others(&[("m1", "3.5.1"), ("m2", "3.5.30")])),
+            Ok(Step::Minor)
+        );
     }
 
     #[test]

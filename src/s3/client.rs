@@ -9,7 +9,8 @@ use crate::digest::Sha256Digest;
 use crate::error_chain::{error_chain, snippet};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use futures_util::StreamExt;
@@ -49,7 +50,11 @@ pub struct Got {
 }
 
 impl Client {
-    pub fn new(settings: &Settings, bucket: &str, credentials: &AwsCredentials) -> Result<Client, S3Error> {
+    pub fn new(
+        settings: &Settings,
+        bucket: &str,
+        credentials: &AwsCredentials,
+    ) -> Result<Client, S3Error> {
         // reqwest has no default crypto provider; main installs ring, and so does this for
         // other callers (tests). No-op when installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -59,7 +64,12 @@ impl Client {
             .hickory_dns(true)
             .user_agent(concat!("etcdadm/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| S3Error::Invalid(format!("cannot set up the HTTP client for S3: {}", error_chain(&e))))?;
+            .map_err(|e| {
+                S3Error::Invalid(format!(
+                    "cannot set up the HTTP client for S3: {}",
+                    error_chain(&e)
+                ))
+            })?;
         Ok(Client {
             http,
             credentials: credentials.for_signing(),
@@ -91,7 +101,10 @@ impl Client {
         };
         if !query.is_empty() {
             u.push('?');
-            let pairs: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true))).collect();
+            let pairs: Vec<String> = query
+                .iter()
+                .map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true)))
+                .collect();
             u.push_str(&pairs.join("&"));
         }
         u
@@ -99,7 +112,13 @@ impl Client {
 
     /// The SigV4 headers (authorization, x-amz-date, x-amz-content-sha256,
     /// x-amz-security-token) for a request with these headers and payload hash.
-    fn sign(&self, method: &str, url: &str, headers: &[(&'static str, String)], payload_sha256: &str) -> Result<Vec<(&'static str, String)>, String> {
+    fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&'static str, String)],
+        payload_sha256: &str,
+    ) -> Result<Vec<(&'static str, String)>, String> {
         let identity = self.credentials.clone().into();
         let mut settings = SigningSettings::default();
         settings.percent_encoding_mode = PercentEncodingMode::Single;
@@ -161,18 +180,36 @@ impl Client {
         let (code, message) = xml::error(&text).unwrap_or_else(|| {
             (status.canonical_reason().unwrap_or("Error").replace(' ', ""), String::new())
         });
-        Err(S3Error::Service { op, target, endpoint: self.endpoint(), status: status.as_u16(), code, message: snippet(&message) })
+        Err(S3Error::Service {
+            op,
+            target,
+            endpoint: self.endpoint(),
+            status: status.as_u16(),
+            code,
+            message: snippet(&message),
+        })
     }
 
     /// The error without its URL: the message names the object and the endpoint already.
     fn transport(&self, op: &'static str, key: &str, e: reqwest::Error) -> S3Error {
-        S3Error::Transport { op, target: self.target(key), endpoint: self.endpoint(), detail: error_chain(&e.without_url()) }
+        S3Error::Transport {
+            op,
+            target: self.target(key),
+            endpoint: self.endpoint(),
+            detail: error_chain(&e.without_url()),
+        }
     }
 
     /// Uploads the file at `path` (`len` bytes, SHA-256 `sha256`) as `key`, recording the
     /// hash as object metadata; the store also checks the body against it
     /// (x-amz-content-sha256). Transient failures are retried.
-    pub async fn put_file(&self, key: &str, path: &Path, len: u64, sha256: &Sha256Digest) -> Result<(), S3Error> {
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        len: u64,
+        sha256: &Sha256Digest,
+    ) -> Result<(), S3Error> {
         if len > MAX_PUT {
             return Err(S3Error::Invalid(format!(
                 "{} is {len} bytes, more than the 5 GiB one upload may hold; compact and defragment etcd first",
@@ -182,9 +219,22 @@ impl Client {
         let hex = crate::digest::to_hex(sha256);
         let what = format!("upload to {}", self.target(key));
         crate::retry::retry_while(&what, self.settings.retry_for, S3Error::is_retryable, || async {
-            let file = tokio::fs::File::open(path).await.map_err(|source| S3Error::Io { path: path.into(), source })?;
-            let headers = vec![("content-type", "application/octet-stream".to_string()), (SHA256_META, hex.clone())];
-            self.send("upload", reqwest::Method::PUT, key, &[], headers, Some((file_body(file), len, &hex))).await?;
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|source| S3Error::Io { path: path.into(), source })?;
+            let headers = vec![
+                ("content-type", "application/octet-stream".to_string()),
+                (SHA256_META, hex.clone()),
+            ];
+            self.send(
+                "upload",
+                reqwest::Method::PUT,
+                key,
+                &[],
+                headers,
+                Some((file_body(file), len, &hex)),
+            )
+            .await?;
             Ok(())
         })
         .await
@@ -196,20 +246,28 @@ impl Client {
         let mut token: Option<String> = None;
         loop {
             let what = format!("list {}", self.target(prefix));
-            let page = crate::retry::retry_while(&what, self.settings.retry_for, S3Error::is_retryable, || async {
-                let mut query = vec![("list-type", "2"), ("prefix", prefix), ("delimiter", "/")];
-                if let Some(t) = &token {
-                    query.push(("continuation-token", t));
-                }
-                let resp = self.send("list", reqwest::Method::GET, "", &query, Vec::new(), None).await?;
-                let text = resp.text().await.map_err(|e| self.transport("list", prefix, e))?;
-                xml::list_objects(&text).map_err(|detail| S3Error::BadResponse {
-                    op: "list",
-                    target: self.target(prefix),
-                    endpoint: self.endpoint(),
-                    detail,
-                })
-            })
+            let page = crate::retry::retry_while(
+                &what,
+                self.settings.retry_for,
+                S3Error::is_retryable,
+                || async {
+                    let mut query =
+                        vec![("list-type", "2"), ("prefix", prefix), ("delimiter", "/")];
+                    if let Some(t) = &token {
+                        query.push(("continuation-token", t));
+                    }
+                    let resp = self
+                        .send("list", reqwest::Method::GET, "", &query, Vec::new(), None)
+                        .await?;
+                    let text = resp.text().await.map_err(|e| self.transport("list", prefix, e))?;
+                    xml::list_objects(&text).map_err(|detail| S3Error::BadResponse {
+                        op: "list",
+                        target: self.target(prefix),
+                        endpoint: self.endpoint(),
+                        detail,
+                    })
+                },
+            )
             .await?;
             out.extend(page.objects);
             match page.next_token {
@@ -222,21 +280,33 @@ impl Client {
     pub async fn delete(&self, key: &str) -> Result<(), S3Error> {
         let what = format!("delete {}", self.target(key));
         crate::retry::retry_while(&what, self.settings.retry_for, S3Error::is_retryable, || async {
-            self.send("delete", reqwest::Method::DELETE, key, &[], Vec::new(), None).await.map(|_| ())
+            self.send("delete", reqwest::Method::DELETE, key, &[], Vec::new(), None)
+                .await
+                .map(|_| ())
         })
         .await
     }
 
     /// Downloads `key` into `file` (truncated first, also before each retry), hashing it.
-    pub async fn get_to_file(&self, key: &str, file: &std::fs::File, path: &Path) -> Result<Got, S3Error> {
+    pub async fn get_to_file(
+        &self,
+        key: &str,
+        file: &std::fs::File,
+        path: &Path,
+    ) -> Result<Got, S3Error> {
         let what = format!("download {}", self.target(key));
         let io = |source| S3Error::Io { path: path.into(), source };
         let attempt = || async {
             let mut file = file;
             file.set_len(0).map_err(io)?;
             file.rewind().map_err(io)?;
-            let resp = self.send("download", reqwest::Method::GET, key, &[], Vec::new(), None).await?;
-            let recorded_sha256 = resp.headers().get(SHA256_META).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_ascii_lowercase());
+            let resp =
+                self.send("download", reqwest::Method::GET, key, &[], Vec::new(), None).await?;
+            let recorded_sha256 = resp
+                .headers()
+                .get(SHA256_META)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.trim().to_ascii_lowercase());
             let mut hasher = Sha256::new();
             let mut bytes = 0u64;
             let mut stream = resp.bytes_stream();
@@ -249,7 +319,8 @@ impl Client {
             file.sync_all().map_err(io)?;
             Ok(Got { recorded_sha256, sha256: hasher.finalize().into(), bytes })
         };
-        crate::retry::retry_while(&what, self.settings.retry_for, S3Error::is_retryable, attempt).await
+        crate::retry::retry_while(&what, self.settings.retry_for, S3Error::is_retryable, attempt)
+            .await
     }
 }
 
@@ -275,14 +346,15 @@ fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b'/' if !encode_slash => out.push('/'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
     out
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -295,7 +367,9 @@ mod tests {
             session_token: Some("token-xyz".into()),
             expiration: None,
         };
-        let s = Settings::new(endpoint, Some("eu-west-1"), Some(path_style), Duration::from_secs(1)).unwrap();
+        let s =
+            Settings::new(endpoint, Some("eu-west-1"), Some(path_style), Duration::from_secs(1))
+                .unwrap();
         Client::new(&s, "bkt", &creds).unwrap()
     }
 
@@ -303,7 +377,10 @@ mod tests {
     fn urls_path_style_and_virtual_hosted() {
         let p = client(true, Some("http://127.0.0.1:9000"));
         assert_eq!(p.url("a b/m1+x.db", &[]), "http://127.0.0.1:9000/bkt/a%20b/m1%2Bx.db");
-        assert_eq!(p.url("", &[("list-type", "2"), ("prefix", "p/q")]), "http://127.0.0.1:9000/bkt?list-type=2&prefix=p%2Fq");
+        assert_eq!(
+            p.url("", &[("list-type", "2"), ("prefix", "p/q")]),
+            "http://127.0.0.1:9000/bkt?list-type=2&prefix=p%2Fq"
+        );
         let v = client(false, None);
         assert_eq!(v.url("p/k.db", &[]), "https://bkt.s3.eu-west-1.amazonaws.com/p/k.db");
         assert_eq!(v.url("", &[]), "https://bkt.s3.eu-west-1.amazonaws.com/");
@@ -313,7 +390,12 @@ mod tests {
     fn signed_headers_carry_no_secret() {
         let c = client(true, Some("http://127.0.0.1:9000"));
         let h = c
-            .sign("PUT", &c.url("p/k.db", &[]), &[("content-type", "application/octet-stream".into()), (SHA256_META, "ab".into())], "ab")
+            .sign(
+                "PUT",
+                &c.url("p/k.db", &[]),
+                &[("content-type", "application/octet-stream".into()), (SHA256_META, "ab".into())],
+                "ab",
+            )
             .unwrap();
         let get = |n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
         let auth = get("authorization").unwrap();

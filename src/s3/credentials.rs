@@ -39,8 +39,12 @@ fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<AwsCredential
             expiration: None,
         })),
         (None, None) => Ok(None),
-        (Some(_), None) => Err(S3Error::NoCredentials("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both or neither".into())),
-        (None, Some(_)) => Err(S3Error::NoCredentials("AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not; set both or neither".into())),
+        (Some(_), None) => Err(S3Error::NoCredentials(
+            "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both or neither".into(),
+        )),
+        (None, Some(_)) => Err(S3Error::NoCredentials(
+            "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not; set both or neither".into(),
+        )),
     }
 }
 
@@ -52,14 +56,23 @@ mod tests {
     #[test]
     fn environment_pairs() {
         let env = |pairs: &[(&str, &str)]| {
-            let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let m: HashMap<String, String> =
+                pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             from_env(move |k| m.get(k).cloned())
         };
-        let c = env(&[("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "s3cr3t"), ("AWS_SESSION_TOKEN", "tok")]).unwrap().unwrap();
+        let c = env(&[
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+            ("AWS_SESSION_TOKEN", "tok"),
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!((c.access_key_id.as_str(), c.session_token.as_deref()), ("AKID", Some("tok")));
         assert!(!format!("{c:?}").contains("s3cr3t"));
         assert!(env(&[]).unwrap().is_none());
-        assert!(env(&[("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")]).unwrap().is_none());
+        assert!(env(&[("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")])
+            .unwrap()
+            .is_none());
         let half = env(&[("AWS_ACCESS_KEY_ID", "AKID")]).unwrap_err().to_string();
         assert!(half.contains("AWS_SECRET_ACCESS_KEY is not"), "{half}");
     }

@@ -9,7 +9,9 @@ mod xml;
 
 pub use client::{Client, ObjectInfo};
 pub use credentials::credentials;
-pub use snapshots::{download_snapshot, prune_remote, snapshot_name_stamp, upload_snapshot, Downloaded};
+pub use snapshots::{
+    download_snapshot, prune_remote, snapshot_name_stamp, upload_snapshot, Downloaded,
+};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -27,17 +29,26 @@ pub struct S3Url {
 
 impl S3Url {
     pub fn parse(s: &str) -> Result<S3Url, S3Error> {
-        let bad = |why: &str| S3Error::Invalid(format!("{s:?} is not an s3://BUCKET/KEY URL: {why}"));
+        let bad =
+            |why: &str| S3Error::Invalid(format!("{s:?} is not an s3://BUCKET/KEY URL: {why}"));
         let rest = s.strip_prefix("s3://").ok_or_else(|| bad("it does not start with s3://"))?;
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
             && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
             && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
         if !valid_bucket {
-            return Err(bad("the bucket name must be 3 to 63 lower-case letters, digits, dots or hyphens"));
+            return Err(bad(
+                "the bucket name must be 3 to 63 lower-case letters, digits, dots or hyphens",
+            ));
         }
-        if key.starts_with('/') || key.contains("//") || key.chars().any(char::is_control) || key.len() > 900 {
+        if key.starts_with('/')
+            || key.contains("//")
+            || key.chars().any(char::is_control)
+            || key.len() > 900
+        {
             return Err(bad("the key must not start with /, contain // or control characters"));
         }
         Ok(S3Url { bucket: bucket.into(), key: key.into() })
@@ -88,11 +99,22 @@ pub struct Settings {
 impl Settings {
     /// From the `backup-s3-*` settings; the region falls back to `AWS_REGION`,
     /// `AWS_DEFAULT_REGION`, then `us-east-1`.
-    pub fn new(endpoint: Option<&str>, region: Option<&str>, path_style: Option<bool>, retry_for: Duration) -> Result<Settings, S3Error> {
+    pub fn new(
+        endpoint: Option<&str>,
+        region: Option<&str>,
+        path_style: Option<bool>,
+        retry_for: Duration,
+    ) -> Result<Settings, S3Error> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let region = region.map(String::from).or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+        let region = region
+            .map(String::from)
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".into());
         if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(S3Error::Invalid(format!("backup-s3-region {region:?} is not a region name such as eu-west-1")));
+            return Err(S3Error::Invalid(format!(
+                "backup-s3-region {region:?} is not a region name such as eu-west-1"
+            )));
         }
         if let Some(e) = endpoint {
             check_endpoint(e).map_err(S3Error::Invalid)?;
@@ -116,7 +138,9 @@ impl Settings {
     pub fn base_url(&self) -> String {
         match &self.endpoint {
             Some(e) => e.clone(),
-            None if self.region.starts_with("cn-") => format!("https://s3.{}.amazonaws.com.cn", self.region),
+            None if self.region.starts_with("cn-") => {
+                format!("https://s3.{}.amazonaws.com.cn", self.region)
+            }
             None => format!("https://s3.{}.amazonaws.com", self.region),
         }
     }
@@ -124,7 +148,8 @@ impl Settings {
 
 /// `backup-s3-endpoint` must be an `http(s)://host[:port]` URL without path, query or user info.
 pub fn check_endpoint(e: &str) -> Result<(), String> {
-    let u = url::Url::parse(e).map_err(|err| format!("backup-s3-endpoint {e:?} is not a URL: {err}"))?;
+    let u = url::Url::parse(e)
+        .map_err(|err| format!("backup-s3-endpoint {e:?} is not a URL: {err}"))?;
     let ok = matches!(u.scheme(), "http" | "https")
         && u.host_str().is_some()
         && u.username().is_empty()
@@ -134,7 +159,9 @@ pub fn check_endpoint(e: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("backup-s3-endpoint {e:?} must be http(s)://HOST[:PORT] without a path or user info"))
+        Err(format!(
+            "backup-s3-endpoint {e:?} must be http(s)://HOST[:PORT] without a path or user info"
+        ))
     }
 }
 
@@ -146,7 +173,14 @@ pub enum S3Error {
     NoCredentials(String),
     /// The store answered with an error.
     #[error("{op} {target} at {endpoint} failed: HTTP {status} {code}{}; {}", message_part(.message), hint(.code, *.status))]
-    Service { op: &'static str, target: String, endpoint: String, status: u16, code: String, message: String },
+    Service {
+        op: &'static str,
+        target: String,
+        endpoint: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// No answer: connection refused, DNS, TLS, timeout, or the body broke off.
     #[error("{op} {target} at {endpoint} failed: {detail}; check backup-s3-endpoint and that the store is reachable from here")]
     Transport { op: &'static str, target: String, endpoint: String, detail: String },
@@ -161,7 +195,11 @@ pub enum S3Error {
 }
 
 fn message_part(m: &str) -> String {
-    if m.is_empty() { String::new() } else { format!(": {m}") }
+    if m.is_empty() {
+        String::new()
+    } else {
+        format!(": {m}")
+    }
 }
 
 /// What to do about an error the store answered with.
@@ -188,7 +226,16 @@ impl S3Error {
         match self {
             S3Error::Transport { .. } => true,
             S3Error::Service { status, code, .. } => {
-                *status >= 500 || *status == 429 || matches!(code.as_str(), "SlowDown" | "Throttling" | "RequestTimeout" | "InternalError" | "ServiceUnavailable")
+                *status >= 500
+                    || *status == 429
+                    || matches!(
+                        code.as_str(),
+                        "SlowDown"
+                            | "Throttling"
+                            | "RequestTimeout"
+                            | "InternalError"
+                            | "ServiceUnavailable"
+                    )
             }
             _ => false,
         }
@@ -202,14 +249,27 @@ mod tests {
     #[test]
     fn urls() {
         let u = S3Url::parse("s3://my-bucket/etcd/prod/").unwrap();
-        assert_eq!((u.bucket.as_str(), u.key.as_str(), u.is_prefix()), ("my-bucket", "etcd/prod/", true));
+        assert_eq!(
+            (u.bucket.as_str(), u.key.as_str(), u.is_prefix()),
+            ("my-bucket", "etcd/prod/", true)
+        );
         assert_eq!(u.to_string(), "s3://my-bucket/etcd/prod/");
         let o = S3Url::parse("s3://b.example/x/m1-20260101T000000.000Z.db").unwrap();
         assert!(!o.is_prefix());
         assert_eq!(S3Url::parse("s3://bkt").unwrap().key, "");
         assert!(S3Url::parse("s3://bkt").unwrap().is_prefix());
         assert_eq!(S3Url::parse("s3://bkt/p").unwrap().as_prefix().key, "p/");
-        for bad in ["http://b/k", "s3://", "s3://ab/k", "s3://Upper/k", "s3://b_b/k", "s3://bkt//k", "s3://bkt/a//b", "s3://-bk/k", "s3://bkt/a\nb"] {
+        for bad in [
+            "http://b/k",
+            "s3://",
+            "s3://ab/k",
+            "s3://Upper/k",
+            "s3://b_b/k",
+            "s3://bkt//k",
+            "s3://bkt/a//b",
+            "s3://-bk/k",
+            "s3://bkt/a\nb",
+        ] {
             assert!(S3Url::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(S3Url::from_snapshot_arg(Path::new("/root/x.db")).unwrap(), None);
@@ -226,9 +286,14 @@ mod tests {
         let aws = Settings::new(None, Some("eu-west-1"), None, t).unwrap();
         assert!(!aws.path_style_for("bkt"));
         assert!(aws.path_style_for("b.example.com"));
-        assert!(!Settings::new(None, None, Some(false), t).unwrap().path_style_for("b.example.com"));
+        assert!(!Settings::new(None, None, Some(false), t)
+            .unwrap()
+            .path_style_for("b.example.com"));
         assert_eq!(aws.base_url(), "https://s3.eu-west-1.amazonaws.com");
-        assert_eq!(Settings::new(None, Some("cn-north-1"), None, t).unwrap().base_url(), "https://s3.cn-north-1.amazonaws.com.cn");
+        assert_eq!(
+            Settings::new(None, Some("cn-north-1"), None, t).unwrap().base_url(),
+            "https://s3.cn-north-1.amazonaws.com.cn"
+        );
         for bad in ["ftp://h", "http://h/path", "http://u:p@h", "not a url", "http://h?x=1"] {
             assert!(Settings::new(Some(bad), Some("us-east-1"), None, t).is_err(), "{bad}");
         }

@@ -28,7 +28,11 @@ pub fn snapshot_name_stamp(name: &str) -> Option<(&str, String)> {
 }
 
 /// Uploads `file` (already checked) under `prefix` with its name; returns where it went.
-pub async fn upload_snapshot(client: &Client, prefix: &S3Url, file: &Path) -> Result<S3Url, S3Error> {
+pub async fn upload_snapshot(
+    client: &Client,
+    prefix: &S3Url,
+    file: &Path,
+) -> Result<S3Url, S3Error> {
     let io = |source| S3Error::Io { path: file.into(), source };
     let name = file
         .file_name()
@@ -45,7 +49,12 @@ pub async fn upload_snapshot(client: &Client, prefix: &S3Url, file: &Path) -> Re
 
 /// Deletes all but the newest `keep` snapshots of `member` directly under `prefix`; objects
 /// that `etcdadm backup` did not name are left alone. Returns what was deleted.
-pub async fn prune_remote(client: &Client, prefix: &S3Url, member: &str, keep: usize) -> Result<Vec<S3Url>, S3Error> {
+pub async fn prune_remote(
+    client: &Client,
+    prefix: &S3Url,
+    member: &str,
+    keep: usize,
+) -> Result<Vec<S3Url>, S3Error> {
     let prefix = prefix.as_prefix();
     let mut ours: Vec<(String, String)> = client
         .list(&prefix.key)
@@ -100,7 +109,11 @@ async fn newest(client: &Client, prefix: &S3Url) -> Result<S3Url, S3Error> {
 /// Downloads `url` (an object, or the newest snapshot under a prefix) into a private
 /// temporary file in `dir`, and checks it against the SHA-256 recorded at upload. A
 /// mismatch or a missing record is refused; the partial file is removed.
-pub async fn download_snapshot(client: &Client, url: &S3Url, dir: &Path) -> Result<Downloaded, S3Error> {
+pub async fn download_snapshot(
+    client: &Client,
+    url: &S3Url,
+    dir: &Path,
+) -> Result<Downloaded, S3Error> {
     let source = if url.is_prefix() { newest(client, url).await? } else { url.clone() };
     let io = |source| S3Error::Io { path: dir.into(), source };
     let file = tempfile::Builder::new()
@@ -138,9 +151,23 @@ mod tests {
 
     #[test]
     fn our_names_only() {
-        assert_eq!(snapshot_name_stamp("m1-20260102T030405.006Z.db"), Some(("m1", "20260102T030405.006Z".into())));
-        assert_eq!(snapshot_name_stamp("etcd-a-1-20260102T030405Z.db"), Some(("etcd-a-1", "20260102T030405.000Z".into())));
-        for other in ["m1-20260102T030405.006Z.db.sha256", "notes.txt", "m1-latest.db", "-20260102T030405Z.db", "m1-2026010T030405Z.db", "m1-20260102T030405.06Z.db", "m1-20260102T030405.006.db"] {
+        assert_eq!(
+            snapshot_name_stamp("m1-20260102T030405.006Z.db"),
+            Some(("m1", "20260102T030405.006Z".into()))
+        );
+        assert_eq!(
+            snapshot_name_stamp("etcd-a-1-20260102T030405Z.db"),
+            Some(("etcd-a-1", "20260102T030405.000Z".into()))
+        );
+        for other in [
+            "m1-20260102T030405.006Z.db.sha256",
+            "notes.txt",
+            "m1-latest.db",
+            "-20260102T030405Z.db",
+            "m1-2026010T030405Z.db",
+            "m1-20260102T030405.06Z.db",
+            "m1-20260102T030405.006.db",
+        ] {
             assert_eq!(snapshot_name_stamp(other), None, "{other}");
         }
         // Old stamps without milliseconds sort in time order with new ones.

@@ -26,10 +26,14 @@ pub(super) fn list_objects(text: &str) -> Result<ListPage, String> {
         #[serde(default)]
         size: u64,
     }
-    let r: ListBucketResult =
-        quick_xml::de::from_str(text).map_err(|e| format!("not a ListBucketResult document: {e}"))?;
+    let r: ListBucketResult = quick_xml::de::from_str(text)
+        .map_err(|e| format!("not a ListBucketResult document: {e}"))?;
     Ok(ListPage {
-        objects: r.contents.into_iter().map(|c| super::ObjectInfo { key: c.key, size: c.size }).collect(),
+        objects: r
+            .contents
+            .into_iter()
+            .map(|c| super::ObjectInfo { key: c.key, size: c.size })
+            .collect(),
         truncated: r.is_truncated,
         next_token: r.next_continuation_token.filter(|t| !t.is_empty()),
     })
@@ -63,9 +67,14 @@ mod tests {
         assert!(page.truncated);
         assert_eq!(page.next_token.as_deref(), Some("tok"));
         assert_eq!(page.objects.len(), 2);
-        assert_eq!((page.objects[0].key.as_str(), page.objects[0].size), ("p/m1-20260101T000000.000Z.db", 42));
+        assert_eq!(
+            (page.objects[0].key.as_str(), page.objects[0].size),
+            ("p/m1-20260101T000000.000Z.db", 42)
+        );
         assert_eq!(page.objects[1].key, "p/a&b");
-        let empty = list_objects("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>").unwrap();
+        let empty =
+            list_objects("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>")
+                .unwrap();
         assert!(empty.objects.is_empty() && !empty.truncated);
         assert!(list_objects("<html>").is_err());
     }
@@ -74,7 +83,10 @@ mod tests {
     fn errors() {
         let xml = r#"<?xml version="1.0" encoding="utf-8"?>
 <Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><BucketName>nobucket</BucketName><RequestId>G0</RequestId></Error>"#;
-        assert_eq!(error(xml), Some(("NoSuchBucket".into(), "The specified bucket does not exist".into())));
+        assert_eq!(
+            error(xml),
+            Some(("NoSuchBucket".into(), "The specified bucket does not exist".into()))
+        );
         assert_eq!(error("<html><body>502 Bad Gateway</body></html>"), None);
         assert_eq!(error(""), None);
     }

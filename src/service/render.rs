@@ -16,14 +16,14 @@ pub struct ClusterBootstrap {
 
 /// Every etcd flag of the member, as (flag name, value): the one source both the
 /// environment file (`ETCD_*`) and the static pod's command line (`--flag=value`) render.
-pub fn etcd_flags(m: &LocalMember, c: &Config, b: &ClusterBootstrap) -> Vec<(&'static str, String)> {
+pub fn etcd_flags(
+    m: &LocalMember,
+    c: &Config,
+    b: &ClusterBootstrap,
+) -> Vec<(&'static str, String)> {
     let p = &m.pki;
-    let initial_cluster = b
-        .initial_cluster
-        .iter()
-        .map(|(n, u)| format!("{n}={u}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let initial_cluster =
+        b.initial_cluster.iter().map(|(n, u)| format!("{n}={u}")).collect::<Vec<_>>().join(",");
     let mut flags: Vec<(&str, String)> = vec![
         ("name", m.name.clone()),
         ("data-dir", c.data_dir.display().to_string()),
@@ -54,7 +54,9 @@ pub fn etcd_flags(m: &LocalMember, c: &Config, b: &ClusterBootstrap) -> Vec<(&'s
 
 /// The etcd environment file: every flag as an `ETCD_*` variable.
 pub fn render_env(m: &LocalMember, c: &Config, b: &ClusterBootstrap) -> String {
-    let mut out = String::from("# Written by etcdadm; changes are overwritten. Settings: etcdadm config view\n");
+    let mut out = String::from(
+        "# Written by etcdadm; changes are overwritten. Settings: etcdadm config view\n",
+    );
     for (k, v) in etcd_flags(m, c, b) {
         let _ = writeln!(out, "ETCD_{}={v}", k.to_ascii_uppercase().replace('-', "_"));
     }

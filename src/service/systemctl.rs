@@ -58,12 +58,19 @@ impl Systemctl {
         let mut cmd = tokio::process::Command::new("systemctl");
         cmd.args(["restart", unit]).kill_on_drop(true);
         let out = match tokio::time::timeout(timeout, cmd.output()).await {
-            Ok(out) => out.context("cannot run systemctl; etcdadm needs systemd as the init system")?,
-            Err(_) => bail!("`systemctl restart {unit}` did not finish within {}s", timeout.as_secs()),
+            Ok(out) => {
+                out.context("cannot run systemctl; etcdadm needs systemd as the init system")?
+            }
+            Err(_) => {
+                bail!("`systemctl restart {unit}` did not finish within {}s", timeout.as_secs())
+            }
         };
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            bail!("`systemctl restart {unit}` failed: {}", stderr.split_whitespace().collect::<Vec<_>>().join(" "));
+            bail!(
+                "`systemctl restart {unit}` failed: {}",
+                stderr.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
         }
         Ok(())
     }

@@ -39,7 +39,11 @@ fn fault(n: usize) -> Fault {
 /// The instance ids of the group, in launch order of the test's view.
 async fn group_instances(moto: &Moto) -> Vec<String> {
     let xml = moto
-        .call("autoscaling", "DescribeAutoScalingGroups", &[("AutoScalingGroupNames.member.1", GROUP)])
+        .call(
+            "autoscaling",
+            "DescribeAutoScalingGroups",
+            &[("AutoScalingGroupNames.member.1", GROUP)],
+        )
         .await;
     tags(&xml, "InstanceId")
 }
@@ -58,7 +62,11 @@ fn boot(dir: &Path, index: usize, instance_id: &str, endpoint: &str) -> Machine 
     let home = dir.join(format!("m{index}"));
     let seed = home.join("seed");
     std::fs::create_dir_all(&seed).unwrap();
-    std::fs::write(seed.join("meta-data"), format!("instance-id: {instance_id}\nlocal-hostname: m{index}\n")).unwrap();
+    std::fs::write(
+        seed.join("meta-data"),
+        format!("instance-id: {instance_id}\nlocal-hostname: m{index}\n"),
+    )
+    .unwrap();
     let config = home.join("config.yaml");
     std::fs::write(
         &config,
@@ -154,19 +162,37 @@ async fn aws_asg_discovery_50_machines_booting_into_a_filling_throttled_group() 
             .unwrap();
         let elapsed = m.started.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "discover on {} failed: {}\n{stderr}", m.instance_id, out.status);
+        assert!(
+            out.status.success(),
+            "discover on {} failed: {}\n{stderr}",
+            m.instance_id,
+            out.status
+        );
         assert!(!stderr.contains("do-not-print"), "{stderr}");
         let report: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-        assert_eq!((report["complete"].as_bool(), report["expected"].as_u64()), (Some(true), Some(N as u64)), "{report}");
+        assert_eq!(
+            (report["complete"].as_bool(), report["expected"].as_u64()),
+            (Some(true), Some(N as u64)),
+            "{report}"
+        );
         assert_eq!(report["authoritative"], true);
         let peers = report["peers"].as_array().unwrap();
         let got: BTreeMap<String, String> = peers
             .iter()
-            .map(|p| (p["name"].as_str().unwrap().to_string(), p["peer-url"].as_str().unwrap().to_string()))
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["peer-url"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         assert_eq!(got, want, "peer set of {}", m.instance_id);
-        let me: Vec<&str> = peers.iter().filter(|p| p["this-machine"] == true).map(|p| p["name"].as_str().unwrap()).collect();
+        let me: Vec<&str> = peers
+            .iter()
+            .filter(|p| p["this-machine"] == true)
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
         assert_eq!(me, [m.instance_id.as_str()]);
         let rounds = report["rounds"].as_u64().unwrap() as usize;
         finished.push((m.access_key, rounds, elapsed));
@@ -183,9 +209,12 @@ async fn aws_asg_discovery_50_machines_booting_into_a_filling_throttled_group() 
     let mut waited = 0;
     for (key, rounds, elapsed) in &finished {
         let mine = &by_process[key.as_str()];
-        let count = |action: &str, refused: bool| mine.iter().filter(|c| c.action == action && c.throttled == refused).count();
+        let count = |action: &str, refused: bool| {
+            mine.iter().filter(|c| c.action == action && c.throttled == refused).count()
+        };
         let refused = mine.iter().filter(|c| c.throttled).count();
-        let shown: Vec<(&str, bool)> = mine.iter().map(|c| (c.action.as_str(), c.throttled)).collect();
+        let shown: Vec<(&str, bool)> =
+            mine.iter().map(|c| (c.action.as_str(), c.throttled)).collect();
         // Its own group is looked up once, addresses once per instance (one DescribeInstances
         // per growth step it saw at most).
         assert_eq!(count("DescribeAutoScalingInstances", false), 1, "{key}: {shown:?}");
@@ -198,15 +227,27 @@ async fn aws_asg_discovery_50_machines_booting_into_a_filling_throttled_group() 
         }
         assert_eq!(asked.len(), N, "{key}");
         assert!(
-            shown.iter().all(|(a, _)| ["DescribeAutoScalingInstances", "DescribeAutoScalingGroups", "DescribeInstances"].contains(a)),
+            shown.iter().all(|(a, _)| [
+                "DescribeAutoScalingInstances",
+                "DescribeAutoScalingGroups",
+                "DescribeInstances"
+            ]
+            .contains(a)),
             "{key}: {shown:?}"
         );
         // The README's bound: 1 + R + G + 2T.
         let bound = 1 + rounds + growth_steps + 2 * refused;
-        assert!(mine.len() <= bound, "{key}: {} calls > 1 + R {rounds} + G {growth_steps} + 2T {refused}: {shown:?}", mine.len());
+        assert!(
+            mine.len() <= bound,
+            "{key}: {} calls > 1 + R {rounds} + G {growth_steps} + 2T {refused}: {shown:?}",
+            mine.len()
+        );
         bound_total += bound;
         // Rounds are at least ROUND_PAUSE_MIN apart.
-        assert!(*rounds <= 1 + (elapsed.as_secs_f64() / ROUND_PAUSE_MIN.as_secs_f64()) as usize, "{key}: {rounds} rounds in {elapsed:?}");
+        assert!(
+            *rounds <= 1 + (elapsed.as_secs_f64() / ROUND_PAUSE_MIN.as_secs_f64()) as usize,
+            "{key}: {rounds} rounds in {elapsed:?}"
+        );
         if *rounds > 1 {
             waited += 1;
         }

@@ -25,11 +25,7 @@ impl Moto {
     pub fn start() -> Moto {
         let server = MotoServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST));
         crypto();
-        Moto {
-            addr: server.addr,
-            _server: server,
-            http: reqwest::Client::new(),
-        }
+        Moto { addr: server.addr, _server: server, http: reqwest::Client::new() }
     }
 
     pub fn endpoint(&self) -> String {
@@ -40,14 +36,9 @@ impl Moto {
     /// service from the credential scope, so a well-formed but unsigned Authorization header
     /// is enough (and keeps this independent of the signing code under test).
     pub async fn call(&self, service: &str, action: &str, params: &[(&str, &str)]) -> String {
-        let version = if service == "ec2" {
-            "2016-11-15"
-        } else {
-            "2011-01-01"
-        };
+        let version = if service == "ec2" { "2016-11-15" } else { "2011-01-01" };
         let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action)
-            .append_pair("Version", version);
+        form.append_pair("Action", action).append_pair("Version", version);
         for (k, v) in params {
             form.append_pair(k, v);
         }
@@ -109,15 +100,9 @@ impl Moto {
     pub async fn private_ips(&self, ids: &[String]) -> BTreeSet<(String, IpAddr)> {
         let mut out = BTreeSet::new();
         for id in ids {
-            let xml = self
-                .call("ec2", "DescribeInstances", &[("InstanceId.1", id)])
-                .await;
+            let xml = self.call("ec2", "DescribeInstances", &[("InstanceId.1", id)]).await;
             // The instance's own privateIpAddress is its last one (network interfaces come first).
-            let ip = tags(&xml, "privateIpAddress")
-                .pop()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let ip = tags(&xml, "privateIpAddress").pop().unwrap().parse().unwrap();
             out.insert((id.clone(), ip));
         }
         out
@@ -129,10 +114,7 @@ pub fn tags(xml: &str, tag: &str) -> Vec<String> {
     let open = format!("<{tag}>");
     xml.split(&open)
         .skip(1)
-        .filter_map(|rest| {
-            rest.split_once(&format!("</{tag}>"))
-                .map(|(v, _)| v.to_string())
-        })
+        .filter_map(|rest| rest.split_once(&format!("</{tag}>")).map(|(v, _)| v.to_string()))
         .collect()
 }
 
@@ -163,9 +145,7 @@ fn members(set: &PeerSet) -> BTreeSet<(String, IpAddr)> {
         .iter()
         .map(|p| {
             assert_eq!(p.name, p.instance_id);
-            let Host::Ip(ip) = p.host else {
-                panic!("{p} has no IP")
-            };
+            let Host::Ip(ip) = p.host else { panic!("{p} has no IP") };
             assert!(ip.is_ipv4(), "{p}");
             (p.instance_id.clone().unwrap(), ip)
         })
@@ -183,18 +163,10 @@ async fn aws_asg_discovery_lists_in_service_instances_by_private_ip() {
     let proxy = ThrottleProxy::start(moto.addr, |_| false).await;
 
     // Group named in the settings.
-    let set = discover(&config(&proxy.url, Some("etcd"), 50.0), &context(None))
-        .await
-        .unwrap();
+    let set = discover(&config(&proxy.url, Some("etcd"), 50.0), &context(None)).await.unwrap();
     assert_eq!(members(&set), want);
-    assert_eq!(
-        (set.expected, set.authoritative, set.is_complete()),
-        (Some(3), true, true)
-    );
-    assert_eq!(
-        proxy.actions(),
-        ["DescribeAutoScalingGroups", "DescribeInstances"]
-    );
+    assert_eq!((set.expected, set.authoritative, set.is_complete()), (Some(3), true, true));
+    assert_eq!(proxy.actions(), ["DescribeAutoScalingGroups", "DescribeInstances"]);
 
     // Group from this instance's membership, looked up once per process.
     let cfg = config(&proxy.url, None, 50.0);
@@ -204,10 +176,7 @@ async fn aws_asg_discovery_lists_in_service_instances_by_private_ip() {
     }
     let actions = proxy.actions();
     assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "DescribeAutoScalingInstances")
-            .count(),
+        actions.iter().filter(|a| *a == "DescribeAutoScalingInstances").count(),
         1,
         "{actions:?}"
     );
@@ -224,34 +193,20 @@ async fn aws_asg_discovery_lists_in_service_instances_by_private_ip() {
     )
     .await;
     let set = discover(&cfg, &context(Some(&ids[1]))).await.unwrap();
-    assert_eq!(
-        members(&set),
-        want.iter()
-            .filter(|(id, _)| *id != ids[0])
-            .cloned()
-            .collect()
-    );
+    assert_eq!(members(&set), want.iter().filter(|(id, _)| *id != ids[0]).cloned().collect());
     assert_eq!(set.expected, Some(2));
     // EC2 is asked about an instance once per run: stopped now, ids[2] stays a peer for
     // this process (its address was learned while it ran) and no DescribeInstances is made...
-    moto.call("ec2", "StopInstances", &[("InstanceId.1", &ids[2])])
-        .await;
+    moto.call("ec2", "StopInstances", &[("InstanceId.1", &ids[2])]).await;
     let before = proxy.actions().len();
     let set = discover(&cfg, &context(Some(&ids[1]))).await.unwrap();
     assert_eq!(members(&set).len(), 2);
     assert_eq!(proxy.actions()[before..], ["DescribeAutoScalingGroups"]);
     // ...while a run that sees it for the first time (another endpoint: another cache) leaves
     // the stopped instance out.
-    let fresh = discover(&config(&moto.endpoint(), Some("etcd"), 50.0), &context(None))
-        .await
-        .unwrap();
-    assert_eq!(
-        members(&fresh)
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect::<Vec<_>>(),
-        [ids[1].clone()]
-    );
+    let fresh =
+        discover(&config(&moto.endpoint(), Some("etcd"), 50.0), &context(None)).await.unwrap();
+    assert_eq!(members(&fresh).into_iter().map(|(id, _)| id).collect::<Vec<_>>(), [ids[1].clone()]);
     assert_eq!((fresh.expected, fresh.is_complete()), (Some(2), false));
     // Once the group marks it unhealthy (it is about to replace it), it leaves every set.
     moto.call(
@@ -261,28 +216,17 @@ async fn aws_asg_discovery_lists_in_service_instances_by_private_ip() {
     )
     .await;
     let set = discover(&cfg, &context(Some(&ids[1]))).await.unwrap();
-    assert_eq!(
-        members(&set)
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect::<Vec<_>>(),
-        [ids[1].clone()]
-    );
+    assert_eq!(members(&set).into_iter().map(|(id, _)| id).collect::<Vec<_>>(), [ids[1].clone()]);
 
     // The other group is separate.
-    let web = discover(
-        &config(&moto.endpoint(), None, 50.0),
-        &context(Some(&other[0])),
-    )
-    .await
-    .unwrap();
+    let web =
+        discover(&config(&moto.endpoint(), None, 50.0), &context(Some(&other[0]))).await.unwrap();
     assert_eq!(members(&web), moto.private_ips(&other).await);
 
     // Unknown group, and an instance outside any group: configuration errors, not retried.
     for (group, instance) in [(Some("nope"), None), (None, Some("i-0123456789abcdef0"))] {
-        let e = discover(&config(&moto.endpoint(), group, 50.0), &context(instance))
-            .await
-            .unwrap_err();
+        let e =
+            discover(&config(&moto.endpoint(), group, 50.0), &context(instance)).await.unwrap_err();
         assert!(!e.is_retryable(), "{e}");
         let msg = e.to_string();
         assert!(
@@ -314,10 +258,7 @@ async fn aws_asg_discovery_throttled_is_retryable_and_a_retry_loop_converges() {
             && msg.contains("HTTP 400"),
         "{msg}"
     );
-    assert!(
-        !msg.contains("do-not-print") && !format!("{e:?}").contains("do-not-print"),
-        "{e:?}"
-    );
+    assert!(!msg.contains("do-not-print") && !format!("{e:?}").contains("do-not-print"), "{e:?}");
 
     // The caller's loop: backon with jitter and a deadline, retrying what is retryable.
     let seen = Mutex::new(Vec::new());
@@ -330,21 +271,15 @@ async fn aws_asg_discovery_throttled_is_retryable_and_a_retry_loop_converges() {
     let set = (|| discover(&cfg, &ctx))
         .retry(backoff)
         .when(DiscoveryError::is_retryable)
-        .notify(|e, _| {
-            seen.lock()
-                .unwrap()
-                .push(e.aws_code().unwrap_or("?").to_string())
-        })
+        .notify(|e, _| seen.lock().unwrap().push(e.aws_code().unwrap_or("?").to_string()))
         .await
         .unwrap();
     assert_eq!(members(&set), want);
     assert_eq!(*seen.lock().unwrap(), ["RequestLimitExceeded"]);
 
     let calls = proxy.calls();
-    let shown: Vec<(&str, &str, bool)> = calls
-        .iter()
-        .map(|c| (c.service.as_str(), c.action.as_str(), c.throttled))
-        .collect();
+    let shown: Vec<(&str, &str, bool)> =
+        calls.iter().map(|c| (c.service.as_str(), c.action.as_str(), c.throttled)).collect();
     assert_eq!(
         shown,
         [

@@ -47,8 +47,7 @@ impl Dnsmasq {
     /// Until dnsmasq answers a query (any answer).
     fn wait_ready(&mut self) {
         let sock = UdpSocket::bind((self.addr.ip(), 0)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         // ID 0x4242, recursion desired, one question: ready.etcd.test A IN.
         let mut q = vec![0x42, 0x42, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         for label in ["ready", "etcd", "test"] {
@@ -77,10 +76,7 @@ impl Dnsmasq {
 
     /// Appends `lines` to the extra hosts file and makes dnsmasq re-read it (SIGHUP).
     fn add_hosts(&self, lines: &[&str]) {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&self.hosts)
-            .unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&self.hosts).unwrap();
         for l in lines {
             writeln!(f, "{l}").unwrap();
         }
@@ -98,21 +94,17 @@ impl Dnsmasq {
     }
 
     fn name(&self, name: &str) -> DiscoveryConfig {
-        DiscoveryConfig::Dns {
-            domain: None,
-            name: Some(name.into()),
-            nameserver: Some(self.addr),
-        }
+        DiscoveryConfig::Dns { domain: None, name: Some(name.into()), nameserver: Some(self.addr) }
     }
 }
 
 /// dnsmasq authoritative for `etcd.test` only (no upstream, no /etc/hosts) on `addr`.
-fn spawn_dnsmasq(addr: SocketAddr, hosts: &std::path::Path, records: &[&str]) -> std::process::Child {
-    let bin = tool(
-        "dnsmasq",
-        "ETCDADM_TEST_DNSMASQ",
-        &["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"],
-    );
+fn spawn_dnsmasq(
+    addr: SocketAddr,
+    hosts: &std::path::Path,
+    records: &[&str],
+) -> std::process::Child {
+    let bin = tool("dnsmasq", "ETCDADM_TEST_DNSMASQ", &["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]);
     Command::new(bin)
         .args([
             "--keep-in-foreground",
@@ -151,10 +143,7 @@ async fn eventually(cfg: &DiscoveryConfig, want: &[&str]) {
         if matches!(&got, Ok(g) if g == want) {
             return;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "still {got:?}, want {want:?}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(5), "still {got:?}, want {want:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -177,22 +166,11 @@ async fn srv_discovery_names_peers_by_target_and_resolves_them() {
     let cfg = dns.srv("etcd.test");
     let set = run(&cfg).await.unwrap();
     // etcd-a has both families (IPv4 wins), etcd-b only IPv6, etcd-c no address yet (kept by name).
-    assert_eq!(
-        shown(&set),
-        [
-            "etcd-a=127.1.0.1",
-            "etcd-b=fd00::2",
-            "etcd-c=etcd-c.etcd.test"
-        ]
-    );
+    assert_eq!(shown(&set), ["etcd-a=127.1.0.1", "etcd-b=fd00::2", "etcd-c=etcd-c.etcd.test"]);
     assert_eq!((set.expected, set.authoritative), (None, false));
     // etcd-c gets its address: the same member, now by IP.
     dns.add_hosts(&["127.1.0.3 etcd-c.etcd.test"]);
-    eventually(
-        &cfg,
-        &["etcd-a=127.1.0.1", "etcd-c=127.1.0.3", "etcd-b=fd00::2"],
-    )
-    .await;
+    eventually(&cfg, &["etcd-a=127.1.0.1", "etcd-c=127.1.0.3", "etcd-b=fd00::2"]).await;
     // A trailing dot on the domain is the same domain.
     assert_eq!(run(&dns.srv("etcd.test.")).await.unwrap().peers.len(), 3);
 }
@@ -202,17 +180,11 @@ async fn name_discovery_gives_one_peer_per_address_and_follows_a_growing_zone() 
     let dns = Dnsmasq::start(22, &["--host-record=fixed.etcd.test,127.1.0.1,fd00::1"]);
     let set = run(&dns.name("fixed.etcd.test")).await.unwrap();
     assert_eq!(shown(&set), ["127.1.0.1", "fd00::1"]);
-    assert!(set
-        .peers
-        .iter()
-        .all(|p| p.name.is_none() && p.instance_id.is_none()));
+    assert!(set.peers.iter().all(|p| p.name.is_none() && p.instance_id.is_none()));
 
     let cfg = dns.name("members.etcd.test");
     let e = run(&cfg).await.unwrap_err();
-    assert!(
-        matches!(e, DiscoveryError::NoPeers { .. }) && e.is_retryable(),
-        "{e}"
-    );
+    assert!(matches!(e, DiscoveryError::NoPeers { .. }) && e.is_retryable(), "{e}");
     assert!(
         e.to_string().contains("members.etcd.test")
             && e.to_string().contains(&dns.addr.to_string()),
@@ -231,16 +203,10 @@ async fn dns_discovery_errors_say_what_and_whether_to_retry() {
     // No SRV records yet: retryable, names the record and the server.
     let e = run(&dns.srv("etcd.test")).await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
-    assert!(
-        e.to_string().contains("_etcd-server-ssl._tcp.etcd.test."),
-        "{e}"
-    );
+    assert!(e.to_string().contains("_etcd-server-ssl._tcp.etcd.test."), "{e}");
     // Outside the served zone dnsmasq answers REFUSED: a configuration problem.
     let e = run(&dns.name("etcd.example.org")).await.unwrap_err();
-    assert!(
-        matches!(e, DiscoveryError::Dns { .. }) && !e.is_retryable(),
-        "{e}"
-    );
+    assert!(matches!(e, DiscoveryError::Dns { .. }) && !e.is_retryable(), "{e}");
     assert!(e.to_string().contains(&dns.addr.to_string()), "{e}");
     // Configuration errors come before any query.
     let both = DiscoveryConfig::Dns {
@@ -288,15 +254,8 @@ async fn dns_discovery_retries_servfail_and_dead_nameservers() {
     };
     let start = Instant::now();
     let e = run(&cfg).await.unwrap_err();
-    assert!(
-        e.is_retryable(),
-        "an unreachable nameserver must be retryable: {e}"
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(e.is_retryable(), "an unreachable nameserver must be retryable: {e}");
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
 }
 
 /// Machines booting while their SRV records are published one by one: each runs
@@ -305,9 +264,13 @@ async fn dns_discovery_retries_servfail_and_dead_nameservers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srv_discovery_follows_a_growing_record_set_to_one_peer_set() {
     const SIZE: usize = 5;
-    let srv = |i: usize| format!("--srv-host=_etcd-server-ssl._tcp.etcd.test,etcd-{i}.etcd.test,2380,0,10");
-    let hosts: Vec<String> = (1..=SIZE).map(|i| format!("--host-record=etcd-{i}.etcd.test,127.1.0.{i}")).collect();
-    let records = |n: usize| -> Vec<String> { hosts.iter().cloned().chain((1..=n).map(srv)).collect() };
+    let srv = |i: usize| {
+        format!("--srv-host=_etcd-server-ssl._tcp.etcd.test,etcd-{i}.etcd.test,2380,0,10")
+    };
+    let hosts: Vec<String> =
+        (1..=SIZE).map(|i| format!("--host-record=etcd-{i}.etcd.test,127.1.0.{i}")).collect();
+    let records =
+        |n: usize| -> Vec<String> { hosts.iter().cloned().chain((1..=n).map(srv)).collect() };
     let mut dns = Dnsmasq::start(26, &hosts.iter().map(String::as_str).collect::<Vec<_>>());
     let dir = tempfile::tempdir().unwrap();
     let mut machines = Vec::new();
@@ -338,9 +301,8 @@ async fn srv_discovery_follows_a_growing_record_set_to_one_peer_set() {
         // Let the machines that run see this state of the zone for a round or two.
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
-    let want: Vec<(String, String)> = (1..=SIZE)
-        .map(|i| (format!("etcd-{i}"), format!("https://127.1.0.{i}:2380")))
-        .collect();
+    let want: Vec<(String, String)> =
+        (1..=SIZE).map(|i| (format!("etcd-{i}"), format!("https://127.1.0.{i}:2380"))).collect();
     let mut rounds = Vec::new();
     for (i, child) in machines {
         let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
@@ -355,10 +317,21 @@ async fn srv_discovery_follows_a_growing_record_set_to_one_peer_set() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| (p["name"].as_str().unwrap().to_string(), p["peer-url"].as_str().unwrap().to_string()))
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["peer-url"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         assert_eq!(got, want, "machine {i}");
-        let me: Vec<&str> = report["peers"].as_array().unwrap().iter().filter(|p| p["this-machine"] == true).map(|p| p["name"].as_str().unwrap()).collect();
+        let me: Vec<&str> = report["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["this-machine"] == true)
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
         assert_eq!(me, [format!("etcd-{i}")]);
         rounds.push(report["rounds"].as_u64().unwrap());
     }

@@ -51,10 +51,7 @@ pub fn wait_for_tcp(addr: SocketAddr, timeout: Duration, child: &mut Child, what
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited before listening on {addr}: {status}");
         }
-        assert!(
-            start.elapsed() < timeout,
-            "{what} did not listen on {addr} within {timeout:?}"
-        );
+        assert!(start.elapsed() < timeout, "{what} did not listen on {addr} within {timeout:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

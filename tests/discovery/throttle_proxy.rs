@@ -26,10 +26,18 @@ pub struct Call {
 impl Call {
     /// The values of the instance-id filter of a DescribeInstances call.
     pub fn filtered_instance_ids(&self) -> Vec<&str> {
-        let filter = self.params.iter().find(|(_, v)| v == "instance-id").map(|(k, _)| k.trim_end_matches(".Name").to_string());
+        let filter = self
+            .params
+            .iter()
+            .find(|(_, v)| v == "instance-id")
+            .map(|(k, _)| k.trim_end_matches(".Name").to_string());
         let Some(prefix) = filter else { return Vec::new() };
         let prefix = format!("{prefix}.Value.");
-        self.params.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| v.as_str()).collect()
+        self.params
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -66,7 +74,11 @@ impl ThrottleProxy {
         upstream: SocketAddr,
         throttle: impl Fn(usize) -> bool + Send + Sync + 'static,
     ) -> ThrottleProxy {
-        Self::with_faults(upstream, move |n| if throttle(n) { Fault::Throttle } else { Fault::None }).await
+        Self::with_faults(
+            upstream,
+            move |n| if throttle(n) { Fault::Throttle } else { Fault::None },
+        )
+        .await
     }
 
     /// `fault(n)` decides what happens to the n-th call (from 1).
@@ -117,7 +129,8 @@ async fn handle(
     let access_key = scope.next().unwrap_or_default().to_string();
     let service = scope.nth(2).unwrap_or_default().to_string();
     let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let action = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()).unwrap_or_default();
+    let action =
+        params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()).unwrap_or_default();
     let fault = {
         let mut log = log.lock().unwrap();
         let fault = throttle(log.len() + 1);
@@ -164,9 +177,7 @@ async fn handle(
     up.write_all(&body).await?;
     let mut answer = Vec::new();
     up.read_to_end(&mut answer).await?;
-    let split = find(&answer, b"\r\n\r\n")
-        .map(|i| i + 4)
-        .unwrap_or(answer.len());
+    let split = find(&answer, b"\r\n\r\n").map(|i| i + 4).unwrap_or(answer.len());
     let answer_head = String::from_utf8_lossy(&answer[..split]).into_owned();
     conn.write_all(&with_connection_close(&answer_head)).await?;
     conn.write_all(&answer[split..]).await?;

@@ -23,6 +23,7 @@ leftovers() { # what a run of index $net may have left on the host
 }
 
 t=$(ms)
+# shellcheck disable=SC2119 # the plain base: no variant argument
 fleet_base
 t_base=$(secs "$t")
 

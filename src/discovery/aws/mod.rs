@@ -82,12 +82,8 @@ pub(super) async fn discover(
         None => own_group(&client, ctx.instance_id.as_deref()).await?,
     };
     let group = describe_group(&client, &group_name).await?;
-    let wanted: Vec<&str> = group
-        .instances
-        .iter()
-        .filter(|i| is_member(i))
-        .map(|i| i.instance_id.as_str())
-        .collect();
+    let wanted: Vec<&str> =
+        group.instances.iter().filter(|i| is_member(i)).map(|i| i.instance_id.as_str()).collect();
     // Addresses learned earlier in this run need no EC2 call: an instance keeps its primary
     // private IPv4 for its whole life. Only instances not seen yet are looked up.
     let ec2_url = client.url(Service::Ec2).to_string();
@@ -173,21 +169,11 @@ async fn own_group(
         )
     })?;
     let key = (client.url(Service::AutoScaling).to_string(), id.to_string());
-    if let Some(g) = GROUP_OF_INSTANCE
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&key)
-    {
+    if let Some(g) = GROUP_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(g.clone());
     }
     const ACTION: &str = "DescribeAutoScalingInstances";
-    let body = client
-        .call(
-            Service::AutoScaling,
-            ACTION,
-            &[("InstanceIds.member.1", id)],
-        )
-        .await?;
+    let body = client.call(Service::AutoScaling, ACTION, &[("InstanceIds.member.1", id)]).await?;
     let listed = xml::describe_auto_scaling_instances(&body)
         .map_err(|e| bad(client, Service::AutoScaling, ACTION, e))?;
     let group = listed.into_iter().find(|(i, _)| i == id).map(|(_, g)| g).ok_or_else(|| {
@@ -196,21 +182,14 @@ async fn own_group(
             client.url(Service::AutoScaling)
         ))
     })?;
-    GROUP_OF_INSTANCE
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key, group.clone());
+    GROUP_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner()).insert(key, group.clone());
     Ok(group)
 }
 
 async fn describe_group(client: &QueryClient, name: &str) -> Result<xml::Group, DiscoveryError> {
     const ACTION: &str = "DescribeAutoScalingGroups";
     let body = client
-        .call(
-            Service::AutoScaling,
-            ACTION,
-            &[("AutoScalingGroupNames.member.1", name)],
-        )
+        .call(Service::AutoScaling, ACTION, &[("AutoScalingGroupNames.member.1", name)])
         .await?;
     let groups = xml::describe_auto_scaling_groups(&body)
         .map_err(|e| bad(client, Service::AutoScaling, ACTION, e))?;
@@ -293,11 +272,7 @@ mod tests {
     use xml::Ec2Instance;
 
     fn ec2(id: &str, state: &str, ip: Option<&str>) -> Ec2Instance {
-        Ec2Instance {
-            instance_id: id.into(),
-            state: state.into(),
-            private_ip: ip.map(Into::into),
-        }
+        Ec2Instance { instance_id: id.into(), state: state.into(), private_ip: ip.map(Into::into) }
     }
 
     #[test]
@@ -340,18 +315,10 @@ mod tests {
             endpoint: None,
             max_requests_per_second: 5.0,
         };
-        let e = discover(&s, &DiscoveryContext::default())
-            .await
-            .unwrap_err();
+        let e = discover(&s, &DiscoveryContext::default()).await.unwrap_err();
         assert!(!e.is_retryable() && e.to_string().contains("region"), "{e}");
-        let ctx = DiscoveryContext {
-            region: Some("eu-west-1".into()),
-            ..Default::default()
-        };
+        let ctx = DiscoveryContext { region: Some("eu-west-1".into()), ..Default::default() };
         let e = discover(&s, &ctx).await.unwrap_err();
-        assert!(
-            !e.is_retryable() && e.to_string().contains("credentials"),
-            "{e}"
-        );
+        assert!(!e.is_retryable() && e.to_string().contains("credentials"), "{e}");
     }
 }

@@ -1,9 +1,9 @@
 //! Signed calls of the AWS Query APIs (form-encoded POST, XML answer) over reqwest, paced by
 //! a process-wide limiter.
 
-use crate::error_chain::{error_chain, snippet};
 use super::xml;
 use crate::discovery::{AwsCredentials, DiscoveryError};
+use crate::error_chain::{error_chain, snippet};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
@@ -109,18 +109,12 @@ impl QueryClient {
         let headers = self
             .sign(service, url, &body)
             .map_err(|e| http_err(format!("cannot sign the request: {e}"), false))?;
-        let mut req = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-            .body(body);
+        let mut req =
+            self.http.post(url).header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE).body(body);
         for (name, value) in &headers {
             req = req.header(*name, value);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| http_err(error_chain(&e), true))?;
+        let resp = req.send().await.map_err(|e| http_err(error_chain(&e), true))?;
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -173,31 +167,21 @@ impl QueryClient {
             SignableBody::Bytes(body.as_bytes()),
         )
         .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(request, &params)
-            .map_err(|e| e.to_string())?
-            .into_parts();
+        let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
         let (headers, _) = instructions.into_parts();
-        Ok(headers
-            .into_iter()
-            .map(|h| (h.name(), h.value().to_string()))
-            .collect())
+        Ok(headers.into_iter().map(|h| (h.name(), h.value().to_string())).collect())
     }
 }
 
 /// `https://<service>.<region>.amazonaws.com/` (`.com.cn` in the China regions).
 pub(crate) fn default_endpoint(service: Service, region: &str) -> String {
-    let suffix = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
     format!("https://{}.{region}.{suffix}/", service.name())
 }
 
 fn form_body(service: Service, action: &str, params: &[(&str, &str)]) -> String {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair("Action", action)
-        .append_pair("Version", service.version());
+    form.append_pair("Action", action).append_pair("Version", service.version());
     for (k, v) in params {
         form.append_pair(k, v);
     }
@@ -221,8 +205,6 @@ async fn pace(min_interval: Duration) {
         tokio::time::sleep(wait).await;
     }
 }
-
-
 
 #[cfg(test)]
 mod tests {
@@ -260,23 +242,13 @@ mod tests {
         };
         let c = QueryClient::new(&creds, "us-east-1", Some("http://127.0.0.1:1/"), 5.0).unwrap();
         let h = c
-            .sign(
-                Service::Ec2,
-                c.url(Service::Ec2),
-                "Action=DescribeInstances&Version=2016-11-15",
-            )
+            .sign(Service::Ec2, c.url(Service::Ec2), "Action=DescribeInstances&Version=2016-11-15")
             .unwrap();
         let get = |n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
         let auth = get("authorization").unwrap();
-        assert!(
-            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
-            "{auth}"
-        );
+        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{auth}");
         assert!(auth.contains("/us-east-1/ec2/aws4_request"), "{auth}");
-        assert!(
-            auth.contains("SignedHeaders=content-type;host;x-amz-date"),
-            "{auth}"
-        );
+        assert!(auth.contains("SignedHeaders=content-type;host;x-amz-date"), "{auth}");
         assert_eq!(get("x-amz-security-token"), Some("token-xyz"));
         assert!(get("x-amz-date").is_some());
         assert!(!h.iter().any(|(_, v)| v.contains("wJalr")));
@@ -289,11 +261,7 @@ mod tests {
             pace(Duration::from_millis(40)).await;
         }
         // The first call goes at once (or after a slot another test took), the others 40 ms apart.
-        assert!(
-            start.elapsed() >= Duration::from_millis(120),
-            "{:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() >= Duration::from_millis(120), "{:?}", start.elapsed());
     }
 
     #[test]

@@ -203,9 +203,7 @@ pub(super) fn error(xml: &str) -> Option<(String, String)> {
         message: String,
     }
     let r: Response = quick_xml::de::from_str(xml).ok()?;
-    let e = r
-        .error
-        .or_else(|| r.errors.and_then(|e| e.error.into_iter().next()))?;
+    let e = r.error.or_else(|| r.errors.and_then(|e| e.error.into_iter().next()))?;
     (!e.code.is_empty()).then_some((e.code, e.message))
 }
 
@@ -265,10 +263,7 @@ mod tests {
         let none = r#"<DescribeAutoScalingGroupsResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><DescribeAutoScalingGroupsResult><AutoScalingGroups/></DescribeAutoScalingGroupsResult><ResponseMetadata><RequestId>l</RequestId></ResponseMetadata></DescribeAutoScalingGroupsResponse>"#;
         assert_eq!(describe_auto_scaling_groups(none).unwrap(), []);
         let empty_group = "<R><DescribeAutoScalingGroupsResult><AutoScalingGroups><member><AutoScalingGroupName>e</AutoScalingGroupName><DesiredCapacity>0</DesiredCapacity><Instances/></member></AutoScalingGroups></DescribeAutoScalingGroupsResult></R>";
-        assert_eq!(
-            describe_auto_scaling_groups(empty_group).unwrap()[0].instances,
-            []
-        );
+        assert_eq!(describe_auto_scaling_groups(empty_group).unwrap()[0].instances, []);
         assert!(describe_auto_scaling_groups("<html>oops</html>").is_err());
     }
 
@@ -314,25 +309,16 @@ mod tests {
     #[test]
     fn errors() {
         let asg = r#"<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>a3</RequestId></ErrorResponse>"#;
-        assert_eq!(
-            error(asg),
-            Some(("Throttling".into(), "Rate exceeded".into()))
-        );
+        assert_eq!(error(asg), Some(("Throttling".into(), "Rate exceeded".into())));
         let ec2 = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>ea966190</RequestID></Response>"#;
         assert_eq!(
             error(ec2),
-            Some((
-                "RequestLimitExceeded".into(),
-                "Request limit exceeded.".into()
-            ))
+            Some(("RequestLimitExceeded".into(), "Request limit exceeded.".into()))
         );
         let no_message =
             "<ErrorResponse><Error><Code>InternalFailure</Code></Error></ErrorResponse>";
-        assert_eq!(
-            error(no_message),
-            Some(("InternalFailure".into(), String::new()))
-        );
+        assert_eq!(error(no_message), Some(("InternalFailure".into(), String::new())));
         assert_eq!(error("<html><body>502 Bad Gateway</body></html>"), None);
         assert_eq!(error("Service Unavailable"), None);
         assert_eq!(error(""), None);

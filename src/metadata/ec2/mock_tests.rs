@@ -8,11 +8,7 @@ use mockito::{Matcher, Mock, ServerGuard};
 const TOKEN: &str = "AQAEAFake-Session-Token==";
 
 fn cfg(server: &ServerGuard) -> Ec2Config {
-    Ec2Config {
-        base_url: server.url(),
-        allow_imdsv1: false,
-        timeout_seconds: 2,
-    }
+    Ec2Config { base_url: server.url(), allow_imdsv1: false, timeout_seconds: 2 }
 }
 
 async fn token_mock(server: &mut ServerGuard, token: &str) -> Mock {
@@ -48,13 +44,7 @@ const MAC: &str = "0e:49:61:0f:c3:11";
 /// A typical instance, all keys readable with `token`.
 async fn instance(server: &mut ServerGuard, token: Option<&str>, with_tags: bool) {
     meta(server, token, "instance-id", "i-0123456789abcdef0").await;
-    meta(
-        server,
-        token,
-        "local-hostname",
-        "ip-10-0-1-23.eu-west-1.compute.internal",
-    )
-    .await;
+    meta(server, token, "local-hostname", "ip-10-0-1-23.eu-west-1.compute.internal").await;
     meta(server, token, "local-ipv4", "10.0.1.23").await;
     meta(server, token, "mac", MAC).await;
     meta(
@@ -67,13 +57,7 @@ async fn instance(server: &mut ServerGuard, token: Option<&str>, with_tags: bool
     meta(server, token, "placement/region", "eu-west-1").await;
     meta(server, token, "placement/availability-zone", "eu-west-1b").await;
     if with_tags {
-        meta(
-            server,
-            token,
-            "tags/instance",
-            "Name\netcd-cluster\nteam:owner",
-        )
-        .await;
+        meta(server, token, "tags/instance", "Name\netcd-cluster\nteam:owner").await;
         meta(server, token, "tags/instance/Name", "etcd-a").await;
         meta(server, token, "tags/instance/etcd-cluster", "prod main").await;
         meta(server, token, "tags/instance/team:owner", " infra ").await;
@@ -89,19 +73,13 @@ fn expected(attributes: &[(&str, &str)]) -> InstanceMetadata {
         private_ipv6: Some("2a05:d018::23".parse().unwrap()),
         region: Some("eu-west-1".into()),
         availability_zone: Some("eu-west-1b".into()),
-        attributes: attributes
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        attributes: attributes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     }
 }
 
 fn assert_no_token(err: &MetadataError) {
     let shown = format!("{err} {err:?}");
-    assert!(
-        !shown.contains(TOKEN) && !shown.contains("Fake-Session"),
-        "token leaked: {shown}"
-    );
+    assert!(!shown.contains(TOKEN) && !shown.contains("Fake-Session"), "token leaked: {shown}");
 }
 
 #[tokio::test]
@@ -114,11 +92,7 @@ async fn imdsv2_token_then_reads_with_it() {
     let md = fetch(&cfg(&server)).await.unwrap();
     assert_eq!(
         md,
-        expected(&[
-            ("Name", "etcd-a"),
-            ("etcd-cluster", "prod main"),
-            ("team:owner", " infra ")
-        ])
+        expected(&[("Name", "etcd-a"), ("etcd-cluster", "prod main"), ("team:owner", " infra ")])
     );
     put.assert_async().await;
 }
@@ -146,13 +120,7 @@ async fn optional_keys_may_be_missing() {
     let md = fetch(&cfg(&server)).await.unwrap();
     assert_eq!(md.instance_id, "i-1");
     assert_eq!(
-        (
-            md.hostname,
-            md.private_ipv4,
-            md.private_ipv6,
-            md.region,
-            md.availability_zone
-        ),
+        (md.hostname, md.private_ipv4, md.private_ipv6, md.region, md.availability_zone),
         (None, None, None, None, None)
     );
     assert!(md.attributes.is_empty());
@@ -185,26 +153,14 @@ async fn expired_token_is_refreshed_once() {
 #[tokio::test]
 async fn token_refused_after_refresh_is_an_error() {
     let mut server = server().await;
-    let put = server
-        .mock("PUT", "/latest/api/token")
-        .with_body(TOKEN)
-        .expect(2)
-        .create_async()
-        .await;
-    always(server.mock("GET", Matcher::Any).with_status(401))
-        .create_async()
-        .await;
+    let put =
+        server.mock("PUT", "/latest/api/token").with_body(TOKEN).expect(2).create_async().await;
+    always(server.mock("GET", Matcher::Any).with_status(401)).create_async().await;
 
     let err = fetch(&cfg(&server)).await.unwrap_err();
-    assert!(
-        matches!(err, MetadataError::Status { status: 401, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, MetadataError::Status { status: 401, .. }), "{err}");
     assert!(!err.is_retryable());
-    assert!(
-        err.to_string().contains("/latest/meta-data/instance-id"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("/latest/meta-data/instance-id"), "{err}");
     assert_no_token(&err);
     put.assert_async().await;
 }
@@ -213,34 +169,14 @@ async fn token_refused_after_refresh_is_an_error() {
 async fn no_imdsv1_fallback_when_the_token_put_fails() {
     for status in [403, 404, 405] {
         let mut server = server().await;
-        server
-            .mock("PUT", "/latest/api/token")
-            .with_status(status)
-            .create_async()
-            .await;
-        let reads = server
-            .mock("GET", Matcher::Any)
-            .with_body("i-v1")
-            .expect(0)
-            .create_async()
-            .await;
+        server.mock("PUT", "/latest/api/token").with_status(status).create_async().await;
+        let reads =
+            server.mock("GET", Matcher::Any).with_body("i-v1").expect(0).create_async().await;
 
         let err = fetch(&cfg(&server)).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                MetadataError::Imdsv2Token {
-                    retryable: false,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, MetadataError::Imdsv2Token { retryable: false, .. }), "{err}");
         let msg = err.to_string();
-        assert!(
-            msg.contains("/latest/api/token") && msg.contains("allow-imdsv1"),
-            "{msg}"
-        );
+        assert!(msg.contains("/latest/api/token") && msg.contains("allow-imdsv1"), "{msg}");
         reads.assert_async().await;
 
         let err = ec2_role_credentials(&cfg(&server)).await.unwrap_err();
@@ -252,27 +188,16 @@ async fn no_imdsv1_fallback_when_the_token_put_fails() {
 #[tokio::test]
 async fn imdsv1_fallback_when_allowed() {
     let mut server = server().await;
-    let put = server
-        .mock("PUT", "/latest/api/token")
-        .with_status(404)
-        .expect(1)
-        .create_async()
-        .await;
+    let put =
+        server.mock("PUT", "/latest/api/token").with_status(404).expect(1).create_async().await;
     instance(&mut server, None, true).await;
     not_found_otherwise(&mut server).await;
 
-    let cfg = Ec2Config {
-        allow_imdsv1: true,
-        ..cfg(&server)
-    };
+    let cfg = Ec2Config { allow_imdsv1: true, ..cfg(&server) };
     let md = fetch(&cfg).await.unwrap();
     assert_eq!(
         md,
-        expected(&[
-            ("Name", "etcd-a"),
-            ("etcd-cluster", "prod main"),
-            ("team:owner", " infra ")
-        ])
+        expected(&[("Name", "etcd-a"), ("etcd-cluster", "prod main"), ("team:owner", " infra ")])
     );
     put.assert_async().await;
 }
@@ -280,46 +205,21 @@ async fn imdsv1_fallback_when_allowed() {
 #[tokio::test]
 async fn imdsv1_mode_reports_a_401_clearly() {
     let mut server = server().await;
-    server
-        .mock("PUT", "/latest/api/token")
-        .with_status(403)
-        .create_async()
-        .await;
-    always(server.mock("GET", Matcher::Any).with_status(401))
-        .create_async()
-        .await;
+    server.mock("PUT", "/latest/api/token").with_status(403).create_async().await;
+    always(server.mock("GET", Matcher::Any).with_status(401)).create_async().await;
 
-    let cfg = Ec2Config {
-        allow_imdsv1: true,
-        ..cfg(&server)
-    };
+    let cfg = Ec2Config { allow_imdsv1: true, ..cfg(&server) };
     let err = fetch(&cfg).await.unwrap_err();
-    assert!(
-        matches!(err, MetadataError::Status { status: 401, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, MetadataError::Status { status: 401, .. }), "{err}");
     assert!(err.to_string().contains("requires IMDSv2"), "{err}");
 }
 
 #[tokio::test]
 async fn token_put_server_error_is_retryable() {
     let mut server = server().await;
-    server
-        .mock("PUT", "/latest/api/token")
-        .with_status(503)
-        .create_async()
-        .await;
+    server.mock("PUT", "/latest/api/token").with_status(503).create_async().await;
     let err = fetch(&cfg(&server)).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            MetadataError::Imdsv2Token {
-                retryable: true,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, MetadataError::Imdsv2Token { retryable: true, .. }), "{err}");
     assert!(err.is_retryable());
 }
 
@@ -327,28 +227,10 @@ async fn token_put_server_error_is_retryable() {
 async fn malformed_token_is_not_used_or_shown() {
     let mut server = server().await;
     let bad = format!("{TOKEN}\u{1}\u{7f}");
-    server
-        .mock("PUT", "/latest/api/token")
-        .with_body(&bad)
-        .create_async()
-        .await;
-    let reads = server
-        .mock("GET", Matcher::Any)
-        .with_body("x")
-        .expect(0)
-        .create_async()
-        .await;
+    server.mock("PUT", "/latest/api/token").with_body(&bad).create_async().await;
+    let reads = server.mock("GET", Matcher::Any).with_body("x").expect(0).create_async().await;
     let err = fetch(&cfg(&server)).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            MetadataError::Imdsv2Token {
-                retryable: false,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, MetadataError::Imdsv2Token { retryable: false, .. }), "{err}");
     assert_no_token(&err);
     reads.assert_async().await;
 }
@@ -356,21 +238,13 @@ async fn malformed_token_is_not_used_or_shown() {
 #[tokio::test]
 async fn unreachable_and_silent_services_are_retryable() {
     crate::metadata::test_support::crypto();
-    let cfg = Ec2Config {
-        base_url: refused_url(),
-        allow_imdsv1: false,
-        timeout_seconds: 1,
-    };
+    let cfg = Ec2Config { base_url: refused_url(), allow_imdsv1: false, timeout_seconds: 1 };
     let err = fetch(&cfg).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains(&cfg.base_url), "{err}");
 
     let (_listener, url) = silent_url();
-    let cfg = Ec2Config {
-        base_url: url,
-        allow_imdsv1: false,
-        timeout_seconds: 1,
-    };
+    let cfg = Ec2Config { base_url: url, allow_imdsv1: false, timeout_seconds: 1 };
     let started = std::time::Instant::now();
     let err = fetch(&cfg).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
@@ -378,10 +252,7 @@ async fn unreachable_and_silent_services_are_retryable() {
 
     // With IMDSv1 allowed, the token timeout (the container hop-limit case) falls back,
     // and the reads time out too.
-    let cfg = Ec2Config {
-        allow_imdsv1: true,
-        ..cfg
-    };
+    let cfg = Ec2Config { allow_imdsv1: true, ..cfg };
     let err = fetch(&cfg).await.unwrap_err();
     assert!(matches!(err, MetadataError::Unreachable { .. }), "{err}");
 }
@@ -392,32 +263,19 @@ async fn missing_instance_id_and_server_errors() {
     token_mock(&mut server, TOKEN).await;
     not_found_otherwise(&mut server).await;
     let err = fetch(&cfg(&server)).await.unwrap_err();
-    assert!(
-        matches!(err, MetadataError::Status { status: 404, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, MetadataError::Status { status: 404, .. }), "{err}");
     assert!(!err.is_retryable());
-    assert!(
-        err.to_string().contains("/latest/meta-data/instance-id"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("/latest/meta-data/instance-id"), "{err}");
 
     let mut server = crate::metadata::test_support::server().await;
     token_mock(&mut server, TOKEN).await;
     meta(&mut server, Some(TOKEN), "instance-id", "i-1").await;
-    always(
-        server
-            .mock("GET", "/latest/meta-data/local-hostname")
-            .with_status(500),
-    )
-    .create_async()
-    .await;
+    always(server.mock("GET", "/latest/meta-data/local-hostname").with_status(500))
+        .create_async()
+        .await;
     not_found_otherwise(&mut server).await;
     let err = fetch(&cfg(&server)).await.unwrap_err();
-    assert!(
-        matches!(err, MetadataError::Status { status: 500, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, MetadataError::Status { status: 500, .. }), "{err}");
     assert!(err.is_retryable());
 }
 
@@ -449,12 +307,8 @@ async fn garbage_values_are_invalid_not_panics() {
 async fn redirects_are_not_followed() {
     let mut server = server().await;
     token_mock(&mut server, TOKEN).await;
-    let elsewhere = server
-        .mock("GET", "/elsewhere")
-        .with_body("i-evil")
-        .expect(0)
-        .create_async()
-        .await;
+    let elsewhere =
+        server.mock("GET", "/elsewhere").with_body("i-evil").expect(0).create_async().await;
     always(
         server
             .mock("GET", "/latest/meta-data/instance-id")
@@ -464,10 +318,7 @@ async fn redirects_are_not_followed() {
     .create_async()
     .await;
     let err = fetch(&cfg(&server)).await.unwrap_err();
-    assert!(
-        matches!(err, MetadataError::Status { status: 302, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, MetadataError::Status { status: 302, .. }), "{err}");
     elsewhere.assert_async().await;
 }
 
@@ -485,20 +336,8 @@ const CREDENTIALS: &str = r#"{
 async fn role_credentials() {
     let mut server = server().await;
     token_mock(&mut server, TOKEN).await;
-    meta(
-        &mut server,
-        Some(TOKEN),
-        "iam/security-credentials/",
-        "etcd-node-role\n",
-    )
-    .await;
-    meta(
-        &mut server,
-        Some(TOKEN),
-        "iam/security-credentials/etcd-node-role",
-        CREDENTIALS,
-    )
-    .await;
+    meta(&mut server, Some(TOKEN), "iam/security-credentials/", "etcd-node-role\n").await;
+    meta(&mut server, Some(TOKEN), "iam/security-credentials/etcd-node-role", CREDENTIALS).await;
     not_found_otherwise(&mut server).await;
 
     let creds = ec2_role_credentials(&cfg(&server)).await.unwrap();
@@ -514,7 +353,9 @@ async fn role_credentials() {
     let shown = format!("{creds:?}");
     assert!(shown.contains("ASIA…"), "{shown}");
     assert!(
-        !shown.contains("EXAMPLEKEYID") && !shown.contains("SECRETKEY") && !shown.contains("FAKESESSIONTOKEN"),
+        !shown.contains("EXAMPLEKEYID")
+            && !shown.contains("SECRETKEY")
+            && !shown.contains("FAKESESSIONTOKEN"),
         "{shown}"
     );
 }
@@ -526,11 +367,7 @@ async fn no_role_attached() {
     not_found_otherwise(&mut server).await;
     let err = ec2_role_credentials(&cfg(&server)).await.unwrap_err();
     assert!(matches!(err, MetadataError::NoIamRole { .. }), "{err}");
-    assert!(
-        err.to_string()
-            .contains("/latest/meta-data/iam/security-credentials/"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("/latest/meta-data/iam/security-credentials/"), "{err}");
     assert!(err.to_string().contains("instance profile"), "{err}");
 }
 
@@ -538,30 +375,15 @@ async fn no_role_attached() {
 async fn malformed_credentials_are_not_quoted() {
     let mut server = server().await;
     token_mock(&mut server, TOKEN).await;
-    meta(
-        &mut server,
-        Some(TOKEN),
-        "iam/security-credentials/",
-        "role",
-    )
-    .await;
+    meta(&mut server, Some(TOKEN), "iam/security-credentials/", "role").await;
     // A secret where a string is expected to be an object, and a truncated document.
     let bad = r#"{"AccessKeyId": "AKIA", "SecretAccessKey": ["wJalrSECRETKEY"], "Token": "FAKESESSIONTOKEN"#;
-    meta(
-        &mut server,
-        Some(TOKEN),
-        "iam/security-credentials/role",
-        bad,
-    )
-    .await;
+    meta(&mut server, Some(TOKEN), "iam/security-credentials/role", bad).await;
     not_found_otherwise(&mut server).await;
     let err = ec2_role_credentials(&cfg(&server)).await.unwrap_err();
     assert!(matches!(err, MetadataError::Invalid { .. }), "{err}");
     let shown = format!("{err} {err:?}");
-    assert!(
-        !shown.contains("SECRETKEY") && !shown.contains("FAKESESSIONTOKEN"),
-        "{shown}"
-    );
+    assert!(!shown.contains("SECRETKEY") && !shown.contains("FAKESESSIONTOKEN"), "{shown}");
 }
 
 #[test]

@@ -61,31 +61,19 @@ pub(super) async fn fetch(cfg: &Ec2Config) -> Result<InstanceMetadata, MetadataE
 /// `iam/security-credentials/` (the role name) and `iam/security-credentials/<role>`.
 pub async fn ec2_role_credentials(cfg: &Ec2Config) -> Result<AwsCredentials, MetadataError> {
     let mut imds = Imds::connect(cfg).await?;
-    let list_url = imds
-        .http
-        .url("latest/meta-data/iam/security-credentials/", &[]);
+    let list_url = imds.http.url("latest/meta-data/iam/security-credentials/", &[]);
     let reply = imds.get(&list_url).await?;
     let roles = match imds.http.optional_text(reply)? {
         Some(text) => text,
-        None => {
-            return Err(MetadataError::NoIamRole {
-                url: list_url.to_string(),
-            })
-        }
+        None => return Err(MetadataError::NoIamRole { url: list_url.to_string() }),
     };
     let Some(role) = lines(&roles).next() else {
-        return Err(MetadataError::NoIamRole {
-            url: list_url.to_string(),
-        });
+        return Err(MetadataError::NoIamRole { url: list_url.to_string() });
     };
-    let url = imds
-        .http
-        .url("latest/meta-data/iam/security-credentials", &[role]);
+    let url = imds.http.url("latest/meta-data/iam/security-credentials", &[role]);
     let reply = imds.get(&url).await?;
     if reply.status == StatusCode::NOT_FOUND {
-        return Err(MetadataError::NoIamRole {
-            url: url.to_string(),
-        });
+        return Err(MetadataError::NoIamRole { url: url.to_string() });
     }
     let shown = reply.url.clone();
     let text = imds.http.text(reply)?;
@@ -111,11 +99,7 @@ pub(super) fn parse_credentials(text: &str) -> Result<AwsCredentials, String> {
         )
     })?;
     if let Some(code) = doc.code.as_deref().filter(|c| *c != "Success") {
-        let code: String = code
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(64)
-            .collect();
+        let code: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).take(64).collect();
         return Err(format!("the credentials are not available (Code {code:?})"));
     }
     let missing = |what: &str| format!("the credentials document has no {what}");
@@ -160,10 +144,7 @@ impl Imds {
 
     async fn fetch_token(&self) -> Result<Token, MetadataError> {
         let url = self.http.url(TOKEN_PATH, &[]);
-        let ttl = (
-            TOKEN_TTL_HEADER,
-            HeaderValue::from_static(TOKEN_TTL_SECONDS),
-        );
+        let ttl = (TOKEN_TTL_HEADER, HeaderValue::from_static(TOKEN_TTL_SECONDS));
         let token_error = |message: String, retryable: bool| MetadataError::Imdsv2Token {
             url: url.to_string(),
             message,
@@ -185,24 +166,16 @@ impl Imds {
         if !reply.status.is_success() {
             let status = reply.status.as_u16();
             let message = format!("the service answered {}", reply.status);
-            return Err(token_error(
-                message,
-                super::error::status_is_retryable(status),
-            ));
+            return Err(token_error(message, super::error::status_is_retryable(status)));
         }
         // The message must not quote the body: it is the token.
-        let token = std::str::from_utf8(&reply.body)
-            .map(str::trim)
-            .unwrap_or("");
+        let token = std::str::from_utf8(&reply.body).map(str::trim).unwrap_or("");
         match HeaderValue::from_str(token) {
             Ok(mut value) if !token.is_empty() => {
                 value.set_sensitive(true);
                 Ok(Token(value))
             }
-            _ => Err(token_error(
-                "the answer is not a usable token".into(),
-                false,
-            )),
+            _ => Err(token_error("the answer is not a usable token".into(), false)),
         }
     }
 
@@ -242,9 +215,7 @@ impl Imds {
     async fn get_once(&self, url: &Url) -> Result<Reply, MetadataError> {
         match &self.token {
             Some(Token(value)) => {
-                self.http
-                    .send(Method::GET, url, &[(TOKEN_HEADER, value.clone())])
-                    .await
+                self.http.send(Method::GET, url, &[(TOKEN_HEADER, value.clone())]).await
             }
             None => self.http.send(Method::GET, url, &[]).await,
         }
@@ -274,8 +245,7 @@ impl Imds {
     fn address<T: std::str::FromStr>(&self, text: &str, key: &str) -> Result<T, MetadataError> {
         parse_ip(text).ok_or_else(|| {
             let url = self.http.url(&format!("latest/meta-data/{key}"), &[]);
-            self.http
-                .invalid(url.as_str(), format!("{text:?} is not an IP address"))
+            self.http.invalid(url.as_str(), format!("{text:?} is not an IP address"))
         })
     }
 
@@ -284,17 +254,14 @@ impl Imds {
         let Some(mac) = self.optional("mac").await? else {
             return Ok(None);
         };
-        let Some(list) = self
-            .meta("network/interfaces/macs", &[&mac, "ipv6s"])
-            .await?
-        else {
+        let Some(list) = self.meta("network/interfaces/macs", &[&mac, "ipv6s"]).await? else {
             return Ok(None);
         };
         let first = lines(&list).next();
         match first {
-            Some(first) => self
-                .address(first, &format!("network/interfaces/macs/{mac}/ipv6s"))
-                .map(Some),
+            Some(first) => {
+                self.address(first, &format!("network/interfaces/macs/{mac}/ipv6s")).map(Some)
+            }
             None => Ok(None),
         }
     }

@@ -6,10 +6,7 @@ use crate::metadata::test_support::{always, server};
 use mockito::{Matcher, Mock, ServerGuard};
 
 fn cfg(server: &ServerGuard) -> GceConfig {
-    GceConfig {
-        base_url: server.url(),
-        timeout_seconds: 2,
-    }
+    GceConfig { base_url: server.url(), timeout_seconds: 2 }
 }
 
 /// GET `/computeMetadata/v1/<path>`, only with `Metadata-Flavor: Google`, answered as the
@@ -46,19 +43,9 @@ const ATTRIBUTES: &str =
 async fn instance(server: &mut ServerGuard) {
     meta(server, "instance/id", "4520031799277581759").await;
     meta(server, "instance/hostname", "etcd-a.c.my-project.internal").await;
-    meta(
-        server,
-        "instance/zone",
-        "projects/123456789012/zones/europe-west1-b",
-    )
-    .await;
+    meta(server, "instance/zone", "projects/123456789012/zones/europe-west1-b").await;
     meta(server, "instance/network-interfaces/0/ip", "10.132.0.7").await;
-    meta(
-        server,
-        "instance/network-interfaces/0/ipv6s",
-        "2600:1900:4010:1::7\n",
-    )
-    .await;
+    meta(server, "instance/network-interfaces/0/ipv6s", "2600:1900:4010:1::7\n").await;
     meta(server, "instance/attributes/?recursive=true", ATTRIBUTES).await;
 }
 
@@ -118,10 +105,7 @@ async fn optional_keys_and_empty_attributes() {
 
     let md = fetch(&cfg(&server)).await.unwrap();
     assert_eq!(md.instance_id, "42");
-    assert_eq!(
-        (md.hostname, md.private_ipv4, md.private_ipv6),
-        (None, None, None)
-    );
+    assert_eq!((md.hostname, md.private_ipv4, md.private_ipv6), (None, None, None));
     assert_eq!((md.region, md.availability_zone), (None, None));
     assert!(md.attributes.is_empty());
 }
@@ -130,20 +114,13 @@ async fn optional_keys_and_empty_attributes() {
 async fn answer_without_flavor_header_is_rejected() {
     // Something else answers on the address (another cloud, a captive proxy).
     let mut server = server().await;
-    always(
-        server
-            .mock("GET", "/computeMetadata/v1/instance/id")
-            .with_body("42"),
-    )
-    .create_async()
-    .await;
+    always(server.mock("GET", "/computeMetadata/v1/instance/id").with_body("42"))
+        .create_async()
+        .await;
     let err = fetch(&cfg(&server)).await.unwrap_err();
     assert!(matches!(err, MetadataError::NotGce { .. }), "{err}");
     assert!(!err.is_retryable());
-    assert!(
-        err.to_string().contains("/computeMetadata/v1/instance/id"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("/computeMetadata/v1/instance/id"), "{err}");
 
     // A wrong value is no better than none, and so is a 404 without the header.
     let mut server = crate::metadata::test_support::server().await;
@@ -155,33 +132,20 @@ async fn answer_without_flavor_header_is_rejected() {
     )
     .create_async()
     .await;
-    assert!(matches!(
-        fetch(&cfg(&server)).await.unwrap_err(),
-        MetadataError::NotGce { .. }
-    ));
+    assert!(matches!(fetch(&cfg(&server)).await.unwrap_err(), MetadataError::NotGce { .. }));
 
     let mut server = crate::metadata::test_support::server().await;
     meta(&mut server, "instance/id", "42").await;
-    always(server.mock("GET", Matcher::Any).with_status(404))
-        .create_async()
-        .await;
-    assert!(matches!(
-        fetch(&cfg(&server)).await.unwrap_err(),
-        MetadataError::NotGce { .. }
-    ));
+    always(server.mock("GET", Matcher::Any).with_status(404)).create_async().await;
+    assert!(matches!(fetch(&cfg(&server)).await.unwrap_err(), MetadataError::NotGce { .. }));
 }
 
 #[tokio::test]
 async fn server_errors_are_retryable_even_without_the_header() {
     let mut server = server().await;
-    always(server.mock("GET", Matcher::Any).with_status(503))
-        .create_async()
-        .await;
+    always(server.mock("GET", Matcher::Any).with_status(503)).create_async().await;
     let err = fetch(&cfg(&server)).await.unwrap_err();
-    assert!(
-        matches!(err, MetadataError::Status { status: 503, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, MetadataError::Status { status: 503, .. }), "{err}");
     assert!(err.is_retryable());
 }
 
@@ -199,15 +163,8 @@ async fn malformed_answers_are_invalid() {
         meta(&mut server, path, body).await;
         not_found_otherwise(&mut server).await;
         let err = fetch(&cfg(&server)).await.unwrap_err();
-        assert!(
-            matches!(err, MetadataError::Invalid { .. }),
-            "{path}: {err}"
-        );
-        assert!(
-            err.to_string()
-                .contains(path.trim_end_matches("?recursive=true")),
-            "{err}"
-        );
+        assert!(matches!(err, MetadataError::Invalid { .. }), "{path}: {err}");
+        assert!(err.to_string().contains(path.trim_end_matches("?recursive=true")), "{err}");
     }
 }
 
@@ -216,10 +173,7 @@ async fn missing_instance_id_is_an_error() {
     let mut server = server().await;
     not_found_otherwise(&mut server).await;
     let err = fetch(&cfg(&server)).await.unwrap_err();
-    assert!(
-        matches!(err, MetadataError::Status { status: 404, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, MetadataError::Status { status: 404, .. }), "{err}");
 }
 
 #[test]

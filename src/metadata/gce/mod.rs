@@ -34,27 +34,23 @@ pub(super) async fn fetch(cfg: &GceConfig) -> Result<InstanceMetadata, MetadataE
     let (region, availability_zone) = match gce.optional("instance/zone").await? {
         Some((url, zone)) => {
             let (region, zone) = parse_zone(&zone).ok_or_else(|| {
-                gce.http.invalid(
-                    &url,
-                    format!("{zone:?} is not of the form projects/N/zones/ZONE"),
-                )
+                gce.http.invalid(&url, format!("{zone:?} is not of the form projects/N/zones/ZONE"))
             })?;
             (Some(region), Some(zone))
         }
         None => (None, None),
     };
     let private_ipv4 = match gce.optional("instance/network-interfaces/0/ip").await? {
-        Some((url, ip)) => Some(parse_ip(&ip).ok_or_else(|| {
-            gce.http
-                .invalid(&url, format!("{ip:?} is not an IPv4 address"))
-        })?),
+        Some((url, ip)) => Some(
+            parse_ip(&ip)
+                .ok_or_else(|| gce.http.invalid(&url, format!("{ip:?} is not an IPv4 address")))?,
+        ),
         None => None,
     };
     let private_ipv6 = match gce.optional("instance/network-interfaces/0/ipv6s").await? {
         Some((url, list)) => match lines(&list).next() {
             Some(first) => Some(parse_ip(first).ok_or_else(|| {
-                gce.http
-                    .invalid(&url, format!("{first:?} is not an IPv6 address"))
+                gce.http.invalid(&url, format!("{first:?} is not an IPv6 address"))
             })?),
             None => None,
         },
@@ -93,11 +89,7 @@ impl Gce {
         if reply.status.is_server_error() {
             return Err(self.http.status_error(&reply));
         }
-        if reply
-            .headers
-            .get(&FLAVOR_HEADER)
-            .is_none_or(|v| v.as_bytes() != FLAVOR.as_bytes())
-        {
+        if reply.headers.get(&FLAVOR_HEADER).is_none_or(|v| v.as_bytes() != FLAVOR.as_bytes()) {
             return Err(MetadataError::NotGce { url: reply.url });
         }
         Ok((reply.url.clone(), reply))
@@ -106,11 +98,7 @@ impl Gce {
     /// A value that may be absent (404) or empty; with the URL it came from.
     async fn optional(&self, key: &str) -> Result<Option<(String, String)>, MetadataError> {
         let (url, reply) = self.get(key).await?;
-        Ok(self
-            .http
-            .optional_text(reply)?
-            .filter(|v| !v.is_empty())
-            .map(|v| (url, v)))
+        Ok(self.http.optional_text(reply)?.filter(|v| !v.is_empty()).map(|v| (url, v)))
     }
 }
 

@@ -39,10 +39,7 @@ impl Addresses {
     }
 
     fn or(self, other: Addresses) -> Addresses {
-        Addresses {
-            v4: self.v4.or(other.v4),
-            v6: self.v6.or(other.v6),
-        }
+        Addresses { v4: self.v4.or(other.v4), v6: self.v6.or(other.v6) }
     }
 }
 
@@ -84,25 +81,18 @@ pub(super) async fn fetch(cfg: &NocloudConfig) -> Result<InstanceMetadata, Metad
 
 /// The file's text, or `None` when it does not exist and is not `required`.
 async fn read(path: &Path, required: bool) -> Result<Option<String>, MetadataError> {
-    let read_err = |source| MetadataError::ReadFile {
-        path: PathBuf::from(path),
-        source,
-    };
+    let read_err = |source| MetadataError::ReadFile { path: PathBuf::from(path), source };
     let bytes = match tokio::fs::read(path).await {
         Ok(bytes) => bytes,
         Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(read_err(e)),
     };
-    let invalid = |message: &str| MetadataError::InvalidFile {
-        path: path.into(),
-        message: message.into(),
-    };
+    let invalid =
+        |message: &str| MetadataError::InvalidFile { path: path.into(), message: message.into() };
     if bytes.len() > FILE_LIMIT {
         return Err(invalid("larger than 1 MiB"));
     }
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| invalid("not UTF-8 text"))
+    String::from_utf8(bytes).map(Some).map_err(|_| invalid("not UTF-8 text"))
 }
 
 pub(super) fn parse_meta_data(text: &str) -> Result<SeedMetaData, String> {
@@ -121,11 +111,7 @@ pub(super) fn parse_meta_data(text: &str) -> Result<SeedMetaData, String> {
         Some(Value::String(eni)) => parse_eni(eni)?,
         Some(_) => return Err("`network-interfaces:` must be text in interfaces(5) format".into()),
     };
-    Ok(SeedMetaData {
-        instance_id,
-        local_hostname,
-        addresses,
-    })
+    Ok(SeedMetaData { instance_id, local_hostname, addresses })
 }
 
 /// A scalar value as text (`instance-id: 1234` is a number to YAML).

@@ -8,9 +8,7 @@ fn seed(files: &[(&str, &str)]) -> (tempfile::TempDir, NocloudConfig) {
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
-    let cfg = NocloudConfig {
-        seed_dir: dir.path().to_path_buf(),
-    };
+    let cfg = NocloudConfig { seed_dir: dir.path().to_path_buf() };
     (dir, cfg)
 }
 
@@ -18,10 +16,7 @@ fn seed(files: &[(&str, &str)]) -> (tempfile::TempDir, NocloudConfig) {
 async fn meta_data_and_network_config_v2() {
     // As the test bed writes it.
     let (_dir, cfg) = seed(&[
-        (
-            "meta-data",
-            "instance-id: etcd-a-0001\nlocal-hostname: etcd-a\n",
-        ),
+        ("meta-data", "instance-id: etcd-a-0001\nlocal-hostname: etcd-a\n"),
         ("user-data", "#cloud-config\nlocale: false\n"),
         (
             "network-config",
@@ -49,10 +44,7 @@ async fn meta_data_alone() {
     let (_dir, cfg) = seed(&[("meta-data", "instance-id: 1234\n")]);
     let md = fetch(&cfg).await.unwrap();
     assert_eq!(md.instance_id, "1234");
-    assert_eq!(
-        (md.hostname, md.private_ipv4, md.private_ipv6),
-        (None, None, None)
-    );
+    assert_eq!((md.hostname, md.private_ipv4, md.private_ipv6), (None, None, None));
 }
 
 #[tokio::test]
@@ -101,25 +93,13 @@ config:
 #[test]
 fn network_config_v2_variants() {
     let dhcp_only = "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n";
-    assert_eq!(
-        parse_network_config(dhcp_only).unwrap(),
-        Addresses::default()
-    );
+    assert_eq!(parse_network_config(dhcp_only).unwrap(), Addresses::default());
     let lifetime = "version: 2\nethernets:\n  eth0:\n    addresses:\n      - 10.1.0.5/16:\n          lifetime: 0\n";
-    assert_eq!(
-        parse_network_config(lifetime).unwrap().v4,
-        Some("10.1.0.5".parse().unwrap())
-    );
+    assert_eq!(parse_network_config(lifetime).unwrap().v4, Some("10.1.0.5".parse().unwrap()));
     let bond = "version: 2\nbonds:\n  bond0:\n    interfaces: [eth0, eth1]\n    addresses: [10.2.0.5/16]\n";
-    assert_eq!(
-        parse_network_config(bond).unwrap().v4,
-        Some("10.2.0.5".parse().unwrap())
-    );
+    assert_eq!(parse_network_config(bond).unwrap().v4, Some("10.2.0.5".parse().unwrap()));
     let disabled = "network:\n  config: disabled\n";
-    assert_eq!(
-        parse_network_config(disabled).unwrap(),
-        Addresses::default()
-    );
+    assert_eq!(parse_network_config(disabled).unwrap(), Addresses::default());
     assert_eq!(parse_network_config("").unwrap(), Addresses::default());
 }
 
@@ -129,10 +109,7 @@ async fn missing_seed_is_a_read_error_naming_the_file() {
     let err = fetch(&cfg).await.unwrap_err();
     assert!(matches!(err, MetadataError::ReadFile { .. }), "{err}");
     let path = dir.path().join("meta-data");
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
     assert!(err.to_string().contains("seed-dir"), "{err}");
     assert!(!err.is_retryable());
 }
@@ -140,31 +117,11 @@ async fn missing_seed_is_a_read_error_naming_the_file() {
 #[tokio::test]
 async fn invalid_files_name_the_file_and_the_problem() {
     for (files, file, needle) in [
-        (
-            vec![("meta-data", "local-hostname: x\n")],
-            "meta-data",
-            "instance-id",
-        ),
-        (
-            vec![("meta-data", "instance-id: \"\"\n")],
-            "meta-data",
-            "instance-id",
-        ),
-        (
-            vec![("meta-data", "instance-id: [a, b]\n")],
-            "meta-data",
-            "instance-id",
-        ),
-        (
-            vec![("meta-data", "- just\n- a list\n")],
-            "meta-data",
-            "mapping",
-        ),
-        (
-            vec![("meta-data", "instance-id: x\n  bad: indent\n")],
-            "meta-data",
-            "YAML",
-        ),
+        (vec![("meta-data", "local-hostname: x\n")], "meta-data", "instance-id"),
+        (vec![("meta-data", "instance-id: \"\"\n")], "meta-data", "instance-id"),
+        (vec![("meta-data", "instance-id: [a, b]\n")], "meta-data", "instance-id"),
+        (vec![("meta-data", "- just\n- a list\n")], "meta-data", "mapping"),
+        (vec![("meta-data", "instance-id: x\n  bad: indent\n")], "meta-data", "YAML"),
         (
             vec![
                 ("meta-data", "instance-id: x\n"),
@@ -177,10 +134,7 @@ async fn invalid_files_name_the_file_and_the_problem() {
             "10.0.0.300",
         ),
         (
-            vec![(
-                "meta-data",
-                "instance-id: x\nnetwork-interfaces: |\n  address nowhere\n",
-            )],
+            vec![("meta-data", "instance-id: x\nnetwork-interfaces: |\n  address nowhere\n")],
             "meta-data",
             "nowhere",
         ),
@@ -189,10 +143,7 @@ async fn invalid_files_name_the_file_and_the_problem() {
         let err = fetch(&cfg).await.unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, MetadataError::InvalidFile { .. }), "{msg}");
-        assert!(
-            msg.contains(&dir.path().join(file).display().to_string()),
-            "{msg}"
-        );
+        assert!(msg.contains(&dir.path().join(file).display().to_string()), "{msg}");
         assert!(msg.contains(needle), "{msg}");
     }
 }
@@ -201,11 +152,6 @@ async fn invalid_files_name_the_file_and_the_problem() {
 async fn non_utf8_seed_is_invalid() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("meta-data"), [0xff, 0xfe, b'\n']).unwrap();
-    let cfg = NocloudConfig {
-        seed_dir: dir.path().to_path_buf(),
-    };
-    assert!(matches!(
-        fetch(&cfg).await.unwrap_err(),
-        MetadataError::InvalidFile { .. }
-    ));
+    let cfg = NocloudConfig { seed_dir: dir.path().to_path_buf() };
+    assert!(matches!(fetch(&cfg).await.unwrap_err(), MetadataError::InvalidFile { .. }));
 }

@@ -6,10 +6,7 @@ use crate::metadata::test_support::{always, not_found_otherwise, server};
 use mockito::{Matcher, ServerGuard};
 
 fn cfg(server: &ServerGuard) -> OpenstackConfig {
-    OpenstackConfig {
-        base_url: server.url(),
-        timeout_seconds: 2,
-    }
+    OpenstackConfig { base_url: server.url(), timeout_seconds: 2 }
 }
 
 /// Abridged from the Nova documentation's example.
@@ -30,20 +27,12 @@ const META_DATA: &str = r#"{
 #[tokio::test]
 async fn reads_meta_data_json_and_ec2_ipv4() {
     let mut server = server().await;
-    always(
-        server
-            .mock("GET", "/openstack/latest/meta_data.json")
-            .with_body(META_DATA),
-    )
-    .create_async()
-    .await;
-    always(
-        server
-            .mock("GET", "/latest/meta-data/local-ipv4")
-            .with_body("192.168.0.12\n"),
-    )
-    .create_async()
-    .await;
+    always(server.mock("GET", "/openstack/latest/meta_data.json").with_body(META_DATA))
+        .create_async()
+        .await;
+    always(server.mock("GET", "/latest/meta-data/local-ipv4").with_body("192.168.0.12\n"))
+        .create_async()
+        .await;
     not_found_otherwise(&mut server).await;
 
     let md = fetch(&cfg(&server)).await.unwrap();
@@ -57,14 +46,10 @@ async fn reads_meta_data_json_and_ec2_ipv4() {
             private_ipv6: None,
             region: None,
             availability_zone: Some("nova".into()),
-            attributes: [
-                ("etcd-cluster", "prod"),
-                ("priority", "low"),
-                ("role", "webservers")
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+            attributes: [("etcd-cluster", "prod"), ("priority", "low"), ("role", "webservers")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     );
 }
@@ -73,21 +58,14 @@ async fn reads_meta_data_json_and_ec2_ipv4() {
 async fn ec2_compatible_ipv4_is_optional() {
     let mut server = server().await;
     let minimal = r#"{"uuid": "u-1", "hostname": null, "availability_zone": ""}"#;
-    always(
-        server
-            .mock("GET", "/openstack/latest/meta_data.json")
-            .with_body(minimal),
-    )
-    .create_async()
-    .await;
+    always(server.mock("GET", "/openstack/latest/meta_data.json").with_body(minimal))
+        .create_async()
+        .await;
     not_found_otherwise(&mut server).await;
 
     let md = fetch(&cfg(&server)).await.unwrap();
     assert_eq!(md.instance_id, "u-1");
-    assert_eq!(
-        (md.hostname, md.private_ipv4, md.availability_zone),
-        (None, None, None)
-    );
+    assert_eq!((md.hostname, md.private_ipv4, md.availability_zone), (None, None, None));
     assert!(md.attributes.is_empty());
 }
 
@@ -97,63 +75,36 @@ async fn meta_data_json_problems() {
     let mut server = server().await;
     not_found_otherwise(&mut server).await;
     let err = fetch(&cfg(&server)).await.unwrap_err();
-    assert!(
-        matches!(err, MetadataError::Status { status: 404, .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("/openstack/latest/meta_data.json"),
-        "{err}"
-    );
+    assert!(matches!(err, MetadataError::Status { status: 404, .. }), "{err}");
+    assert!(err.to_string().contains("/openstack/latest/meta_data.json"), "{err}");
 
     // Not JSON, or without uuid.
-    for body in [
-        "<html>captive portal</html>",
-        r#"{"hostname": "x"}"#,
-        r#"{"uuid": " "}"#,
-    ] {
+    for body in ["<html>captive portal</html>", r#"{"hostname": "x"}"#, r#"{"uuid": " "}"#] {
         let mut server = crate::metadata::test_support::server().await;
-        always(
-            server
-                .mock("GET", "/openstack/latest/meta_data.json")
-                .with_body(body),
-        )
-        .create_async()
-        .await;
+        always(server.mock("GET", "/openstack/latest/meta_data.json").with_body(body))
+            .create_async()
+            .await;
         not_found_otherwise(&mut server).await;
         let err = fetch(&cfg(&server)).await.unwrap_err();
-        assert!(
-            matches!(err, MetadataError::Invalid { .. }),
-            "{body}: {err}"
-        );
+        assert!(matches!(err, MetadataError::Invalid { .. }), "{body}: {err}");
         assert!(!err.is_retryable());
     }
 
     // Nova not ready yet.
     let mut server = crate::metadata::test_support::server().await;
-    always(server.mock("GET", Matcher::Any).with_status(500))
-        .create_async()
-        .await;
+    always(server.mock("GET", Matcher::Any).with_status(500)).create_async().await;
     assert!(fetch(&cfg(&server)).await.unwrap_err().is_retryable());
 }
 
 #[tokio::test]
 async fn bad_ipv4_is_invalid() {
     let mut server = server().await;
-    always(
-        server
-            .mock("GET", "/openstack/latest/meta_data.json")
-            .with_body(META_DATA),
-    )
-    .create_async()
-    .await;
-    always(
-        server
-            .mock("GET", "/latest/meta-data/local-ipv4")
-            .with_body("192.168.0"),
-    )
-    .create_async()
-    .await;
+    always(server.mock("GET", "/openstack/latest/meta_data.json").with_body(META_DATA))
+        .create_async()
+        .await;
+    always(server.mock("GET", "/latest/meta-data/local-ipv4").with_body("192.168.0"))
+        .create_async()
+        .await;
     let err = fetch(&cfg(&server)).await.unwrap_err();
     assert!(matches!(err, MetadataError::Invalid { .. }), "{err}");
     assert!(err.to_string().contains("local-ipv4"), "{err}");

@@ -6,7 +6,7 @@
 scenario() {
   fleet_setup || return 1
   machines m1 1 m2 2 m3 3 m4 4 || return 1
-  local out ip1 ip2
+  local out ip1
   ip1=$(fleet_ip 1)
 
   check "init on m1 prints the join command" init_m1
@@ -133,7 +133,8 @@ reset_refused() { # M
 }
 
 tampered_release() { # M: a mirror whose tarball has one flipped byte
-  local bad=$(fleet_root "$1")/srv/bad
+  local bad
+  bad=$(fleet_root "$1")/srv/bad
   mkdir -p "$bad" && cp -r "$MIRROR/v$ETCD_VERSION" "$bad/" || return 1
   local tgz=$bad/v$ETCD_VERSION/etcd-v$ETCD_VERSION-linux-amd64.tar.gz
   printf '\x00' | dd of="$tgz" bs=1 seek=1000 conv=notrunc status=none || return 1

@@ -26,7 +26,8 @@ join_completes() { # M
 }
 
 killed_join() { # M: start join, SIGKILL etcdadm once the cluster lists the new learner
-  local peer="https://$(fleet_ip "${1#m}"):2380" deadline=$((SECONDS + 60))
+  local peer deadline=$((SECONDS + 60))
+  peer="https://$(fleet_ip "${1#m}"):2380"
   ea "$1" join "https://$ip1:2379" >"$FLEET_RUN/$1-join.log" 2>&1 &
   local bg=$!
   until members m1 | grep_all "$peer"; do

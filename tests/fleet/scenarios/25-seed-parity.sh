@@ -77,7 +77,8 @@ assert i["peerURLs"] and i["clientURLs"], i
 }
 
 skip_remove() { # M
-  local peer="https://$(fleet_ip "${1#m}"):2380"
+  local peer
+  peer="https://$(fleet_ip "${1#m}"):2380"
   ea_out out "$1" reset --skip-remove-member || return 1
   assert_contains "$(members m1)" "$peer" "member still listed" &&
     assert_eq "" "$(fleet_exec "$1" sh -c 'ls /opt/bin /var/lib/etcd /etc/etcdadm/state.json 2>/dev/null')" "leftovers"

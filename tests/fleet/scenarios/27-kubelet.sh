@@ -6,7 +6,8 @@
 scenario() {
   fleet_setup || return 1
   machines m1 1 m2 2 || return 1
-  local out endpoint="https://$(fleet_ip 1):2379"
+  local endpoint
+  endpoint="https://$(fleet_ip 1):2379"
   check "init on m1 (systemd mode)" ea_out out m1 init
   copy_ca m1 m2 || return 1
   check "m2: join up to configure in kubelet mode" ea_out out m2 join phase configure "$endpoint" --init-system kubelet

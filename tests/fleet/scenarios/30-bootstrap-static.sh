@@ -6,7 +6,8 @@
 scenario() {
   fleet_setup || return 1
   make_ca "$FLEET_RUN/ca" || return 1
-  local peers="[$(fleet_ip 1), $(fleet_ip 2), $(fleet_ip 3)]"
+  local peers
+  peers="[$(fleet_ip 1), $(fleet_ip 2), $(fleet_ip 3)]"
   bootstrap_prepare "$FLEET_RUN/ca" "release-url: $MIRROR_URL
 version: $ETCD_VERSION
 bootstrap:

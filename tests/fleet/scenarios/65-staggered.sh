@@ -25,7 +25,10 @@ staggered_trial() { # T: machines s<T>a..s<T>e with addresses .(10+5T-4) .. .(10
   for m in "${names[@]}"; do
     n=$((5 * t - 4 + ${#records[@]}))
     records+=("$m=$(fleet_ip "$n")")
-    dns_srv_set "$domain" "${records[@]}" && fleet_start "$m" || { rc=1; break; }
+    if ! { dns_srv_set "$domain" "${records[@]}" && fleet_start "$m"; }; then
+      rc=1
+      break
+    fi
     # The last one finds the set complete at once; the others wait, having seen fewer.
     ((${#records[@]} == 5)) && break
     bootstrap_status_is "$m" "discovering peers ${#records[@]}/5" 60 || { rc=1; break; }

@@ -28,7 +28,8 @@ scenario() {
 }
 
 kill_after_member_add() { # M
-  local peer="https://$(fleet_ip "${1#m}"):2380" deadline=$((SECONDS + 120))
+  local peer deadline=$((SECONDS + 120))
+  peer="https://$(fleet_ip "${1#m}"):2380"
   fleet_start "$1" || return 1
   until members m1 | grep_all "$peer"; do
     ((SECONDS < deadline)) || fleet__fail "$1 never appeared in the member list" || return 1

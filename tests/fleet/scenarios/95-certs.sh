@@ -6,7 +6,8 @@
 scenario() {
   fleet_setup || return 1
   machines m1 1 m2 2 m3 3 || return 1
-  local out ep="https://$(fleet_ip 1):2379"
+  local ep
+  ep="https://$(fleet_ip 1):2379"
   check "init with one-day certificates" ea_out out m1 init --cert-validity-days 1
   copy_ca m1 m2 && copy_ca m1 m3 || return 1
   check "m2 joins" ea_out out m2 join "$ep" --cert-validity-days 1

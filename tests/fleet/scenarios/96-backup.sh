@@ -5,7 +5,6 @@
 scenario() {
   fleet_setup || return 1
   machines m1 1 m2 2 || return 1
-  local out
   check "init on m1" ea_out out m1 init
   check "data to back up" ectl m1 put /backup/k v1
   local i
