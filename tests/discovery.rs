@@ -13,6 +13,8 @@ mod aws_asg_discovery;
 mod dns_discovery;
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "discovery/sigv4_verify.rs"]
+mod sigv4_verify;
 #[path = "discovery/support.rs"]
 mod support;
 #[path = "discovery/throttle_proxy.rs"]

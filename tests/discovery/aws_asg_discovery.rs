@@ -167,6 +167,10 @@ async fn aws_asg_discovery_lists_in_service_instances_by_private_ip() {
     assert_eq!(members(&set), want);
     assert_eq!((set.expected, set.authoritative, set.is_complete()), (Some(3), true, true));
     assert_eq!(proxy.actions(), ["DescribeAutoScalingGroups", "DescribeInstances"]);
+    // Each call is signed so that AWS would accept it: checked by the proxy with an
+    // independent SigV4 implementation (a bad one gets 403 SignatureDoesNotMatch).
+    let bad: Vec<_> = proxy.calls().into_iter().filter_map(|c| c.bad_signature).collect();
+    assert!(bad.is_empty(), "{bad:?}");
 
     // Group from this instance's membership, looked up once per process.
     let cfg = config(&proxy.url, None, 50.0);

@@ -2,7 +2,11 @@
 //! test picks the way AWS throttles (Auto Scaling with HTTP 400 `Throttling`, EC2 with HTTP
 //! 503 `RequestLimitExceeded`) or fails (HTTP 500 `InternalFailure`; HTTP 502 with an HTML
 //! body, as a load balancer in front answers). One request per connection (`Connection: close`).
+//! Every call's SigV4 signature is checked independently (`sigv4_verify`, with the secret
+//! every test client uses, `TEST_SECRET`); a call that does not verify is answered as AWS
+//! answers it, 403 `SignatureDoesNotMatch`, and recorded as such.
 
+use crate::sigv4_verify::{self, Signed};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -21,7 +25,12 @@ pub struct Call {
     pub throttled: bool,
     /// The form parameters of the request.
     pub params: Vec<(String, String)>,
+    /// Why its signature did not verify, if it did not.
+    pub bad_signature: Option<String>,
 }
+
+/// The secret access key of every client in the discovery tests.
+pub const TEST_SECRET: &str = "test-secret-do-not-print";
 
 impl Call {
     /// The values of the instance-id filter of a DescribeInstances call.
@@ -131,6 +140,7 @@ async fn handle(
     let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let action =
         params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()).unwrap_or_default();
+    let bad_signature = signature_check(&head_text, &body).err();
     let fault = {
         let mut log = log.lock().unwrap();
         let fault = throttle(log.len() + 1);
@@ -141,10 +151,17 @@ async fn handle(
             access_key,
             throttled: fault != Fault::None,
             params,
+            bad_signature: bad_signature.clone(),
         });
         fault
     };
     let refusal = match fault {
+        _ if bad_signature.is_some() => Some((
+            "403 Forbidden",
+            "<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code>\
+             <Message>The request signature we calculated does not match the signature you provided.</Message>\
+             </Error><RequestId>proxy</RequestId></ErrorResponse>",
+        )),
         Fault::None => None,
         Fault::Throttle if service == "ec2" => Some((
             "503 Service Unavailable",
@@ -182,6 +199,17 @@ async fn handle(
     conn.write_all(&with_connection_close(&answer_head)).await?;
     conn.write_all(&answer[split..]).await?;
     conn.shutdown().await
+}
+
+/// Checks the SigV4 signature of a request given as its head text and body.
+fn signature_check(head: &str, body: &[u8]) -> Result<(), String> {
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
+    sigv4_verify::verify(&Signed { method, target, headers, body }, TEST_SECRET)
 }
 
 /// Reads one request: the head (through the blank line) and a Content-Length body.
