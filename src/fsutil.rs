@@ -136,7 +136,7 @@ fn parent_dir(path: &Path) -> io::Result<&Path> {
     }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     OpenOptions::new().read(true).custom_flags(nix::libc::O_DIRECTORY).open(dir)?.sync_all()
 }
 

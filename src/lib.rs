@@ -20,6 +20,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod pair_files;
 pub mod phases;
 pub mod pki;
 pub mod release;

@@ -53,6 +53,16 @@ impl PkiPaths {
     }
 
     /// Everything but the CA: what `reset` removes.
+    /// The member's certificate/key pairs (each written as one unit, `pair_files`).
+    pub fn member_pairs(&self) -> [(&PathBuf, &PathBuf); 4] {
+        [
+            (&self.server_cert, &self.server_key),
+            (&self.peer_cert, &self.peer_key),
+            (&self.client_cert, &self.client_key),
+            (&self.apiserver_cert, &self.apiserver_key),
+        ]
+    }
+
     pub fn member_files(&self) -> [&PathBuf; 8] {
         [
             &self.server_cert,

@@ -6,6 +6,7 @@
 
 use crate::fsutil::{write_atomic, MODE_PRIVATE, MODE_PUBLIC};
 use crate::net::Host;
+use crate::pair_files::{write_pair, PairFile};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
@@ -159,7 +160,8 @@ impl Ca {
         Ok(true)
     }
 
-    /// Issues a new key and certificate for `spec`, replacing the files atomically.
+    /// Issues a new key and certificate for `spec`; both replace the old ones together
+    /// (`pair_files`).
     pub fn issue(
         &self,
         spec: &CertSpec,
@@ -182,9 +184,12 @@ impl Ca {
         params.use_authority_key_identifier_extension = true;
         set_validity(&mut params, validity_days);
         let issued = params.signed_by(&key_pair, &self.issuer)?;
-        write_atomic(key, key_pair.serialize_pem().as_bytes(), MODE_PRIVATE)
-            .map_err(io_err(key))?;
-        write_atomic(cert, issued.pem().as_bytes(), MODE_PUBLIC).map_err(io_err(cert))?;
+        let (key_pem, cert_pem) = (key_pair.serialize_pem(), issued.pem());
+        let files = [
+            PairFile { path: cert, contents: cert_pem.as_bytes(), mode: MODE_PUBLIC },
+            PairFile { path: key, contents: key_pem.as_bytes(), mode: MODE_PRIVATE },
+        ];
+        write_pair(&files, &mut |_| {}).map_err(io_err(cert))?;
         info!(cert = %cert.display(), cn = %spec.common_name, days = validity_days, "issued certificate");
         Ok(())
     }

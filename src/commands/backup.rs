@@ -139,20 +139,20 @@ fn unused_name(dir: &Path, member: &str) -> PathBuf {
     }
 }
 
-/// Removes all but the newest `keep` snapshots of `member`; returns what was removed.
+/// Removes all but the newest `keep` snapshots of `member` (names `unused_name` gives it,
+/// exactly: member `m1` never touches `m1-a`'s); returns what was removed.
 fn prune(dir: &Path, member: &str, keep: usize) -> Result<Vec<PathBuf>> {
-    let prefix = format!("{member}-");
-    let mut snaps: Vec<PathBuf> = std::fs::read_dir(dir)?
+    let mut snaps: Vec<(String, PathBuf)> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".db"))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            let (m, stamp) = crate::s3::snapshot_name_stamp(name)?;
+            (m == member).then_some((stamp, p))
         })
         .collect();
     snaps.sort();
     let excess = snaps.len().saturating_sub(keep);
-    let old: Vec<PathBuf> = snaps.into_iter().take(excess).collect();
+    let old: Vec<PathBuf> = snaps.into_iter().take(excess).map(|(_, p)| p).collect();
     for p in &old {
         std::fs::remove_file(p).with_context(|| format!("cannot remove {}", p.display()))?;
     }
@@ -199,7 +199,9 @@ mod tests {
             "m1-20260102T000000Z.db",
             "m1-20260103T000000Z.db",
             "m2-20250101T000000Z.db",
+            "m1-a-20250101T000000Z.db",
             "m1-notes.txt",
+            "m1-old.db",
         ] {
             std::fs::write(d.path().join(n), b"x").unwrap();
         }
@@ -207,6 +209,8 @@ mod tests {
         assert_eq!(removed, [d.path().join("m1-20260101T000000Z.db")]);
         assert!(d.path().join("m2-20250101T000000Z.db").exists());
         assert!(d.path().join("m1-notes.txt").exists());
+        assert!(d.path().join("m1-a-20250101T000000Z.db").exists(), "another member's, m1-a");
+        assert!(d.path().join("m1-old.db").exists(), "not a name etcdadm backup gives");
         // Names taken back to back stay distinct and sort in the order they were taken.
         let first = unused_name(d.path(), "m1");
         std::fs::write(&first, b"x").unwrap();

@@ -168,6 +168,11 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
             info!(file = %f.display(), "removed");
         }
     }
+    // The generations behind the certificate links (`pair_files`).
+    for (cert, key) in m.pki.member_pairs() {
+        crate::pair_files::remove_pair(cert, key)
+            .with_context(|| format!("cannot remove the certificate pair of {}", cert.display()))?;
+    }
     // Binaries kept beside the live ones by `etcdadm upgrade` (etcd-v<V>/).
     for dir in crate::release::swap::prune(&c.install_dir, &[])? {
         info!(dir = %dir.display(), "removed");

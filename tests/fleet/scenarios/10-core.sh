@@ -43,7 +43,8 @@ init_m1() {
 
 key_modes() {
   local modes
-  modes=$(fleet_exec "$1" stat -c '%n %a' /etc/etcd/pki/ca.key /etc/etcd/pki/server.key /etc/etcd/pki/peer.key /etc/etcd/pki/etcdctl-etcd-client.key /etc/etcd/pki/server.crt /etc/etcd/pki/ca.crt) || return 1
+  # -L: the mode of the file etcd reads (member certificates are links, src/pair_files.rs)
+  modes=$(fleet_exec "$1" stat -L -c '%n %a' /etc/etcd/pki/ca.key /etc/etcd/pki/server.key /etc/etcd/pki/peer.key /etc/etcd/pki/etcdctl-etcd-client.key /etc/etcd/pki/server.crt /etc/etcd/pki/ca.crt) || return 1
   assert_eq "/etc/etcd/pki/ca.key 600
 /etc/etcd/pki/server.key 600
 /etc/etcd/pki/peer.key 600
