@@ -1,4 +1,8 @@
 //! Streaming transfers from `http(s)://` and `file://` URLs, hashing in the same pass.
+//!
+//! A mirror is not trusted to behave: every transfer is bounded in time (connect, then the
+//! answer and each chunk of the body must come within the idle timeout) and in size (the
+//! body is counted while it streams; nothing is buffered beyond one chunk).
 
 use super::progress::Progress;
 use super::ReleaseError;
@@ -11,7 +15,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Largest SHA256SUMS we accept.
-const SMALL_LIMIT: usize = 1 << 20;
+pub const SUMS_MAX_BYTES: u64 = 1 << 20;
+/// Largest release archive we accept (etcd's are about 20 MB).
+pub const ARCHIVE_MAX_BYTES: u64 = 1 << 30;
+
+/// The bounds of one transfer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// For the TCP (and TLS) connection: download-connect-timeout-seconds.
+    pub connect: Duration,
+    /// For the answer, and then for each next chunk of the body: timeout-seconds.
+    pub idle: Duration,
+    pub max_bytes: u64,
+}
 
 fn fetch_err(url: &str, message: impl ToString) -> ReleaseError {
     ReleaseError::Fetch { url: url.into(), message: message.to_string() }
@@ -35,29 +51,78 @@ fn client(connect_timeout: Duration) -> Result<reqwest::Client, ReleaseError> {
         .map_err(|e| fetch_err("(client)", e))
 }
 
-async fn get(url: &str, connect_timeout: Duration) -> Result<reqwest::Response, ReleaseError> {
-    let resp = client(connect_timeout)?
-        .get(url)
-        .send()
+fn stalled(url: &str, limits: &Limits, what: &str) -> ReleaseError {
+    fetch_err(
+        url,
+        format!(
+            "no {what} within {}s (timeout-seconds); the mirror stalled",
+            limits.idle.as_secs_f64()
+        ),
+    )
+}
+
+fn too_large(url: &str, limits: &Limits) -> ReleaseError {
+    fetch_err(url, format!("larger than {} bytes; refusing the rest", limits.max_bytes))
+}
+
+async fn get(url: &str, limits: &Limits) -> Result<reqwest::Response, ReleaseError> {
+    let send = client(limits.connect)?.get(url).send();
+    let resp = tokio::time::timeout(limits.idle, send)
         .await
+        .map_err(|_| stalled(url, limits, "answer"))?
         .map_err(|e| fetch_err(url, error_chain(&e)))?;
     if !resp.status().is_success() {
         return Err(fetch_err(url, format!("server answered {}", resp.status())));
     }
+    if resp.content_length().is_some_and(|n| n > limits.max_bytes) {
+        return Err(too_large(url, limits));
+    }
     Ok(resp)
 }
 
+/// Streams the body of `url` chunk by chunk into `sink`, within `limits`.
+async fn stream_into(
+    url: &str,
+    limits: &Limits,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), ReleaseError>,
+) -> Result<(), ReleaseError> {
+    let resp = get(url, limits).await?;
+    let mut progress = Progress::new(url, resp.content_length());
+    let mut stream = resp.bytes_stream();
+    let mut total: u64 = 0;
+    loop {
+        let next = tokio::time::timeout(limits.idle, stream.next())
+            .await
+            .map_err(|_| stalled(url, limits, "data"))?;
+        let Some(chunk) = next else { break };
+        let chunk = chunk.map_err(|e| fetch_err(url, error_chain(&e)))?;
+        total += chunk.len() as u64;
+        if total > limits.max_bytes {
+            return Err(too_large(url, limits));
+        }
+        sink(&chunk)?;
+        progress.advance(chunk.len() as u64);
+    }
+    progress.finish();
+    Ok(())
+}
+
 /// Fetches a small file (SHA256SUMS) into memory.
-pub async fn fetch_small(url: &str, connect_timeout: Duration) -> Result<Vec<u8>, ReleaseError> {
+pub async fn fetch_small(url: &str, limits: &Limits) -> Result<Vec<u8>, ReleaseError> {
     if let Some(path) = file_path(url)? {
+        let len = std::fs::metadata(&path).map_err(|e| fetch_err(url, e))?.len();
+        if len > limits.max_bytes {
+            return Err(too_large(url, limits));
+        }
         return std::fs::read(&path).map_err(|e| fetch_err(url, e));
     }
-    let resp = get(url, connect_timeout).await?;
-    let bytes = resp.bytes().await.map_err(|e| fetch_err(url, error_chain(&e)))?;
-    if bytes.len() > SMALL_LIMIT {
-        return Err(fetch_err(url, "larger than 1 MiB; not a SHA256SUMS file"));
-    }
-    Ok(bytes.to_vec())
+    let mut bytes = Vec::new();
+    stream_into(url, limits, &mut |chunk| {
+        bytes.extend_from_slice(chunk);
+        Ok(())
+    })
+    .await?;
+    Ok(bytes)
 }
 
 /// Streams `url` into `dest` (via a temporary file beside it), returning the SHA-256 of
@@ -65,7 +130,7 @@ pub async fn fetch_small(url: &str, connect_timeout: Duration) -> Result<Vec<u8>
 pub async fn download(
     url: &str,
     dest: &Path,
-    connect_timeout: Duration,
+    limits: &Limits,
 ) -> Result<Sha256Digest, ReleaseError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
@@ -80,6 +145,9 @@ pub async fn download(
     if let Some(path) = file_path(url)? {
         let mut f = tokio::fs::File::open(&path).await.map_err(|e| fetch_err(url, e))?;
         let total = f.metadata().await.ok().map(|m| m.len());
+        if total.is_some_and(|n| n > limits.max_bytes) {
+            return Err(too_large(url, limits));
+        }
         let mut progress = Progress::new(url, total);
         let mut buf = vec![0u8; 256 * 1024];
         loop {
@@ -94,18 +162,84 @@ pub async fn download(
         }
         progress.finish();
     } else {
-        let resp = get(url, connect_timeout).await?;
-        let mut progress = Progress::new(url, resp.content_length());
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| fetch_err(url, error_chain(&e)))?;
-            sink(&chunk)?;
-            progress.advance(chunk.len() as u64);
-        }
-        progress.finish();
+        stream_into(url, limits, &mut sink).await?;
     }
     // Not synced: the cache is verified against the digest whenever it is used, so a file
     // torn by a crash is simply downloaded again.
     tmp.persist(dest).map_err(|e| super::io_err(dest)(e.error))?;
     Ok(hasher.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A mirror on loopback that reads the request, writes `head` and then, if `endless`,
+    /// body bytes forever; otherwise it keeps the connection open and sends nothing more.
+    async fn mirror(head: &'static str, endless: bool) -> String {
+        // As main does: reqwest needs the process's crypto provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v3.5.1/SHA256SUMS", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    let chunk = vec![b'x'; 64 * 1024];
+                    while endless && conn.write_all(&chunk).await.is_ok() {}
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                });
+            }
+        });
+        url
+    }
+
+    fn limits(max_bytes: u64) -> Limits {
+        Limits { connect: Duration::from_secs(5), idle: Duration::from_secs(1), max_bytes }
+    }
+
+    /// Bounds the test itself: a transfer that hangs fails the test instead of hanging it.
+    async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(60), f).await.expect("the transfer hung")
+    }
+
+    #[tokio::test]
+    async fn a_mirror_that_accepts_and_then_sends_nothing_is_an_error_naming_timeout_seconds() {
+        let url = mirror("", false).await;
+        let e = bounded(fetch_small(&url, &limits(SUMS_MAX_BYTES))).await.unwrap_err();
+        assert!(e.to_string().contains("no answer within 1s (timeout-seconds)"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_mirror_that_stalls_in_the_body_is_an_error_and_leaves_no_file() {
+        let url = mirror("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc", false).await;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("etcd.tar.gz");
+        let e = bounded(download(&url, &dest, &limits(ARCHIVE_MAX_BYTES))).await.unwrap_err();
+        assert!(e.to_string().contains("no data within 1s (timeout-seconds)"), "{e}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a file was left");
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_cut_at_the_size_limit_and_leaves_no_file() {
+        let url = mirror("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", true).await;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("etcd.tar.gz");
+        let e = bounded(download(&url, &dest, &limits(1 << 20))).await.unwrap_err();
+        assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a file was left");
+        let e = bounded(fetch_small(&url, &limits(SUMS_MAX_BYTES))).await.unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_limit_is_refused_before_the_body() {
+        let url = mirror("HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", false).await;
+        let e = bounded(fetch_small(&url, &limits(SUMS_MAX_BYTES))).await.unwrap_err();
+        assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
+    }
 }

@@ -48,7 +48,8 @@ pub struct Release {
     pub arch: String,
     base_url: String,
     pinned: Option<Sha256Digest>,
-    connect_timeout: std::time::Duration,
+    /// Bounds of each transfer (the archive's; SHA256SUMS gets a smaller size limit).
+    limits: fetch::Limits,
     cache_dir: PathBuf,
 }
 
@@ -69,7 +70,11 @@ impl Release {
             arch: c.arch.clone().unwrap_or_else(|| host_arch().into()),
             base_url: c.release_url.trim_end_matches('/').to_string(),
             pinned: c.release_sha256.as_deref().and_then(digest::parse_hex),
-            connect_timeout: std::time::Duration::from_secs(c.download_connect_timeout_seconds),
+            limits: fetch::Limits {
+                connect: std::time::Duration::from_secs(c.download_connect_timeout_seconds),
+                idle: c.timeout(),
+                max_bytes: fetch::ARCHIVE_MAX_BYTES,
+            },
             cache_dir: c.cache_dir.join(format!("v{}", c.version)),
         }
     }
@@ -116,7 +121,7 @@ impl Release {
             .map_err(io_err(&self.cache_dir))?;
         let url = self.archive_url();
         info!(%url, "downloading etcd release");
-        let actual = fetch::download(&url, &path, self.connect_timeout).await?;
+        let actual = fetch::download(&url, &path, &self.limits).await?;
         if actual != expected {
             let _ = std::fs::remove_file(&path);
             return Err(ReleaseError::Mismatch {
@@ -137,7 +142,12 @@ impl Release {
         }
         let url = self.sums_url();
         let cached = self.cache_dir.join("SHA256SUMS");
-        let text = match fetch::fetch_small(&url, self.connect_timeout).await {
+        let text = match fetch::fetch_small(
+            &url,
+            &fetch::Limits { max_bytes: fetch::SUMS_MAX_BYTES, ..self.limits },
+        )
+        .await
+        {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 Sums::parse(&text)
