@@ -445,6 +445,19 @@ impl Cluster {
     }
 }
 
+/// Retries an etcd operation on the errors etcd asks callers to retry.
+pub async fn until_deadline<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    op: F,
+) -> Result<T, ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClusterError>>,
+{
+    crate::retry::retry_while(what, deadline, ClusterError::is_retryable, op).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

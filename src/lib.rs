@@ -16,6 +16,7 @@ pub mod dns;
 pub mod error_chain;
 pub mod fsutil;
 pub mod member;
+pub mod membership;
 pub mod metadata;
 pub mod metrics;
 pub mod net;

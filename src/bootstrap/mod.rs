@@ -6,17 +6,17 @@
 pub mod decide;
 mod probe;
 
-use crate::cluster::{format_id, Cluster};
-use crate::commands::{init, join};
+use crate::cluster::format_id;
 use crate::config::{self, Config, ConfigSources};
 use crate::discovery::{self, DiscoveryContext, Peer, PeerSet};
 use crate::member::LocalMember;
+use crate::membership::{form, join, remove};
 use crate::metadata::{self, InstanceMetadata, MetadataConfig};
 use crate::net::{self, Host};
 use crate::notify;
 use crate::phases;
 use crate::pki::{Ca, PkiError};
-use crate::retry::{retry_while, until_deadline};
+use crate::retry::retry_while;
 use crate::state::{Phase, State};
 use anyhow::{anyhow, bail, Context, Result};
 use decide::{decide, Candidate, Decision, View};
@@ -171,8 +171,8 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                     "forming a new cluster of {} members (token {token})",
                     initial_cluster.len()
                 ));
-                let req = init::Request { defer_member: authoritative, ..Default::default() };
-                init::form(&c, &m, init::NewCluster { initial_cluster, token }, &req).await?;
+                let req = form::Request { defer_member: authoritative, ..Default::default() };
+                form::form(&c, &m, form::NewCluster { initial_cluster, token }, &req).await?;
                 if !authoritative {
                     return Ok(format!("etcd member {} of a new cluster is healthy", m.name));
                 }
@@ -208,11 +208,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                     format_id(member.id),
                     member.name
                 ));
-                let cl = Cluster::connect_any(&endpoints, &tls).await?;
-                until_deadline("removing a member that left the peer set", c.timeout(), || {
-                    cl.remove(member.id)
-                })
-                .await?;
+                remove::remove_departed(&endpoints, &tls, member.id, c.timeout()).await?;
             }
         }
     }

@@ -1,16 +1,15 @@
-//! One module per verb; each is a thin sequence of phases.
+//! One module per verb: each is a thin edge that turns the parsed request into one
+//! operation (membership operations are in `crate::membership`) and prints its outcome.
 
 mod backup;
 mod certs;
 mod config_view;
 pub mod discover;
 mod download;
-mod existing;
 pub mod generate;
 mod info;
 pub mod init;
 pub mod join;
-pub mod phase_table;
 pub mod reset;
 mod status;
 pub mod upgrade;
@@ -38,7 +37,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(InitPhaseCommand::Phase { phase, args }) => (args, Some(phase)),
                 None => (a.args, None),
             };
-            let req = init::Request {
+            let req = crate::membership::form::Request {
                 snapshot: opts.snapshot,
                 skip_hash_check: opts.skip_hash_check,
                 phase,
@@ -60,7 +59,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             join::run(
                 c,
-                join::Request {
+                crate::membership::join::Request {
                     endpoints,
                     retry,
                     phase,
