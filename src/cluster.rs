@@ -304,7 +304,7 @@ impl Cluster {
         let target = match &host {
             Host::Ip(_) => endpoint.to_string(),
             Host::Name(name) => {
-                let ip = *crate::dns::resolve_host(name)
+                let ip = *crate::resolver::resolve_host(name)
                     .await
                     .map_err(unreachable)?
                     .first()

@@ -219,3 +219,49 @@ fn commands_is_referenced_only_by_the_binary() {
         .collect();
     assert!(users.is_empty(), "only main.rs/lib.rs may reference commands, but: {users:?}");
 }
+
+fn read(rel: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn lib_module_map_names_every_module() {
+    let lib = read("src/lib.rs");
+    let map: String = lib.lines().filter(|l| l.starts_with("//!")).collect::<Vec<_>>().join("\n");
+    let missing: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';'))
+        .filter(|m| !map.contains(&format!("`{m}`")))
+        .collect();
+    assert!(missing.is_empty(), "src/lib.rs's module map does not name: {missing:?}");
+}
+
+#[test]
+fn readme_source_layout_names_every_entry_of_src_and_nothing_else() {
+    let readme = read("README.md");
+    let start =
+        readme.find("## Source layout").expect("README.md has a '## Source layout' section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&src).expect("src/") {
+        let entry = entry.expect("directory entry");
+        let name = entry.file_name().to_string_lossy().to_string();
+        let shown =
+            if entry.path().is_dir() { format!("`src/{name}/`") } else { format!("`src/{name}`") };
+        if !section.contains(&shown) {
+            missing.push(shown);
+        }
+    }
+    assert!(missing.is_empty(), "README's source layout does not name: {missing:?}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let stale: Vec<&str> = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|p| p.starts_with("src/") && !root.join(p).exists())
+        .collect();
+    assert!(stale.is_empty(), "README's source layout names paths that do not exist: {stale:?}");
+}

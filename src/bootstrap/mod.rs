@@ -17,7 +17,7 @@ use crate::notify;
 use crate::phases;
 use crate::pki::{Ca, PkiError};
 use crate::retry::retry_while;
-use crate::state::{Phase, State};
+use crate::state::{Progress, State};
 use anyhow::{anyhow, bail, Context, Result};
 use decide::{decide, Candidate, Decision, View};
 use serde_yaml_ng::{Mapping, Value};
@@ -70,7 +70,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
     let mut c = config::load(&sources).context("configuration with instance metadata applied")?;
 
     if let Some(state) = State::load(&c.state_file)? {
-        if state.phase == Phase::Member {
+        if state.progress == Progress::Member {
             let m = state.member()?;
             crate::metrics::decided("member");
             notify::status(&format!(
@@ -140,7 +140,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 Decision::Join { .. } if settled(&view) => {
                     let mut state = State::load(&c.state_file)?
                         .context("the state file vanished while settling")?;
-                    state.phase = Phase::Member;
+                    state.progress = Progress::Member;
                     state.save()?;
                     let name = me.map(|m| m.name).unwrap_or_default();
                     return Ok(format!(

@@ -12,7 +12,7 @@ use crate::pki::Ca;
 use crate::release::Unpacked;
 use crate::service::ClusterBootstrap;
 use crate::snapshot::Restored;
-use crate::state::{Origin, Phase, State};
+use crate::state::{Origin, Progress, State};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use tracing::info;
@@ -131,7 +131,7 @@ impl InitRun<'_> {
                 phases::make_durable(c)?;
                 let st = cl.status().await?;
                 if !self.req.defer_member {
-                    self.state.phase = Phase::Member;
+                    self.state.progress = Progress::Member;
                 }
                 self.state.member_id = Some(crate::cluster::format_id(st.member_id));
                 self.state.cluster_id = Some(crate::cluster::format_id(st.cluster_id));

@@ -14,7 +14,7 @@ use crate::member::LocalMember;
 use crate::phases;
 use crate::pki::{Ca, PkiError};
 use crate::service::{ClusterBootstrap, Systemctl};
-use crate::state::{Origin, Phase, State};
+use crate::state::{Origin, Progress, State};
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
 use tracing::info;
@@ -126,7 +126,7 @@ impl JoinRun<'_> {
         match p {
             JoinPhase::Stop => {
                 let unit = c.unit_name();
-                if self.state.phase == Phase::Installing
+                if self.state.progress == Progress::Installing
                     && !self.taken_over
                     && Systemctl::state(&unit) == "active"
                 {
@@ -171,7 +171,7 @@ impl JoinRun<'_> {
                 phases::make_durable(c)?;
                 let st = local.status().await?;
                 if !self.req.defer_member {
-                    self.state.phase = Phase::Member;
+                    self.state.progress = Progress::Member;
                 }
                 self.state.member_id = Some(format_id(id));
                 self.state.cluster_id = Some(format_id(st.cluster_id));
@@ -221,8 +221,8 @@ impl JoinRun<'_> {
                 (id, members)
             }
         };
-        if self.state.phase == Phase::Installing {
-            self.state.phase = Phase::Learner;
+        if self.state.progress == Progress::Installing {
+            self.state.progress = Progress::Learner;
         }
         self.state.member_id = Some(format_id(id));
         self.state.save()?;
