@@ -1,5 +1,7 @@
-//! One module per verb: each is a thin edge that turns the parsed request into one
-//! operation (membership operations are in `crate::membership`) and prints its outcome.
+//! One module per verb, the edge of the crate: only the binary calls `run`. `init`, `join`
+//! and `reset` are thin: they turn the parsed request into one membership operation
+//! (`crate::membership`) and print its outcome; `bootstrap` hands over to
+//! `crate::bootstrap`.
 
 mod backup;
 mod certs;
@@ -8,9 +10,9 @@ pub mod discover;
 mod download;
 pub mod generate;
 mod info;
-pub mod init;
-pub mod join;
-pub mod reset;
+mod init;
+mod join;
+mod reset;
 mod status;
 pub mod upgrade;
 
