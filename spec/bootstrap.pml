@@ -15,7 +15,7 @@
  *   MAXCRASH       crash-and-reboot budget; disk survives, memory does not [1]
  *   LOSSY          until the network heals any probe and any call may be lost [1]
  *   FRESH_VIEWS    discovery is never stale (a static list) [0]
- *   FORM_WAITS     init::form is never interrupted (no crash, no wait_healthy timeout) [0]
+ *   FORM_WAITS     membership::form is never interrupted (no crash, no wait_healthy timeout) [0]
  *   STRICT         etcd's --strict-reconfig-check [1]; MAX_LEARNERS etcd's --max-learners [1]
  *   CHECK_S1/S2    check invariant S1 / S2 [1]
  * The fixes F1-F6, on as in the code; 0 restores the earlier protocol (regression cases):
@@ -50,15 +50,15 @@
 #define STRICT 1
 #endif
 #ifndef FORM_WAITS
-#define FORM_WAITS 0      /* 1: init::form is never interrupted: no crash while the state file
+#define FORM_WAITS 0      /* 1: membership::form is never interrupted: no crash while the state file
                              says (Init, Installing), and wait_healthy waits as long as needed */
 #endif
 #ifndef ZOMBIE
 #define ZOMBIE 1          /* 1: the victim may still run after it left the peer set */
 #endif
 #ifndef FIX_RESUME
-#define FIX_RESUME 1      /* fix F1: join::join resumes an unfinished init::form and
-                             init::form an unfinished join (phase Installing either way) */
+#define FIX_RESUME 1      /* fix F1: membership::join resumes an unfinished membership::form and
+                             membership::form an unfinished join (phase Installing either way) */
 #endif
 #ifndef FIX_REMOVE
 #define FIX_REMOVE 1      /* fix F2: RemoveStale only from a complete view that lists
@@ -124,10 +124,10 @@ bool everled[CL + 1];
 #define DOWN          0   /* machine off after a crash */
 #define MEMBER_UP     1   /* converge: Phase::Member on disk -> phases::start + wait_healthy */
 #define ROUND         2   /* converge loop: discovery::discover, probe::probe_all, decide() */
-#define FORM          3   /* init::form: check_existing(Init), state.save (Installing) */
+#define FORM          3   /* membership::form: check_existing(Init), state.save (Installing) */
 #define FORM_START    4   /*   phases::configure (initial-cluster-state new) + phases::start */
 #define FORM_HEALTHY  5   /*   phases::wait_healthy, state.save (Member) */
-#define JOIN          6   /* join::join: check_existing(Join), state.save (Installing) */
+#define JOIN          6   /* membership::join: check_existing(Join), state.save (Installing) */
 #define JOIN_ADD      7   /*   connect_any, members(), find me by peer URL / add_learner, save (Learner) */
 #define JOIN_START    8   /*   phases::configure (existing) + phases::start */
 #define JOIN_PROMOTE  9   /*   promote (when the member list showed a learner) */
@@ -536,7 +536,7 @@ end:
             fi;
             ver = 0; lost = 0; j = 0; check()
         } }
-    /* --- init::form ---------------------------------------------------------------------- */
+    /* --- membership::form ---------------------------------------------------------------------- */
     :: atomic { m[k].pc == FORM ->
         d_step {
             if
@@ -557,7 +557,7 @@ end:
             :: !HEALTHY(k) && !FORM_WAITS -> RESTART(k)     /* wait_healthy timed out */
             :: else                                          /* FORM_WAITS: still waiting */
             fi; check(); trace_step(k, FORM_HEALTHY) } }
-    /* --- join::join ---------------------------------------------------------------------- */
+    /* --- membership::join ---------------------------------------------------------------------- */
     :: atomic { m[k].pc == JOIN ->
         d_step {
             if

@@ -68,7 +68,21 @@ pub enum Command {
     Version,
     /// Write the man pages, or print a shell's completion script (what the packages carry).
     #[command(subcommand)]
-    Generate(crate::commands::generate::GenerateCommand),
+    Generate(GenerateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Write etcdadm.8 and etcdadm-<command>[-<subcommand>].8 for every command into DIR.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the completion script for SHELL to standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,34 +232,6 @@ pub enum JoinPhase {
     Etcdctl,
     /// Promote the learner once caught up; wait until the member is a healthy voter.
     Health,
-}
-
-impl crate::commands::phase_table::PhaseTable for InitPhase {
-    fn prerequisites(self) -> &'static [Self] {
-        use InitPhase::*;
-        match self {
-            Install | Certificates => &[],
-            Snapshot => &[Install],
-            Configure => &[Certificates],
-            Start => &[Install, Configure],
-            Etcdctl => &[Certificates],
-            Health => &[Start],
-        }
-    }
-}
-
-impl crate::commands::phase_table::PhaseTable for JoinPhase {
-    fn prerequisites(self) -> &'static [Self] {
-        use JoinPhase::*;
-        match self {
-            Stop | Certificates | Install => &[],
-            Membership => &[Certificates],
-            Configure => &[Install, Membership],
-            Start => &[Configure],
-            Etcdctl => &[Certificates],
-            Health => &[Start],
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -502,7 +488,7 @@ pub struct MemberFlags {
     /// Who runs etcd: a systemd unit, or the kubelet from a static pod manifest.
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub init_system: Option<crate::config::InitSystem>,
+    pub init_system: Option<InitSystemFlag>,
     /// Directory of the kubelet's static pod manifests (kubelet mode).
     #[arg(long, value_name = "DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -519,6 +505,15 @@ pub struct MemberFlags {
     pub release: ReleaseFlags,
 }
 
+/// `--init-system`: the values of the `init-system` key (`config::InitSystem`), which this
+/// flag sets through the configuration layer by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitSystemFlag {
+    Systemd,
+    Kubelet,
+}
+
 /// Turns set flags into a configuration layer keyed like the YAML file.
 pub fn flags_layer(flags: &impl Serialize) -> serde_yaml_ng::Mapping {
     match serde_yaml_ng::to_value(flags) {
@@ -530,95 +525,9 @@ pub fn flags_layer(flags: &impl Serialize) -> serde_yaml_ng::Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{load, Config, ConfigSources};
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("etcdadm").chain(args.iter().copied())).unwrap()
-    }
-
-    fn effective(flags: &MemberFlags) -> Config {
-        let dir = tempfile::tempdir().unwrap();
-        let sources = ConfigSources {
-            file: dir.path().join("none.yaml"),
-            flags: flags_layer(flags),
-            ..Default::default()
-        };
-        load(&sources).unwrap()
-    }
-
-    #[test]
-    fn every_flag_sets_the_yaml_key_of_the_same_name() {
-        let cli = parse(&[
-            "init",
-            "--name",
-            "n1",
-            "--version",
-            "3.4.23",
-            "--release-url",
-            "file:///m",
-            "--arch",
-            "arm64",
-            "--install-dir",
-            "/i",
-            "--certs-dir",
-            "/c",
-            "--data-dir",
-            "/d",
-            "--env-file",
-            "/e",
-            "--unit-file",
-            "/u.service",
-            "--etcdctl-env-file",
-            "/ce",
-            "--cache-dir",
-            "/k",
-            "--state-file",
-            "/s.json",
-            "--advertise-address",
-            "fd00::1",
-            "--bind-address",
-            "::",
-            "--client-port",
-            "1",
-            "--peer-port",
-            "2",
-            "--server-cert-extra-sans",
-            "a.example,10.0.0.9",
-            "--apiserver-client-cert",
-            "--cert-validity-days",
-            "30",
-            "--initial-cluster-token",
-            "tok",
-            "--timeout-seconds",
-            "7",
-            "--download-connect-timeout-seconds",
-            "3",
-            "--disk-priorities",
-            "Nice=-5,IOSchedulingClass=idle",
-            "--metrics-port",
-            "9",
-            "--init-system",
-            "kubelet",
-            "--kubelet-pod-manifest-path",
-            "/k8s",
-            "--image-repository",
-            "r.example/etcd",
-        ]);
-        let Command::Init(args) = cli.command else { panic!("not init") };
-        let from_flags = effective(&args.args.flags);
-        let yaml = "name: n1\nversion: 3.4.23\nrelease-url: file:///m\narch: arm64\ninstall-dir: /i\ncerts-dir: /c\n\
-            data-dir: /d\nenv-file: /e\nunit-file: /u.service\netcdctl-env-file: /ce\ncache-dir: /k\nstate-file: /s.json\n\
-            advertise-address: fd00::1\nbind-address: '::'\nclient-port: 1\npeer-port: 2\n\
-            server-cert-extra-sans: [a.example, 10.0.0.9]\napiserver-client-cert: true\ncert-validity-days: 30\n\
-            initial-cluster-token: tok\ntimeout-seconds: 7\ndownload-connect-timeout-seconds: 3\n\
-            disk-priorities: [Nice=-5, IOSchedulingClass=idle]\nmetrics-port: 9\ninit-system: kubelet\n\
-            kubelet-pod-manifest-path: /k8s\nimage-repository: r.example/etcd\n";
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
-        let from_yaml =
-            load(&ConfigSources { file: dir.path().join("c.yaml"), ..Default::default() }).unwrap();
-        assert_eq!(from_flags, from_yaml);
-        assert_ne!(from_flags, Config::default());
     }
 
     #[test]
@@ -676,63 +585,6 @@ mod tests {
         fn is_join_with_retry(&self) -> bool {
             matches!(self, Command::Join(j) if j.args.retry)
         }
-    }
-
-    #[test]
-    fn s3_flags_set_the_backup_s3_keys() {
-        let Command::Backup { flags, .. } = parse(&[
-            "backup",
-            "--upload",
-            "s3://b-1/p/",
-            "--backup-s3-keep",
-            "3",
-            "--backup-s3-endpoint",
-            "http://10.0.0.1:9000",
-            "--backup-s3-region",
-            "eu-west-1",
-            "--backup-s3-path-style=false",
-            "--state-file",
-            "/s.json",
-        ])
-        .command
-        else {
-            panic!("not backup")
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let c = load(&ConfigSources {
-            file: dir.path().join("none.yaml"),
-            flags: flags_layer(&flags),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(c.backup_s3_url.as_deref(), Some("s3://b-1/p/"));
-        assert_eq!(c.backup_s3_keep, Some(3));
-        assert_eq!(c.backup_s3_endpoint.as_deref(), Some("http://10.0.0.1:9000"));
-        assert_eq!(c.backup_s3_region.as_deref(), Some("eu-west-1"));
-        assert_eq!(c.backup_s3_path_style, Some(false));
-        assert_eq!(c.state_file, std::path::Path::new("/s.json"));
-        let Command::Init(a) =
-            parse(&["init", "--snapshot", "s3://b-1/p/", "--backup-s3-endpoint", "http://h:9000"])
-                .command
-        else {
-            panic!()
-        };
-        assert_eq!(
-            flags_layer(&a.args.s3).get("backup-s3-endpoint"),
-            Some(&"http://h:9000".into())
-        );
-        // Bad values are configuration errors that name the key.
-        let Command::Backup { flags, .. } = parse(&["backup", "--upload", "https://b/p"]).command
-        else {
-            panic!()
-        };
-        let e = load(&ConfigSources {
-            file: dir.path().join("none.yaml"),
-            flags: flags_layer(&flags),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(e.to_string().contains("backup-s3-url"), "{e}");
     }
 
     #[test]

@@ -304,7 +304,7 @@ impl Cluster {
         let target = match &host {
             Host::Ip(_) => endpoint.to_string(),
             Host::Name(name) => {
-                let ip = *crate::dns::resolve_host(name)
+                let ip = *crate::resolver::resolve_host(name)
                     .await
                     .map_err(unreachable)?
                     .first()
@@ -443,6 +443,19 @@ impl Cluster {
             .map_err(api(&self.endpoint, "health read"))?;
         Ok(())
     }
+}
+
+/// Retries an etcd operation on the errors etcd asks callers to retry.
+pub async fn until_deadline<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    op: F,
+) -> Result<T, ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClusterError>>,
+{
+    crate::retry::retry_while(what, deadline, ClusterError::is_retryable, op).await
 }
 
 #[cfg(test)]

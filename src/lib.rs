@@ -1,8 +1,24 @@
 //! etcdadm: creates, grows, shrinks and restores TLS etcd clusters under systemd.
 //!
-//! Where things are: `commands/` holds one module per verb (init, join, reset, ...),
-//! `phases` the steps they share, `cluster` the etcd API, `release` the etcd download,
-//! `pki` the certificates, `service` the systemd files, `config` the settings.
+//! Module map, top-down: a module uses only modules of its own group or of the groups below
+//! it (tests/architecture.rs fails on any import cycle).
+//! - edges: `commands` one thin module per verb (parse, call one operation, print);
+//!   `bootstrap` the first-boot agent that decides between forming, joining and waiting.
+//! - membership: `membership` form, join, promote, remove, reset (init and join run as
+//!   tables of phases); `phases` the steps those phases share; `snapshot` restoring a data
+//!   directory; `state` the state file (the member's settings and progress).
+//! - etcd on this machine: `cluster` the etcd v3 API; `pki` the CA and certificates
+//!   (`pair_files` writes a certificate and its key as one unit);
+//!   `service` the unit, environment files and systemctl; `release` the etcd download and
+//!   install; `member` the local member's name, URLs and paths.
+//! - settings and their sources: `config` the effective settings; `discovery` the intended
+//!   peers (static list, DNS SRV, AWS Auto Scaling); `metadata` cloud instance metadata;
+//!   `s3` snapshots in S3-compatible stores; `metrics` the bootstrap outcome for
+//!   node_exporter.
+//! - leaves: `cli` the command line (uses nothing else in the crate); `retry` backoff with a
+//!   deadline; `notify` sd_notify status and readiness; `net` addresses and URLs; `resolver`
+//!   host names resolved without libc; `aws_credentials` AWS keys; `digest` SHA-256;
+//!   `fsutil` crash-safe writes; `error_chain` error text with every cause.
 
 pub mod aws_credentials;
 pub mod bootstrap;
@@ -12,10 +28,10 @@ pub mod commands;
 pub mod config;
 pub mod digest;
 pub mod discovery;
-pub mod dns;
 pub mod error_chain;
 pub mod fsutil;
 pub mod member;
+pub mod membership;
 pub mod metadata;
 pub mod metrics;
 pub mod net;
@@ -24,6 +40,7 @@ pub mod pair_files;
 pub mod phases;
 pub mod pki;
 pub mod release;
+pub mod resolver;
 pub mod retry;
 pub mod s3;
 pub mod service;

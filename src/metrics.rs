@@ -23,9 +23,9 @@ pub struct BootstrapReport {
     /// When the run ended.
     pub finished: SystemTime,
     pub duration: Duration,
-    /// Time per phase, in order: `discover` (metadata, discovery and probing until the
+    /// Time per stage, in order: `discover` (metadata, discovery and probing until the
     /// decision), then the decision's own work (`form`, `join` or `member`).
-    pub phases: Vec<(&'static str, Duration)>,
+    pub stages: Vec<(&'static str, Duration)>,
 }
 
 /// The decision of the run in progress and when it was taken (one bootstrap per process).
@@ -57,7 +57,7 @@ impl BootstrapRun {
     pub fn report(&self, success: bool) -> BootstrapReport {
         let now = Instant::now();
         let decided = DECIDED.lock().ok().and_then(|d| *d);
-        let phases = match decided {
+        let stages = match decided {
             Some((decision, at)) => vec![
                 ("discover", at.duration_since(self.started)),
                 (decision, now.duration_since(at)),
@@ -69,7 +69,7 @@ impl BootstrapRun {
             decision: decided.map_or("none", |(d, _)| d),
             finished: SystemTime::now(),
             duration: now.duration_since(self.started),
-            phases,
+            stages,
         }
     }
 
@@ -137,14 +137,14 @@ pub fn render(r: &BootstrapReport) -> String {
     sample(&mut out, "etcdadm_bootstrap_duration_seconds", &[], r.duration.as_secs_f64());
     family(
         &mut out,
-        "etcdadm_bootstrap_phase_duration_seconds",
-        "Duration of each phase of the last etcdadm bootstrap run: discover, then form, join or member.",
+        "etcdadm_bootstrap_stage_duration_seconds",
+        "Duration of each stage of the last etcdadm bootstrap run: discover, then form, join or member.",
     );
-    for (phase, d) in &r.phases {
+    for (stage, d) in &r.stages {
         sample(
             &mut out,
-            "etcdadm_bootstrap_phase_duration_seconds",
-            &[("phase", phase)],
+            "etcdadm_bootstrap_stage_duration_seconds",
+            &[("stage", stage)],
             d.as_secs_f64(),
         );
     }
@@ -182,7 +182,7 @@ mod tests {
             decision: "form",
             finished: UNIX_EPOCH + Duration::from_millis(1_764_150_000_250),
             duration: Duration::from_millis(12_500),
-            phases: vec![
+            stages: vec![
                 ("discover", Duration::from_millis(3_000)),
                 ("form", Duration::from_millis(9_500)),
             ],
@@ -205,10 +205,10 @@ mod tests {
              # HELP etcdadm_bootstrap_duration_seconds Duration of the last etcdadm bootstrap run.\n\
              # TYPE etcdadm_bootstrap_duration_seconds gauge\n\
              etcdadm_bootstrap_duration_seconds 12.5\n\
-             # HELP etcdadm_bootstrap_phase_duration_seconds Duration of each phase of the last etcdadm bootstrap run: discover, then form, join or member.\n\
-             # TYPE etcdadm_bootstrap_phase_duration_seconds gauge\n\
-             etcdadm_bootstrap_phase_duration_seconds{{phase=\"discover\"}} 3\n\
-             etcdadm_bootstrap_phase_duration_seconds{{phase=\"form\"}} 9.5\n",
+             # HELP etcdadm_bootstrap_stage_duration_seconds Duration of each stage of the last etcdadm bootstrap run: discover, then form, join or member.\n\
+             # TYPE etcdadm_bootstrap_stage_duration_seconds gauge\n\
+             etcdadm_bootstrap_stage_duration_seconds{{stage=\"discover\"}} 3\n\
+             etcdadm_bootstrap_stage_duration_seconds{{stage=\"form\"}} 9.5\n",
             env!("CARGO_PKG_VERSION")
         );
         assert_eq!(text, expected);
@@ -220,7 +220,7 @@ mod tests {
         let text = render(&BootstrapReport {
             success: false,
             decision: "none",
-            phases: vec![("discover", Duration::from_secs(900))],
+            stages: vec![("discover", Duration::from_secs(900))],
             ..report(false)
         });
         let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
@@ -240,13 +240,13 @@ mod tests {
         assert_eq!(get("etcdadm_bootstrap_success").labels.get("decision"), Some("none"));
         assert_eq!(value("etcdadm_bootstrap_duration_seconds"), 12.5);
         assert_eq!(value("etcdadm_bootstrap_last_run_timestamp_seconds"), 1_764_150_000.25);
-        assert_eq!(value("etcdadm_bootstrap_phase_duration_seconds"), 900.0);
+        assert_eq!(value("etcdadm_bootstrap_stage_duration_seconds"), 900.0);
         assert_eq!(scrape.samples.len(), 5);
         for family in [
             "etcdadm_build_info",
             "etcdadm_bootstrap_success",
             "etcdadm_bootstrap_duration_seconds",
-            "etcdadm_bootstrap_phase_duration_seconds",
+            "etcdadm_bootstrap_stage_duration_seconds",
         ] {
             assert!(scrape.docs.contains_key(family), "no HELP for {family}");
         }
@@ -283,14 +283,14 @@ mod tests {
     }
 
     #[test]
-    fn a_run_reports_its_decision_and_phases() {
+    fn a_run_reports_its_decision_and_stages() {
         let run = BootstrapRun::start();
         assert_eq!(run.report(false).decision, "none");
         decided("join");
         let r = run.report(true);
         assert_eq!((r.success, r.decision), (true, "join"));
-        assert_eq!(r.phases.iter().map(|p| p.0).collect::<Vec<_>>(), ["discover", "join"]);
-        assert_eq!(r.phases.iter().map(|p| p.1).sum::<Duration>(), r.duration);
+        assert_eq!(r.stages.iter().map(|p| p.0).collect::<Vec<_>>(), ["discover", "join"]);
+        assert_eq!(r.stages.iter().map(|p| p.1).sum::<Duration>(), r.duration);
         let d = tempfile::tempdir().unwrap();
         run.finish(Path::new(""), true); // disabled: writes nothing, anywhere
         run.finish(d.path(), true);

@@ -105,13 +105,16 @@ pub fn start(c: &Config) -> Result<()> {
 pub async fn wait_healthy(c: &Config, m: &LocalMember) -> Result<Cluster> {
     let tls = TlsFiles::client(&m.pki);
     let endpoint = m.local_endpoint.clone();
-    let result =
-        crate::retry::until_deadline("waiting for etcd to become healthy", c.timeout(), || async {
+    let result = crate::cluster::until_deadline(
+        "waiting for etcd to become healthy",
+        c.timeout(),
+        || async {
             let cl = Cluster::connect(&endpoint, &tls).await?;
             cl.check_health().await?;
             Ok(cl)
-        })
-        .await;
+        },
+    )
+    .await;
     result.with_context(|| {
         format!(
             "etcd on {endpoint} did not become healthy within {}s ({}); see {}",

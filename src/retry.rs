@@ -1,7 +1,6 @@
 //! Retrying operations whose errors say they are transient, with exponential backoff, full
 //! jitter and a deadline.
 
-use crate::cluster::ClusterError;
 use backon::Retryable;
 use std::future::Future;
 use std::sync::Mutex;
@@ -95,19 +94,6 @@ where
             crate::notify::status(&format!("{what}: retrying in {:.1}s: {e}", wait.as_secs_f64()));
         })
         .await
-}
-
-/// Retries an etcd operation on the errors etcd asks callers to retry.
-pub async fn until_deadline<T, F, Fut>(
-    what: &str,
-    deadline: Duration,
-    op: F,
-) -> Result<T, ClusterError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ClusterError>>,
-{
-    retry_while(what, deadline, ClusterError::is_retryable, op).await
 }
 
 #[cfg(test)]

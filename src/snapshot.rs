@@ -57,7 +57,7 @@ pub async fn fetch_s3(c: &Config, snapshot: &Path) -> Result<Option<crate::s3::D
     let parent = c.data_dir.parent().context("data-dir has no parent directory")?;
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
-    let creds = crate::s3::credentials(c).await?;
+    let creds = crate::s3::credentials(&c.bootstrap.metadata).await?;
     let client = crate::s3::Client::new(&settings, &url.bucket, &creds)?;
     let d = crate::s3::download_snapshot(&client, &url, parent)
         .await

@@ -12,7 +12,7 @@ use std::path::Path;
 /// How far setting up the member got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Phase {
+pub enum Progress {
     /// Files are being installed; etcd has not been started by etcdadm yet.
     Installing,
     /// Added to the cluster as a learner (join only); etcd may or may not be running.
@@ -28,12 +28,12 @@ pub enum Origin {
     Join,
 }
 
-impl Phase {
+impl Progress {
     pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Installing => "installing",
-            Phase::Learner => "learner",
-            Phase::Member => "member",
+            Progress::Installing => "installing",
+            Progress::Learner => "learner",
+            Progress::Member => "member",
         }
     }
 }
@@ -51,7 +51,9 @@ impl Origin {
 #[serde(rename_all = "kebab-case")]
 pub struct State {
     pub origin: Origin,
-    pub phase: Phase,
+    /// Stored under the key `phase` (state files of every version load).
+    #[serde(rename = "phase")]
+    pub progress: Progress,
     /// The effective configuration, with the member name resolved.
     pub config: Config,
     pub advertise_address: String,
@@ -64,7 +66,7 @@ impl State {
     pub fn new(origin: Origin, c: &Config, m: &LocalMember) -> State {
         State {
             origin,
-            phase: Phase::Installing,
+            progress: Progress::Installing,
             config: c.clone(),
             advertise_address: m.advertise.to_string(),
             member_id: None,
@@ -154,7 +156,7 @@ mod tests {
         };
         let s = State {
             origin: Origin::Join,
-            phase: Phase::Learner,
+            progress: Progress::Learner,
             config,
             advertise_address: "10.0.0.1".into(),
             member_id: Some("8e9e05c52164694d".into()),
@@ -168,6 +170,34 @@ mod tests {
             0o600
         );
         assert_eq!(State::load(&d.path().join("none.json")).unwrap(), None);
+    }
+
+    #[test]
+    fn state_file_written_with_the_phase_key_loads_and_is_saved_with_it() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("state.json");
+        // As etcdadm has always written it: the progress is stored under `phase`.
+        let old = format!(
+            r#"{{
+  "origin": "join",
+  "phase": "learner",
+  "config": {{ "name": "m1", "state-file": {:?} }},
+  "advertise-address": "10.0.0.1",
+  "member-id": "8e9e05c52164694d",
+  "cluster-id": null
+}}
+"#,
+            path.display().to_string()
+        );
+        std::fs::write(&path, old).unwrap();
+        let s = State::load(&path).unwrap().unwrap();
+        assert_eq!(s.progress, Progress::Learner);
+        assert_eq!(s.origin, Origin::Join);
+        assert_eq!(s.member_id.as_deref(), Some("8e9e05c52164694d"));
+        s.save().unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(written.contains("\"phase\": \"learner\""), "{written}");
+        assert!(!written.contains("progress"), "{written}");
     }
 
     #[test]

@@ -587,7 +587,7 @@ impl World {
                     self.m[k].pc = Pc::Ready;
                 }
             }
-            // init::form: check_existing(Init), state.save
+            // membership::form: check_existing(Init), state.save
             // F1: an unfinished join (Installing) is taken over
             Pc::Form => match self.m[k].sf {
                 Sf::JoinLearner => self.restart(k),
@@ -615,7 +615,7 @@ impl World {
                     self.restart(k); // timed out
                 }
             }
-            // join::join: check_existing(Join), state.save
+            // membership::join: check_existing(Join), state.save
             // F1: an unfinished init (Installing) is taken over
             Pc::Join => match self.m[k].sf {
                 Sf::None if self.m[k].data != 0 => self.restart(k),
@@ -751,7 +751,7 @@ impl World {
         }
     }
 
-    /// Healthy at the end of init::form / join::join: READY, or with an authoritative peer
+    /// Healthy at the end of membership::form / membership::join: READY, or with an authoritative peer
     /// set first settle (F4).
     fn finish(&mut self, k: usize) {
         if self.s.auth {
@@ -967,7 +967,7 @@ proptest! {
         prop_assert!(settled, "did not settle:\n{}", w.log.join("\n"));
     }
 
-    /// N=5 converges for a static or DNS peer set when init::form is not interrupted (the
+    /// N=5 converges for a static or DNS peer set when membership::form is not interrupted (the
     /// model: `live-formation-N5`, the largest that fits its budget).
     #[test]
     fn formation_of_five_converges(t in tape()) {
@@ -1046,7 +1046,7 @@ fn assert_settles(s: Setup, acts: &[Act]) -> World {
     w
 }
 
-/// R1a: wait_healthy times out in init::form before the peers start. F1: join takes the
+/// R1a: wait_healthy times out in membership::form before the peers start. F1: join takes the
 /// unfinished init over, so the agent converges (F6 already keeps m2 from forming while its
 /// probes are lost).
 #[test]

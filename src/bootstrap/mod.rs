@@ -6,18 +6,18 @@
 pub mod decide;
 mod probe;
 
-use crate::cluster::{format_id, Cluster};
-use crate::commands::{init, join};
+use crate::cluster::format_id;
 use crate::config::{self, Config, ConfigSources};
 use crate::discovery::{self, DiscoveryContext, Peer, PeerSet};
 use crate::member::LocalMember;
+use crate::membership::{form, join, remove};
 use crate::metadata::{self, InstanceMetadata, MetadataConfig};
 use crate::net::{self, Host};
 use crate::notify;
 use crate::phases;
 use crate::pki::{Ca, PkiError};
-use crate::retry::{retry_while, until_deadline};
-use crate::state::{Phase, State};
+use crate::retry::retry_while;
+use crate::state::{Progress, State};
 use anyhow::{anyhow, bail, Context, Result};
 use decide::{decide, Candidate, Decision, View};
 use serde_yaml_ng::{Mapping, Value};
@@ -70,7 +70,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
     let mut c = config::load(&sources).context("configuration with instance metadata applied")?;
 
     if let Some(state) = State::load(&c.state_file)? {
-        if state.phase == Phase::Member {
+        if state.progress == Progress::Member {
             let m = state.member()?;
             crate::metrics::decided("member");
             notify::status(&format!(
@@ -140,7 +140,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 Decision::Join { .. } if settled(&view) => {
                     let mut state = State::load(&c.state_file)?
                         .context("the state file vanished while settling")?;
-                    state.phase = Phase::Member;
+                    state.progress = Progress::Member;
                     state.save()?;
                     let name = me.map(|m| m.name).unwrap_or_default();
                     return Ok(format!(
@@ -171,8 +171,8 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                     "forming a new cluster of {} members (token {token})",
                     initial_cluster.len()
                 ));
-                let req = init::Request { defer_member: authoritative, ..Default::default() };
-                init::form(&c, &m, init::NewCluster { initial_cluster, token }, &req).await?;
+                let req = form::Request { defer_member: authoritative, ..Default::default() };
+                form::form(&c, &m, form::NewCluster { initial_cluster, token }, &req).await?;
                 if !authoritative {
                     return Ok(format!("etcd member {} of a new cluster is healthy", m.name));
                 }
@@ -208,11 +208,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                     format_id(member.id),
                     member.name
                 ));
-                let cl = Cluster::connect_any(&endpoints, &tls).await?;
-                until_deadline("removing a member that left the peer set", c.timeout(), || {
-                    cl.remove(member.id)
-                })
-                .await?;
+                remove::remove_departed(&endpoints, &tls, member.id, c.timeout()).await?;
             }
         }
     }

@@ -35,7 +35,7 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
         let kept = |e: crate::s3::S3Error| {
             anyhow!("{e}\nThe local snapshot {} was kept.", target.display())
         };
-        let creds = crate::s3::credentials(c).await.map_err(kept)?;
+        let creds = crate::s3::credentials(&c.bootstrap.metadata).await.map_err(kept)?;
         let client = crate::s3::Client::new(&u.settings, &u.prefix.bucket, &creds).map_err(kept)?;
         let object = crate::s3::upload_snapshot(&client, &u.prefix, &target).await.map_err(kept)?;
         println!("{object}");

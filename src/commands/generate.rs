@@ -1,31 +1,17 @@
 //! `etcdadm generate man DIR` and `etcdadm generate completions SHELL`: the man pages (one
 //! per command and subcommand, section 8) and shell completions the packages carry,
 //! generated from the very clap definition the binary parses (`cli::Cli`), so they cannot
-//! drift from the flags. A subcommand rather than a build script: `cli.rs` depends on the
-//! rest of the crate, and packaging uses the binary it ships anyway.
+//! drift from the flags. A subcommand rather than a build script: packaging uses the binary it
+//! ships anyway.
 
-use crate::cli::Cli;
+use crate::cli::{Cli, GenerateCommand};
 use crate::fsutil::{write_atomic, MODE_PUBLIC};
 use anyhow::{Context, Result};
-use clap::{CommandFactory, Subcommand};
+use clap::CommandFactory;
 use std::path::{Path, PathBuf};
 
 /// Section of the manual: system administration commands (the unit says `man:etcdadm(8)`).
 pub const MAN_SECTION: &str = "8";
-
-#[derive(Debug, Subcommand)]
-pub enum GenerateCommand {
-    /// Write etcdadm.8 and etcdadm-<command>[-<subcommand>].8 for every command into DIR.
-    Man {
-        #[arg(value_name = "DIR")]
-        dir: PathBuf,
-    },
-    /// Print the completion script for SHELL to standard output.
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-}
 
 pub fn run(cmd: GenerateCommand) -> Result<()> {
     match cmd {

@@ -34,7 +34,9 @@ struct SeedMember {
 struct Local {
     name: String,
     id: Option<String>,
-    phase: crate::state::Phase,
+    /// Shown as `phase`, the state file's key.
+    #[serde(rename = "phase")]
+    progress: crate::state::Progress,
     origin: crate::state::Origin,
     service: String,
     client_url: String,
@@ -69,7 +71,7 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
     let local = Local {
         name: m.name.clone(),
         id: state.member_id.clone(),
-        phase: state.phase,
+        progress: state.progress,
         origin: state.origin,
         service: phases::service_state(c),
         client_url: m.client_url.clone(),
@@ -143,7 +145,7 @@ fn print_table(info: &Info) {
         "member {} (id {}): {}, set up by `etcdadm {}`, etcd {}, {}",
         l.name,
         l.id.as_deref().unwrap_or("-"),
-        l.phase.as_str(),
+        l.progress.as_str(),
         l.origin.as_str(),
         l.etcd_version,
         l.service

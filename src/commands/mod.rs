@@ -1,17 +1,18 @@
-//! One module per verb; each is a thin sequence of phases.
+//! One module per verb, the edge of the crate: only the binary calls `run`. `init`, `join`
+//! and `reset` are thin: they turn the parsed request into one membership operation
+//! (`crate::membership`) and print its outcome; `bootstrap` hands over to
+//! `crate::bootstrap`.
 
 mod backup;
 mod certs;
 mod config_view;
 pub mod discover;
 mod download;
-mod existing;
 pub mod generate;
 mod info;
-pub mod init;
-pub mod join;
-pub mod phase_table;
-pub mod reset;
+mod init;
+mod join;
+mod reset;
 mod status;
 pub mod upgrade;
 
@@ -38,7 +39,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(InitPhaseCommand::Phase { phase, args }) => (args, Some(phase)),
                 None => (a.args, None),
             };
-            let req = init::Request {
+            let req = crate::membership::form::Request {
                 snapshot: opts.snapshot,
                 skip_hash_check: opts.skip_hash_check,
                 phase,
@@ -60,7 +61,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             join::run(
                 c,
-                join::Request {
+                crate::membership::join::Request {
                     endpoints,
                     retry,
                     phase,

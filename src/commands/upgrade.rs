@@ -13,7 +13,7 @@ use crate::member::LocalMember;
 use crate::phases;
 use crate::release::{binary_version, swap, version};
 use crate::service::Systemctl;
-use crate::state::{Phase, State};
+use crate::state::{Progress, State};
 use anyhow::{bail, Context, Result};
 use semver::Version;
 use std::io::IsTerminal;
@@ -43,10 +43,10 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
         )
     })?;
     let name = state.config.name.clone().unwrap_or_default();
-    if state.phase != Phase::Member {
+    if state.progress != Progress::Member {
         bail!(
             "member {name} is not completely set up (phase {} in {}); finish it with `etcdadm {}` before upgrading",
-            state.phase.as_str(),
+            state.progress.as_str(),
             requested.state_file.display(),
             state.origin.as_str()
         );

@@ -1,6 +1,8 @@
 //! The effective configuration: defaults (those of the seed tool), then the YAML file, then
 //! its drop-ins in name order, then command-line flags. See `load` for the merge.
 
+#[cfg(test)]
+mod flag_tests;
 mod load;
 mod validate;
 
@@ -102,7 +104,7 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InitSystem {
     Systemd,

@@ -4,16 +4,17 @@
 
 use super::S3Error;
 use crate::aws_credentials::AwsCredentials;
-use crate::config::Config;
 use crate::metadata::{Ec2Config, MetadataConfig};
 use tracing::debug;
 
-pub async fn credentials(c: &Config) -> Result<AwsCredentials, S3Error> {
+/// `metadata` is the configured metadata source (`bootstrap.metadata`): its EC2 settings
+/// reach the instance role.
+pub async fn credentials(metadata: &MetadataConfig) -> Result<AwsCredentials, S3Error> {
     if let Some(creds) = from_env(|k| std::env::var(k).ok())? {
         debug!("S3 credentials from the environment");
         return Ok(creds);
     }
-    let imds = match &c.bootstrap.metadata {
+    let imds = match metadata {
         MetadataConfig::Ec2(e) => e.clone(),
         _ => Ec2Config::default(),
     };

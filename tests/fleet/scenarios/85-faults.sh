@@ -71,7 +71,7 @@ scenario() {
   check_each "three started voters, no learner left behind, no duplicate" expect_members_exactly j1 3
   check_each "j3 serves data written while it was cut off" j3_has_probe_key
 
-  # --- bootstrap machines crashed at each phase, booted again ----------------------------
+  # --- bootstrap machines crashed at each stage, booted again ----------------------------
   local yaml
   yaml=$(dns_bootstrap_yaml etcd.fleet.test 3)
   dns_set etcd.fleet.test "$(fleet_ip 11)"

@@ -165,7 +165,7 @@ metrics_ok() { # M: the file appears right after READY=1
   printf '%s\n' "$text" | sed "s/^/  $1| /" >&2
   assert_contains "$text" $'\netcdadm_bootstrap_success{decision="form"} 1\n' "$PROM" &&
     assert_contains "$text" "# TYPE etcdadm_bootstrap_duration_seconds gauge" "$PROM" &&
-    assert_contains "$text" 'etcdadm_bootstrap_phase_duration_seconds{phase="form"} ' "$PROM" &&
+    assert_contains "$text" 'etcdadm_bootstrap_stage_duration_seconds{stage="form"} ' "$PROM" &&
     assert_eq 644 "$(fleet_exec "$1" stat -c %a "$PROM")" "mode of $PROM"
 }
 

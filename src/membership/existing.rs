@@ -4,7 +4,7 @@
 use crate::cluster::MemberInfo;
 use crate::config::Config;
 use crate::member::LocalMember;
-use crate::state::{drift, Origin, Phase, State};
+use crate::state::{drift, Origin, Progress, State};
 use anyhow::{bail, Result};
 use tracing::info;
 
@@ -21,7 +21,7 @@ pub enum Existing {
 
 pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Result<Existing> {
     let Some(mut state) = State::load(&c.state_file)? else { return Ok(Existing::Fresh) };
-    let take_over = state.origin != origin && state.phase == Phase::Installing;
+    let take_over = state.origin != origin && state.progress == Progress::Installing;
     if state.origin != origin && !take_over {
         bail!(
             "this machine already holds member {} set up by `etcdadm {}` (see {}); run `etcdadm reset` before `etcdadm {}`",
@@ -53,7 +53,7 @@ pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Resu
         state.origin = origin;
         return Ok(Existing::TakeOver(state));
     }
-    if state.phase == Phase::Member && is_healthy_voter(m).await {
+    if state.progress == Progress::Member && is_healthy_voter(m).await {
         return Ok(Existing::HealthyMember);
     }
     Ok(Existing::Resume(state))

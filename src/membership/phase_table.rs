@@ -2,6 +2,7 @@
 //! order, and `<command> phase <name>` runs one phase after its prerequisites. The table is
 //! the enum's variant order, so the command and its phase subcommands cannot drift apart.
 
+use crate::cli::{InitPhase, JoinPhase};
 use clap::ValueEnum;
 
 pub trait PhaseTable: ValueEnum + Copy + PartialEq + std::fmt::Debug + 'static {
@@ -29,10 +30,37 @@ pub fn plan<P: PhaseTable>(target: Option<P>) -> Vec<P> {
     P::value_variants().iter().copied().filter(|p| needed.contains(p)).collect()
 }
 
+impl PhaseTable for InitPhase {
+    fn prerequisites(self) -> &'static [Self] {
+        use InitPhase::*;
+        match self {
+            Install | Certificates => &[],
+            Snapshot => &[Install],
+            Configure => &[Certificates],
+            Start => &[Install, Configure],
+            Etcdctl => &[Certificates],
+            Health => &[Start],
+        }
+    }
+}
+
+impl PhaseTable for JoinPhase {
+    fn prerequisites(self) -> &'static [Self] {
+        use JoinPhase::*;
+        match self {
+            Stop | Certificates | Install => &[],
+            Membership => &[Certificates],
+            Configure => &[Install, Membership],
+            Start => &[Configure],
+            Etcdctl => &[Certificates],
+            Health => &[Start],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{InitPhase, JoinPhase};
 
     #[test]
     fn plans_follow_the_table_and_include_prerequisites() {

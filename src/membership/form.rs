@@ -1,0 +1,144 @@
+//! Forming a new cluster (`etcdadm init`, and bootstrap's form): this machine becomes a
+//! member of a new cluster, optionally restored from a snapshot. The init phases
+//! (cli::InitPhase) run in table order; `init phase X` runs X after its prerequisites.
+
+use super::existing::{check_existing, Existing};
+use super::phase_table::{plan, PhaseTable};
+use crate::cli::InitPhase;
+use crate::config::Config;
+use crate::member::LocalMember;
+use crate::phases;
+use crate::pki::Ca;
+use crate::release::Unpacked;
+use crate::service::ClusterBootstrap;
+use crate::snapshot::Restored;
+use crate::state::{Origin, Progress, State};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use tracing::info;
+
+/// The cluster a new member starts: every initial member and the cluster token.
+pub struct NewCluster {
+    pub initial_cluster: Vec<(String, String)>,
+    pub token: String,
+}
+
+/// What `init` was asked for besides the configuration.
+#[derive(Default)]
+pub struct Request {
+    pub snapshot: Option<PathBuf>,
+    pub skip_hash_check: bool,
+    /// Run only this phase (and its prerequisites).
+    pub phase: Option<InitPhase>,
+    /// Leave the state file short of `member` once healthy: bootstrap saves it after its
+    /// last round (spec/README.md, F4).
+    pub defer_member: bool,
+}
+
+/// Sets up this machine as a member of a new cluster and waits until it is healthy (for a
+/// multi-member cluster, until enough of its members have started). Returns whether it was
+/// already a healthy member, in which case nothing was changed.
+pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -> Result<bool> {
+    let state = match check_existing(c, m, Origin::Init).await? {
+        Existing::HealthyMember if req.phase.is_none() => return Ok(true),
+        Existing::HealthyMember => State::load(&c.state_file)?.context("state file vanished")?,
+        Existing::Resume(state) | Existing::TakeOver(state) => state,
+        Existing::Fresh => {
+            if crate::fsutil::dir_has_entries(&c.data_dir)? {
+                bail!(
+                    "{} already holds data that etcdadm did not create; move it away (never deleted by etcdadm) or, to start from it, take a snapshot and use `init --snapshot`",
+                    c.data_dir.display()
+                );
+            }
+            State::new(Origin::Init, c, m)
+        }
+    };
+    let mut run = InitRun { c, m, new, req, state, release: None, restored: None };
+    for p in plan(req.phase) {
+        info!(phase = %p.name(), "init phase");
+        run.phase(p).await.with_context(|| format!("init phase {}", p.name()))?;
+    }
+    Ok(false)
+}
+
+struct InitRun<'a> {
+    c: &'a Config,
+    m: &'a LocalMember,
+    new: NewCluster,
+    req: &'a Request,
+    state: State,
+    release: Option<Unpacked>,
+    restored: Option<Restored>,
+}
+
+impl InitRun<'_> {
+    async fn phase(&mut self, p: InitPhase) -> Result<()> {
+        let (c, m) = (self.c, self.m);
+        match p {
+            InitPhase::Install => {
+                // Everything that can be checked is checked before the system changes: the
+                // release, and the snapshot (restored into staging).
+                let snap = self
+                    .req
+                    .snapshot
+                    .as_deref()
+                    .filter(|_| !crate::fsutil::dir_has_entries(&c.data_dir).unwrap_or(true));
+                // An s3:// snapshot is downloaded beside the data directory and verified
+                // against its recorded SHA-256 first; the temporary file goes on drop.
+                let downloaded = match snap {
+                    Some(s) => crate::snapshot::fetch_s3(c, s).await?,
+                    None => None,
+                };
+                let release = phases::fetch_release(c).await?;
+                if let Some(snap) = snap {
+                    let local = downloaded.as_ref().map_or(snap, |d| d.file.path());
+                    self.restored = Some(crate::snapshot::prepare(
+                        release.dir(),
+                        c,
+                        m,
+                        &self.new.token,
+                        local,
+                        self.req.skip_hash_check,
+                    )?);
+                }
+                self.state.save()?;
+                phases::install(c, &release)?;
+                self.release = Some(release);
+            }
+            InitPhase::Certificates => {
+                let ca = Ca::load_or_create(&m.pki.ca_cert, &m.pki.ca_key, c.ca_validity_days)?;
+                phases::certificates(c, m, &ca)?;
+            }
+            InitPhase::Snapshot => match (self.restored.take(), self.req.snapshot.as_deref()) {
+                (Some(r), _) => r.commit(&c.data_dir)?,
+                (None, Some(_)) => {
+                    info!(data_dir = %c.data_dir.display(), "data directory already holds data; not restoring again")
+                }
+                (None, None) => info!("no --snapshot given; nothing to restore"),
+            },
+            InitPhase::Configure => {
+                let b = ClusterBootstrap {
+                    initial_cluster: self.new.initial_cluster.clone(),
+                    state: "new",
+                    token: Some(self.new.token.clone()),
+                };
+                phases::configure(c, m, &b)?;
+            }
+            InitPhase::Start => phases::start(c)?,
+            InitPhase::Etcdctl => phases::etcdctl(c, m)?,
+            InitPhase::Health => {
+                let cl = phases::wait_healthy(c, m).await?;
+                phases::make_durable(c)?;
+                let st = cl.status().await?;
+                if !self.req.defer_member {
+                    self.state.progress = Progress::Member;
+                }
+                self.state.member_id = Some(crate::cluster::format_id(st.member_id));
+                self.state.cluster_id = Some(crate::cluster::format_id(st.cluster_id));
+                self.state.save()?;
+                info!(member = %m.name, id = %crate::cluster::format_id(st.member_id), "etcd member is healthy");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,288 @@
+//! Joining a running cluster (`etcdadm join`, and bootstrap's join): add this machine as a
+//! learner, start it, wait until it caught up, promote it to a voter. Re-runs complete or
+//! repair; they never add a second member for this machine. The join phases (cli::JoinPhase)
+//! run in table order; `join phase X` runs X after its prerequisites.
+
+use super::existing::{check_existing, Existing};
+use super::phase_table::{plan, PhaseTable};
+use super::promote::promote_when_caught_up;
+use crate::cli::JoinPhase;
+use crate::cluster::until_deadline;
+use crate::cluster::{format_id, Cluster, MemberInfo};
+use crate::config::Config;
+use crate::member::LocalMember;
+use crate::phases;
+use crate::pki::{Ca, PkiError};
+use crate::service::{ClusterBootstrap, Systemctl};
+use crate::state::{Origin, Progress, State};
+use anyhow::{bail, Context, Result};
+use std::time::Duration;
+use tracing::info;
+
+/// What `join` was asked for besides the configuration.
+pub struct Request {
+    pub endpoints: Vec<String>,
+    /// Retry membership changes until timeout-seconds (else one attempt).
+    pub retry: bool,
+    /// Run only this phase (and its prerequisites).
+    pub phase: Option<JoinPhase>,
+    /// Leave the state file short of `member` once healthy: bootstrap saves it after its
+    /// last round (spec/README.md, F4).
+    pub defer_member: bool,
+    /// The caller already reached the cluster with this machine's own client certificate
+    /// (bootstrap's probes): no preflight.
+    pub cluster_checked: bool,
+}
+
+/// Joins the cluster at the request's endpoints and waits until this member is a healthy
+/// voter. Returns its member id, or `None` when it already was a healthy voter and nothing
+/// changed (or when only a phase before membership ran).
+pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u64>> {
+    let mut fresh = false;
+    let mut taken_over = false;
+    let state = match check_existing(c, m, Origin::Join).await? {
+        Existing::HealthyMember if req.phase.is_none() => {
+            info!("this machine is already a healthy voting member; nothing to do");
+            return Ok(None);
+        }
+        Existing::HealthyMember => State::load(&c.state_file)?.context("state file vanished")?,
+        Existing::Resume(state) => state,
+        Existing::TakeOver(state) => {
+            taken_over = true;
+            state
+        }
+        Existing::Fresh => {
+            if crate::fsutil::dir_has_entries(&c.data_dir)? {
+                bail!(
+                    "{} already holds etcd data but this machine is not a member set up by etcdadm; move it away (etcdadm never deletes it) and run join again",
+                    c.data_dir.display()
+                );
+            }
+            fresh = true;
+            State::new(Origin::Join, c, m)
+        }
+    };
+    if fresh && req.phase.is_none() && !req.cluster_checked {
+        preflight(c, m, req).await?;
+    }
+    let mut run = JoinRun { c, m, req, state, taken_over, cluster: None, member: None };
+    for p in plan(req.phase) {
+        info!(phase = %p.name(), "join phase");
+        run.phase(p).await.with_context(|| format!("join phase {}", p.name()))?;
+    }
+    Ok(run.member.map(|(id, _)| id))
+}
+
+/// Before a fresh join changes anything on this machine: the CA is usable and the cluster
+/// answers, to a client certificate issued into a temporary directory.
+async fn preflight(c: &Config, m: &LocalMember, req: &Request) -> Result<()> {
+    let Some(ca) = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)? else {
+        return Err(PkiError::MissingCa {
+            cert: m.pki.ca_cert.display().to_string(),
+            key: m.pki.ca_key.display().to_string(),
+        }
+        .into());
+    };
+    if req.endpoints.is_empty() {
+        return Ok(());
+    }
+    let tmp = tempfile::tempdir()?;
+    let (spec, _, _) = crate::pki::client_cert(m);
+    let (cert, key) = (tmp.path().join("client.crt"), tmp.path().join("client.key"));
+    ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(c))?;
+    let tls = crate::cluster::TlsFiles { ca: m.pki.ca_cert.clone(), cert, key };
+    let deadline = if req.retry { c.timeout() } else { Duration::ZERO };
+    until_deadline("connecting to the cluster", deadline, || {
+        Cluster::connect_any(&req.endpoints, &tls)
+    })
+    .await
+    .with_context(|| format!("cannot reach the cluster at {}", req.endpoints.join(", ")))?;
+    Ok(())
+}
+
+struct JoinRun<'a> {
+    c: &'a Config,
+    m: &'a LocalMember,
+    req: &'a Request,
+    state: State,
+    /// Continuing an unfinished init: the etcd running here is that member's.
+    taken_over: bool,
+    cluster: Option<Cluster>,
+    /// This member's id and the member list, once membership ran.
+    member: Option<(u64, Vec<MemberInfo>)>,
+}
+
+impl JoinRun<'_> {
+    fn deadline(&self) -> Duration {
+        if self.req.retry {
+            self.c.timeout()
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    async fn phase(&mut self, p: JoinPhase) -> Result<()> {
+        let (c, m) = (self.c, self.m);
+        match p {
+            JoinPhase::Stop => {
+                let unit = c.unit_name();
+                if self.state.progress == Progress::Installing
+                    && !self.taken_over
+                    && Systemctl::state(&unit) == "active"
+                {
+                    info!(%unit, "stopping an etcd that is not a member set up by etcdadm");
+                    Systemctl::stop(&unit)?;
+                }
+            }
+            JoinPhase::Certificates => {
+                let Some(ca) = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)? else {
+                    return Err(PkiError::MissingCa {
+                        cert: m.pki.ca_cert.display().to_string(),
+                        key: m.pki.ca_key.display().to_string(),
+                    }
+                    .into());
+                };
+                phases::certificates(c, m, &ca)?;
+            }
+            JoinPhase::Install => {
+                let release = phases::fetch_release(c).await?;
+                self.state.save()?;
+                phases::install(c, &release)?;
+            }
+            JoinPhase::Membership => self.membership().await?,
+            JoinPhase::Configure => {
+                let (id, members) = self.member.as_ref().context("membership did not run")?;
+                let b = ClusterBootstrap {
+                    initial_cluster: initial_cluster(members, *id, m),
+                    state: "existing",
+                    token: None,
+                };
+                phases::configure(c, m, &b)?;
+            }
+            JoinPhase::Start => phases::start(c)?,
+            JoinPhase::Etcdctl => phases::etcdctl(c, m)?,
+            JoinPhase::Health => {
+                let (id, members) = self.member.clone().context("membership did not run")?;
+                let cl = self.cluster.as_ref().context("membership did not run")?;
+                if members.iter().any(|x| x.id == id && x.is_learner) {
+                    promote_when_caught_up(cl, id, self.deadline()).await?;
+                }
+                let local = phases::wait_healthy(c, m).await?;
+                phases::make_durable(c)?;
+                let st = local.status().await?;
+                if !self.req.defer_member {
+                    self.state.progress = Progress::Member;
+                }
+                self.state.member_id = Some(format_id(id));
+                self.state.cluster_id = Some(format_id(st.cluster_id));
+                self.state.save()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds this machine in the member list by peer URL, or adds it as a learner.
+    async fn membership(&mut self) -> Result<()> {
+        let (c, m) = (self.c, self.m);
+        let endpoints = &self.req.endpoints;
+        if endpoints.is_empty() {
+            bail!("membership needs the client URL of a member: `etcdadm join phase membership https://10.0.0.1:2379`");
+        }
+        let tls = crate::cluster::TlsFiles::client(&m.pki);
+        let cl = until_deadline("connecting to the cluster", self.deadline(), || {
+            Cluster::connect_any(endpoints, &tls)
+        })
+        .await
+        .with_context(|| format!("cannot reach the cluster at {}", endpoints.join(", ")))?;
+        info!(endpoint = %cl.endpoint, "connected to the cluster");
+        let members = cl.members().await?;
+        let (id, members) = match members.iter().find(|x| x.peer_urls.contains(&m.peer_url)) {
+            Some(me) if me.started() && !crate::fsutil::dir_has_entries(&c.data_dir)? => bail!(
+                "the cluster lists this machine as started member {} ({}), but {} is empty: its data is lost. \
+                 Remove the stale member from a healthy member (`etcdctl member remove {}`), then run join again",
+                me.name, format_id(me.id), c.data_dir.display(), format_id(me.id)
+            ),
+            Some(me) => {
+                info!(id = %format_id(me.id), learner = me.is_learner, started = me.started(), "this machine is already in the member list; completing the join");
+                (me.id, members.clone())
+            }
+            None => {
+                if crate::fsutil::dir_has_entries(&c.data_dir)? {
+                    bail!(
+                        "{} holds data of a member that is no longer in the cluster; move it away (etcdadm never deletes it) and run join again",
+                        c.data_dir.display()
+                    );
+                }
+                let peer_url = m.peer_url.clone();
+                let (id, members) = until_deadline("adding this machine as a learner", self.deadline(), || cl.add_learner(&peer_url))
+                    .await
+                    .context("cannot add this machine to the cluster as a learner")?;
+                info!(id = %format_id(id), "added as learner");
+                (id, members)
+            }
+        };
+        if self.state.progress == Progress::Installing {
+            self.state.progress = Progress::Learner;
+        }
+        self.state.member_id = Some(format_id(id));
+        self.state.save()?;
+        self.cluster = Some(cl);
+        self.member = Some((id, members));
+        Ok(())
+    }
+}
+
+/// `name=peer-url` for every member, this one under its own name. Members added as learners
+/// and never started have no name yet; etcd matches members by peer URL, so a placeholder
+/// serves.
+fn initial_cluster(members: &[MemberInfo], my_id: u64, m: &LocalMember) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for x in members {
+        let name = if x.id == my_id {
+            m.name.clone()
+        } else if !x.name.is_empty() {
+            x.name.clone()
+        } else {
+            format!("unstarted-{}", format_id(x.id))
+        };
+        for u in &x.peer_urls {
+            out.push((name.clone(), u.clone()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_cluster_names_every_member() {
+        let c = Config {
+            name: Some("m3".into()),
+            advertise_address: Some("10.0.0.3".into()),
+            ..Default::default()
+        };
+        let m = LocalMember::resolve(&c, || Ok("x".into()), || Err("unused".into())).unwrap();
+        let member = |id, name: &str, ip: &str, learner| MemberInfo {
+            id,
+            name: name.into(),
+            peer_urls: vec![format!("https://{ip}:2380")],
+            client_urls: vec![],
+            is_learner: learner,
+        };
+        let members = [
+            member(1, "m1", "10.0.0.1", false),
+            member(2, "", "10.0.0.2", true),
+            member(3, "", "10.0.0.3", true),
+        ];
+        assert_eq!(
+            initial_cluster(&members, 3, &m),
+            [
+                ("m1".to_string(), "https://10.0.0.1:2380".to_string()),
+                ("unstarted-2".into(), "https://10.0.0.2:2380".into()),
+                ("m3".into(), "https://10.0.0.3:2380".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! Removing members from a cluster: this machine's own member (only while the rest keeps
+//! quorum), or a member whose machine departed.
+
+use crate::cluster::{format_id, until_deadline, Cluster, MemberInfo, TlsFiles};
+use crate::config::Config;
+use crate::member::LocalMember;
+use crate::state::State;
+use anyhow::{bail, Context, Result};
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Removes member `id`, which left the peer set, through the members at `endpoints`.
+pub async fn remove_departed(
+    endpoints: &[String],
+    tls: &TlsFiles,
+    id: u64,
+    deadline: Duration,
+) -> Result<()> {
+    let cl = Cluster::connect_any(endpoints, tls).await?;
+    until_deadline("removing a member that left the peer set", deadline, || cl.remove(id)).await?;
+    Ok(())
+}
+
+/// Removes this machine's member from its cluster.
+pub async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bool) -> Result<()> {
+    let tls = crate::cluster::TlsFiles::client(&m.pki);
+    let mut cl = match Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls).await {
+        Ok(cl) => cl,
+        Err(e) if force => {
+            warn!(error = %e, "cannot reach the local member; --force: uninstalling without removing it from the cluster");
+            return Ok(());
+        }
+        Err(e) => bail!(
+            "cannot reach the local member to remove it from the cluster ({e}); start etcd and retry, use --skip-remove-member to leave the member list alone, or --force"
+        ),
+    };
+    let members = cl.members().await?;
+    let me = members.iter().find(|x| {
+        state.member_id.as_deref() == Some(format_id(x.id).as_str())
+            || x.peer_urls.contains(&m.peer_url)
+    });
+    let Some(me) = me.cloned() else {
+        info!("this member is no longer in the cluster's member list");
+        return Ok(());
+    };
+    if !force {
+        check_quorum_after_removal(&members, &me, &tls).await?;
+    }
+    if members.len() == 1 {
+        // etcd cannot remove its only member; with --force the cluster ends with it.
+        warn!("this is the cluster's only member; --force: the cluster ends with it");
+        return Ok(());
+    }
+    // Remove through another member when one answers, so the answer does not depend on the
+    // member being removed.
+    let others: Vec<String> =
+        members.iter().filter(|x| x.id != me.id).flat_map(|x| x.client_urls.clone()).collect();
+    if let Ok(other) = Cluster::connect_any(&others, &tls).await {
+        cl = other;
+    }
+    let deadline =
+        if force { c.timeout().min(std::time::Duration::from_secs(10)) } else { c.timeout() };
+    match until_deadline("removing this member from the cluster", deadline, || cl.remove(me.id))
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if force => {
+            println!(
+                "member {} ({}) is still listed in the cluster's member list: the cluster refused to remove it ({e}); \
+                 once the cluster is healthy, remove it from a member with `etcdctl member remove {}`",
+                me.name, format_id(me.id), format_id(me.id)
+            );
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(e)
+                .context("cannot remove this member from the cluster; nothing was uninstalled")
+        }
+    }
+    info!(id = %format_id(me.id), via = %cl.endpoint, "removed from the cluster");
+    Ok(())
+}
+
+/// Refuses when this is the last voter, or when the other voters that answer are not a
+/// quorum of the current membership on their own (the removal must not depend on us).
+async fn check_quorum_after_removal(
+    members: &[MemberInfo],
+    me: &MemberInfo,
+    tls: &crate::cluster::TlsFiles,
+) -> Result<()> {
+    if me.is_learner {
+        return Ok(());
+    }
+    let voters: Vec<&MemberInfo> = members.iter().filter(|x| !x.is_learner).collect();
+    if voters.len() <= 1 {
+        bail!("{} is the last voting member; removing it destroys the cluster. Nothing was changed; use --force to do it anyway", me.name);
+    }
+    let quorum = voters.len() / 2 + 1;
+    let mut healthy = 0;
+    for v in voters.iter().filter(|v| v.id != me.id) {
+        if let Ok(cl) = Cluster::connect_any(&v.client_urls, tls).await {
+            if cl.status().await.is_ok_and(|s| s.leader != 0) {
+                healthy += 1;
+            }
+        }
+    }
+    if healthy < quorum {
+        bail!(
+            "removing {} is unsafe: the cluster has {} voting members, quorum is {quorum}, and only {healthy} other healthy voter(s) would remain to keep it. Nothing was changed; add or repair members first, or use --force",
+            me.name, voters.len()
+        );
+    }
+    Ok(())
+}
