@@ -17,11 +17,13 @@ pub const MAN_SECTION: &str = "8";
 pub enum GenerateCommand {
     /// Write etcdadm.8 and etcdadm-<command>[-<subcommand>].8 for every command into DIR.
     Man {
+        /// Directory to write the pages into (created if needed).
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
     /// Print the completion script for SHELL to standard output.
     Completions {
+        /// The shell to print the completion script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
