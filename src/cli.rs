@@ -1,15 +1,17 @@
-//! Command-line interface. Flags that set configuration share their names with the YAML
-//! keys and are turned into one more configuration layer (see `config::load`).
+//! Command-line interface. Flags that set configuration are declared with their settings in
+//! `config::settings` (one row per setting gives the flag, YAML key, default and help text);
+//! parsed, they become one more configuration layer (see `config::load`).
 
+pub use crate::config::{flags_layer, BackupFlags, MemberFlags, ReleaseFlags, S3Flags, StateFlag};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "etcdadm",
     version,
+    help_expected = true,
     about = "Create, grow, shrink and restore TLS etcd clusters under systemd"
 )]
 pub struct Cli {
@@ -75,11 +77,13 @@ pub enum Command {
 pub enum GenerateCommand {
     /// Write etcdadm.8 and etcdadm-<command>[-<subcommand>].8 for every command into DIR.
     Man {
+        /// Directory to write the pages into (created if needed).
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
     /// Print the completion script for SHELL to standard output.
     Completions {
+        /// The shell to print the completion script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -102,6 +106,7 @@ pub enum CaCommand {
 pub enum CertsCommand {
     /// Show every certificate's expiry and whether it is due for renewal.
     Check {
+        /// Output format.
         #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
         #[command(flatten)]
@@ -110,6 +115,7 @@ pub enum CertsCommand {
     /// Renew the member's certificates that expire within the renewal window (all with
     /// --force) from the local CA, then restart etcd once.
     Renew {
+        /// Renew every member certificate, not only those due.
         #[arg(long)]
         force: bool,
         /// Validity of the new certificates (default: the member's cert-validity-days).
@@ -149,6 +155,7 @@ pub enum InitPhaseCommand {
     /// Run one phase of init, after the phases it needs. Phases, in the order init runs them:
     /// install, certificates, snapshot, configure, start, etcdctl, health.
     Phase {
+        /// The phase to run.
         #[arg(value_enum)]
         phase: InitPhase,
         #[command(flatten)]
@@ -201,11 +208,13 @@ pub enum JoinPhaseCommand {
     /// Run one phase of join, after the phases it needs. Phases, in the order join runs them:
     /// stop, certificates, install, membership, configure, start, etcdctl, health.
     Phase {
+        /// The phase to run.
         #[arg(value_enum)]
         phase: JoinPhase,
         /// Client URL(s) of existing members (needed by membership and what follows it).
         #[arg(value_name = "ENDPOINT[,ENDPOINT...]")]
         endpoints: Option<String>,
+        /// Retry membership changes with backoff until timeout-seconds (`--retry=false`: once).
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
         retry: bool,
         #[command(flatten)]
@@ -242,6 +251,7 @@ pub struct BootstrapArgs {
 
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
+    /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Table)]
     pub output: Output,
     /// Print the first answer, complete or not, instead of waiting for the whole peer set.
@@ -272,6 +282,7 @@ pub struct ResetArgs {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
+    /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Table)]
     pub output: Output,
     #[command(flatten)]
@@ -282,15 +293,6 @@ pub struct InfoArgs {
 pub enum Output {
     Table,
     Json,
-}
-
-#[derive(Debug, Args, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub struct StateFlag {
-    /// Where etcdadm records the member it set up.
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state_file: Option<PathBuf>,
 }
 
 /// `etcdadm upgrade`: the release flags (`--version` is required), the state file, `--yes`.
@@ -309,225 +311,254 @@ pub struct UpgradeArgs {
     pub state: StateFlag,
 }
 
-/// How an S3-compatible store is reached (the backup-s3-* settings).
-#[derive(Debug, Args, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub struct S3Flags {
-    /// Base URL of an S3-compatible store, http(s)://HOST[:PORT] (default: AWS S3).
-    #[arg(long, value_name = "URL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup_s3_endpoint: Option<String>,
-    /// Region of the bucket (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1).
-    #[arg(long, value_name = "REGION")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup_s3_region: Option<String>,
-    /// Path-style addressing (default: on with --backup-s3-endpoint or a dotted bucket name).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup_s3_path_style: Option<bool>,
-}
-
-/// `etcdadm backup`'s configuration flags.
-#[derive(Debug, Args, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub struct BackupFlags {
-    /// Also upload the snapshot under this S3 prefix, s3://BUCKET/PREFIX/ (default:
-    /// backup-s3-url). Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-    /// AWS_SESSION_TOKEN, else the EC2 instance role.
-    #[arg(long, value_name = "S3URL")]
-    #[serde(skip_serializing_if = "Option::is_none", rename = "backup-s3-url")]
-    pub upload: Option<String>,
-    /// How many snapshots of this member to keep under the S3 prefix (default:
-    /// backup-s3-keep, else --keep, else backup-keep).
-    #[arg(long, value_name = "N")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup_s3_keep: Option<usize>,
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub s3: S3Flags,
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub state: StateFlag,
-}
-
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
     #[command(flatten)]
     pub release: ReleaseFlags,
 }
 
-/// Flags about the etcd release.
-#[derive(Debug, Args, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub struct ReleaseFlags {
-    /// etcd version to install (e.g. 3.5.30).
-    #[arg(long = "version", value_name = "VERSION")]
-    #[serde(skip_serializing_if = "Option::is_none", rename = "version")]
-    pub etcd_version: Option<String>,
-    /// Release mirror base URL (https://, http:// or file://).
-    #[arg(long, value_name = "URL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub release_url: Option<String>,
-    /// Pinned SHA-256 of the release tarball.
-    #[arg(long, value_name = "HEX")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub release_sha256: Option<String>,
-    /// Release architecture (amd64, arm64, ppc64le, s390x).
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub arch: Option<String>,
-    #[arg(long, value_name = "DIR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cache_dir: Option<PathBuf>,
-    #[arg(long, value_name = "SECONDS", conflicts_with = "download_connect_timeout")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub download_connect_timeout_seconds: Option<u64>,
-    /// The seed tool's spelling: a duration such as 10s or 1m.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_seconds)]
-    #[serde(skip_serializing_if = "Option::is_none", rename = "download-connect-timeout-seconds")]
-    pub download_connect_timeout: Option<u64>,
-}
-
-/// `10s`, `1m`, `1m30s`, `90` (seconds) -> whole seconds, rounded up.
-fn parse_duration_seconds(s: &str) -> Result<u64, String> {
-    if let Ok(n) = s.parse::<u64>() {
-        return Ok(n);
-    }
-    let (mut total_ms, mut num) = (0u64, String::new());
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        num.clear();
-        num.push_str(&rest[..digits]);
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let factor = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            _ => return Err(format!("{s:?} is not a duration like 10s, 1m or 1m30s")),
-        };
-        let n: u64 =
-            num.parse().map_err(|_| format!("{s:?} is not a duration like 10s, 1m or 1m30s"))?;
-        total_ms += n * factor;
-        rest = &rest[unit_len..];
-    }
-    Ok(total_ms.div_ceil(1000))
-}
-
-/// Flags that define the member (and, flattened, the release).
-#[derive(Debug, Args, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub struct MemberFlags {
-    /// Member name (default: host name).
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[arg(long, value_name = "DIR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub install_dir: Option<PathBuf>,
-    #[arg(long, value_name = "DIR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub certs_dir: Option<PathBuf>,
-    #[arg(long, value_name = "DIR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_dir: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub env_file: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unit_file: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub etcdctl_env_file: Option<PathBuf>,
-    /// Address peers and clients use to reach this member (IP or host name).
-    #[arg(long, value_name = "ADDRESS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub advertise_address: Option<String>,
-    /// Address etcd listens on (default: the advertise address).
-    #[arg(long, value_name = "IP")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bind_address: Option<IpAddr>,
-    #[arg(long, value_name = "PORT")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_port: Option<u16>,
-    #[arg(long, value_name = "PORT")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub peer_port: Option<u16>,
-    /// Extra names/IPs for the server certificate, comma-separated.
-    #[arg(long, value_delimiter = ',', value_name = "SAN")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub server_cert_extra_sans: Vec<String>,
-    /// Also issue a client certificate for kube-apiserver.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub apiserver_client_cert: Option<bool>,
-    #[arg(long, value_name = "DAYS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cert_validity_days: Option<u32>,
-    /// Renew member certificates this many days before they expire.
-    #[arg(long, value_name = "DAYS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cert_renew_within_days: Option<u32>,
-    #[arg(long, value_name = "TOKEN")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub initial_cluster_token: Option<String>,
-    /// How long to wait for etcd health, catch-up and membership changes.
-    #[arg(long, value_name = "SECONDS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout_seconds: Option<u64>,
-    /// Scheduling settings for the etcd unit (repeat or comma-separate), e.g. Nice=-10.
-    #[arg(long, value_delimiter = ',', value_name = "KEY=VALUE")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub disk_priorities: Vec<String>,
-    #[arg(long, value_name = "PORT")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metrics_port: Option<u16>,
-    /// Who runs etcd: a systemd unit, or the kubelet from a static pod manifest.
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub init_system: Option<InitSystemFlag>,
-    /// Directory of the kubelet's static pod manifests (kubelet mode).
-    #[arg(long, value_name = "DIR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubelet_pod_manifest_path: Option<PathBuf>,
-    /// Image of the static pod, tagged v<version> (kubelet mode).
-    #[arg(long, value_name = "REPOSITORY")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image_repository: Option<String>,
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub state: StateFlag,
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub release: ReleaseFlags,
-}
-
-/// `--init-system`: the values of the `init-system` key (`config::InitSystem`), which this
-/// flag sets through the configuration layer by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum InitSystemFlag {
-    Systemd,
-    Kubelet,
-}
-
-/// Turns set flags into a configuration layer keyed like the YAML file.
-pub fn flags_layer(flags: &impl Serialize) -> serde_yaml_ng::Mapping {
-    match serde_yaml_ng::to_value(flags) {
-        Ok(serde_yaml_ng::Value::Mapping(m)) => m,
-        _ => serde_yaml_ng::Mapping::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{load, parse_duration_seconds, Config, ConfigSources};
+    use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("etcdadm").chain(args.iter().copied())).unwrap()
+    }
+
+    fn effective(flags: &MemberFlags) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let sources = ConfigSources {
+            file: dir.path().join("none.yaml"),
+            flags: flags_layer(flags),
+            ..Default::default()
+        };
+        load(&sources).unwrap()
+    }
+
+    /// Every command and subcommand, with its path.
+    fn all_commands() -> Vec<(String, clap::Command)> {
+        let mut out = Vec::new();
+        let mut todo = vec![(String::from("etcdadm"), Cli::command())];
+        while let Some((path, cmd)) = todo.pop() {
+            for sub in cmd.get_subcommands() {
+                todo.push((format!("{path} {}", sub.get_name()), sub.clone()));
+            }
+            out.push((path, cmd));
+        }
+        out
+    }
+
+    fn kebab(field: &str) -> String {
+        field.replace('_', "-")
+    }
+
+    #[test]
+    fn the_cli_is_well_formed_and_every_argument_has_help() {
+        // clap's own checks, including help_expected: an argument without help panics here
+        Cli::command().debug_assert();
+        for (path, cmd) in all_commands() {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if ["help", "version"].contains(&id) {
+                    continue;
+                }
+                assert!(
+                    arg.get_help().is_some_and(|h| !h.to_string().trim().is_empty()),
+                    "`{path}`: argument {id} has no help text"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_settings_flag_names_a_config_key_and_every_flag_key_has_a_flag() {
+        let keys: Vec<String> = match serde_yaml_ng::to_value(Config::default()).unwrap() {
+            serde_yaml_ng::Value::Mapping(m) => {
+                m.keys().map(|k| k.as_str().unwrap().to_string()).collect()
+            }
+            _ => unreachable!(),
+        };
+        let flag_keys: Vec<String> = crate::config::FLAG_KEYS.iter().map(|k| kebab(k)).collect();
+        let file_keys: Vec<String> = crate::config::FILE_KEYS.iter().map(|k| kebab(k)).collect();
+        let mut declared = [flag_keys.clone(), file_keys.clone()].concat();
+        declared.sort();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(declared, sorted, "the declaration covers every key of Config, once");
+
+        let mut seen = std::collections::BTreeSet::new();
+        let mut commands_with_settings = 0;
+        for (path, cmd) in all_commands() {
+            let mut any = false;
+            for arg in cmd.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if arg.get_help_heading() == Some(crate::config::SETTINGS_HEADING) {
+                    assert!(
+                        flag_keys.iter().any(|k| k == long),
+                        "`{path} --{long}` is under {:?} but names no config key with a flag",
+                        crate::config::SETTINGS_HEADING
+                    );
+                    seen.insert(long.to_string());
+                    any = true;
+                } else {
+                    assert!(
+                        !file_keys.iter().any(|k| k == long),
+                        "`{path} --{long}` is named like a file-only config key"
+                    );
+                }
+            }
+            commands_with_settings += usize::from(any);
+        }
+        assert!(commands_with_settings >= 10, "{commands_with_settings}");
+        for k in &flag_keys {
+            assert!(
+                seen.contains(k),
+                "config key `{k}` is declared with a flag, but no command has --{k}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_settings_flag_sets_the_config_key_it_is_named_after() {
+        // Each flag of each settings group, given once, yields a layer with exactly its key.
+        use clap::Args as _;
+        let sample = |long: &str| match long {
+            "name" => "n1",
+            "version" => "3.4.23",
+            "release-url" | "backup-s3-endpoint" => "https://m.example",
+            "release-sha256" => "0000000000000000000000000000000000000000000000000000000000000000",
+            "arch" => "arm64",
+            "advertise-address" | "bind-address" | "server-cert-extra-sans" => "10.0.0.9",
+            "disk-priorities" => "Nice=-5",
+            "init-system" => "kubelet",
+            "image-repository" => "r.example/etcd",
+            "backup-s3-url" => "s3://b-1/p/",
+            "backup-s3-region" => "eu-west-1",
+            "backup-s3-path-style" | "apiserver-client-cert" => "false",
+            l if l.ends_with("-dir") || l.ends_with("-file") || l.ends_with("-path") => "/x",
+            _ => "7",
+        };
+        fn layer<T: clap::FromArgMatches + serde::Serialize>(
+            cmd: &clap::Command,
+            args: &[&str],
+        ) -> serde_yaml_ng::Mapping {
+            let m = cmd.clone().try_get_matches_from(args).unwrap();
+            flags_layer(&T::from_arg_matches(&m).unwrap())
+        }
+        type ToLayer = fn(&clap::Command, &[&str]) -> serde_yaml_ng::Mapping;
+        let groups: [(clap::Command, ToLayer); 3] = [
+            (MemberFlags::augment_args(clap::Command::new("t")), layer::<MemberFlags>),
+            (BackupFlags::augment_args(clap::Command::new("t")), layer::<BackupFlags>),
+            (S3Flags::augment_args(clap::Command::new("t")), layer::<S3Flags>),
+        ];
+        let mut checked = 0;
+        for (cmd, to_layer) in &groups {
+            for arg in cmd.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                let flag = format!("--{long}");
+                let l = to_layer(cmd, &["t", &flag, sample(long)]);
+                let keys: Vec<_> = l.keys().map(|k| k.as_str().unwrap()).collect();
+                assert_eq!(keys, [long], "{flag} {}", sample(long));
+                checked += 1;
+            }
+        }
+        assert!(checked >= crate::config::FLAG_KEYS.len(), "{checked}");
+        // A bad value is refused by clap with the flag's name, never a panic; only the
+        // free-text token takes anything.
+        let mut free_text = Vec::new();
+        for (cmd, _) in &groups[..1] {
+            for arg in cmd.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                match cmd.clone().try_get_matches_from(["t", &format!("--{long}"), "not valid!"]) {
+                    Ok(_) => free_text.push(long),
+                    Err(e) => assert!(e.to_string().contains(&format!("--{long}")), "{e}"),
+                }
+            }
+        }
+        assert_eq!(free_text, ["initial-cluster-token"]);
+        load(&ConfigSources {
+            file: "/nonexistent/etcdadm-test.yaml".into(),
+            flags: groups[0].1(&groups[0].0, &["t"]),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn every_flag_sets_the_yaml_key_of_the_same_name() {
+        let cli = parse(&[
+            "init",
+            "--name",
+            "n1",
+            "--version",
+            "3.4.23",
+            "--release-url",
+            "file:///m",
+            "--arch",
+            "arm64",
+            "--install-dir",
+            "/i",
+            "--certs-dir",
+            "/c",
+            "--data-dir",
+            "/d",
+            "--env-file",
+            "/e",
+            "--unit-file",
+            "/u.service",
+            "--etcdctl-env-file",
+            "/ce",
+            "--cache-dir",
+            "/k",
+            "--state-file",
+            "/s.json",
+            "--advertise-address",
+            "fd00::1",
+            "--bind-address",
+            "::",
+            "--client-port",
+            "1",
+            "--peer-port",
+            "2",
+            "--server-cert-extra-sans",
+            "a.example,10.0.0.9",
+            "--apiserver-client-cert",
+            "--cert-validity-days",
+            "30",
+            "--initial-cluster-token",
+            "tok",
+            "--timeout-seconds",
+            "7",
+            "--download-connect-timeout-seconds",
+            "3",
+            "--disk-priorities",
+            "Nice=-5,IOSchedulingClass=idle",
+            "--metrics-port",
+            "9",
+            "--init-system",
+            "kubelet",
+            "--kubelet-pod-manifest-path",
+            "/k8s",
+            "--image-repository",
+            "r.example/etcd",
+        ]);
+        let Command::Init(args) = cli.command else { panic!("not init") };
+        let from_flags = effective(&args.args.flags);
+        let yaml = "name: n1\nversion: 3.4.23\nrelease-url: file:///m\narch: arm64\ninstall-dir: /i\ncerts-dir: /c\n\
+            data-dir: /d\nenv-file: /e\nunit-file: /u.service\netcdctl-env-file: /ce\ncache-dir: /k\nstate-file: /s.json\n\
+            advertise-address: fd00::1\nbind-address: '::'\nclient-port: 1\npeer-port: 2\n\
+            server-cert-extra-sans: [a.example, 10.0.0.9]\napiserver-client-cert: true\ncert-validity-days: 30\n\
+            initial-cluster-token: tok\ntimeout-seconds: 7\ndownload-connect-timeout-seconds: 3\n\
+            disk-priorities: [Nice=-5, IOSchedulingClass=idle]\nmetrics-port: 9\ninit-system: kubelet\n\
+            kubelet-pod-manifest-path: /k8s\nimage-repository: r.example/etcd\n";
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
+        let from_yaml =
+            load(&ConfigSources { file: dir.path().join("c.yaml"), ..Default::default() }).unwrap();
+        assert_eq!(from_flags, from_yaml);
+        assert_ne!(from_flags, Config::default());
     }
 
     #[test]
@@ -588,6 +619,55 @@ mod tests {
     }
 
     #[test]
+    fn s3_flags_set_the_backup_s3_keys() {
+        let Command::Backup { flags, .. } = parse(&[
+            "backup",
+            "--upload",
+            "s3://b-1/p/",
+            "--backup-s3-keep",
+            "3",
+            "--backup-s3-endpoint",
+            "http://10.0.0.1:9000",
+            "--backup-s3-region",
+            "eu-west-1",
+            "--backup-s3-path-style=false",
+            "--state-file",
+            "/s.json",
+        ])
+        .command
+        else {
+            panic!("not backup")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let c = load(&ConfigSources {
+            file: dir.path().join("none.yaml"),
+            flags: flags_layer(&flags),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.backup_s3_url.as_deref(), Some("s3://b-1/p/"));
+        assert_eq!(c.backup_s3_keep, Some(3));
+        assert_eq!(c.backup_s3_endpoint.as_deref(), Some("http://10.0.0.1:9000"));
+        assert_eq!(c.backup_s3_region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.backup_s3_path_style, Some(false));
+        assert_eq!(c.state_file, std::path::Path::new("/s.json"));
+        let Command::Init(a) =
+            parse(&["init", "--snapshot", "s3://b-1/p/", "--backup-s3-endpoint", "http://h:9000"])
+                .command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            flags_layer(&a.args.s3).get("backup-s3-endpoint"),
+            Some(&"http://h:9000".into())
+        );
+        // A bad value is refused when the flag is parsed, naming the flag (and key).
+        let e = Cli::try_parse_from(["etcdadm", "backup", "--upload", "https://b/p"]).unwrap_err();
+        assert!(e.to_string().contains("--backup-s3-url"), "{e}");
+        assert!(e.to_string().contains("is not an s3://BUCKET/KEY URL"), "{e}");
+    }
+
+    #[test]
     fn unset_flags_leave_the_config_alone() {
         let Command::Init(args) = parse(&["init"]).command else { panic!() };
         assert!(flags_layer(&args.args.flags).is_empty());
@@ -610,7 +690,7 @@ mod tests {
             panic!("not upgrade")
         };
         assert!(u.yes);
-        assert_eq!(u.release.etcd_version.as_deref(), Some("3.5.1"));
+        assert_eq!(u.release.version.as_deref(), Some("3.5.1"));
         let layer = flags_layer(&u);
         assert_eq!(layer.get("release-url"), Some(&"file:///m".into()));
         assert_eq!(layer.get("state-file"), Some(&"/s.json".into()));
@@ -628,6 +708,6 @@ mod tests {
         let Command::Download(d) = parse(&["download", "--version", "3.5.16"]).command else {
             panic!()
         };
-        assert_eq!(d.release.etcd_version.as_deref(), Some("3.5.16"));
+        assert_eq!(d.release.version.as_deref(), Some("3.5.16"));
     }
 }

@@ -11,11 +11,13 @@
 //!   (`pair_files` writes a certificate and its key as one unit);
 //!   `service` the unit, environment files and systemctl; `release` the etcd download and
 //!   install; `member` the local member's name, URLs and paths.
-//! - settings and their sources: `config` the effective settings; `discovery` the intended
+//! - settings and their sources: `cli` the command line (its setting flags come from
+//!   `config`'s one declaration of each setting, and it uses nothing else in the crate);
+//!   `config` the effective settings; `discovery` the intended
 //!   peers (static list, DNS SRV, AWS Auto Scaling); `metadata` cloud instance metadata;
 //!   `s3` snapshots in S3-compatible stores; `metrics` the bootstrap outcome for
 //!   node_exporter.
-//! - leaves: `cli` the command line (uses nothing else in the crate); `retry` backoff with a
+//! - leaves: `retry` backoff with a
 //!   deadline; `notify` sd_notify status and readiness; `net` addresses and URLs; `resolver`
 //!   host names resolved without libc; `aws_credentials` AWS keys; `digest` SHA-256;
 //!   `fsutil` crash-safe writes; `error_chain` error text with every cause.

@@ -85,11 +85,11 @@ impl LocalMember {
         detect: impl FnOnce() -> Result<IpAddr, String>,
     ) -> Result<LocalMember, String> {
         let name = match &c.name {
-            Some(n) => n.clone(),
+            Some(n) => n.to_string(),
             None => hostname()?,
         };
         let advertise = match &c.advertise_address {
-            Some(a) => Host::parse(a)?,
+            Some(a) => a.clone(),
             None => Host::Ip(detect()?),
         };
         let loopback = match (&advertise, c.bind_address) {
@@ -140,8 +140,7 @@ impl LocalMember {
         if let Some(ip) = c.bind_address.filter(|ip| !ip.is_unspecified()) {
             sans.push(Host::Ip(ip));
         }
-        // Validation already accepted these; skip anything unparsable rather than panic.
-        sans.extend(c.server_cert_extra_sans.iter().filter_map(|s| Host::parse(s).ok()));
+        sans.extend(c.server_cert_extra_sans.iter().cloned());
         let mut unique = Vec::new();
         for s in sans {
             if !unique.contains(&s) {

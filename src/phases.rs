@@ -48,8 +48,8 @@ pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()
     let etcdadm = std::env::current_exe().context("cannot tell where the etcdadm binary is")?;
     let [renew_service, renew_timer, backup_service, backup_timer] = c.timer_units();
     let changed = write_files(&[
-        (&c.env_file, service::render_env(m, c, b), MODE_PUBLIC),
-        (&c.unit_file, service::render_unit(c), MODE_PUBLIC),
+        (&c.env_file.to_path_buf(), service::render_env(m, c, b), MODE_PUBLIC),
+        (&c.unit_file.to_path_buf(), service::render_unit(c), MODE_PUBLIC),
         (&renew_service, service::render_renew_service(c, &etcdadm), MODE_PUBLIC),
         (&renew_timer, service::render_renew_timer(), MODE_PUBLIC),
         (&backup_service, service::render_backup_service(c, &etcdadm), MODE_PUBLIC),
@@ -64,7 +64,7 @@ pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()
 /// Writes the etcdctl environment file and the `etcdctl.sh` wrapper.
 pub fn etcdctl(c: &Config, m: &LocalMember) -> Result<()> {
     write_files(&[
-        (&c.etcdctl_env_file, service::render_etcdctl_env(m), MODE_PUBLIC),
+        (&c.etcdctl_env_file.to_path_buf(), service::render_etcdctl_env(m), MODE_PUBLIC),
         (&c.install_dir.join("etcdctl.sh"), service::render_etcdctl_wrapper(c), MODE_EXEC),
     ])?;
     Ok(())

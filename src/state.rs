@@ -56,7 +56,7 @@ pub struct State {
     pub progress: Progress,
     /// The effective configuration, with the member name resolved.
     pub config: Config,
-    pub advertise_address: String,
+    pub advertise_address: crate::net::Host,
     /// Hex member id, once known.
     pub member_id: Option<String>,
     pub cluster_id: Option<String>,
@@ -68,7 +68,7 @@ impl State {
             origin,
             progress: Progress::Installing,
             config: c.clone(),
-            advertise_address: m.advertise.to_string(),
+            advertise_address: m.advertise.clone(),
             member_id: None,
             cluster_id: None,
         }
@@ -150,7 +150,7 @@ mod tests {
     fn state_roundtrips_with_private_mode() {
         let d = tempfile::tempdir().unwrap();
         let config = Config {
-            state_file: d.path().join("state.json"),
+            state_file: d.path().join("state.json").into(),
             name: Some("m1".into()),
             ..Default::default()
         };

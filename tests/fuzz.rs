@@ -738,7 +738,7 @@ fn fuzz_metadata_layer() {
             Ok(c) => {
                 if !settings {
                     let expected = v4.map(|a| a.to_string()).or(v6.map(|a| a.to_string()));
-                    prop_assert_eq!(c.advertise_address, expected);
+                    prop_assert_eq!(c.advertise_address.map(|a| a.to_string()), expected);
                 }
             }
             Err(e) => {
@@ -765,9 +765,9 @@ fn metadata_text_settings_keep_their_text() {
         let md = instance(Some(Ipv4Addr::new(10, 0, 0, 11)), None, BTreeMap::from([(format!("etcdadm-{key}"), value.clone())]));
         let from_md = load_with_metadata(&md).map_err(|e| TestCaseError::fail(format!("etcdadm-{key}={value} refused from metadata, accepted from a file: {e}")))?;
         let get = |c: &Config| match key {
-            "name" => c.name.clone(),
+            "name" => c.name.as_ref().map(|n| n.to_string()),
             "initial-cluster-token" => c.initial_cluster_token.clone(),
-            _ => c.advertise_address.clone(),
+            _ => c.advertise_address.as_ref().map(|a| a.to_string()),
         };
         prop_assert_eq!(get(&from_md), get(&from_file));
     });

@@ -164,7 +164,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
                 let name = me
                     .map(|m| m.name)
                     .ok_or_else(|| anyhow!("formed without being in the peer set"))?;
-                c.name = Some(name);
+                c.name = Some(name.parse().map_err(|e| anyhow!("discovered member name: {e}"))?);
                 let m = LocalMember::from_config(&c)?;
                 crate::metrics::decided("form");
                 notify::status(&format!(
@@ -180,7 +180,8 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
             }
             Decision::Join { endpoints } => {
                 if let Some(me) = me {
-                    c.name = Some(me.name);
+                    c.name =
+                        Some(me.name.parse().map_err(|e| anyhow!("discovered member name: {e}"))?);
                 }
                 let m = LocalMember::from_config(&c)?;
                 crate::metrics::decided("join");
@@ -407,7 +408,11 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            (c.advertise_address.as_deref(), c.version.as_str(), c.client_port),
+            (
+                c.advertise_address.map(|a| a.to_string()).as_deref(),
+                c.version.as_str(),
+                c.client_port
+            ),
             (Some("10.1.2.3"), "3.5.16", 3379)
         );
     }

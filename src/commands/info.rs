@@ -77,7 +77,7 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
         client_url: m.client_url.clone(),
         peer_url: m.peer_url.clone(),
         data_dir: c.data_dir.display().to_string(),
-        etcd_version: c.version.clone(),
+        etcd_version: c.version.to_string(),
     };
     let tls = crate::cluster::TlsFiles::client(&m.pki);
     let (cluster, error) =

@@ -9,7 +9,7 @@ use tracing::info;
 
 pub async fn run(mut c: Config, req: Request) -> Result<()> {
     let m = LocalMember::from_config(&c)?;
-    c.name = Some(m.name.clone());
+    c.name = Some(m.name.parse().map_err(|e| anyhow::anyhow!("member name: {e}"))?);
     let new = NewCluster {
         initial_cluster: vec![(m.name.clone(), m.peer_url.clone())],
         token: c.initial_cluster_token.clone().unwrap_or_else(|| format!("etcd-{}", m.name)),

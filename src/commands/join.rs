@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 
 pub async fn run(mut c: Config, req: Request) -> Result<()> {
     let m = LocalMember::from_config(&c)?;
-    c.name = Some(m.name.clone());
+    c.name = Some(m.name.parse().map_err(|e| anyhow::anyhow!("member name: {e}"))?);
     let whole = req.phase.is_none();
     match join(&c, &m, &req).await? {
         None if whole => {

@@ -84,7 +84,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Download(a) => download::run(load(&a.release)?).await,
         Command::Upgrade(a) => {
             let req = upgrade::Request {
-                version: a.release.etcd_version.clone(),
+                version: a.release.version.clone(),
                 release_sha256: a.release.release_sha256.clone(),
                 yes: a.yes,
             };

@@ -8,7 +8,7 @@
 
 use super::backup;
 use crate::cluster::{Cluster, TlsFiles};
-use crate::config::{Config, InitSystem};
+use crate::config::{Config, EtcdVersion, InitSystem, Sha256Hex};
 use crate::member::LocalMember;
 use crate::phases;
 use crate::release::{binary_version, swap, version};
@@ -24,9 +24,9 @@ use tracing::{info, warn};
 /// What `upgrade` was asked for besides the configuration.
 pub struct Request {
     /// `--version`: the release to move to.
-    pub version: Option<String>,
+    pub version: Option<EtcdVersion>,
     /// `--release-sha256`: a pinned digest of that release's tarball.
-    pub release_sha256: Option<String>,
+    pub release_sha256: Option<Sha256Hex>,
     /// `--yes`: no confirmation prompt.
     pub yes: bool,
 }
@@ -42,7 +42,7 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
             requested.state_file.display()
         )
     })?;
-    let name = state.config.name.clone().unwrap_or_default();
+    let name = state.config.name.as_deref().unwrap_or_default().to_string();
     if state.progress != Progress::Member {
         bail!(
             "member {name} is not completely set up (phase {} in {}); finish it with `etcdadm {}` before upgrading",
@@ -58,7 +58,7 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
         );
     }
     let m = state.member()?;
-    let c = upgrade_config(&state.config, &requested, &target.to_string(), req.release_sha256);
+    let c = upgrade_config(&state.config, &requested, &target_text, req.release_sha256);
     let tls = crate::cluster::TlsFiles::client(&m.pki);
 
     // Preflight: nothing changes unless every member is healthy and the step is supported.
@@ -121,7 +121,7 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
         };
     }
 
-    state.config.version = new.clone();
+    state.config.version = target_text.clone();
     state.config.release_url = c.release_url.clone();
     state.save()?;
     for dir in swap::prune(&c.install_dir, &[&old, &new])? {
@@ -142,15 +142,15 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
 fn upgrade_config(
     recorded: &Config,
     requested: &Config,
-    version: &str,
-    pinned: Option<String>,
+    version: &EtcdVersion,
+    pinned: Option<Sha256Hex>,
 ) -> Config {
     let default = Config::default();
     fn pick<T: PartialEq + Clone>(requested: &T, recorded: &T, default: &T) -> T {
         if requested != default { requested } else { recorded }.clone()
     }
     Config {
-        version: version.to_string(),
+        version: version.clone(),
         release_url: pick(&requested.release_url, &recorded.release_url, &default.release_url),
         release_sha256: pinned,
         arch: pick(&requested.arch, &recorded.arch, &default.arch),
@@ -180,8 +180,9 @@ fn already_current(state: &mut State, c: &Config, target: &Version) -> Result<()
             c.unit_name()
         );
     }
-    if state.config.version != target.to_string() {
-        state.config.version = target.to_string();
+    if state.config.version != *target.to_string() {
+        state.config.version =
+            target.to_string().parse().map_err(|e: String| anyhow::anyhow!(e))?;
         state.save()?;
         info!(file = %state.config.state_file.display(), version = %target, "recorded the version");
     }
@@ -400,13 +401,13 @@ mod tests {
         let recorded = Config {
             version: "3.4.23".into(),
             release_url: "http://mirror.example/etcd".into(),
-            release_sha256: Some("ab".repeat(32)),
+            release_sha256: Some("ab".repeat(32).parse().unwrap()),
             data_dir: "/srv/etcd".into(),
             timeout_seconds: 60,
             ..Default::default()
         };
         // nothing requested: the recorded mirror, no pinned digest of the old release
-        let c = upgrade_config(&recorded, &Config::default(), "3.5.1", None);
+        let c = upgrade_config(&recorded, &Config::default(), &"3.5.1".into(), None);
         assert_eq!(
             (c.version.as_str(), c.release_url.as_str(), c.release_sha256.as_deref()),
             ("3.5.1", "http://mirror.example/etcd", None)
@@ -419,18 +420,23 @@ mod tests {
             data_dir: "/elsewhere".into(),
             ..Default::default()
         };
-        let c = upgrade_config(&recorded, &requested, "3.5.1", Some("cd".repeat(32)));
+        let c = upgrade_config(
+            &recorded,
+            &requested,
+            &"3.5.1".into(),
+            Some("cd".repeat(32).parse().unwrap()),
+        );
         assert_eq!((c.release_url.as_str(), c.timeout_seconds), ("file:///m", 30));
         assert_eq!(
             c.data_dir.to_str(),
             Some("/srv/etcd"),
             "member-defining settings stay as recorded"
         );
-        assert_eq!(c.release_sha256, Some("cd".repeat(32)));
+        assert_eq!(c.release_sha256, Some("cd".repeat(32).parse().unwrap()));
         let c = upgrade_config(
             &recorded,
             &Config { arch: Some("arm64".into()), ..Default::default() },
-            "3.5.1",
+            &"3.5.1".into(),
             None,
         );
         assert_eq!(c.arch.as_deref(), Some("arm64"));

@@ -106,17 +106,53 @@ fn typed(layer: &Mapping, origin: &str) -> Result<Config, ConfigError> {
     serde_path_to_error::deserialize(Value::Mapping(layer.clone())).map_err(|e| {
         let key = e.path().to_string();
         let message = e.into_inner().to_string();
+        let Some((field, expected)) = unknown_field(&message) else {
+            return ConfigError::Key { origin: origin.into(), key, message };
+        };
         // For an unknown key serde reports the parent path; name the key itself.
-        let key = match message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-            Some(field) if key == "." => field.to_string(),
+        let key = if key == "." {
+            field.to_string()
+        } else if key == field || key.ends_with(&format!(".{field}")) {
             // serde_path_to_error ends the path with the field for plain structs (not for
             // internally tagged enums)
-            Some(field) if key == field || key.ends_with(&format!(".{field}")) => key,
-            Some(field) => format!("{key}.{field}"),
-            None => key,
+            key
+        } else {
+            format!("{key}.{field}")
+        };
+        let message = match closest(field, &expected) {
+            Some(near) => format!("unknown field; did you mean `{near}`?"),
+            None => "unknown field; `etcdadm config view` shows the valid keys".into(),
         };
         ConfigError::Key { origin: origin.into(), key, message }
     })
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a` or `b`", or
+/// "there are no fields"): the field and the valid names.
+fn unknown_field(message: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest.split('`').skip(1).step_by(2).collect();
+    Some((field, expected))
+}
+
+/// The valid name nearest to `field` by edit distance, if it is near enough to be a typo.
+fn closest<'a>(field: &str, valid: &[&'a str]) -> Option<&'a str> {
+    valid
+        .iter()
+        .map(|v| (strsim::damerau_levenshtein(field, v), *v))
+        .min()
+        .filter(|(d, _)| *d <= 2.max(field.len() / 3))
+        .map(|(_, v)| v)
+}
+
+/// Turns set flags into a configuration layer keyed like the YAML file (unset flags
+/// serialize to nothing).
+pub fn flags_layer(flags: &impl serde::Serialize) -> Mapping {
+    match serde_yaml_ng::to_value(flags) {
+        Ok(Value::Mapping(m)) => m,
+        _ => Mapping::new(),
+    }
 }
 
 /// Merges `top` into `base`: mappings key by key, anything else replaced.
@@ -203,6 +239,47 @@ mod tests {
     }
 
     #[test]
+    fn unknown_key_suggests_the_closest_valid_key_and_lists_no_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config.yaml");
+        fs::write(&f, "nmae: m1\n").unwrap();
+        let err = load(&sources(dir.path())).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("{}: key `nmae`: unknown field; did you mean `name`?", f.display())
+        );
+        fs::write(&f, "bootstrap:\n  deadline-secs: 3\n").unwrap();
+        let err = load(&sources(dir.path())).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "key `bootstrap.deadline-secs`: unknown field; did you mean `deadline-seconds`?"
+            ),
+            "{err}"
+        );
+        fs::write(&f, "zzzzzzzzzzzz: 1\n").unwrap();
+        let err = load(&sources(dir.path())).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "key `zzzzzzzzzzzz`: unknown field; `etcdadm config view` shows the valid keys"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("data-dir"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_metadata_names_the_origin_and_suggests() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sources(dir.path());
+        s.metadata.insert("advertise-adress".into(), "10.0.0.1".into());
+        let err = load(&s).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "instance metadata: key `advertise-adress`: unknown field; did you mean `advertise-address`?"
+        );
+    }
+
+    #[test]
     fn wrong_type_names_file_and_key() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("config.yaml"), "client-port: lots\n").unwrap();
@@ -237,8 +314,8 @@ mod tests {
             ("peer-port: 2379\n", "client-port"),
             ("bind-address: 10.0.0.300\n", "bind-address"),
             ("release-sha256: abc\n", "release-sha256"),
-            ("disk-priorities: [\"ExecStartPre=/bin/evil\"]\n", "disk-priorities"),
-            ("disk-priorities: [\"Nice=-10\\nUser=x\"]\n", "disk-priorities"),
+            ("disk-priorities: [\"ExecStartPre=/bin/evil\"]\n", "disk-priorities[0]"),
+            ("disk-priorities: [Nice=1, \"Nice=-10\\nUser=x\"]\n", "disk-priorities[1]"),
             ("metrics-textfile-dir: textfile\n", "metrics-textfile-dir"),
         ] {
             let dir = tempfile::tempdir().unwrap();

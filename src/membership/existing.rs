@@ -29,10 +29,10 @@ pub async fn check_existing(c: &Config, m: &LocalMember, origin: Origin) -> Resu
         );
     }
     let diff = drift(&state.config, c);
-    if !diff.is_empty() || state.advertise_address != m.advertise.to_string() {
+    if !diff.is_empty() || state.advertise_address != m.advertise {
         let mut lines: Vec<String> =
             diff.iter().map(|(k, a, b)| format!("{k}: {a} -> {b}")).collect();
-        if state.advertise_address != m.advertise.to_string() {
+        if state.advertise_address != m.advertise {
             lines
                 .push(format!("advertise address: {} -> {}", state.advertise_address, m.advertise));
         }

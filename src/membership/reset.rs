@@ -58,9 +58,9 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
     }
     let mut files = timers.to_vec();
     files.extend([
-        c.unit_file.clone(),
-        c.env_file.clone(),
-        c.etcdctl_env_file.clone(),
+        c.unit_file.to_path_buf(),
+        c.env_file.to_path_buf(),
+        c.etcdctl_env_file.to_path_buf(),
         c.install_dir.join("etcdctl.sh"),
         c.install_dir.join("etcd"),
         c.install_dir.join("etcdctl"),
@@ -85,9 +85,10 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
         info!(dir = %dir.display(), "removed");
     }
     // Directories etcdadm created go too once empty (a shared one like /usr/local/bin stays).
-    for dir in
-        [&c.install_dir, &m.pki.ca_cert.parent().map(|p| p.to_path_buf()).unwrap_or_default()]
-    {
+    for dir in [
+        &c.install_dir.to_path_buf(),
+        &m.pki.ca_cert.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
+    ] {
         if std::fs::remove_dir(dir).is_ok() {
             info!(dir = %dir.display(), "removed empty directory");
         }

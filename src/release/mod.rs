@@ -66,10 +66,10 @@ pub fn host_arch() -> &'static str {
 impl Release {
     pub fn from_config(c: &Config) -> Release {
         Release {
-            version: c.version.clone(),
-            arch: c.arch.clone().unwrap_or_else(|| host_arch().into()),
+            version: c.version.to_string(),
+            arch: c.arch.as_deref().unwrap_or_else(|| host_arch()).to_string(),
             base_url: c.release_url.trim_end_matches('/').to_string(),
-            pinned: c.release_sha256.as_deref().and_then(digest::parse_hex),
+            pinned: c.release_sha256.as_ref().map(|d| d.digest()),
             limits: fetch::Limits {
                 connect: std::time::Duration::from_secs(c.download_connect_timeout_seconds),
                 idle: c.timeout(),

@@ -1,0 +1,401 @@
+//! Value types of settings. Each parses and checks itself once, at the edge: serde uses it
+//! when a file, drop-in or metadata layer is loaded, clap uses the same `FromStr` when a flag
+//! is given. Callers receive the checked value and never parse it again.
+
+use crate::net::Host;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// A string checked by `$check`, which returns why it is not acceptable. Serializes and
+/// deserializes as the plain string, so YAML and the state file keep their form.
+macro_rules! checked_string {
+    ($(#[doc = $doc:literal])* $name:ident, $check:expr) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(s)?;
+                Ok($name(s.to_string()))
+            }
+        }
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                s.parse()
+            }
+        }
+        /// For literals in the code (defaults, tests): an invalid one is a programming error.
+        /// Only for `&'static str`, so that clap, which prefers `From<&str>` for any
+        /// lifetime, parses flags with the checking `FromStr` instead.
+        impl From<&'static str> for $name {
+            fn from(s: &'static str) -> $name {
+                s.parse().expect("a literal setting in the code is valid")
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// A member name: letters, digits, `-`, `_`, `.`.
+    MemberName,
+    |s| {
+        if !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not a valid member name (letters, digits, '-', '_', '.')"))
+        }
+    }
+);
+
+checked_string!(
+    /// An etcd version such as `3.5.30` (no leading `v`).
+    EtcdVersion,
+    |s| {
+        let parts: Vec<_> = s.split('.').collect();
+        if parts.len() == 3
+            && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not an etcd version like 3.5.30 (no leading v)"))
+        }
+    }
+);
+
+/// Release architectures etcd publishes.
+pub const ARCHES: &[&str] = &["amd64", "arm64", "ppc64le", "s390x"];
+
+checked_string!(
+    /// A release architecture (`amd64`, `arm64`, `ppc64le`, `s390x`).
+    Arch,
+    |s| {
+        if ARCHES.contains(&s) {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not one of {}", ARCHES.join(", ")))
+        }
+    }
+);
+
+checked_string!(
+    /// A SHA-256 digest in hex (64 digits).
+    Sha256Hex,
+    |s| match crate::digest::parse_hex(s) {
+        Some(_) if s.trim().len() == 64 => Ok(()),
+        _ => Err("must be 64 hex digits".into()),
+    }
+);
+
+impl Sha256Hex {
+    pub fn digest(&self) -> crate::digest::Sha256Digest {
+        crate::digest::parse_hex(&self.0).expect("checked when parsed")
+    }
+}
+
+checked_string!(
+    /// Base URL of a release mirror: `https://`, `http://` or `file://`.
+    ReleaseUrl,
+    |s| match url::Url::parse(s) {
+        Ok(u) if ["http", "https", "file"].contains(&u.scheme()) => Ok(()),
+        Ok(u) => Err(format!(
+            "scheme {:?} is not supported; use https://, http:// or file://",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("{s:?} is not a URL: {e}")),
+    }
+);
+
+checked_string!(
+    /// An `s3://BUCKET/PREFIX/` location.
+    S3Location,
+    |s| crate::s3::S3Url::parse(s).map(|_| ()).map_err(|e| e.to_string())
+);
+
+impl S3Location {
+    pub fn parsed(&self) -> crate::s3::S3Url {
+        crate::s3::S3Url::parse(&self.0).expect("checked when parsed")
+    }
+}
+
+checked_string!(
+    /// Base URL of an S3-compatible store: `http(s)://host[:port]`.
+    S3Endpoint,
+    crate::s3::check_endpoint
+);
+
+checked_string!(
+    /// An AWS region name such as `eu-west-1`.
+    Region,
+    |s| {
+        if !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not a region name such as eu-west-1"))
+        }
+    }
+);
+
+checked_string!(
+    /// A container image name such as `quay.io/coreos/etcd`.
+    ImageRepository,
+    |s| {
+        if s.is_empty() || s.contains(char::is_whitespace) {
+            Err("must be an image name such as quay.io/coreos/etcd".into())
+        } else {
+            Ok(())
+        }
+    }
+);
+
+checked_string!(
+    /// A systemd `OnCalendar=` expression such as `daily` or `*-*-* 02:00`.
+    Calendar,
+    |s| {
+        if !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || " *-:,./~".contains(ch))
+        {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not a systemd calendar expression such as daily or *-*-* 02:00"))
+        }
+    }
+);
+
+/// Scheduling directives allowed in the etcd unit.
+const PRIORITY_KEYS: &[&str] = &[
+    "Nice",
+    "IOSchedulingClass",
+    "IOSchedulingPriority",
+    "CPUSchedulingPolicy",
+    "CPUSchedulingPriority",
+];
+
+checked_string!(
+    /// A `Key=value` scheduling directive for the unit; nothing else may reach the unit file.
+    DiskPriority,
+    |s| {
+        let ok = s.split_once('=').is_some_and(|(k, v)| {
+            PRIORITY_KEYS.contains(&k)
+                && !v.is_empty()
+                && v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not one of {}=<value>", PRIORITY_KEYS.join("=, ")))
+        }
+    }
+);
+
+/// An absolute path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AbsPath(PathBuf);
+
+impl AbsPath {
+    pub fn new(p: impl Into<PathBuf>) -> Result<AbsPath, String> {
+        let p = p.into();
+        if p.is_absolute() {
+            Ok(AbsPath(p))
+        } else {
+            Err(format!("{} must be an absolute path", p.display()))
+        }
+    }
+
+    pub fn to_path_buf(&self) -> PathBuf {
+        self.0.clone()
+    }
+}
+
+/// For paths written in the code (defaults, tests): a relative one is a programming error.
+/// Only for `&'static str`, so that clap parses flags with the checking `FromStr` instead.
+impl From<&'static str> for AbsPath {
+    fn from(s: &'static str) -> AbsPath {
+        AbsPath::from(PathBuf::from(s))
+    }
+}
+
+impl From<PathBuf> for AbsPath {
+    fn from(p: PathBuf) -> AbsPath {
+        AbsPath::new(p).expect("a path in the code is absolute")
+    }
+}
+
+impl From<AbsPath> for PathBuf {
+    fn from(p: AbsPath) -> PathBuf {
+        p.0
+    }
+}
+
+impl FromStr for AbsPath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AbsPath, String> {
+        AbsPath::new(s)
+    }
+}
+
+impl std::ops::Deref for AbsPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for AbsPath {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl PartialEq<Path> for AbsPath {
+    fn eq(&self, other: &Path) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&Path> for AbsPath {
+    fn eq(&self, other: &&Path) -> bool {
+        self.0 == *other
+    }
+}
+
+impl serde::Serialize for AbsPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AbsPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        AbsPath::new(PathBuf::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl FromStr for Host {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Host, String> {
+        Host::parse(s)
+    }
+}
+
+/// For literals in the code (tests): an invalid one is a programming error. Only for
+/// `&'static str`, so that clap parses flags with the checking `FromStr` instead.
+impl From<&'static str> for Host {
+    fn from(s: &'static str) -> Host {
+        Host::parse(s).expect("a literal host in the code is valid")
+    }
+}
+
+impl serde::Serialize for Host {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Host {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Host::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `10s`, `1m`, `1m30s`, `90` (seconds) -> whole seconds, rounded up: the seed tool's
+/// spelling of `--download-connect-timeout`.
+pub fn parse_duration_seconds(s: &str) -> Result<u64, String> {
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(n);
+    }
+    let bad = || format!("{s:?} is not a duration like 10s, 1m or 1m30s");
+    let (mut total_ms, mut rest) = (0u64, s);
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad()),
+        };
+        total_ms += n * factor;
+        rest = &rest[unit_len..];
+    }
+    Ok(total_ms.div_ceil(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_strings_refuse_bad_values_and_keep_good_ones_verbatim() {
+        assert_eq!("m-1.a_b".parse::<MemberName>().unwrap(), "m-1.a_b");
+        assert!("bad name".parse::<MemberName>().is_err());
+        assert!("v3.5.1".parse::<EtcdVersion>().is_err());
+        assert!("riscv".parse::<Arch>().is_err());
+        assert!("ftp://x/".parse::<ReleaseUrl>().unwrap_err().contains("\"ftp\""));
+        assert!("relative/dir".parse::<AbsPath>().is_err());
+        assert!("Nice=-10\nUser=x".parse::<DiskPriority>().is_err());
+        assert!("10.0.0.300".parse::<Host>().is_err());
+    }
+
+    #[test]
+    fn durations_round_up_to_whole_seconds() {
+        assert_eq!(parse_duration_seconds("1m30s"), Ok(90));
+        assert_eq!(parse_duration_seconds("1500ms"), Ok(2));
+        assert_eq!(parse_duration_seconds("10"), Ok(10));
+        assert!(parse_duration_seconds("10 parsecs").is_err());
+        assert!(parse_duration_seconds("s").is_err());
+    }
+}
