@@ -236,6 +236,7 @@ mod tests {
         let err = load(&sources(dir.path())).unwrap_err().to_string();
         assert!(err.contains("50-x.yaml"), "{err}");
         assert!(err.contains("`data-dri`"), "{err}");
+        assert!(err.ends_with("unknown field; did you mean `data-dir`?"), "{err}");
     }
 
     #[test]
