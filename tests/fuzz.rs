@@ -45,34 +45,44 @@ fn seeds(folder: &str) -> Arc<Vec<Vec<u8>>> {
     Arc::new(corpus(folder).into_iter().map(|(_, b)| b).collect())
 }
 
-/// What a corpus file's name says about its input.
+/// What a corpus file's name says about its input: `ok-*` is accepted, `err-*` refused.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Expect {
     Ok,
     Err,
-    NoPanic,
 }
 
-fn expectation(name: &str) -> Expect {
+fn expectation(name: &str) -> Option<Expect> {
     if name.starts_with("ok-") {
-        Expect::Ok
+        Some(Expect::Ok)
     } else if name.starts_with("err-") {
-        Expect::Err
+        Some(Expect::Err)
     } else {
-        Expect::NoPanic
+        None
     }
 }
 
 /// Replays every input of `folder` through `run`, checking the expectations; reports every
-/// input that does not meet its expectation (a panic counts as a failure) at once.
+/// input that does not meet its expectation (a panic counts as a failure, and so does a file
+/// whose name states no expected outcome) at once.
 fn replay(folder: &str, run: impl Fn(&[u8]) -> Result<(), String>) {
     let mut failures = Vec::new();
     for (name, input) in corpus(folder) {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&input)));
         match (outcome, expectation(&name)) {
             (Err(_), _) => failures.push(format!("{folder}/{name}: panicked")),
-            (Ok(Err(e)), Expect::Ok) => failures.push(format!("{folder}/{name}: refused: {e}")),
-            (Ok(Ok(())), Expect::Err) => failures.push(format!("{folder}/{name}: accepted")),
-            _ => {}
+            (Ok(r), None) => failures.push(format!(
+                "{folder}/{name}: no expected outcome in its name (ok-* or err-*); it was {}",
+                match r {
+                    Ok(()) => "accepted".to_string(),
+                    Err(e) => format!("refused: {e}"),
+                }
+            )),
+            (Ok(Err(e)), Some(Expect::Ok)) => {
+                failures.push(format!("{folder}/{name}: refused: {e}"))
+            }
+            (Ok(Ok(())), Some(Expect::Err)) => failures.push(format!("{folder}/{name}: accepted")),
+            (Ok(_), Some(_)) => {}
         }
     }
     assert!(
@@ -80,6 +90,21 @@ fn replay(folder: &str, run: impl Fn(&[u8]) -> Result<(), String>) {
         "corpus inputs that fail their expectation:\n  {}",
         failures.join("\n  ")
     );
+}
+
+#[test]
+fn corpus_file_names_state_the_expected_outcome() {
+    assert_eq!(expectation("ok-empty.yaml"), Some(Expect::Ok));
+    assert_eq!(expectation("err-bom.txt"), Some(Expect::Err));
+    assert_eq!(expectation("bom.yaml"), None);
+    for folder in ["config", "sums", "discovery", "metadata"] {
+        let unnamed: Vec<String> = corpus(folder)
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| expectation(n).is_none())
+            .collect();
+        assert!(unnamed.is_empty(), "{folder}: files without ok-/err- prefix: {unnamed:?}");
+    }
 }
 
 // --- mutation -------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ scripts/install-deps.sh
 # The fast gates first (formatting, clippy, shellcheck): they fail in a minute, not in 40.
 scripts/lint.sh
 cargo test --locked
+# Every rendered etcd flag against each mirrored release's own `etcd --help`.
+tests/etcd-flags.sh
 # One static release build serves every fleet machine.
 ETCDADM_BIN=$(scripts/build-static.sh)
 export ETCDADM_BIN

@@ -267,21 +267,43 @@ faults_verdict() {
 
 # A misbehaving server on 10.213.<i>.1:PORT until teardown. KIND: dns-silent (UDP and TCP:
 # reads queries, never answers), dns-servfail (answers every query with SERVFAIL),
-# dns-garbage (the query's id, then bytes that are not DNS), http-500 (every request: 500).
+# dns-garbage (the query's id, then bytes that are not DNS), dns-garbage-then-valid
+# (garbage until the file fault-KIND-PORT.valid holds an IPv4 address, then that address
+# for every A query), http-500 (every request: 500), http-garbage (every request: 200 with
+# bytes that are no metadata). Every request's source address is appended to
+# $FLEET_RUN/fault-KIND-PORT.requests (see fault_requests).
 fault_server() { # KIND PORT
   local py=$FLEET_RUN/fault-server.py ready=$FLEET_RUN/fault-$1-$2.ready
   cat >"$py" <<'PY'
 import http.server, os, socket, socketserver, sys, threading
 kind, host, port, ready = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+base = ready[: -len(".ready")]
+log_lock = threading.Lock()
+def logged(peer):
+    with log_lock, open(base + ".requests", "a") as f:
+        f.write(peer + "\n")
 def question_end(q):
     i = 12
     while i < len(q) and q[i]:
         i += 1 + q[i]
     return min(i + 5, len(q))
+def valid_ip():
+    try:
+        return open(base + ".valid").read().strip() or None
+    except OSError:
+        return None
 def answer(q):
     if kind == "dns-servfail":   # same id and question, QR=1, RD copied, RA=1, RCODE=2
         return q[:2] + bytes([0x80 | (q[2] & 0x79), 0x82]) + q[4:6] + b"\0" * 6 + q[12:question_end(q)]
-    if kind == "dns-garbage":    # claims 1 question and 5 answers, then noise
+    ip = valid_ip() if kind == "dns-garbage-then-valid" else None
+    if ip:                       # QR=1 AA=1, RD copied, RA=1; the A record, or no data
+        end = question_end(q)
+        flags = bytes([0x84 | (q[2] & 0x01), 0x80])
+        if q[end - 4:end - 2] != b"\x00\x01":
+            return q[:2] + flags + b"\x00\x01\x00\x00\x00\x00\x00\x00" + q[12:end]
+        rr = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04" + socket.inet_aton(ip)
+        return q[:2] + flags + b"\x00\x01\x00\x01\x00\x00\x00\x00" + q[12:end] + rr
+    if kind.startswith("dns-garbage"):  # claims 1 question and 5 answers, then noise
         return q[:2] + b"\x81\x80\x00\x01\x00\x05\x00\x00\x00\x00" + os.urandom(37)
     return None
 if kind.startswith("dns-"):
@@ -293,7 +315,8 @@ if kind.startswith("dns-"):
     def tcp_loop():
         held = []
         while True:
-            c, _ = tcp.accept()
+            c, peer = tcp.accept()
+            logged(peer[0])
             held.append(c)   # never closed: a slow server
             try:
                 n = int.from_bytes(c.recv(2), "big"); q = c.recv(n); a = answer(q)
@@ -305,14 +328,16 @@ if kind.startswith("dns-"):
     open(ready, "w").close()
     while True:
         q, peer = udp.recvfrom(4096)
+        logged(peer[0])
         a = answer(q) if len(q) >= 12 else None
         if a is not None:
             udp.sendto(a, peer)
-elif kind == "http-500":
+elif kind in ("http-500", "http-garbage"):
     class H(http.server.BaseHTTPRequestHandler):
         def fail(self):
-            body = b"internal error\n"
-            self.send_response(500); self.send_header("Content-Length", str(len(body))); self.end_headers()
+            logged(self.client_address[0])
+            status, body = (500, b"internal error\n") if kind == "http-500" else (200, b"\x00\xff{[<garbage ]]\n")
+            self.send_response(status); self.send_header("Content-Length", str(len(body))); self.end_headers()
             self.wfile.write(body)
         do_GET = do_PUT = do_POST = fail
         def log_message(self, *a):
@@ -326,6 +351,13 @@ PY
   python3 "$py" "$1" "10.213.$FLEET_NET.1" "$2" "$ready" </dev/null >>"$FLEET_RUN/fault-$1-$2.log" 2>&1 &
   echo $! >>"$FLEET_RUN/servers"
   fleet_retry 10 test -e "$ready" || fleet__fail "fault_server $1 on port $2 did not start: $(cat "$FLEET_RUN/fault-$1-$2.log")"
+}
+
+# How many requests fault_server KIND PORT got from IP.
+fault_requests() { # KIND PORT IP
+  local f=$FLEET_RUN/fault-$1-$2.requests
+  [[ -e $f ]] || { echo 0; return 0; }
+  grep -cxF -- "$3" "$f" || true
 }
 
 # Writes a key through M every 0.2 s (etcdctl, 2 s command timeout) in the background until

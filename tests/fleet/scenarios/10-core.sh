@@ -10,7 +10,7 @@ scenario() {
   ip1=$(fleet_ip 1)
 
   check "init on m1 prints the join command" init_m1
-  check "etcd on m1 is a healthy active unit" fleet_exec m1 /opt/bin/etcdctl.sh endpoint health
+  check "etcd on m1 is a healthy active unit" healthy_active_unit m1
   check "private keys are 0600, certs 0644" key_modes m1
   check "data written before joins" ectl m1 put /core/k1 before-join
 
@@ -39,6 +39,19 @@ scenario() {
 init_m1() {
   ea_out out m1 init || return 1
   assert_contains "$out" "etcdadm join https://$ip1:2379" "join command"
+}
+
+# The etcd unit is active and enabled, its main process is /opt/bin/etcd, and that etcd
+# answers the health check on M's local client URL.
+healthy_active_unit() { # M
+  local pid health
+  assert_eq active "$(fleet_exec "$1" systemctl is-active etcd)" "etcd unit state" &&
+    assert_eq enabled "$(fleet_exec "$1" systemctl is-enabled etcd)" "etcd unit enablement" || return 1
+  pid=$(fleet_exec "$1" systemctl show -p MainPID --value etcd) || return 1
+  assert_eq /opt/bin/etcd "$(fleet_exec "$1" readlink "/proc/$pid/exe")" "the unit's main process" || return 1
+  # the wrapper's endpoint is this machine's own etcd (ETCDCTL_ENDPOINTS in etcdctl.env)
+  health=$(ectl "$1" endpoint health 2>&1) || { echo "$health" >&2; return 1; }
+  assert_contains "$health" "https://127.0.0.1:2379 is healthy" "endpoint health of $1"
 }
 
 key_modes() {

@@ -21,7 +21,7 @@ scenario() {
   check "m3 is a started voter of m1's cluster" expect_two_voters m1
 
   check "re-init with another data-dir is refused with the diff, nothing changed" refused_with m1 'data-dir: "/var/lib/etcd" -> "/srv/other"' init --data-dir /srv/other
-  check "re-init with another version is refused and points to upgrade" refused_with m1 'version: "3.5.30" -> "3.5.16"' init --version 3.5.16
+  check "re-init with another version is refused with the diff, nothing changed, and says it is an upgrade" refused_as_upgrade m1
   check "disk priorities reach the etcd unit" disk_priorities m1
   check "info --output json keeps the seed's member fields" seed_info m1
   # A third voter first, so the cluster keeps quorum while m3 is gone from the machine.
@@ -58,6 +58,11 @@ refused_with() { # M TEXT ARGS...
   assert_contains "$out" "$text" "diff in the error" &&
     assert_contains "$out" "nothing was changed" "says nothing changed" &&
     assert_eq "$before" "$(fingerprint "$m")" "managed files"
+}
+
+refused_as_upgrade() { # M
+  refused_with "$1" 'version: "3.5.30" -> "3.5.16"' init --version 3.5.16 &&
+    assert_contains "$out" "a version change is an upgrade, not a re-init" "the pointer to upgrade"
 }
 
 disk_priorities() { # M

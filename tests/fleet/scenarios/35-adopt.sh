@@ -38,13 +38,18 @@ release_agent() { # M
   fleet_exec "$1" touch /run/etcdadm-go
 }
 
+# etcd's process runs, its own metrics say it has no leader (etcd_server_has_leader 0), its
+# unit is still "activating" (READY=1 needs a leader) and the agent is not ready either.
 etcd_running_leaderless() { # M
-  local deadline=$((SECONDS + 120))
-  # etcd's unit stays "activating" until etcd is ready, which needs a leader
+  local deadline=$((SECONDS + 120)) metrics
   until [[ $(fleet_exec "$1" systemctl show -p MainPID --value etcd) =~ ^[1-9] ]]; do
     ((SECONDS < deadline)) || fleet__fail "etcd never started on $1" || return 1
     sleep 0.5
   done
+  metrics=$(fleet_retry 30 fleet_http "$1" http://127.0.0.1:2381/metrics) || fleet__fail "no metrics from etcd on $1" || return 1
+  grep_all -x 'etcd_server_has_leader 0' <<<"$metrics" ||
+    fleet__fail "etcd on $1 has a leader: $(grep '^etcd_server_has_leader' <<<"$metrics")" || return 1
+  assert_eq activating "$(fleet_exec "$1" systemctl show -p ActiveState --value etcd)" "etcd unit state" || return 1
   sleep 2
   fleet_exec "$1" systemctl -q is-active etcdadm-bootstrap && { fleet__fail "$1 is ready without a quorum"; return 1; }
   return 0

@@ -2,7 +2,11 @@
 # Faults on real machines:
 # - discovery and metadata endpoints that are down, silent, failing (SERVFAIL, HTTP 500) or
 #   answering garbage: bootstrap retries within its deadline and says so in its status,
-#   then fails naming the endpoint, and leaves nothing half-written;
+#   then fails naming the endpoint, and leaves nothing half-written. A garbage answer (DNS
+#   that does not decode, a metadata token that is no token) is final for one run: it fails
+#   at once naming the endpoint, and systemd runs it again 15 s later (Restart=on-failure);
+#   a nameserver that answers garbage and later a valid answer: the server counts queries
+#   from more than one run, and the run after the answer became valid forms the cluster;
 # - a joining machine cut off the network right after its member add: the join completes,
 #   writes through the first member never stop for longer than an election, and no learner
 #   is left behind;
@@ -15,7 +19,9 @@ DEAD_DNS_PORT=5301    # nothing listens
 SILENT_DNS_PORT=5302  # reads queries, never answers
 SERVFAIL_DNS_PORT=5303
 GARBAGE_DNS_PORT=5304
+GARBAGE_THEN_VALID_DNS_PORT=5305
 MD_500_PORT=8500      # EC2 metadata answering 500 to everything
+MD_GARBAGE_PORT=8501  # EC2 metadata answering 200 with garbage to everything
 FAULT_DEADLINE=12     # bootstrap.deadline-seconds of those machines
 
 scenario() {
@@ -23,7 +29,9 @@ scenario() {
   local host=10.213.$FLEET_NET.1
   make_ca "$FLEET_RUN/ca" && dns_start || return 1
   fault_server dns-silent "$SILENT_DNS_PORT" && fault_server dns-servfail "$SERVFAIL_DNS_PORT" &&
-    fault_server dns-garbage "$GARBAGE_DNS_PORT" && fault_server http-500 "$MD_500_PORT" || return 1
+    fault_server dns-garbage "$GARBAGE_DNS_PORT" && fault_server http-500 "$MD_500_PORT" &&
+    fault_server dns-garbage-then-valid "$GARBAGE_THEN_VALID_DNS_PORT" &&
+    fault_server http-garbage "$MD_GARBAGE_PORT" || return 1
 
   # --- endpoints down, slow, failing, garbage --------------------------------------------
   bootstrap_prepare "$FLEET_RUN/ca" "$(dns_fault_yaml "$DEAD_DNS_PORT")" fdead 21 &&
@@ -31,7 +39,9 @@ scenario() {
     bootstrap_prepare "$FLEET_RUN/ca" "$(dns_fault_yaml "$SERVFAIL_DNS_PORT")" fsfail 23 &&
     bootstrap_prepare "$FLEET_RUN/ca" "$(dns_fault_yaml "$GARBAGE_DNS_PORT")" fgarb 24 &&
     bootstrap_prepare "$FLEET_RUN/ca" "$(md_fault_yaml "$MD_500_PORT")" fmd500 25 &&
-    fleet_start fdead fslow fsfail fgarb fmd500 || return 1
+    bootstrap_prepare "$FLEET_RUN/ca" "$(dns_fault_yaml "$GARBAGE_THEN_VALID_DNS_PORT" 1 180)" fgok 26 &&
+    bootstrap_prepare "$FLEET_RUN/ca" "$(md_fault_yaml "$MD_GARBAGE_PORT")" fmdgb 27 &&
+    fleet_start fdead fslow fsfail fgarb fmd500 fgok fmdgb || return 1
   watch_status $((FAULT_DEADLINE + 4)) fdead fslow fsfail fmd500
   check_each "DNS nameserver down: status shows bootstrap retrying discovery via it" \
     status_showed_retry fdead "$host:$DEAD_DNS_PORT"
@@ -49,13 +59,21 @@ scenario() {
     fails_naming fsfail "$host:$SERVFAIL_DNS_PORT" retried
   check_each "DNS garbage answer: failed naming the nameserver" \
     fails_naming fgarb "$host:$GARBAGE_DNS_PORT" any
+  check_each "metadata garbage answer: failed naming the metadata URL" \
+    fails_naming fmdgb "$host:$MD_GARBAGE_PORT" any
+  check_each "DNS garbage answer: the nameserver is asked again by systemd's next run" \
+    asked_again dns-garbage "$GARBAGE_DNS_PORT" fgarb 24
+  check_each "metadata garbage answer: the metadata service is asked again by systemd's next run" \
+    asked_again http-garbage "$MD_GARBAGE_PORT" fmdgb 27
+  check_each "DNS garbage, then a valid answer: retried by systemd until it is valid, then formed" \
+    garbage_then_valid fgok 26
   check_each "metadata HTTP 500: retried within the deadline, then failed naming the metadata URL" \
     fails_naming fmd500 "$host:$MD_500_PORT" retried
   local m
-  for m in fdead fslow fsfail fgarb fmd500; do
+  for m in fdead fslow fsfail fgarb fmd500 fmdgb; do
     check_each "$m: nothing half-written (no state, no etcd unit, env, binaries or data dir)" nothing_written "$m"
   done
-  for m in fdead fslow fsfail fgarb fmd500; do fleet_kill "$m" || return 1; done
+  for m in fdead fslow fsfail fgarb fmd500 fmdgb fgok; do fleet_kill "$m" || return 1; done
 
   # --- a joining machine partitioned after its member add --------------------------------
   machines j1 1 j2 2 j3 3 || return 1
@@ -94,10 +112,50 @@ scenario() {
   faults_verdict
 }
 
-# Bootstrap discovering through DNS via 10.213.<i>.1:PORT, with a short deadline.
-dns_fault_yaml() { # PORT
-  printf 'release-url: %s\nversion: %s\nbootstrap:\n  cluster-size: 3\n  deadline-seconds: %s\n  discovery:\n    provider: dns\n    name: etcd.fleet.test\n    nameserver: 10.213.%s.1:%s\n' \
-    "$MIRROR_URL" "$ETCD_VERSION" "$FAULT_DEADLINE" "$FLEET_NET" "$1"
+# Bootstrap discovering through DNS via 10.213.<i>.1:PORT, by default for a cluster of 3
+# with a short deadline.
+dns_fault_yaml() { # PORT [CLUSTER_SIZE DEADLINE]
+  printf 'release-url: %s\nversion: %s\nbootstrap:\n  cluster-size: %s\n  deadline-seconds: %s\n  discovery:\n    provider: dns\n    name: etcd.fleet.test\n    nameserver: 10.213.%s.1:%s\n' \
+    "$MIRROR_URL" "$ETCD_VERSION" "${2:-3}" "${3:-$FAULT_DEADLINE}" "$FLEET_NET" "$1"
+}
+
+# After a garbage answer failed M's run, the fault server KIND PORT is asked again: it
+# counts requests from M (index N) from a second run of the bootstrap unit (systemd restarts
+# it 15 s after the failure), i.e. more after the first failure than before it.
+asked_again() { # KIND PORT M N
+  local ip first deadline=$((SECONDS + 60))
+  ip=$(fleet_ip "$4")
+  until [[ $(fleet_exec "$3" systemctl show -p NRestarts --value etcdadm-bootstrap) -ge 1 ]] &&
+    first=$(fault_requests "$1" "$2" "$ip") && ((first >= 1)); do
+    ((SECONDS < deadline)) || fleet__fail "$3: the bootstrap unit was not run again within 60 s" || return 1
+    sleep 0.5
+  done
+  # the restarted run's requests: wait until the count grows
+  until (($(fault_requests "$1" "$2" "$ip") > first)); do
+    ((SECONDS < deadline)) || fleet__fail "$3: the $1 server got no request from the restarted run ($first in all)" || return 1
+    sleep 0.5
+  done
+  fleet_log "$3: $(fault_requests "$1" "$2" "$ip") request(s) at the $1 server over $(($(fleet_exec "$3" systemctl show -p NRestarts --value etcdadm-bootstrap) + 1)) runs"
+}
+
+# M discovers through a nameserver that answers garbage: M's bootstrap run fails and
+# systemd runs it again (NRestarts >= 1, the server counted queries); then the answer
+# becomes valid (M's own address, a cluster of 1) and a later run forms the cluster.
+garbage_then_valid() { # M N
+  local ip deadline=$((SECONDS + 60)) n text
+  ip=$(fleet_ip "$2")
+  until (($(fault_requests dns-garbage-then-valid "$GARBAGE_THEN_VALID_DNS_PORT" "$ip") >= 1)) &&
+    [[ $(fleet_exec "$1" systemctl show -p NRestarts --value etcdadm-bootstrap) -ge 1 ]]; do
+    ((SECONDS < deadline)) || fleet__fail "$1: not failed and restarted within 60 s" || return 1
+    sleep 0.5
+  done
+  n=$(fault_requests dns-garbage-then-valid "$GARBAGE_THEN_VALID_DNS_PORT" "$ip")
+  fleet_log "$1: $n garbage answer(s) so far; the nameserver now answers $ip"
+  fleet_journal "$1" -u etcdadm-bootstrap -o cat | grep -m1 '^error: ' >&2
+  echo "$ip" >"$FLEET_RUN/fault-dns-garbage-then-valid-$GARBAGE_THEN_VALID_DNS_PORT.valid" || return 1
+  text=$(bootstrap_ready "$1" 120) || return 1
+  assert_contains "$text" "healthy" "StatusText of $1" &&
+    assert_eq 1 "$(started_voters "$1")" "started voters on $1"
 }
 
 # Bootstrap reading EC2 metadata from 10.213.<i>.1:PORT, static discovery of itself.

@@ -59,6 +59,10 @@ elif action == "keys":            # BUCKET PREFIX: one key per line
         print(o["Key"])
 elif action == "sha256":          # BUCKET KEY: the recorded x-amz-meta-sha256
     print(s3.head_object(Bucket=args[0], Key=args[1])["Metadata"].get("sha256", ""))
+elif action == "put-snapshot":    # BUCKET KEY FILE: uploaded with its sha256 recorded
+    import hashlib
+    body = open(args[2], "rb").read()
+    s3.put_object(Bucket=args[0], Key=args[1], Body=body, Metadata={"sha256": hashlib.sha256(body).hexdigest()})
 elif action == "tampered-copy":   # BUCKET FROM TO: one byte changed, same recorded sha256
     o = s3.get_object(Bucket=args[0], Key=args[1])
     body = bytearray(o["Body"].read())
@@ -102,6 +106,8 @@ backup_upload() { # M
   key=${object#"s3://$S3_BUCKET/"}
   assert_eq "cluster/$(basename "$local_file")" "$key" "object key" || return 1
   FIRST_KEY=$key
+  # kept on the host: restore() puts this older snapshot (value v1) back as a decoy
+  cp "$(fleet_root "$1")$local_file" "$FLEET_RUN/v1.db" || return 1
   assert_eq "$(fleet_exec "$1" sha256sum "$local_file" | cut -d' ' -f1)" "$(s3_py sha256 "$S3_BUCKET" "$key")" "recorded sha256"
 }
 
@@ -145,7 +151,11 @@ tampered() { # M
     nothing_installed "$1"
 }
 
+# Beside the newest snapshot (m2's, value v2) the prefix holds an older one (value v1) that
+# was uploaded last and whose key sorts last: only the time stamp in the names says which is
+# the newest, so a restore by upload time or by key order restores v1.
 restore() { # M
+  s3_py put-snapshot "$S3_BUCKET" cluster/zz-20000101T000000.000Z.db "$FLEET_RUN/v1.db" || return 1
   write_config "$1" "release-url: $MIRROR_URL"$'\n'"version: $ETCD_VERSION"$'\n'"backup-s3-endpoint: $S3_ENDPOINT"$'\n' || return 1
   ea_s3_out out "$1" init --snapshot "s3://$S3_BUCKET/cluster/" || return 1
   assert_eq v2 "$(ectl "$1" get /s3/k --print-value-only)" "restored value" || return 1

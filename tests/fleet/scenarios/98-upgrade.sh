@@ -52,20 +52,39 @@ scenario() {
   check "after the rollback the cluster is healthy" ectl m2 endpoint health --cluster
   check "after the rollback every acknowledged write is on m2" acked_keys_on m2
   check "after the rollback m2's state file records $UPGRADE_TO" recorded_version "$UPGRADE_TO" m2
-  check "an upgrade interrupted after the swap completes when run again" interrupted m1
+  check "a real upgrade SIGKILLed right after its swap (before the restart) completes when run again" interrupted m1
   check "reset of an upgraded member removes the kept binaries too" reset_clean m3
 }
 
-# As if an upgrade to $PATCH_TO had been killed right after swapping the binaries: the live
-# files are $PATCH_TO's while etcd still runs $UPGRADE_TO. Running it again uses the copy of
-# $UPGRADE_TO kept by then, restarts, and records $PATCH_TO; binaries older than the
-# previous version are removed.
+# A real `etcdadm upgrade --version $PATCH_TO` killed (SIGKILL) right after it swapped the
+# binaries, before it restarts etcd: a `systemctl` shim earlier on its PATH (/usr/local/sbin)
+# SIGKILLs its caller, etcdadm, on the first `systemctl reset-failed|restart etcd`, which
+# etcdadm runs only once the swap is done. Then the live files are $PATCH_TO's while etcd
+# still runs $UPGRADE_TO. Running it again uses the copy of $UPGRADE_TO kept by then,
+# restarts, and records $PATCH_TO; binaries older than the previous version are removed.
 interrupted() { # M
-  local root
+  local root rc
   root=$(fleet_root "$1")
-  tar -xzf "$MIRROR/v$PATCH_TO/etcd-v$PATCH_TO-linux-amd64.tar.gz" -C "$root/opt/bin" --strip-components=1 \
-    "etcd-v$PATCH_TO-linux-amd64/etcd" "etcd-v$PATCH_TO-linux-amd64/etcdctl" "etcd-v$PATCH_TO-linux-amd64/etcdutl" || return 1
-  assert_contains "$(ectl "$1" endpoint status)" ", $UPGRADE_TO, " "member still runs $UPGRADE_TO" || return 1
+  install -D -m 0755 /dev/stdin "$root/usr/local/sbin/systemctl" <<'SH' || return 1
+#!/bin/sh
+# test shim (98-upgrade): SIGKILL the caller at its first reset-failed/restart of etcd
+case "$1 $2" in
+"reset-failed etcd" | "reset-failed etcd.service" | "restart etcd" | "restart etcd.service")
+  echo "$PPID $1" >/run/upgrade-killed-at
+  kill -KILL "$PPID"
+  exit 1
+  ;;
+esac
+exec /usr/bin/systemctl "$@"
+SH
+  ea_out out "$1" upgrade --version "$PATCH_TO" --yes
+  rc=$?
+  rm -f "$root/usr/local/sbin/systemctl"
+  assert_eq 137 "$rc" "exit status of the interrupted upgrade (128 + SIGKILL)" &&
+    assert_contains "$(fleet_exec "$1" cat /run/upgrade-killed-at)" "reset-failed" "the shim killed etcdadm at" || return 1
+  assert_contains "$(fleet_exec "$1" /opt/bin/etcd --version)" "etcd Version: $PATCH_TO" "live binary after the kill: swapped" &&
+    assert_contains "$(ectl "$1" endpoint status)" ", $UPGRADE_TO, " "member still runs $UPGRADE_TO" &&
+    recorded_version "$UPGRADE_TO" "$1" || return 1
   ea_out out "$1" upgrade --version "$PATCH_TO" --yes || return 1
   assert_contains "$out" "upgraded from etcd $UPGRADE_TO to $PATCH_TO" "says what it did" &&
     assert_contains "$(ectl "$1" endpoint status)" ", $PATCH_TO, " "member version of $1" &&
