@@ -133,7 +133,8 @@ pub struct InitOptions {
 #[derive(Debug, Subcommand)]
 pub enum InitPhaseCommand {
     /// Run one phase of init, after the phases it needs. Phases, in the order init runs them:
-    /// install, certificates, snapshot, configure, start, etcdctl, health.
+    /// install, certificates, snapshot, configure, start, etcdctl, health,
+    /// post-init-instructions.
     Phase {
         #[arg(value_enum)]
         phase: InitPhase,
@@ -159,6 +160,8 @@ pub enum InitPhase {
     Etcdctl,
     /// Wait until the member is healthy.
     Health,
+    /// Print the join command and the files to copy to a new member.
+    PostInitInstructions,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +233,7 @@ impl crate::commands::phase_table::PhaseTable for InitPhase {
             Start => &[Install, Configure],
             Etcdctl => &[Certificates],
             Health => &[Start],
+            PostInitInstructions => &[],
         }
     }
 }

@@ -28,3 +28,4 @@ pub mod s3;
 pub mod service;
 pub mod snapshot;
 pub mod state;
+pub mod stdout;

@@ -3,6 +3,7 @@
 
 use crate::cli::Output;
 use crate::config::{Config, InitSystem};
+use crate::outln;
 use crate::phases;
 use crate::pki::{self, Ca, Lifetime, PkiError};
 use crate::service::Systemctl;
@@ -60,25 +61,28 @@ pub fn check(requested: Config, output: Output) -> Result<()> {
         });
     }
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&rows)?)?,
         Output::Table => {
-            println!(
+            outln!(
                 "{:<48} {:<28} {:<11} {:>9}  STATUS",
-                "FILE", "COMMON NAME", "EXPIRES", "DAYS LEFT"
-            );
+                "FILE",
+                "COMMON NAME",
+                "EXPIRES",
+                "DAYS LEFT"
+            )?;
             for r in &rows {
-                println!(
+                outln!(
                     "{:<48} {:<28} {:<11} {:>9}  {}",
                     r.file.display(),
                     r.common_name,
                     r.not_after,
                     r.days_left,
                     r.status
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "(renewal window: {window} days; `etcdadm certs renew` renews what is inside it)"
-            );
+            )?;
         }
     }
     Ok(())
@@ -106,10 +110,10 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
         served_changed |= renewed && spec.server_auth;
     }
     if !served_changed {
-        println!(
+        outln!(
             "certificates of member {} are valid beyond the renewal window; nothing to do",
             m.name
-        );
+        )?;
         return Ok(());
     }
     if c.init_system == InitSystem::Systemd && Systemctl::state(&c.unit_name()) == "active" {
@@ -123,6 +127,6 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
         state.config.cert_validity_days = c.cert_validity_days;
         state.save()?;
     }
-    println!("renewed the certificates of member {}; etcd is healthy", m.name);
+    outln!("renewed the certificates of member {}; etcd is healthy", m.name)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use super::phase_table::{plan, PhaseTable};
 use crate::cli::InitPhase;
 use crate::config::Config;
 use crate::member::LocalMember;
+use crate::outln;
 use crate::phases;
 use crate::pki::Ca;
 use crate::release::Unpacked;
@@ -42,12 +43,19 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
         initial_cluster: vec![(m.name.clone(), m.peer_url.clone())],
         token: c.initial_cluster_token.clone().unwrap_or_else(|| format!("etcd-{}", m.name)),
     };
+    // The instructions need only the configuration: printing them changes nothing.
+    if req.phase == Some(InitPhase::PostInitInstructions) {
+        print_next_steps(&c, &m)?;
+        return Ok(());
+    }
     let whole = req.phase.is_none();
     if form(&c, &m, new, &req).await? {
         info!("this machine already runs a healthy member set up by init; nothing to do");
     }
     if whole {
-        print_next_steps(&c, &m);
+        outln!("etcd member {} is running; client URL {}", m.name, m.client_url)?;
+        outln!()?;
+        print_next_steps(&c, &m)?;
     }
     Ok(())
 }
@@ -155,21 +163,22 @@ impl InitRun<'_> {
                 self.state.save()?;
                 info!(member = %m.name, id = %crate::cluster::format_id(st.member_id), "etcd member is healthy");
             }
+            // Printed by `run` (on stdout, once the member is up), not by every caller of form.
+            InitPhase::PostInitInstructions => {}
         }
         Ok(())
     }
 }
 
-fn print_next_steps(c: &Config, m: &LocalMember) {
-    println!("etcd member {} is running; client URL {}", m.name, m.client_url);
-    println!();
-    println!(
+/// The seed's post-init instructions: the files to copy and the join command.
+fn print_next_steps(c: &Config, m: &LocalMember) -> Result<()> {
+    outln!(
         "To add a member, copy {} and {} to the same paths on the new machine, then run there:",
         m.pki.ca_cert.display(),
         m.pki.ca_key.display()
-    );
-    println!();
-    println!(
+    )?;
+    outln!()?;
+    outln!(
         "  etcdadm join {}{}",
         m.client_url,
         if c.version != crate::config::DEFAULT_ETCD_VERSION {
@@ -177,5 +186,6 @@ fn print_next_steps(c: &Config, m: &LocalMember) {
         } else {
             String::new()
         }
-    );
+    )?;
+    Ok(())
 }

@@ -9,6 +9,7 @@ use crate::cli::JoinPhase;
 use crate::cluster::{format_id, Cluster, MemberInfo};
 use crate::config::Config;
 use crate::member::LocalMember;
+use crate::outln;
 use crate::pki::{Ca, PkiError};
 use crate::retry::until_deadline;
 use crate::service::{ClusterBootstrap, Systemctl};
@@ -39,13 +40,13 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
     let whole = req.phase.is_none();
     match join(&c, &m, &req).await? {
         None if whole => {
-            println!("etcd member {} is already a voting member; nothing to do", m.name)
+            outln!("etcd member {} is already a voting member; nothing to do", m.name)?
         }
-        Some(id) if whole => println!(
+        Some(id) if whole => outln!(
             "etcd member {} joined the cluster as a voting member (id {})",
             m.name,
             format_id(id)
-        ),
+        )?,
         _ => {}
     }
     Ok(())

@@ -36,7 +36,7 @@ mod tests {
 
     #[test]
     fn plans_follow_the_table_and_include_prerequisites() {
-        assert_eq!(plan::<InitPhase>(None).len(), 7);
+        assert_eq!(plan::<InitPhase>(None).len(), 8);
         assert_eq!(plan(Some(InitPhase::Install)), [InitPhase::Install]);
         assert_eq!(
             plan(Some(InitPhase::Health)),

@@ -6,6 +6,7 @@ use crate::cluster::{format_id, Cluster, MemberInfo};
 use crate::config::Config;
 use crate::fsutil::remove_file_if_exists;
 use crate::member::LocalMember;
+use crate::outln;
 use crate::retry::until_deadline;
 use crate::service::Systemctl;
 use crate::state::State;
@@ -14,10 +15,10 @@ use tracing::{info, warn};
 
 pub async fn run(requested: Config, args: &ResetArgs) -> Result<()> {
     let Some(state) = State::load(&requested.state_file)? else {
-        println!(
+        outln!(
             "no member set up by etcdadm here ({} does not exist); nothing to reset",
             requested.state_file.display()
-        );
+        )?;
         return Ok(());
     };
     let c = state.config.clone();
@@ -27,11 +28,11 @@ pub async fn run(requested: Config, args: &ResetArgs) -> Result<()> {
         leave_cluster(&c, &m, &state, args.force).await?;
     }
     uninstall(&c, &m, args.remove_ca)?;
-    println!(
+    outln!(
         "member {} was reset{}",
         m.name,
         if args.skip_remove_member { " (still listed in the cluster's member list)" } else { "" }
-    );
+    )?;
     Ok(())
 }
 
@@ -78,11 +79,11 @@ async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bool) 
     {
         Ok(()) => {}
         Err(e) if force => {
-            println!(
+            outln!(
                 "member {} ({}) is still listed in the cluster's member list: the cluster refused to remove it ({e}); \
                  once the cluster is healthy, remove it from a member with `etcdctl member remove {}`",
                 me.name, format_id(me.id), format_id(me.id)
-            );
+            )?;
             return Ok(());
         }
         Err(e) => {
@@ -149,6 +150,8 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
             }
         }
     }
+    let wrapper = c.install_dir.join("etcdctl.sh");
+    crate::phases::unlink_etcdctl(std::path::Path::new(crate::phases::ETCDCTL_LINK), &wrapper)?;
     let mut files = timers.to_vec();
     files.extend([
         c.unit_file.clone(),

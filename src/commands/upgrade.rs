@@ -10,6 +10,7 @@ use super::backup;
 use crate::cluster::{Cluster, TlsFiles};
 use crate::config::{Config, InitSystem};
 use crate::member::LocalMember;
+use crate::outln;
 use crate::phases;
 use crate::release::{binary_version, swap, version};
 use crate::service::Systemctl;
@@ -95,7 +96,7 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
     let snap = backup::take(&state.config, &m, None, None)
         .await
         .context("cannot snapshot the member before the upgrade; nothing was changed")?;
-    println!("snapshot of member {} before the upgrade: {}", m.name, snap.display());
+    outln!("snapshot of member {} before the upgrade: {}", m.name, snap.display())?;
 
     let (old, new) = (current.to_string(), target.to_string());
     keep_running_binaries(&c.install_dir, &old)?;
@@ -127,11 +128,11 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
     for dir in swap::prune(&c.install_dir, &[&old, &new])? {
         info!(dir = %dir.display(), "removed binaries of an older version");
     }
-    println!(
+    outln!(
         "member {} upgraded from etcd {old} to {new}; it and the cluster are healthy. The binaries of {old} stay in {}",
         m.name,
         swap::versioned_dir(&c.install_dir, &old).display()
-    );
+    )?;
     Ok(())
 }
 
@@ -185,10 +186,10 @@ fn already_current(state: &mut State, c: &Config, target: &Version) -> Result<()
         state.save()?;
         info!(file = %state.config.state_file.display(), version = %target, "recorded the version");
     }
-    println!(
+    outln!(
         "member {} already runs etcd {target} and the cluster is healthy; nothing to do",
         state.config.name.as_deref().unwrap_or("?")
-    );
+    )?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ scenario() {
 
   check "init on m1 prints the join command" init_m1
   check "etcd on m1 is a healthy active unit" fleet_exec m1 /opt/bin/etcdctl.sh endpoint health
+  check "etcdctl member list in root's login shell lists m1" login_etcdctl m1
   check "private keys are 0600, certs 0644" key_modes m1
   check "data written before joins" ectl m1 put /core/k1 before-join
 
@@ -39,6 +40,12 @@ scenario() {
 init_m1() {
   ea_out out m1 init || return 1
   assert_contains "$out" "etcdadm join https://$ip1:2379" "join command"
+}
+
+login_etcdctl() { # M: a login shell's PATH and no ETCDCTL_* variables, as after `ssh root@`
+  local list
+  list=$(fleet_exec "$1" bash -lc 'etcdctl member list') || return 1
+  assert_contains "$list" ", started, $1, https://$ip1:2380, https://$ip1:2379, false" "member list"
 }
 
 key_modes() {
@@ -118,7 +125,7 @@ assert s["cert_days_left"] and all(d >= 360 for _, d in s["cert_days_left"]), s[
 reset_member() { # M
   ea_out out "$1" reset || return 1
   local left
-  left=$(fleet_exec "$1" sh -c 'ls /opt/bin /var/lib/etcd /etc/etcd/etcd.env /etc/systemd/system/etcd.service /etc/etcdadm/state.json /etc/etcd/pki/server.key 2>/dev/null; systemctl is-enabled etcd 2>/dev/null') 
+  left=$(fleet_exec "$1" sh -c 'ls /opt/bin /usr/local/bin/etcdctl /var/lib/etcd /etc/etcd/etcd.env /etc/systemd/system/etcd.service /etc/etcdadm/state.json /etc/etcd/pki/server.key 2>/dev/null; systemctl is-enabled etcd 2>/dev/null') 
   assert_eq "" "$left" "leftovers on $1" &&
     fleet_exec "$1" test -e /etc/etcd/pki/ca.key
 }
