@@ -67,6 +67,15 @@ pub struct CertSpec {
 }
 
 impl Ca {
+    /// Loads the cluster CA that must be there already (join, renewal, bootstrap); when
+    /// neither file exists the error says which files to copy from a member.
+    pub fn load_existing(cert: &Path, key: &Path) -> Result<Ca, PkiError> {
+        Self::load(cert, key)?.ok_or_else(|| PkiError::MissingCa {
+            cert: cert.display().to_string(),
+            key: key.display().to_string(),
+        })
+    }
+
     /// Loads the CA from `cert` and `key`. Returns `Ok(None)` when neither exists.
     pub fn load(cert: &Path, key: &Path) -> Result<Option<Ca>, PkiError> {
         match (cert.exists(), key.exists()) {

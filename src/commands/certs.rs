@@ -5,7 +5,7 @@ use crate::cli::Output;
 use crate::config::{Config, InitSystem};
 use crate::outln;
 use crate::phases;
-use crate::pki::{self, Ca, Lifetime, PkiError};
+use crate::pki::{self, Ca, Lifetime};
 use crate::service::Systemctl;
 use crate::state::State;
 use anyhow::{Context, Result};
@@ -95,10 +95,7 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
         c.cert_validity_days = days;
     }
     let m = state.member()?;
-    let ca = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)?.ok_or_else(|| PkiError::MissingCa {
-        cert: m.pki.ca_cert.display().to_string(),
-        key: m.pki.ca_key.display().to_string(),
-    })?;
+    let ca = Ca::load_existing(&m.pki.ca_cert, &m.pki.ca_key)?;
     let mut served_changed = false;
     for (spec, cert, key) in pki::member_certs(&m, &c) {
         let renewed = if force {

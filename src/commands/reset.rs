@@ -141,8 +141,9 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
         }
     }
     let timers = c.timer_units();
+    let [_, renew_timer, _, backup_timer] = &timers;
     for (file, timer) in
-        [(&timers[1], crate::config::RENEW_TIMER), (&timers[3], crate::config::BACKUP_TIMER)]
+        [(renew_timer, crate::config::RENEW_TIMER), (backup_timer, crate::config::BACKUP_TIMER)]
     {
         if file.exists() {
             if let Err(e) = Systemctl::disable_now(timer) {
