@@ -172,7 +172,7 @@ fn upgrade_config(
 
 /// The member runs the target already: record it if an interrupted run did not, and say so.
 fn already_current(state: &mut State, c: &Config, target: &Version) -> Result<()> {
-    let installed = binary_version(&c.install_dir).map_err(|e| anyhow::anyhow!(e))?;
+    let installed = binary_version(&c.install_dir)?;
     if installed != target.to_string() {
         bail!(
             "member {} runs etcd {target}, but {}/etcd is {installed}; restart etcd (`systemctl restart {}`) or install {target} by hand before running upgrade again",
@@ -203,13 +203,13 @@ fn keep_running_binaries(install_dir: &Path, old: &str) -> Result<()> {
                 .with_context(|| format!("cannot keep a copy of the running etcd {old} for a rollback; it was not touched"))?;
         }
         live if swap::is_kept(install_dir, old) => {
-            let live = live.unwrap_or_else(|e| e);
+            let live = live.unwrap_or_else(|e| e.chain());
             info!(%live, kept = %swap::versioned_dir(install_dir, old).display(), "the live binaries are not the running etcd's; using the copy kept by an earlier run");
         }
         live => bail!(
             "the member runs etcd {old} but {}/etcd is {} and no copy of {old} is kept in {}; nothing was changed. Reinstall {old} (`etcdadm init phase install --version {old}` with the member's other settings) first",
             install_dir.display(),
-            live.unwrap_or_else(|e| e),
+            live.unwrap_or_else(|e| e.chain()),
             swap::versioned_dir(install_dir, old).display()
         ),
     }
