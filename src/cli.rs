@@ -153,7 +153,8 @@ pub struct InitOptions {
 #[derive(Debug, Subcommand)]
 pub enum InitPhaseCommand {
     /// Run one phase of init, after the phases it needs. Phases, in the order init runs them:
-    /// install, certificates, snapshot, configure, start, etcdctl, health.
+    /// install, certificates, snapshot, configure, start, etcdctl, health,
+    /// post-init-instructions.
     Phase {
         /// The phase to run.
         #[arg(value_enum)]
@@ -180,6 +181,8 @@ pub enum InitPhase {
     Etcdctl,
     /// Wait until the member is healthy.
     Health,
+    /// Print the join command and the files to copy to a new member.
+    PostInitInstructions,
 }
 
 #[derive(Debug, Args)]

@@ -306,7 +306,7 @@ impl Cluster {
             Host::Name(name) => {
                 let ip = *crate::resolver::resolve_host(name)
                     .await
-                    .map_err(unreachable)?
+                    .map_err(|e| unreachable(crate::error_chain::error_chain(&e)))?
                     .first()
                     .ok_or_else(|| unreachable("no address".into()))?;
                 tls_opts = tls_opts.domain_name(name.clone());

@@ -20,7 +20,8 @@
 //! - leaves: `retry` backoff with a
 //!   deadline; `notify` sd_notify status and readiness; `net` addresses and URLs; `resolver`
 //!   host names resolved without libc; `aws_credentials` AWS keys; `digest` SHA-256;
-//!   `fsutil` crash-safe writes; `error_chain` error text with every cause.
+//!   `fsutil` crash-safe writes; `error_chain` error text with every cause; `stdout` the
+//!   commands' output (a closed stdout ends etcdadm quietly).
 
 pub mod aws_credentials;
 pub mod bootstrap;
@@ -48,3 +49,4 @@ pub mod s3;
 pub mod service;
 pub mod snapshot;
 pub mod state;
+pub mod stdout;

@@ -2,25 +2,6 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Behave like other command-line tools when output is piped into `head` or `grep -q`:
-    // end quietly on a closed stdout instead of printing the panic of println! (or of a
-    // generator writing to stdout). SIGPIPE itself
-    // stays ignored (Rust's default): with its default action a write to a socket the peer
-    // closed (writev on a TLS connection, which has no MSG_NOSIGNAL) would kill the process
-    // in the middle of a join or a bootstrap.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let msg = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if msg.contains("Broken pipe") || msg.contains("BrokenPipe") {
-            std::process::exit(141);
-        }
-        default_hook(info);
-    }));
     let cli = etcdadm::cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -43,6 +24,13 @@ fn main() -> ExitCode {
         };
     match runtime.block_on(etcdadm::commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // Behave like other command-line tools when output is piped into `head` or `grep -q`:
+        // end quietly, with the status of a process killed by SIGPIPE. SIGPIPE itself stays
+        // ignored (Rust's default) and every write to stdout goes through etcdadm::stdout,
+        // which returns EPIPE as an error: with SIGPIPE's default action a write to a socket
+        // the peer closed (writev on a TLS connection, which has no MSG_NOSIGNAL) would kill
+        // the process in the middle of a join or a bootstrap.
+        Err(e) if etcdadm::stdout::is_closed(&e) => ExitCode::from(141),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

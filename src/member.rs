@@ -125,8 +125,10 @@ impl LocalMember {
 
     /// Resolves with the real host name and address detection.
     pub fn from_config(c: &Config) -> anyhow::Result<LocalMember> {
-        Self::resolve(c, hostname, net::detect_advertise_address)
-            .map_err(|e| anyhow::anyhow!("cannot determine this member's identity: {e}"))
+        Self::resolve(c, hostname, || {
+            net::detect_advertise_address().map_err(|e| crate::error_chain::error_chain(&e))
+        })
+        .map_err(|e| anyhow::anyhow!("cannot determine this member's identity: {e}"))
     }
 
     /// Names and IPs the server and peer certificates must carry.

@@ -56,12 +56,25 @@ pub fn https_url(host: &Host, port: u16) -> String {
     format!("https://{}:{port}", host.url_host())
 }
 
+/// Why no advertise address could be picked.
+#[derive(Debug, thiserror::Error)]
+pub enum AdvertiseError {
+    #[error("cannot list network interfaces")]
+    Interfaces(#[source] nix::Error),
+    #[error("no global IP address found on any interface; set advertise-address")]
+    NoAddress,
+    #[error(
+        "no default route and several addresses ({}); set advertise-address to the one peers should use",
+        .0.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    Ambiguous(Vec<IpAddr>),
+}
+
 /// Picks the address to advertise when none is configured: the address of the interface
 /// holding the default route, else the machine's single global address. With no default
 /// route and several candidates, fails and lists them.
-pub fn detect_advertise_address() -> Result<IpAddr, String> {
-    let addrs =
-        interface_addresses().map_err(|e| format!("cannot list network interfaces: {e}"))?;
+pub fn detect_advertise_address() -> Result<IpAddr, AdvertiseError> {
+    let addrs = interface_addresses().map_err(AdvertiseError::Interfaces)?;
     if let Some(iface) = default_route_interface() {
         if let Some((_, ip)) = addrs.iter().find(|(i, ip)| *i == iface && ip.is_ipv4()) {
             return Ok(*ip);
@@ -73,11 +86,8 @@ pub fn detect_advertise_address() -> Result<IpAddr, String> {
     let global: Vec<IpAddr> = addrs.iter().map(|(_, ip)| *ip).collect();
     match global.as_slice() {
         [one] => Ok(*one),
-        [] => Err("no global IP address found on any interface; set advertise-address".into()),
-        many => Err(format!(
-            "no default route and several addresses ({}); set advertise-address to the one peers should use",
-            many.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
-        )),
+        [] => Err(AdvertiseError::NoAddress),
+        _ => Err(AdvertiseError::Ambiguous(global)),
     }
 }
 
@@ -136,6 +146,23 @@ fn parse_default_route_v6(table: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advertise_errors_say_what_to_set_and_keep_their_cause() {
+        let many = AdvertiseError::Ambiguous(vec![
+            "10.0.0.1".parse().unwrap(),
+            "fd00::1".parse().unwrap(),
+        ]);
+        assert_eq!(
+            many.to_string(),
+            "no default route and several addresses (10.0.0.1, fd00::1); set advertise-address to the one peers should use"
+        );
+        let listing = AdvertiseError::Interfaces(nix::Error::EACCES);
+        assert_eq!(
+            crate::error_chain::error_chain(&listing),
+            format!("cannot list network interfaces: {}", nix::Error::EACCES)
+        );
+    }
 
     #[test]
     fn hosts_parse_and_bracket() {

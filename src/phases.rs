@@ -9,7 +9,7 @@ use crate::pki::{self, Ca};
 use crate::release::{Release, Unpacked};
 use crate::service::{self, ClusterBootstrap, Systemctl};
 use anyhow::{Context, Result};
-use tracing::info;
+use tracing::{info, warn};
 
 /// Downloads (or reuses the verified cache) and unpacks the pinned etcd release, changing
 /// nothing on the system yet.
@@ -61,12 +61,57 @@ pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()
     Ok(())
 }
 
-/// Writes the etcdctl environment file and the `etcdctl.sh` wrapper.
+/// Where `etcdctl` for root points to the wrapper: /usr/local/bin is on root's PATH in a
+/// login shell on Debian and in sudo's secure_path, unlike /opt/bin.
+pub const ETCDCTL_LINK: &str = "/usr/local/bin/etcdctl";
+
+/// Writes the etcdctl environment file and the `etcdctl.sh` wrapper, and links `etcdctl` on
+/// root's PATH to the wrapper so `etcdctl member list` just works.
 pub fn etcdctl(c: &Config, m: &LocalMember) -> Result<()> {
+    let wrapper = c.install_dir.join("etcdctl.sh");
     write_files(&[
         (&c.etcdctl_env_file.to_path_buf(), service::render_etcdctl_env(m), MODE_PUBLIC),
-        (&c.install_dir.join("etcdctl.sh"), service::render_etcdctl_wrapper(c), MODE_EXEC),
+        (&wrapper, service::render_etcdctl_wrapper(c), MODE_EXEC),
     ])?;
+    link_etcdctl(std::path::Path::new(ETCDCTL_LINK), &wrapper);
+    Ok(())
+}
+
+/// Links `link` to the wrapper unless something else is there already (a user's etcdctl is
+/// left alone) or the link would replace the live binary (install-dir is the link's
+/// directory). Failing to link is not fatal: on a read-only /usr (Flatcar) the wrapper stays
+/// where it is and the warning names it.
+pub fn link_etcdctl(link: &std::path::Path, wrapper: &std::path::Path) {
+    if link.parent() == wrapper.parent() {
+        return;
+    }
+    let result = match std::fs::read_link(link) {
+        Ok(to) if to == wrapper => return,
+        Ok(to) => Err(format!("it is a link to {}, left alone", to.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => link
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::os::unix::fs::symlink(wrapper, link))
+            .map_err(|e| e.to_string()),
+        Err(_) if link.symlink_metadata().is_ok() => Err("it exists, left alone".into()),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(()) => info!(link = %link.display(), to = %wrapper.display(), "linked etcdctl"),
+        Err(why) => warn!(
+            link = %link.display(),
+            "cannot link etcdctl to the wrapper ({why}); run {} instead",
+            wrapper.display()
+        ),
+    }
+}
+
+/// Removes the link `link_etcdctl` made, and only that.
+pub fn unlink_etcdctl(link: &std::path::Path, wrapper: &std::path::Path) -> Result<()> {
+    if std::fs::read_link(link).is_ok_and(|to| to == wrapper) {
+        std::fs::remove_file(link).with_context(|| format!("cannot remove {}", link.display()))?;
+        info!(file = %link.display(), "removed");
+    }
     Ok(())
 }
 
@@ -140,5 +185,50 @@ pub fn service_state(c: &Config) -> String {
             c.pod_manifest().display(),
             if c.pod_manifest().exists() { "present" } else { "missing" }
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{link_etcdctl, unlink_etcdctl};
+    use std::path::Path;
+
+    #[test]
+    fn etcdctl_link_points_to_the_wrapper_and_unlink_removes_it() {
+        let d = tempfile::tempdir().unwrap();
+        let (link, wrapper) =
+            (d.path().join("usr/local/bin/etcdctl"), d.path().join("opt/etcdctl.sh"));
+        link_etcdctl(&link, &wrapper);
+        assert_eq!(std::fs::read_link(&link).unwrap(), wrapper);
+        link_etcdctl(&link, &wrapper);
+        assert_eq!(std::fs::read_link(&link).unwrap(), wrapper);
+        unlink_etcdctl(&link, &wrapper).unwrap();
+        assert!(link.symlink_metadata().is_err(), "link still there");
+        unlink_etcdctl(&link, &wrapper).unwrap();
+    }
+
+    #[test]
+    fn an_etcdctl_that_etcdadm_did_not_link_is_neither_replaced_nor_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let wrapper = d.path().join("etcdctl.sh");
+        let file = d.path().join("bin/etcdctl");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "user's etcdctl").unwrap();
+        link_etcdctl(&file, &wrapper);
+        unlink_etcdctl(&file, &wrapper).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "user's etcdctl");
+        let other = d.path().join("other");
+        std::os::unix::fs::symlink("/elsewhere/etcdctl", &other).unwrap();
+        link_etcdctl(&other, &wrapper);
+        unlink_etcdctl(&other, &wrapper).unwrap();
+        assert_eq!(std::fs::read_link(&other).unwrap(), Path::new("/elsewhere/etcdctl"));
+    }
+
+    #[test]
+    fn no_etcdctl_link_over_the_binary_when_install_dir_is_the_links_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let (link, wrapper) = (d.path().join("etcdctl"), d.path().join("etcdctl.sh"));
+        link_etcdctl(&link, &wrapper);
+        assert!(link.symlink_metadata().is_err(), "linked over the binary's path");
     }
 }

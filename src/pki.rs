@@ -43,6 +43,31 @@ pub enum PkiError {
     Generate(#[from] rcgen::Error),
 }
 
+/// Why an existing certificate is re-issued rather than kept (logged, never fatal).
+#[derive(Debug, thiserror::Error)]
+enum Reissue {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error("not a PEM certificate")]
+    NotPem,
+    #[error(transparent)]
+    Parse(#[from] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    #[error("not issued by the current CA")]
+    OtherCa,
+    #[error("key unusable: {0}")]
+    Key(rcgen::Error),
+    #[error("key does not match the certificate")]
+    KeyMismatch,
+    #[error("expires {0}")]
+    Expires(OffsetDateTime),
+    #[error("does not cover {0}")]
+    MissingSan(Host),
+    #[error("different common name")]
+    CommonName,
+    #[error("different key usage")]
+    KeyUsage,
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
     move |source| PkiError::Io { path: path.display().to_string(), cause: source }
 }
@@ -68,6 +93,15 @@ pub struct CertSpec {
 }
 
 impl Ca {
+    /// Loads the cluster CA that must be there already (join, renewal, bootstrap); when
+    /// neither file exists the error says which files to copy from a member.
+    pub fn load_existing(cert: &Path, key: &Path) -> Result<Ca, PkiError> {
+        Self::load(cert, key)?.ok_or_else(|| PkiError::MissingCa {
+            cert: cert.display().to_string(),
+            key: key.display().to_string(),
+        })
+    }
+
     /// Loads the CA from `cert` and `key`. Returns `Ok(None)` when neither exists.
     pub fn load(cert: &Path, key: &Path) -> Result<Option<Ca>, PkiError> {
         match (cert.exists(), key.exists()) {
@@ -201,28 +235,28 @@ impl Ca {
         cert: &Path,
         key: &Path,
         renew_within: Duration,
-    ) -> Result<(), String> {
-        let pem = std::fs::read_to_string(cert).map_err(|e| e.to_string())?;
-        let key_pem = std::fs::read_to_string(key).map_err(|e| e.to_string())?;
-        let der = pem_to_der(&pem).ok_or("not a PEM certificate")?;
-        let (_, x) = X509Certificate::from_der(&der).map_err(|e| e.to_string())?;
-        let (_, ca) = X509Certificate::from_der(&self.der).map_err(|e| e.to_string())?;
-        x.verify_signature(Some(ca.public_key())).map_err(|_| "not issued by the current CA")?;
-        let key_pair = KeyPair::from_pem(&key_pem).map_err(|e| format!("key unusable: {e}"))?;
+    ) -> Result<(), Reissue> {
+        let pem = std::fs::read_to_string(cert)?;
+        let key_pem = std::fs::read_to_string(key)?;
+        let der = pem_to_der(&pem).ok_or(Reissue::NotPem)?;
+        let (_, x) = X509Certificate::from_der(&der)?;
+        let (_, ca) = X509Certificate::from_der(&self.der)?;
+        x.verify_signature(Some(ca.public_key())).map_err(|_| Reissue::OtherCa)?;
+        let key_pair = KeyPair::from_pem(&key_pem).map_err(Reissue::Key)?;
         if x.public_key().raw != key_pair.subject_public_key_info().as_slice() {
-            return Err("key does not match the certificate".into());
+            return Err(Reissue::KeyMismatch);
         }
         let not_after = x.validity().not_after.to_datetime();
         if !x.validity().is_valid() || not_after - OffsetDateTime::now_utc() < renew_within {
-            return Err(format!("expires {not_after}"));
+            return Err(Reissue::Expires(not_after));
         }
         let present = cert_sans(&x);
         if let Some(missing) = spec.sans.iter().find(|h| !present.contains(h)) {
-            return Err(format!("does not cover {missing}"));
+            return Err(Reissue::MissingSan(missing.clone()));
         }
         let cn = x.subject().iter_common_name().next().and_then(|c| c.as_str().ok());
         if cn != Some(spec.common_name.as_str()) {
-            return Err("different common name".into());
+            return Err(Reissue::CommonName);
         }
         let eku = x
             .extended_key_usage()
@@ -230,7 +264,7 @@ impl Ca {
             .flatten()
             .map(|e| (e.value.server_auth, e.value.client_auth));
         if eku != Some((spec.server_auth, spec.client_auth)) {
-            return Err("different key usage".into());
+            return Err(Reissue::KeyUsage);
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use crate::metadata::{self, InstanceMetadata, MetadataConfig};
 use crate::net::{self, Host};
 use crate::notify;
 use crate::phases;
-use crate::pki::{Ca, PkiError};
+use crate::pki::Ca;
 use crate::retry::retry_while;
 use crate::state::{Progress, State};
 use anyhow::{anyhow, bail, Context, Result};
@@ -90,10 +90,7 @@ async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
         .context("no `bootstrap: discovery:` section in the configuration; add one (see README, \"Bootstrap\")")?;
     let ctx = discovery_context(&c.bootstrap.metadata, md.as_ref()).await?;
     let me0 = LocalMember::from_config(&c)?;
-    let ca = Ca::load(&me0.pki.ca_cert, &me0.pki.ca_key)?.ok_or_else(|| PkiError::MissingCa {
-        cert: me0.pki.ca_cert.display().to_string(),
-        key: me0.pki.ca_key.display().to_string(),
-    })?;
+    let ca = Ca::load_existing(&me0.pki.ca_cert, &me0.pki.ca_key)?;
     // The client certificate lets this machine probe its peers before it is a member.
     let (spec, cert, key) = crate::pki::client_cert(&me0);
     ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(&c))?;

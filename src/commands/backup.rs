@@ -8,6 +8,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::fsutil::{create_dir_with_mode, MODE_PRIVATE};
 use crate::member::LocalMember;
+use crate::outln;
 use crate::s3::{S3Url, Settings};
 use crate::snapshot;
 use crate::state::State;
@@ -30,7 +31,7 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
     // local snapshot.
     let upload = upload_target(&requested, c, keep)?;
     let target = take(c, &m, dir, keep).await?;
-    println!("{}", target.display());
+    outln!("{}", target.display())?;
     if let Some(u) = upload {
         let kept = |e: crate::s3::S3Error| {
             anyhow!("{e}\nThe local snapshot {} was kept.", target.display())
@@ -38,7 +39,7 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
         let creds = crate::s3::credentials(&c.bootstrap.metadata).await.map_err(kept)?;
         let client = crate::s3::Client::new(&u.settings, &u.prefix.bucket, &creds).map_err(kept)?;
         let object = crate::s3::upload_snapshot(&client, &u.prefix, &target).await.map_err(kept)?;
-        println!("{object}");
+        outln!("{object}")?;
         crate::s3::prune_remote(&client, &u.prefix, &m.name, u.keep).await.map_err(|e| {
             anyhow!("uploaded {object}, but removing old snapshots under {} failed: {e}", u.prefix)
         })?;

@@ -3,8 +3,9 @@
 
 use crate::cli::Output;
 use crate::config::{Config, InitSystem};
+use crate::outln;
 use crate::phases;
-use crate::pki::{self, Ca, Lifetime, PkiError};
+use crate::pki::{self, Ca, Lifetime};
 use crate::service::Systemctl;
 use crate::state::State;
 use anyhow::{Context, Result};
@@ -60,25 +61,28 @@ pub fn check(requested: Config, output: Output) -> Result<()> {
         });
     }
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&rows)?)?,
         Output::Table => {
-            println!(
+            outln!(
                 "{:<48} {:<28} {:<11} {:>9}  STATUS",
-                "FILE", "COMMON NAME", "EXPIRES", "DAYS LEFT"
-            );
+                "FILE",
+                "COMMON NAME",
+                "EXPIRES",
+                "DAYS LEFT"
+            )?;
             for r in &rows {
-                println!(
+                outln!(
                     "{:<48} {:<28} {:<11} {:>9}  {}",
                     r.file.display(),
                     r.common_name,
                     r.not_after,
                     r.days_left,
                     r.status
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "(renewal window: {window} days; `etcdadm certs renew` renews what is inside it)"
-            );
+            )?;
         }
     }
     Ok(())
@@ -91,10 +95,7 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
         c.cert_validity_days = days;
     }
     let m = state.member()?;
-    let ca = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)?.ok_or_else(|| PkiError::MissingCa {
-        cert: m.pki.ca_cert.display().to_string(),
-        key: m.pki.ca_key.display().to_string(),
-    })?;
+    let ca = Ca::load_existing(&m.pki.ca_cert, &m.pki.ca_key)?;
     let mut served_changed = false;
     for (spec, cert, key) in pki::member_certs(&m, &c) {
         let renewed = if force {
@@ -106,10 +107,10 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
         served_changed |= renewed && spec.server_auth;
     }
     if !served_changed {
-        println!(
+        outln!(
             "certificates of member {} are valid beyond the renewal window; nothing to do",
             m.name
-        );
+        )?;
         return Ok(());
     }
     if c.init_system == InitSystem::Systemd && Systemctl::state(&c.unit_name()) == "active" {
@@ -123,6 +124,6 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
         state.config.cert_validity_days = c.cert_validity_days;
         state.save()?;
     }
-    println!("renewed the certificates of member {}; etcd is healthy", m.name);
+    outln!("renewed the certificates of member {}; etcd is healthy", m.name)?;
     Ok(())
 }

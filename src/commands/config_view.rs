@@ -1,7 +1,8 @@
 use crate::config::Config;
+use crate::out;
 use anyhow::Result;
 
 pub fn run(c: &Config) -> Result<()> {
-    print!("{}", serde_yaml_ng::to_string(c)?);
+    out!("{}", serde_yaml_ng::to_string(c)?)?;
     Ok(())
 }

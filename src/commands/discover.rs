@@ -10,6 +10,7 @@ use crate::config::{self, Config, ConfigSources};
 use crate::discovery::{self, DiscoveryConfig, DiscoveryContext, DiscoveryError, PeerSet};
 use crate::member::LocalMember;
 use crate::retry::retry_while;
+use crate::{out, outln};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -174,8 +175,8 @@ fn report(
 
 fn print(r: &Report, output: Output) -> Result<()> {
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(r)?),
-        Output::Table => print!("{}", table(r)),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(r)?)?,
+        Output::Table => out!("{}", table(r))?,
     }
     Ok(())
 }

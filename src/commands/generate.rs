@@ -6,6 +6,7 @@
 
 use crate::cli::{Cli, GenerateCommand};
 use crate::fsutil::{write_atomic, MODE_PUBLIC};
+use crate::outln;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::path::{Path, PathBuf};
@@ -17,14 +18,15 @@ pub fn run(cmd: GenerateCommand) -> Result<()> {
     match cmd {
         GenerateCommand::Man { dir } => {
             for path in man_pages(&dir)? {
-                println!("{}", path.display());
+                outln!("{}", path.display())?;
             }
             Ok(())
         }
         GenerateCommand::Completions { shell } => {
-            let mut out = std::io::stdout().lock();
-            clap_complete::generate(shell, &mut Cli::command(), "etcdadm", &mut out);
-            Ok(())
+            // Rendered first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "etcdadm", &mut script);
+            Ok(crate::stdout::write_bytes(&script)?)
         }
     }
 }

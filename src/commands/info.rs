@@ -3,6 +3,7 @@
 use crate::cli::Output;
 use crate::cluster::{format_id, Cluster, EndpointStatus, MemberInfo};
 use crate::config::Config;
+use crate::outln;
 use crate::phases;
 use crate::state::State;
 use anyhow::{bail, Result};
@@ -100,8 +101,8 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
         });
     let info = Info { seed, local, cluster, error };
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&info)?),
-        Output::Table => print_table(&info),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&info)?)?,
+        Output::Table => print_table(&info)?,
     }
     Ok(())
 }
@@ -139,9 +140,9 @@ pub(super) async fn cluster_view(
     })
 }
 
-fn print_table(info: &Info) {
+fn print_table(info: &Info) -> Result<()> {
     let l = &info.local;
-    println!(
+    outln!(
         "member {} (id {}): {}, set up by `etcdadm {}`, etcd {}, {}",
         l.name,
         l.id.as_deref().unwrap_or("-"),
@@ -149,19 +150,19 @@ fn print_table(info: &Info) {
         l.origin.as_str(),
         l.etcd_version,
         l.service
-    );
-    println!("client {}  peer {}  data {}", l.client_url, l.peer_url, l.data_dir);
+    )?;
+    outln!("client {}  peer {}  data {}", l.client_url, l.peer_url, l.data_dir)?;
     let Some(c) = &info.cluster else {
-        println!("cluster: unreachable: {}", info.error.as_deref().unwrap_or("unknown error"));
-        return;
+        outln!("cluster: unreachable: {}", info.error.as_deref().unwrap_or("unknown error"))?;
+        return Ok(());
     };
-    println!(
+    outln!(
         "cluster {}  leader {}  {}",
         c.id,
         c.leader.as_deref().unwrap_or("none"),
         if c.healthy { "healthy" } else { "UNHEALTHY" }
-    );
-    println!();
+    )?;
+    outln!()?;
     let rows: Vec<[String; 7]> = c
         .members
         .iter()
@@ -197,6 +198,7 @@ fn print_table(info: &Info) {
         .collect();
     for r in std::iter::once(&header).chain(&rows) {
         let line: Vec<String> = r.iter().zip(&widths).map(|(s, w)| format!("{s:<w$}")).collect();
-        println!("{}", line.join("  ").trim_end());
+        outln!("{}", line.join("  ").trim_end())?;
     }
+    Ok(())
 }

@@ -1,9 +1,11 @@
 //! `etcdadm init`: the first member of a new cluster, optionally restored from a snapshot.
 //! The operation is `membership::form`; this edge names the cluster and prints what next.
 
+use crate::cli::InitPhase;
 use crate::config::Config;
 use crate::member::LocalMember;
 use crate::membership::form::{form, NewCluster, Request};
+use crate::outln;
 use anyhow::Result;
 use tracing::info;
 
@@ -14,26 +16,31 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
         initial_cluster: vec![(m.name.clone(), m.peer_url.clone())],
         token: c.initial_cluster_token.clone().unwrap_or_else(|| format!("etcd-{}", m.name)),
     };
+    // The instructions need only the configuration: printing them changes nothing.
+    if req.phase == Some(InitPhase::PostInitInstructions) {
+        return print_next_steps(&c, &m);
+    }
     let whole = req.phase.is_none();
     if form(&c, &m, new, &req).await? {
         info!("this machine already runs a healthy member set up by init; nothing to do");
     }
     if whole {
-        print_next_steps(&c, &m);
+        outln!("etcd member {} is running; client URL {}", m.name, m.client_url)?;
+        outln!()?;
+        print_next_steps(&c, &m)?;
     }
     Ok(())
 }
 
-fn print_next_steps(c: &Config, m: &LocalMember) {
-    println!("etcd member {} is running; client URL {}", m.name, m.client_url);
-    println!();
-    println!(
+/// The seed's post-init instructions: the files to copy and the join command.
+fn print_next_steps(c: &Config, m: &LocalMember) -> Result<()> {
+    outln!(
         "To add a member, copy {} and {} to the same paths on the new machine, then run there:",
         m.pki.ca_cert.display(),
         m.pki.ca_key.display()
-    );
-    println!();
-    println!(
+    )?;
+    outln!()?;
+    outln!(
         "  etcdadm join {}{}",
         m.client_url,
         if c.version != crate::config::DEFAULT_ETCD_VERSION {
@@ -41,5 +48,6 @@ fn print_next_steps(c: &Config, m: &LocalMember) {
         } else {
             String::new()
         }
-    );
+    )?;
+    Ok(())
 }

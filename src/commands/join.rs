@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::member::LocalMember;
 use crate::membership::join::{join, Request};
 use crate::net;
+use crate::outln;
 use anyhow::{bail, Context, Result};
 
 pub async fn run(mut c: Config, req: Request) -> Result<()> {
@@ -14,13 +15,13 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
     let whole = req.phase.is_none();
     match join(&c, &m, &req).await? {
         None if whole => {
-            println!("etcd member {} is already a voting member; nothing to do", m.name)
+            outln!("etcd member {} is already a voting member; nothing to do", m.name)?
         }
-        Some(id) if whole => println!(
+        Some(id) if whole => outln!(
             "etcd member {} joined the cluster as a voting member (id {})",
             m.name,
             format_id(id)
-        ),
+        )?,
         _ => {}
     }
     Ok(())

@@ -21,6 +21,7 @@ use crate::cli::{
     JoinPhaseCommand,
 };
 use crate::config::{self, Config, ConfigSources, DEFAULT_CONFIG_FILE};
+use crate::outln;
 use anyhow::Result;
 use serde::Serialize;
 
@@ -104,16 +105,16 @@ pub async fn run(cli: Cli) -> Result<()> {
             let c = load(&f)?;
             let pki = crate::member::PkiPaths::new(&c.certs_dir);
             crate::pki::Ca::load_or_create(&pki.ca_cert, &pki.ca_key, c.ca_validity_days)?;
-            println!("{}\n{}", pki.ca_cert.display(), pki.ca_key.display());
+            outln!("{}\n{}", pki.ca_cert.display(), pki.ca_key.display())?;
             Ok(())
         }
         Command::Generate(g) => generate::run(g),
         Command::Version => {
-            println!(
+            outln!(
                 "etcdadm {} (installs etcd {} by default)",
                 env!("CARGO_PKG_VERSION"),
                 config::DEFAULT_ETCD_VERSION
-            );
+            )?;
             Ok(())
         }
     }

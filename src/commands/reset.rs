@@ -4,15 +4,16 @@
 use crate::cli::ResetArgs;
 use crate::config::Config;
 use crate::membership::reset::{reset, Request};
+use crate::outln;
 use crate::state::State;
 use anyhow::Result;
 
 pub async fn run(requested: Config, args: &ResetArgs) -> Result<()> {
     let Some(state) = State::load(&requested.state_file)? else {
-        println!(
+        outln!(
             "no member set up by etcdadm here ({} does not exist); nothing to reset",
             requested.state_file.display()
-        );
+        )?;
         return Ok(());
     };
     let req = Request {
@@ -21,10 +22,10 @@ pub async fn run(requested: Config, args: &ResetArgs) -> Result<()> {
         remove_ca: args.remove_ca,
     };
     let name = reset(&state, &req).await?;
-    println!(
+    outln!(
         "member {} was reset{}",
         name,
         if args.skip_remove_member { " (still listed in the cluster's member list)" } else { "" }
-    );
+    )?;
     Ok(())
 }

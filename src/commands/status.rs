@@ -6,6 +6,7 @@ use super::info::{cluster_view, ClusterView};
 use crate::cli::Output;
 use crate::cluster::{format_id, Cluster};
 use crate::config::Config;
+use crate::outln;
 use crate::pki;
 use crate::state::State;
 use anyhow::{Context, Result};
@@ -60,24 +61,29 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
     }
     let status = Status { cluster, raft_lag, alarms, cert_days_left };
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&status)?),
-        Output::Table => print_table(&status),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&status)?)?,
+        Output::Table => print_table(&status)?,
     }
     Ok(())
 }
 
-fn print_table(s: &Status) {
+fn print_table(s: &Status) -> Result<()> {
     let c = &s.cluster;
-    println!(
+    outln!(
         "cluster {}  leader {}  {}",
         c.id,
         c.leader.as_deref().unwrap_or("none"),
         if c.healthy { "healthy" } else { "UNHEALTHY" }
-    );
-    println!(
+    )?;
+    outln!(
         "{:<18} {:<16} {:<8} {:<8} {:>10} {:>9}",
-        "ID", "NAME", "ROLE", "VERSION", "DB", "RAFT LAG"
-    );
+        "ID",
+        "NAME",
+        "ROLE",
+        "VERSION",
+        "DB",
+        "RAFT LAG"
+    )?;
     for v in &c.members {
         let id = format_id(v.member.id);
         let role = if v.is_leader {
@@ -95,18 +101,19 @@ fn print_table(s: &Status) {
         let (version, db) = v.status.as_ref().map_or(("-".into(), "-".into()), |st| {
             (st.version.clone(), format!("{} kB", st.db_size / 1024))
         });
-        println!(
+        outln!(
             "{id:<18} {:<16} {role:<8} {version:<8} {db:>10} {lag:>9}",
             if v.member.name.is_empty() { "(unstarted)" } else { &v.member.name }
-        );
+        )?;
     }
     if s.alarms.is_empty() {
-        println!("alarms: none");
+        outln!("alarms: none")?;
     }
     for (id, a) in &s.alarms {
-        println!("ALARM {a} on member {id}");
+        outln!("ALARM {a} on member {id}")?;
     }
     for (file, days) in &s.cert_days_left {
-        println!("certificate {file}: {days} days left");
+        outln!("certificate {file}: {days} days left")?;
     }
+    Ok(())
 }

@@ -10,6 +10,7 @@ use super::backup;
 use crate::cluster::{Cluster, TlsFiles};
 use crate::config::{Config, EtcdVersion, InitSystem, Sha256Hex};
 use crate::member::LocalMember;
+use crate::outln;
 use crate::phases;
 use crate::release::{binary_version, swap, version};
 use crate::service::Systemctl;
@@ -95,7 +96,7 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
     let snap = backup::take(&state.config, &m, None, None)
         .await
         .context("cannot snapshot the member before the upgrade; nothing was changed")?;
-    println!("snapshot of member {} before the upgrade: {}", m.name, snap.display());
+    outln!("snapshot of member {} before the upgrade: {}", m.name, snap.display())?;
 
     let (old, new) = (current.to_string(), target.to_string());
     keep_running_binaries(&c.install_dir, &old)?;
@@ -127,11 +128,11 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
     for dir in swap::prune(&c.install_dir, &[&old, &new])? {
         info!(dir = %dir.display(), "removed binaries of an older version");
     }
-    println!(
+    outln!(
         "member {} upgraded from etcd {old} to {new}; it and the cluster are healthy. The binaries of {old} stay in {}",
         m.name,
         swap::versioned_dir(&c.install_dir, &old).display()
-    );
+    )?;
     Ok(())
 }
 
@@ -171,7 +172,7 @@ fn upgrade_config(
 
 /// The member runs the target already: record it if an interrupted run did not, and say so.
 fn already_current(state: &mut State, c: &Config, target: &Version) -> Result<()> {
-    let installed = binary_version(&c.install_dir).map_err(|e| anyhow::anyhow!(e))?;
+    let installed = binary_version(&c.install_dir)?;
     if installed != target.to_string() {
         bail!(
             "member {} runs etcd {target}, but {}/etcd is {installed}; restart etcd (`systemctl restart {}`) or install {target} by hand before running upgrade again",
@@ -186,10 +187,10 @@ fn already_current(state: &mut State, c: &Config, target: &Version) -> Result<()
         state.save()?;
         info!(file = %state.config.state_file.display(), version = %target, "recorded the version");
     }
-    println!(
+    outln!(
         "member {} already runs etcd {target} and the cluster is healthy; nothing to do",
         state.config.name.as_deref().unwrap_or("?")
-    );
+    )?;
     Ok(())
 }
 
@@ -203,13 +204,13 @@ fn keep_running_binaries(install_dir: &Path, old: &str) -> Result<()> {
                 .with_context(|| format!("cannot keep a copy of the running etcd {old} for a rollback; it was not touched"))?;
         }
         live if swap::is_kept(install_dir, old) => {
-            let live = live.unwrap_or_else(|e| e);
+            let live = live.unwrap_or_else(|e| e.chain());
             info!(%live, kept = %swap::versioned_dir(install_dir, old).display(), "the live binaries are not the running etcd's; using the copy kept by an earlier run");
         }
         live => bail!(
             "the member runs etcd {old} but {}/etcd is {} and no copy of {old} is kept in {}; nothing was changed. Reinstall {old} (`etcdadm init phase install --version {old}` with the member's other settings) first",
             install_dir.display(),
-            live.unwrap_or_else(|e| e),
+            live.unwrap_or_else(|e| e.chain()),
             swap::versioned_dir(install_dir, old).display()
         ),
     }

@@ -126,6 +126,9 @@ impl InitRun<'_> {
             }
             InitPhase::Start => phases::start(c)?,
             InitPhase::Etcdctl => phases::etcdctl(c, m)?,
+            // Printed by `commands::init` (on stdout, once the member is up), not by every
+            // caller of form.
+            InitPhase::PostInitInstructions => {}
             InitPhase::Health => {
                 let cl = phases::wait_healthy(c, m).await?;
                 phases::make_durable(c)?;

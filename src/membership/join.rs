@@ -12,7 +12,7 @@ use crate::cluster::{format_id, Cluster, MemberInfo};
 use crate::config::Config;
 use crate::member::LocalMember;
 use crate::phases;
-use crate::pki::{Ca, PkiError};
+use crate::pki::Ca;
 use crate::service::{ClusterBootstrap, Systemctl};
 use crate::state::{Origin, Progress, State};
 use anyhow::{bail, Context, Result};
@@ -76,13 +76,7 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
 /// Before a fresh join changes anything on this machine: the CA is usable and the cluster
 /// answers, to a client certificate issued into a temporary directory.
 async fn preflight(c: &Config, m: &LocalMember, req: &Request) -> Result<()> {
-    let Some(ca) = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)? else {
-        return Err(PkiError::MissingCa {
-            cert: m.pki.ca_cert.display().to_string(),
-            key: m.pki.ca_key.display().to_string(),
-        }
-        .into());
-    };
+    let ca = Ca::load_existing(&m.pki.ca_cert, &m.pki.ca_key)?;
     if req.endpoints.is_empty() {
         return Ok(());
     }
@@ -135,13 +129,7 @@ impl JoinRun<'_> {
                 }
             }
             JoinPhase::Certificates => {
-                let Some(ca) = Ca::load(&m.pki.ca_cert, &m.pki.ca_key)? else {
-                    return Err(PkiError::MissingCa {
-                        cert: m.pki.ca_cert.display().to_string(),
-                        key: m.pki.ca_key.display().to_string(),
-                    }
-                    .into());
-                };
+                let ca = Ca::load_existing(&m.pki.ca_cert, &m.pki.ca_key)?;
                 phases::certificates(c, m, &ca)?;
             }
             JoinPhase::Install => {

@@ -40,6 +40,7 @@ impl PhaseTable for InitPhase {
             Start => &[Install, Configure],
             Etcdctl => &[Certificates],
             Health => &[Start],
+            PostInitInstructions => &[],
         }
     }
 }
@@ -64,7 +65,7 @@ mod tests {
 
     #[test]
     fn plans_follow_the_table_and_include_prerequisites() {
-        assert_eq!(plan::<InitPhase>(None).len(), 7);
+        assert_eq!(plan::<InitPhase>(None).len(), 8);
         assert_eq!(plan(Some(InitPhase::Install)), [InitPhase::Install]);
         assert_eq!(
             plan(Some(InitPhase::Health)),

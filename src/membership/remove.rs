@@ -65,11 +65,11 @@ pub async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bo
     {
         Ok(()) => {}
         Err(e) if force => {
-            println!(
+            crate::outln!(
                 "member {} ({}) is still listed in the cluster's member list: the cluster refused to remove it ({e}); \
                  once the cluster is healthy, remove it from a member with `etcdctl member remove {}`",
                 me.name, format_id(me.id), format_id(me.id)
-            );
+            )?;
             return Ok(());
         }
         Err(e) => {

@@ -47,8 +47,9 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
         }
     }
     let timers = c.timer_units();
+    let [_, renew_timer, _, backup_timer] = &timers;
     for (file, timer) in
-        [(&timers[1], crate::config::RENEW_TIMER), (&timers[3], crate::config::BACKUP_TIMER)]
+        [(renew_timer, crate::config::RENEW_TIMER), (backup_timer, crate::config::BACKUP_TIMER)]
     {
         if file.exists() {
             if let Err(e) = Systemctl::disable_now(timer) {
@@ -75,6 +76,8 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
             info!(file = %f.display(), "removed");
         }
     }
+    let wrapper = c.install_dir.join("etcdctl.sh");
+    crate::phases::unlink_etcdctl(std::path::Path::new(crate::phases::ETCDCTL_LINK), &wrapper)?;
     // The generations behind the certificate links (`pair_files`).
     for (cert, key) in m.pki.member_pairs() {
         crate::pair_files::remove_pair(cert, key)

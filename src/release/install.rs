@@ -38,7 +38,7 @@ impl Unpacked {
                 return Err(unusable(format!("{}/{bin} is missing", release.stem())));
             }
         }
-        let found = binary_version(&dir).map_err(unusable)?;
+        let found = binary_version(&dir).map_err(|e| unusable(e.chain()))?;
         if found != release.version {
             return Err(unusable(format!(
                 "its etcd reports version {found}, expected {}",
@@ -66,9 +66,9 @@ impl Unpacked {
                 changed.push(*bin);
             }
         }
-        let installed = binary_version(install_dir).map_err(|message| ReleaseError::Archive {
+        let installed = binary_version(install_dir).map_err(|e| ReleaseError::Archive {
             path: self.archive.display().to_string(),
-            message,
+            message: e.chain(),
         })?;
         if changed.is_empty() {
             info!(dir = %install_dir.display(), version = %installed, "etcd binaries already installed");
@@ -79,15 +79,36 @@ impl Unpacked {
     }
 }
 
+/// Why `etcd --version` gave no version.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    #[error("cannot run {path}")]
+    Run {
+        path: String,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("{path} --version printed no version")]
+    NoVersion { path: String },
+}
+
+impl VersionError {
+    /// The message with its cause, for messages that embed it.
+    pub fn chain(&self) -> String {
+        crate::error_chain::error_chain(self)
+    }
+}
+
 /// The version `etcd --version` in `dir` reports.
-pub fn binary_version(dir: &Path) -> Result<String, String> {
+pub fn binary_version(dir: &Path) -> Result<String, VersionError> {
     let etcd = dir.join("etcd");
+    let path = || etcd.display().to_string();
     let out = Command::new(&etcd)
         .arg("--version")
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", etcd.display()))?;
+        .map_err(|cause| VersionError::Run { path: path(), cause })?;
     parse_version(&String::from_utf8_lossy(&out.stdout))
-        .ok_or_else(|| format!("{} --version printed no version", etcd.display()))
+        .ok_or_else(|| VersionError::NoVersion { path: path() })
 }
 
 fn parse_version(out: &str) -> Option<String> {

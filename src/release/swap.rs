@@ -25,7 +25,7 @@ fn unusable(path: &Path, message: String) -> ReleaseError {
 /// the versioned directory of `version`, after checking that `src/etcd` reports `version`.
 /// Idempotent; a binary `src` lacks is removed from the copy. Returns the directory.
 pub fn keep(src: &Path, install_dir: &Path, version: &str) -> Result<PathBuf, ReleaseError> {
-    let found = binary_version(src).map_err(|m| unusable(src, m))?;
+    let found = binary_version(src).map_err(|e| unusable(src, e.chain()))?;
     if found != version {
         return Err(unusable(src, format!("its etcd reports version {found}, expected {version}")));
     }
@@ -51,7 +51,7 @@ pub fn is_kept(install_dir: &Path, version: &str) -> bool {
 /// one the version lacks (etcdutl before 3.5) removed. Checks the live etcd afterwards.
 pub fn activate(install_dir: &Path, version: &str) -> Result<(), ReleaseError> {
     let dir = versioned_dir(install_dir, version);
-    let kept = binary_version(&dir).map_err(|m| unusable(&dir, m))?;
+    let kept = binary_version(&dir).map_err(|e| unusable(&dir, e.chain()))?;
     if kept != version {
         return Err(unusable(&dir, format!("its etcd reports version {kept}, expected {version}")));
     }
@@ -63,7 +63,7 @@ pub fn activate(install_dir: &Path, version: &str) -> Result<(), ReleaseError> {
             remove_file_if_exists(&live).map_err(io_err(&live))?;
         }
     }
-    let live = binary_version(install_dir).map_err(|m| unusable(install_dir, m))?;
+    let live = binary_version(install_dir).map_err(|e| unusable(install_dir, e.chain()))?;
     if live != version {
         return Err(unusable(
             install_dir,

@@ -6,12 +6,22 @@ use tracing::debug;
 
 pub struct Systemctl;
 
+/// Runs a blocking call (a systemctl process: up to seconds while systemd reloads) so that
+/// it does not hold one of the runtime's two async workers: on a multi-threaded runtime the
+/// worker hands its tasks to another thread first (`block_in_place`); elsewhere (no
+/// runtime, or a single-threaded test runtime) the call simply runs.
+fn off_async_workers<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 impl Systemctl {
     fn run(args: &[&str]) -> Result<String> {
         debug!(?args, "systemctl");
-        let out = Command::new("systemctl")
-            .args(args)
-            .output()
+        let out = off_async_workers(|| Command::new("systemctl").args(args).output())
             .context("cannot run systemctl; etcdadm needs systemd as the init system")?;
         if !out.status.success() {
             bail!(
@@ -91,5 +101,35 @@ impl Systemctl {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_else(|_| "unknown".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::off_async_workers;
+
+    #[test]
+    fn a_blocking_call_on_a_worker_lets_the_other_tasks_run() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (started, blocking) = tokio::sync::oneshot::channel();
+            // With one worker, the sender runs while the call blocks only if the call gave
+            // the worker up; otherwise the receive times out and the send fails.
+            let blocked = tokio::spawn(async move {
+                started.send(()).unwrap();
+                off_async_workers(|| rx.recv_timeout(std::time::Duration::from_secs(10)))
+            });
+            blocking.await.unwrap();
+            let sender = tokio::spawn(async move { tx.send(()).is_ok() });
+            let sent = tokio::time::timeout(std::time::Duration::from_secs(5), sender).await;
+            assert!(matches!(sent, Ok(Ok(true))), "the other task did not run: {sent:?}");
+            assert_eq!(blocked.await.unwrap(), Ok(()));
+        });
+        assert_eq!(off_async_workers(|| 7), 7, "outside a runtime the call just runs");
     }
 }

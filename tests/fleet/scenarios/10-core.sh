@@ -11,6 +11,7 @@ scenario() {
 
   check "init on m1 prints the join command" init_m1
   check "etcd on m1 is a healthy active unit" healthy_active_unit m1
+  check "etcdctl member list in root's login shell lists m1" login_etcdctl m1
   check "private keys are 0600, certs 0644" key_modes m1
   check "data written before joins" ectl m1 put /core/k1 before-join
 
@@ -52,6 +53,12 @@ healthy_active_unit() { # M
   # the wrapper's endpoint is this machine's own etcd (ETCDCTL_ENDPOINTS in etcdctl.env)
   health=$(ectl "$1" endpoint health 2>&1) || { echo "$health" >&2; return 1; }
   assert_contains "$health" "https://127.0.0.1:2379 is healthy" "endpoint health of $1"
+}
+
+login_etcdctl() { # M: a login shell's PATH and no ETCDCTL_* variables, as after `ssh root@`
+  local list
+  list=$(fleet_exec "$1" bash -lc 'etcdctl member list') || return 1
+  assert_contains "$list" ", started, $1, https://$ip1:2380, https://$ip1:2379, false" "member list"
 }
 
 key_modes() {
@@ -132,7 +139,7 @@ assert s["cert_days_left"] and all(d >= 360 for _, d in s["cert_days_left"]), s[
 reset_member() { # M
   ea_out out "$1" reset || return 1
   local left
-  left=$(fleet_exec "$1" sh -c 'ls /opt/bin /var/lib/etcd /etc/etcd/etcd.env /etc/systemd/system/etcd.service /etc/etcdadm/state.json /etc/etcd/pki/server.key 2>/dev/null; systemctl is-enabled etcd 2>/dev/null') 
+  left=$(fleet_exec "$1" sh -c 'ls /opt/bin /usr/local/bin/etcdctl /var/lib/etcd /etc/etcd/etcd.env /etc/systemd/system/etcd.service /etc/etcdadm/state.json /etc/etcd/pki/server.key 2>/dev/null; systemctl is-enabled etcd 2>/dev/null') 
   assert_eq "" "$left" "leftovers on $1" &&
     fleet_exec "$1" test -e /etc/etcd/pki/ca.key
 }
