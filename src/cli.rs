@@ -113,9 +113,11 @@ pub enum CertsCommand {
         state: StateFlag,
     },
     /// Renew the member's certificates that expire within the renewal window (all with
-    /// --force) from the local CA, then restart etcd once.
+    /// --force) from the local CA, then restart etcd once; refused while the other members
+    /// are not a quorum without this one (unless --force).
     Renew {
-        /// Renew every member certificate, not only those due.
+        /// Renew every member certificate, not only those due, and restart etcd even when
+        /// the other members are not a quorum without this one.
         #[arg(long)]
         force: bool,
         /// Validity of the new certificates (default: the member's cert-validity-days).

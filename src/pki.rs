@@ -194,6 +194,11 @@ impl Ca {
         Ok(true)
     }
 
+    /// Whether `cert`/`key` would be issued again by `ensure_cert` (nothing is written).
+    pub fn is_due(&self, spec: &CertSpec, cert: &Path, key: &Path, life: Lifetime) -> bool {
+        self.check(spec, cert, key, Duration::days(i64::from(life.renew_within_days))).is_err()
+    }
+
     /// Issues a new key and certificate for `spec`; both replace the old ones together
     /// (`pair_files`).
     pub fn issue(

@@ -96,6 +96,16 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
     }
     let m = state.member()?;
     let ca = Ca::load_existing(&m.pki.ca_cert, &m.pki.ca_key)?;
+    let restarts = c.init_system == InitSystem::Systemd
+        && Systemctl::state(&c.unit_name()) == "active"
+        && pki::member_certs(&m, &c).iter().any(|(spec, cert, key)| {
+            spec.server_auth && (force || ca.is_due(spec, cert, key, Lifetime::of(&c)))
+        });
+    // Checked before anything is written: a refused renewal leaves the due certificates
+    // due, so the next run (the timer's) tries again.
+    if restarts && !force {
+        crate::membership::quorum::check_restart(&m, &state, "renewing the certificates").await?;
+    }
     let mut served_changed = false;
     for (spec, cert, key) in pki::member_certs(&m, &c) {
         let renewed = if force {
@@ -113,7 +123,7 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
         )?;
         return Ok(());
     }
-    if c.init_system == InitSystem::Systemd && Systemctl::state(&c.unit_name()) == "active" {
+    if restarts {
         info!("restarting etcd to serve the renewed certificates");
         Systemctl::restart_no_block(&c.unit_name())?;
         phases::wait_healthy(&c, &m).await?;

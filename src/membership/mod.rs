@@ -1,12 +1,14 @@
 //! Membership operations, the domain layer below `commands/` and `bootstrap/`: form a new
 //! cluster, join a running one, promote a learner, remove a member, reset this machine.
 //! Forming and joining run as tables of phases (`phase_table`), the steps of which are in
-//! `crate::phases`; `existing` decides what a re-run does with what is already here.
+//! `crate::phases`; `existing` decides what a re-run does with what is already here;
+//! `quorum` whether the cluster keeps its quorum without this member.
 
 pub mod existing;
 pub mod form;
 pub mod join;
 pub mod phase_table;
 pub mod promote;
+pub mod quorum;
 pub mod remove;
 pub mod reset;

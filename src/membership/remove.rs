@@ -1,7 +1,7 @@
 //! Removing members from a cluster: this machine's own member (only while the rest keeps
 //! quorum), or a member whose machine departed.
 
-use crate::cluster::{format_id, until_deadline, Cluster, MemberInfo, TlsFiles};
+use crate::cluster::{format_id, until_deadline, Cluster, TlsFiles};
 use crate::config::Config;
 use crate::member::LocalMember;
 use crate::state::State;
@@ -44,7 +44,7 @@ pub async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bo
         return Ok(());
     };
     if !force {
-        check_quorum_after_removal(&members, &me, &tls).await?;
+        super::quorum::check_removal(&members, &me, &tls).await?;
     }
     if members.len() == 1 {
         // etcd cannot remove its only member; with --force the cluster ends with it.
@@ -78,37 +78,5 @@ pub async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bo
         }
     }
     info!(id = %format_id(me.id), via = %cl.endpoint, "removed from the cluster");
-    Ok(())
-}
-
-/// Refuses when this is the last voter, or when the other voters that answer are not a
-/// quorum of the current membership on their own (the removal must not depend on us).
-async fn check_quorum_after_removal(
-    members: &[MemberInfo],
-    me: &MemberInfo,
-    tls: &crate::cluster::TlsFiles,
-) -> Result<()> {
-    if me.is_learner {
-        return Ok(());
-    }
-    let voters: Vec<&MemberInfo> = members.iter().filter(|x| !x.is_learner).collect();
-    if voters.len() <= 1 {
-        bail!("{} is the last voting member; removing it destroys the cluster. Nothing was changed; use --force to do it anyway", me.name);
-    }
-    let quorum = voters.len() / 2 + 1;
-    let mut healthy = 0;
-    for v in voters.iter().filter(|v| v.id != me.id) {
-        if let Ok(cl) = Cluster::connect_any(&v.client_urls, tls).await {
-            if cl.status().await.is_ok_and(|s| s.leader != 0) {
-                healthy += 1;
-            }
-        }
-    }
-    if healthy < quorum {
-        bail!(
-            "removing {} is unsafe: the cluster has {} voting members, quorum is {quorum}, and only {healthy} other healthy voter(s) would remain to keep it. Nothing was changed; add or repair members first, or use --force",
-            me.name, voters.len()
-        );
-    }
     Ok(())
 }

@@ -42,6 +42,37 @@ scenario() {
   wait "$writer" 2>/dev/null
   check "every write through m3 during the renewals succeeded (none failed)" no_write_failures
   check "three healthy voters, data intact" healthy_with_data
+  # m3's certificates are still due (one day). With m2's etcd stopped, restarting m3 would
+  # leave m1 alone, no quorum of three: renew refuses and changes nothing.
+  local m3_cert m3_starts
+  m3_cert=$(fleet_exec m3 sha256sum /etc/etcd/pki/server.crt) && m3_starts=$(etcd_starts m3) || return 1
+  fleet_exec m2 systemctl stop etcd || return 1
+  check "with m2 stopped, certs renew on m3 is refused for quorum" renew_refused m3
+  check "the refused renewal left m3's certificate and etcd alone" \
+    unchanged_since m3 "$m3_cert" "$m3_starts"
+  fleet_exec m2 systemctl start etcd || return 1
+  check "with m2 back, the same certs renew on m3 renews and restarts once" \
+    renew_then_started_once m3 "$m3_starts"
+}
+
+renew_refused() { # M
+  local out
+  if out=$(ea "$1" certs renew 2>&1); then
+    fleet__fail "certs renew succeeded: $out"
+    return 1
+  fi
+  assert_contains "$out" "quorum is 2, and only 1 other healthy voter(s) would keep it" "refusal"
+}
+
+unchanged_since() { # M CERT_SUM STARTS
+  assert_eq "$2" "$(fleet_exec "$1" sha256sum /etc/etcd/pki/server.crt)" "server.crt of $1" &&
+    assert_eq "$3" "$(etcd_starts "$1")" "starts of etcd on $1"
+}
+
+renew_then_started_once() { # M STARTS
+  local out
+  fleet_retry 60 ectl m1 endpoint health --cluster >/dev/null || return 1
+  ea_out out "$1" certs renew && started_once "$1" "$2"
 }
 
 cert_status() { # M FILE STATUS

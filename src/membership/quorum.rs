@@ -1,0 +1,87 @@
+//! Whether the cluster keeps its quorum without this member: before it is removed (for
+//! good) or restarted (for a moment). Both count the other voters that answer with a leader;
+//! they alone must be a quorum of the current voters.
+
+use crate::cluster::{format_id, Cluster, MemberInfo, TlsFiles};
+use crate::member::LocalMember;
+use crate::state::State;
+use anyhow::{bail, Context, Result};
+
+/// The voters, and how many voters other than `me` answer with a leader.
+async fn healthy_others(members: &[MemberInfo], me: u64, tls: &TlsFiles) -> (usize, usize) {
+    let voters: Vec<&MemberInfo> = members.iter().filter(|x| !x.is_learner).collect();
+    let mut healthy = 0;
+    for v in voters.iter().filter(|v| v.id != me) {
+        if let Ok(cl) = Cluster::connect_any(&v.client_urls, tls).await {
+            if cl.status().await.is_ok_and(|s| s.leader != 0) {
+                healthy += 1;
+            }
+        }
+    }
+    (voters.len(), healthy)
+}
+
+/// The smallest majority of `voters`.
+pub fn quorum(voters: usize) -> usize {
+    voters / 2 + 1
+}
+
+/// Refuses when `me` is the last voter, or when the other voters that answer are not a
+/// quorum of the current membership on their own (the removal must not depend on `me`).
+pub async fn check_removal(members: &[MemberInfo], me: &MemberInfo, tls: &TlsFiles) -> Result<()> {
+    if me.is_learner {
+        return Ok(());
+    }
+    let (voters, healthy) = healthy_others(members, me.id, tls).await;
+    if voters <= 1 {
+        bail!("{} is the last voting member; removing it destroys the cluster. Nothing was changed; use --force to do it anyway", me.name);
+    }
+    let quorum = quorum(voters);
+    if healthy < quorum {
+        bail!(
+            "removing {} is unsafe: the cluster has {voters} voting members, quorum is {quorum}, and only {healthy} other healthy voter(s) would remain to keep it. Nothing was changed; add or repair members first, or use --force",
+            me.name
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a restart of this machine's member when the other voters that answer are not a
+/// quorum without it: the restart would stop the cluster. A learner, and the only voter of
+/// a one-member cluster (unavailable for the moment of any restart), may restart.
+pub async fn check_restart(m: &LocalMember, state: &State, what: &str) -> Result<()> {
+    let tls = TlsFiles::client(&m.pki);
+    let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls)
+        .await
+        .with_context(|| {
+            format!("cannot reach the local member to check the cluster's quorum before {what}; start etcd and retry, or use --force")
+        })?;
+    let members = cl.members().await?;
+    let Some(me) = members.iter().find(|x| {
+        state.member_id.as_deref() == Some(format_id(x.id).as_str())
+            || x.peer_urls.contains(&m.peer_url)
+    }) else {
+        bail!("{} is not in its cluster's member list; nothing was changed", m.name);
+    };
+    if me.is_learner {
+        return Ok(());
+    }
+    let (voters, healthy) = healthy_others(&members, me.id, &tls).await;
+    let quorum = quorum(voters);
+    if voters > 1 && healthy < quorum {
+        bail!(
+            "{what} restarts {}, and that is unsafe now: the cluster has {voters} voting members, quorum is {quorum}, and only {healthy} other healthy voter(s) would keep it while {} restarts. Nothing was changed; repair the other members first, or use --force",
+            m.name, m.name
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quorum_is_the_smallest_majority() {
+        let q: Vec<usize> = (1..=7).map(super::quorum).collect();
+        assert_eq!(q, [1, 2, 2, 3, 3, 4, 4]);
+    }
+}
