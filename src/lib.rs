@@ -4,6 +4,7 @@
 //! `phases` the steps they share, `cluster` the etcd API, `release` the etcd download,
 //! `pki` the certificates, `service` the systemd files, `config` the settings.
 
+pub mod aws_api;
 pub mod aws_credentials;
 pub mod bootstrap;
 pub mod cli;
