@@ -19,10 +19,12 @@
 //!   node_exporter.
 //! - leaves: `retry` backoff with a
 //!   deadline; `notify` sd_notify status and readiness; `net` addresses and URLs; `resolver`
-//!   host names resolved without libc; `aws_credentials` AWS keys; `digest` SHA-256;
+//!   host names resolved without libc; `aws_credentials` the one AWS credential rule;
+//!   `aws_api` SigV4 signing and AWS error documents; `digest` SHA-256;
 //!   `fsutil` crash-safe writes; `error_chain` error text with every cause; `stdout` the
 //!   commands' output (a closed stdout ends etcdadm quietly).
 
+pub mod aws_api;
 pub mod aws_credentials;
 pub mod bootstrap;
 pub mod cli;

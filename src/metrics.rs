@@ -7,7 +7,6 @@
 use crate::fsutil::{write_atomic, MODE_PUBLIC};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// File name inside the textfile directory (node_exporter reads `*.prom` only, so the
@@ -28,35 +27,29 @@ pub struct BootstrapReport {
     pub stages: Vec<(&'static str, Duration)>,
 }
 
-/// The decision of the run in progress and when it was taken (one bootstrap per process).
-static DECIDED: Mutex<Option<(&'static str, Instant)>> = Mutex::new(None);
-
-/// Records the decision the running bootstrap took (`form`, `join`, `member`); the time
-/// until now counts as discovery, the time after it as that decision's work.
-pub fn decided(decision: &'static str) {
-    if let Ok(mut d) = DECIDED.lock() {
-        *d = Some((decision, Instant::now()));
-    }
-}
-
-/// Times one bootstrap run; `finish` writes its report.
+/// Times one bootstrap run (the caller owns it for the run); `finish` writes its report.
 #[derive(Debug)]
 pub struct BootstrapRun {
     started: Instant,
+    /// The decision the run took and when.
+    decided: Option<(&'static str, Instant)>,
 }
 
 impl BootstrapRun {
     pub fn start() -> Self {
-        if let Ok(mut d) = DECIDED.lock() {
-            *d = None;
-        }
-        BootstrapRun { started: Instant::now() }
+        BootstrapRun { started: Instant::now(), decided: None }
+    }
+
+    /// Records the decision the run took (`form`, `join`, `member`); the time until now
+    /// counts as discovery, the time after it as that decision's work.
+    pub fn decided(&mut self, decision: &'static str) {
+        self.decided = Some((decision, Instant::now()));
     }
 
     /// The report of the run so far, ended now with `success`.
     pub fn report(&self, success: bool) -> BootstrapReport {
         let now = Instant::now();
-        let decided = DECIDED.lock().ok().and_then(|d| *d);
+        let decided = self.decided;
         let stages = match decided {
             Some((decision, at)) => vec![
                 ("discover", at.duration_since(self.started)),
@@ -284,9 +277,9 @@ mod tests {
 
     #[test]
     fn a_run_reports_its_decision_and_stages() {
-        let run = BootstrapRun::start();
+        let mut run = BootstrapRun::start();
         assert_eq!(run.report(false).decision, "none");
-        decided("join");
+        run.decided("join");
         let r = run.report(true);
         assert_eq!((r.success, r.decision), (true, "join"));
         assert_eq!(r.stages.iter().map(|p| p.0).collect::<Vec<_>>(), ["discover", "join"]);

@@ -3,15 +3,24 @@
 
 use backon::Retryable;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The last error a retry loop waited on, for errors that end the wait from outside (a
-/// deadline around the whole operation).
-static LAST_RETRIED: Mutex<Option<String>> = Mutex::new(None);
+/// Remembers the last error the retry loops it is passed to waited on, for a caller whose
+/// deadline around the whole operation ends the wait from outside (and says why it waited).
+/// Clones share what they remember.
+#[derive(Debug, Clone, Default)]
+pub struct RetryObserver(Arc<Mutex<Option<String>>>);
 
-pub fn last_retried_error() -> Option<String> {
-    LAST_RETRIED.lock().ok().and_then(|l| l.clone())
+impl RetryObserver {
+    /// `what: error` of the last retried error, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record(&self, what: &str, e: &dyn std::fmt::Display) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{what}: {e}"));
+    }
 }
 
 /// Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And
@@ -84,11 +93,27 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
+    retry_observed(what, deadline, retryable, None, op).await
+}
+
+/// `retry_while`, telling `observer` (if any) each error it waits on.
+pub async fn retry_observed<T, E, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    retryable: fn(&E) -> bool,
+    observer: Option<&RetryObserver>,
+    op: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
     op.retry(backoff(deadline))
         .when(retryable)
         .notify(|e, wait| {
-            if let Ok(mut l) = LAST_RETRIED.lock() {
-                *l = Some(format!("{what}: {e}"));
+            if let Some(o) = observer {
+                o.record(what, e);
             }
             // sets the unit's status line under systemd, and logs it
             crate::notify::status(&format!("{what}: retrying in {:.1}s: {e}", wait.as_secs_f64()));
@@ -99,6 +124,43 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Busy(u32);
+
+    impl std::fmt::Display for Busy {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "busy ({})", self.0)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_observer_passed_in_remembers_the_last_retried_error_and_no_other_does() {
+        let observer = RetryObserver::default();
+        let other = RetryObserver::default();
+        let mut n = 0;
+        let r = retry_observed(
+            "asking",
+            Duration::from_secs(30),
+            |_: &Busy| true,
+            Some(&observer.clone()),
+            || {
+                n += 1;
+                let attempt = n;
+                async move {
+                    if attempt < 3 {
+                        Err(Busy(attempt))
+                    } else {
+                        Ok(attempt)
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!(observer.last_error().as_deref(), Some("asking: busy (2)"));
+        assert_eq!(other.last_error(), None);
+    }
 
     #[test]
     fn full_jitter_spans_zero_to_the_exponential_ceiling() {

@@ -2,13 +2,18 @@
 //! configuration, discovers the intended peers, decides (in `decide`) between forming a
 //! cluster, joining one and waiting, runs `init`'s or `join`'s steps, and reports progress
 //! and readiness to systemd. Every later boot finds the member healthy and reports ready.
+//!
+//! The agent is a state machine (`machine`): [`Agent::converge`] does the work of each
+//! state and reports what came of it as an event; `BootstrapState::next` alone decides the
+//! next state; every transition is logged and sets the unit's status line.
 
 pub mod decide;
+pub mod machine;
 mod probe;
 
-use crate::cluster::format_id;
+use crate::aws_credentials;
 use crate::config::{self, Config, ConfigSources};
-use crate::discovery::{self, DiscoveryContext, Peer, PeerSet};
+use crate::discovery::{self, DiscoveryConfig, DiscoveryContext, Peer, PeerSet};
 use crate::member::LocalMember;
 use crate::membership::{form, join, remove};
 use crate::metadata::{self, InstanceMetadata, MetadataConfig};
@@ -16,10 +21,11 @@ use crate::net::{self, Host};
 use crate::notify;
 use crate::phases;
 use crate::pki::Ca;
-use crate::retry::retry_while;
+use crate::retry::{retry_observed, RetryObserver};
 use crate::state::{Progress, State};
 use anyhow::{anyhow, bail, Context, Result};
-use decide::{decide, Candidate, Decision, View};
+use decide::{decide, Candidate, View};
+use machine::{BootstrapState, Event};
 use serde_yaml_ng::{Mapping, Value};
 use std::time::Duration;
 use tracing::info;
@@ -31,184 +37,238 @@ pub async fn run(sources: ConfigSources) -> Result<()> {
     let c = config::load(&sources)?;
     let deadline = Duration::from_secs(c.bootstrap.deadline_seconds);
     let _extender = notify::TimeoutExtender::start();
-    let (run, metrics_dir) =
-        (crate::metrics::BootstrapRun::start(), c.metrics_textfile_dir.clone());
-    let outcome = run_until(deadline, c, sources).await;
-    run.finish(&metrics_dir, outcome.is_ok());
+    let metrics_dir = c.metrics_textfile_dir.clone();
+    let mut agent = Agent::new();
+    let outcome = match tokio::time::timeout(deadline, agent.converge(c, sources)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            let last = agent
+                .retries
+                .last_error()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default();
+            Err(anyhow!(
+                "no healthy member within the deadline of {}s (bootstrap.deadline-seconds){last}; check `journalctl -u etcdadm-bootstrap` and the peers",
+                deadline.as_secs()
+            ))
+        }
+    };
+    if let Err(e) = &outcome {
+        if let Err(refused) = agent.apply(Event::Failed { message: format!("{e:#}") }) {
+            tracing::warn!("{refused}");
+        }
+    }
+    agent.run.finish(&metrics_dir, outcome.is_ok());
     outcome
 }
 
-async fn run_until(deadline: Duration, c: Config, sources: ConfigSources) -> Result<()> {
-    match tokio::time::timeout(deadline, converge(c, sources)).await {
-        Ok(Ok(msg)) => {
-            notify::ready(&msg);
-            Ok(())
+/// The bootstrap agent: its state, and what it owns for the run (the metrics of the run, the
+/// observer of its retries for the deadline's message).
+struct Agent {
+    state: BootstrapState,
+    run: crate::metrics::BootstrapRun,
+    retries: RetryObserver,
+}
+
+/// What the rounds need, set up once the settings are read.
+struct Rounds {
+    discovery: DiscoveryConfig,
+    ctx: DiscoveryContext,
+    /// This machine's peer URL (finds it in the peer set).
+    peer_url: String,
+    tls: crate::cluster::TlsFiles,
+}
+
+impl Agent {
+    fn new() -> Agent {
+        Agent {
+            state: BootstrapState::ReadSettings,
+            run: crate::metrics::BootstrapRun::start(),
+            retries: RetryObserver::default(),
         }
-        Ok(Err(e)) => {
-            notify::status(&format!("failed: {e:#}"));
-            Err(e)
+    }
+
+    /// Takes the transition `event` leads to (`BootstrapState::next`), logs it and reports
+    /// the new state's status to systemd (READY=1 in `Ready`).
+    fn apply(&mut self, event: Event) -> Result<(), machine::Refused> {
+        let event_name = event.name();
+        let next = self.state.next(event)?;
+        info!(from = self.state.name(), event = event_name, to = next.name(), "bootstrap state");
+        match &next {
+            BootstrapState::Ready { message } => notify::ready(message),
+            other => notify::status(&other.status()),
         }
-        Err(_) => {
-            let last = crate::retry::last_retried_error()
-                .map(|e| format!("; last error: {e}"))
-                .unwrap_or_default();
-            let msg = format!(
-                "no healthy member within the deadline of {}s (bootstrap.deadline-seconds){last}; check `journalctl -u etcdadm-bootstrap` and the peers",
-                deadline.as_secs()
-            );
-            notify::status(&format!("failed: {msg}"));
-            bail!(msg)
+        if let Some(decision) = next.decision() {
+            self.run.decided(decision);
+        }
+        self.state = next;
+        Ok(())
+    }
+
+    /// Does each state's work until `Ready` (or an error).
+    async fn converge(&mut self, c: Config, mut sources: ConfigSources) -> Result<()> {
+        // ReadSettings
+        let md =
+            read_metadata(&c.bootstrap.metadata, c.bootstrap.deadline_seconds, Some(&self.retries))
+                .await?;
+        if let Some(md) = &md {
+            sources.metadata = metadata_layer(md);
+        }
+        let mut c =
+            config::load(&sources).context("configuration with instance metadata applied")?;
+        let earlier = State::load(&c.state_file)?.filter(|s| s.progress == Progress::Member);
+        let earlier_member = earlier.as_ref().map(State::member).transpose()?;
+        let rounds = match &earlier_member {
+            Some(_) => None,
+            None => Some(Rounds::prepare(&c, md.as_ref()).await?),
+        };
+        self.apply(Event::SettingsRead {
+            earlier_member: earlier_member.as_ref().map(|m| m.name.clone()),
+        })?;
+
+        let mut round: u32 = 0;
+        // The last round's view: who this machine is in the peer set, and whether the set
+        // is authoritative.
+        let mut last: Option<View> = None;
+        loop {
+            let event = match self.state.clone() {
+                BootstrapState::ReadSettings => {
+                    bail!("internal error: bootstrap read its settings twice")
+                }
+                BootstrapState::AlreadyMember { .. } => {
+                    let (Some(state), Some(m)) = (&earlier, &earlier_member) else {
+                        bail!("internal error: no member of an earlier boot");
+                    };
+                    phases::start(&state.config)?;
+                    phases::wait_healthy(&state.config, m).await?;
+                    Event::MemberHealthy
+                }
+                BootstrapState::Discovering | BootstrapState::Settling { .. } => {
+                    round += 1;
+                    let r = rounds.as_ref().context("internal error: discovery is not set up")?;
+                    let view = r.round(&c, &self.retries).await?;
+                    let decision = decide(&view);
+                    let settled = settled(&view);
+                    info!(round, state = self.state.name(), settled, ?decision, "decided");
+                    last = Some(view);
+                    Event::Decided { decision, settled }
+                }
+                BootstrapState::Waiting { .. } | BootstrapState::SettlingWait { .. } => {
+                    tokio::time::sleep(pause(round)).await;
+                    Event::Paused
+                }
+                BootstrapState::Forming { initial_cluster, token } => {
+                    let view = last.as_ref().context("internal error: forming without a round")?;
+                    let name = view
+                        .me
+                        .as_ref()
+                        .map(|m| m.name.clone())
+                        .ok_or_else(|| anyhow!("formed without being in the peer set"))?;
+                    c.name =
+                        Some(name.parse().map_err(|e| anyhow!("discovered member name: {e}"))?);
+                    let m = LocalMember::from_config(&c)?;
+                    let req =
+                        form::Request { defer_member: view.authoritative, ..Default::default() };
+                    form::form(&c, &m, form::NewCluster { initial_cluster, token }, &req).await?;
+                    Event::Formed { name: m.name, settle: view.authoritative }
+                }
+                BootstrapState::Joining { endpoints } => {
+                    let view = last.as_ref().context("internal error: joining without a round")?;
+                    if let Some(me) = &view.me {
+                        c.name = Some(
+                            me.name.parse().map_err(|e| anyhow!("discovered member name: {e}"))?,
+                        );
+                    }
+                    let m = LocalMember::from_config(&c)?;
+                    join::join(
+                        &c,
+                        &m,
+                        &join::Request {
+                            endpoints,
+                            retry: true,
+                            phase: None,
+                            defer_member: view.authoritative,
+                            cluster_checked: true,
+                        },
+                    )
+                    .await?;
+                    Event::Joined { name: m.name, settle: view.authoritative }
+                }
+                BootstrapState::RemovingStale { member, endpoints, .. } => {
+                    let r = rounds.as_ref().context("internal error: discovery is not set up")?;
+                    remove::remove_departed(
+                        &endpoints,
+                        &r.tls,
+                        member.id,
+                        c.timeout(),
+                        Some(&self.retries),
+                    )
+                    .await?;
+                    Event::StaleRemoved
+                }
+                BootstrapState::Settled { .. } => {
+                    let mut state = State::load(&c.state_file)?
+                        .context("the state file vanished while settling")?;
+                    state.progress = Progress::Member;
+                    state.save()?;
+                    Event::Recorded
+                }
+                BootstrapState::Ready { .. } => return Ok(()),
+                BootstrapState::Failed { message } => bail!("{message}"),
+            };
+            self.apply(event)?;
         }
     }
 }
 
-async fn converge(c: Config, mut sources: ConfigSources) -> Result<String> {
-    let md = read_metadata(&c.bootstrap.metadata, c.bootstrap.deadline_seconds).await?;
-    if let Some(md) = &md {
-        sources.metadata = metadata_layer(md);
-    }
-    let mut c = config::load(&sources).context("configuration with instance metadata applied")?;
-
-    if let Some(state) = State::load(&c.state_file)? {
-        if state.progress == Progress::Member {
-            let m = state.member()?;
-            crate::metrics::decided("member");
-            notify::status(&format!(
-                "member {} set up on an earlier boot; waiting for etcd to be healthy",
-                m.name
-            ));
-            phases::start(&state.config)?;
-            phases::wait_healthy(&state.config, &m).await?;
-            return Ok(format!("etcd member {} is healthy", m.name));
-        }
+impl Rounds {
+    /// The discovery settings and context, and this machine's client certificate (signed by
+    /// the CA, which must exist), which lets it probe its peers before it is a member.
+    async fn prepare(c: &Config, md: Option<&InstanceMetadata>) -> Result<Rounds> {
+        let discovery = c
+            .bootstrap
+            .discovery
+            .clone()
+            .context("no `bootstrap: discovery:` section in the configuration; add one (see README, \"Bootstrap\")")?;
+        let ctx = discovery_context(&c.bootstrap.metadata, md, &discovery).await?;
+        let me = LocalMember::from_config(c)?;
+        let ca = Ca::load_existing(&me.pki.ca_cert, &me.pki.ca_key)?;
+        let (spec, cert, key) = crate::pki::client_cert(&me);
+        ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(c))?;
+        let tls = crate::cluster::TlsFiles::client(&me.pki);
+        Ok(Rounds { discovery, ctx, peer_url: me.peer_url, tls })
     }
 
-    let discovery_cfg = c
-        .bootstrap
-        .discovery
-        .clone()
-        .context("no `bootstrap: discovery:` section in the configuration; add one (see README, \"Bootstrap\")")?;
-    let ctx = discovery_context(&c.bootstrap.metadata, md.as_ref()).await?;
-    let me0 = LocalMember::from_config(&c)?;
-    let ca = Ca::load_existing(&me0.pki.ca_cert, &me0.pki.ca_key)?;
-    // The client certificate lets this machine probe its peers before it is a member.
-    let (spec, cert, key) = crate::pki::client_cert(&me0);
-    ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(&c))?;
-    let tls = crate::cluster::TlsFiles::client(&me0.pki);
-
-    // Spec F4: with an authoritative peer set a new member is not done once healthy: it
-    // settles first (rounds until one with a complete view finds nothing departed left),
-    // and only then is `member` saved and READY sent.
-    let mut settling = false;
-    let mut round: u32 = 0;
-    loop {
-        round += 1;
-        let set = retry_while(
+    /// One round's view: the peer set (discovery retried while its errors are transient),
+    /// and what every peer answers.
+    async fn round(&self, c: &Config, retries: &RetryObserver) -> Result<View> {
+        let set = retry_observed(
             "discovering peers",
             Duration::from_secs(c.bootstrap.deadline_seconds),
             discovery::DiscoveryError::is_retryable,
-            || discovery::discover(&discovery_cfg, &ctx),
+            Some(retries),
+            || discovery::discover(&self.discovery, &self.ctx),
         )
         .await
         .context("peer discovery failed")?;
-        let peers = candidates(&set, &c);
-        let me = peers.iter().find(|p| p.peer_url == me0.peer_url).cloned();
-        let expected = discovery::expected_size(c.bootstrap.cluster_size, &set, &discovery_cfg);
+        let peers = candidates(&set, c);
+        let me = peers.iter().find(|p| p.peer_url == self.peer_url).cloned();
+        let expected = discovery::expected_size(c.bootstrap.cluster_size, &set, &self.discovery);
         notify::status(&format!(
             "discovering peers {}/{}",
             peers.len(),
             expected.map_or("?".into(), |n| n.to_string())
         ));
-        let authoritative = c.bootstrap.remove_departed_members.unwrap_or(set.authoritative);
-        let view = View {
-            probes: probe_round(&peers, &tls).await,
-            me: me.clone(),
+        Ok(View {
+            probes: probe_round(&peers, &self.tls).await,
+            me,
             expected,
-            authoritative,
+            authoritative: c.bootstrap.remove_departed_members.unwrap_or(set.authoritative),
             has_data: crate::fsutil::dir_has_entries(&c.data_dir).with_context(|| {
                 format!("cannot read the data directory {}", c.data_dir.display())
             })?,
             peers,
-        };
-        let decision = decide(&view);
-        info!(round, settling, ?decision, "decided");
-        if settling {
-            match &decision {
-                Decision::Join { .. } if settled(&view) => {
-                    let mut state = State::load(&c.state_file)?
-                        .context("the state file vanished while settling")?;
-                    state.progress = Progress::Member;
-                    state.save()?;
-                    let name = me.map(|m| m.name).unwrap_or_default();
-                    return Ok(format!(
-                        "etcd member {name} is a healthy voter and no departed member is left"
-                    ));
-                }
-                Decision::RemoveStale { .. } => {}
-                _ => {
-                    notify::status("settling: waiting for a complete view of the peer set");
-                    tokio::time::sleep(pause(round)).await;
-                    continue;
-                }
-            }
-        }
-        match decision {
-            Decision::Wait(why) => {
-                notify::status(&why);
-                tokio::time::sleep(pause(round)).await;
-            }
-            Decision::Form { initial_cluster, token } => {
-                let name = me
-                    .map(|m| m.name)
-                    .ok_or_else(|| anyhow!("formed without being in the peer set"))?;
-                c.name = Some(name.parse().map_err(|e| anyhow!("discovered member name: {e}"))?);
-                let m = LocalMember::from_config(&c)?;
-                crate::metrics::decided("form");
-                notify::status(&format!(
-                    "forming a new cluster of {} members (token {token})",
-                    initial_cluster.len()
-                ));
-                let req = form::Request { defer_member: authoritative, ..Default::default() };
-                form::form(&c, &m, form::NewCluster { initial_cluster, token }, &req).await?;
-                if !authoritative {
-                    return Ok(format!("etcd member {} of a new cluster is healthy", m.name));
-                }
-                settling = true;
-            }
-            Decision::Join { endpoints } => {
-                if let Some(me) = me {
-                    c.name =
-                        Some(me.name.parse().map_err(|e| anyhow!("discovered member name: {e}"))?);
-                }
-                let m = LocalMember::from_config(&c)?;
-                crate::metrics::decided("join");
-                notify::status(&format!("joining via {}", endpoints.join(",")));
-                join::join(
-                    &c,
-                    &m,
-                    &join::Request {
-                        endpoints,
-                        retry: true,
-                        phase: None,
-                        defer_member: authoritative,
-                        cluster_checked: true,
-                    },
-                )
-                .await?;
-                if !authoritative {
-                    return Ok(format!("etcd member {} is a healthy voter", m.name));
-                }
-                settling = true;
-            }
-            Decision::RemoveStale { member, endpoints } => {
-                notify::status(&format!(
-                    "removing member {} ({}) which left the peer set",
-                    format_id(member.id),
-                    member.name
-                ));
-                remove::remove_departed(&endpoints, &tls, member.id, c.timeout()).await?;
-            }
-        }
+        })
     }
 }
 
@@ -289,15 +349,17 @@ pub fn name_for_host(h: &Host) -> String {
 pub(crate) async fn read_metadata(
     cfg: &MetadataConfig,
     deadline: u64,
+    retries: Option<&RetryObserver>,
 ) -> Result<Option<InstanceMetadata>> {
     if matches!(cfg, MetadataConfig::None) {
         return Ok(None);
     }
     notify::status("reading instance metadata");
-    let md = retry_while(
+    let md = retry_observed(
         "reading instance metadata",
         Duration::from_secs(deadline),
         metadata::MetadataError::is_retryable,
+        retries,
         || metadata::fetch(cfg),
     )
     .await
@@ -337,33 +399,33 @@ fn fits(key: &str, value: &Value) -> bool {
     serde_yaml_ng::from_value::<Config>(Value::Mapping(one)).is_ok()
 }
 
+/// What discovery needs, created once per process: this instance's id and region, the AWS
+/// credentials (only for `aws-asg`, by the one policy of `aws_credentials`), and a fresh
+/// state for the `aws-asg` provider's rate limiter and caches.
 pub(crate) async fn discovery_context(
     cfg: &MetadataConfig,
     md: Option<&InstanceMetadata>,
+    discovery: &DiscoveryConfig,
 ) -> Result<DiscoveryContext> {
-    let credentials = match cfg {
-        MetadataConfig::Ec2(ec2) => match metadata::ec2_role_credentials(ec2).await {
-            Ok(c) => Some(c),
-            Err(e) => {
-                info!(error = %e, "no instance role credentials; using the environment's, if any");
-                None
-            }
-        },
+    let credentials = match discovery {
+        DiscoveryConfig::AwsAsg { .. } => {
+            let (credentials, source) = aws_credentials::resolve(
+                aws_credentials::process_env,
+                metadata::ec2_role_credentials(&cfg.imds()),
+            )
+            .await
+            .context("aws-asg discovery needs AWS credentials")?;
+            info!(?source, "AWS credentials for aws-asg discovery");
+            Some(credentials)
+        }
         _ => None,
     };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let credentials = credentials.or_else(|| {
-        Some(discovery::AwsCredentials {
-            access_key_id: env("AWS_ACCESS_KEY_ID")?,
-            secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
-            session_token: env("AWS_SESSION_TOKEN"),
-            expiration: None,
-        })
-    });
     Ok(DiscoveryContext {
         instance_id: md.map(|m| m.instance_id.clone()),
         region: md.and_then(|m| m.region.clone()).or_else(|| env("AWS_REGION")),
         credentials,
+        aws: Default::default(),
     })
 }
 

@@ -9,7 +9,7 @@ use crate::cli::Output;
 use crate::config::{self, Config, ConfigSources};
 use crate::discovery::{self, DiscoveryConfig, DiscoveryContext, DiscoveryError, PeerSet};
 use crate::member::LocalMember;
-use crate::retry::retry_while;
+use crate::retry::{retry_observed, RetryObserver};
 use crate::{out, outln};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -62,8 +62,11 @@ pub async fn run(mut sources: ConfigSources, req: Request) -> Result<()> {
         Duration::from_secs(req.deadline_seconds.unwrap_or(c.bootstrap.deadline_seconds));
     let started = Instant::now();
     let mut last: Option<Report> = None;
+    let observer = RetryObserver::default();
     let result = tokio::time::timeout(deadline, async {
-        let md = bootstrap::read_metadata(&c.bootstrap.metadata, deadline.as_secs()).await?;
+        let md =
+            bootstrap::read_metadata(&c.bootstrap.metadata, deadline.as_secs(), Some(&observer))
+                .await?;
         if let Some(md) = &md {
             sources.metadata = bootstrap::metadata_layer(md);
         }
@@ -73,8 +76,8 @@ pub async fn run(mut sources: ConfigSources, req: Request) -> Result<()> {
             .discovery
             .clone()
             .context("no `bootstrap: discovery:` section in the configuration; add one (see README, \"Bootstrap\")")?;
-        let ctx = bootstrap::discovery_context(&c.bootstrap.metadata, md.as_ref()).await?;
-        until_complete(&c, &cfg, &ctx, &req, deadline, &mut last).await
+        let ctx = bootstrap::discovery_context(&c.bootstrap.metadata, md.as_ref(), &cfg).await?;
+        until_complete(&c, &cfg, &ctx, &req, deadline, &observer, &mut last).await
     })
     .await;
     match result {
@@ -98,9 +101,8 @@ pub async fn run(mut sources: ConfigSources, req: Request) -> Result<()> {
                 }
                 None => "no answer from discovery".to_string(),
             };
-            let last_error = crate::retry::last_retried_error()
-                .map(|e| format!("; last error: {e}"))
-                .unwrap_or_default();
+            let last_error =
+                observer.last_error().map(|e| format!("; last error: {e}")).unwrap_or_default();
             bail!(
                 "peer set not complete within {}s ({seen}){last_error}; check the discovery settings and that every machine of the cluster is up, or use --once to see the current set",
                 started.elapsed().as_secs()
@@ -115,15 +117,22 @@ async fn until_complete(
     ctx: &DiscoveryContext,
     req: &Request,
     deadline: Duration,
+    observer: &RetryObserver,
     last: &mut Option<Report>,
 ) -> Result<Report> {
     let me = LocalMember::from_config(c).ok().map(|m| m.peer_url);
     let (mut rounds, mut attempts) = (0u32, 0u32);
     loop {
-        let set = retry_while("discovering peers", deadline, DiscoveryError::is_retryable, || {
-            attempts += 1;
-            discovery::discover(cfg, ctx)
-        })
+        let set = retry_observed(
+            "discovering peers",
+            deadline,
+            DiscoveryError::is_retryable,
+            Some(observer),
+            || {
+                attempts += 1;
+                discovery::discover(cfg, ctx)
+            },
+        )
         .await
         .context("peer discovery failed")?;
         rounds += 1;

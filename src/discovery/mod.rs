@@ -182,17 +182,22 @@ pub fn expected_size(
     })
 }
 
-/// What discovery needs to know about the machine it runs on; filled from the instance
-/// metadata by the caller. Every field may be missing off-cloud.
+/// What discovery needs to know about the machine it runs on, filled from the instance
+/// metadata by the caller (every such field may be missing off-cloud), and what it keeps
+/// between attempts. A process creates one and passes it to every attempt.
 #[derive(Debug, Clone, Default)]
 pub struct DiscoveryContext {
     /// This machine's EC2 instance id (finds its own Auto Scaling group).
     pub instance_id: Option<String>,
     /// This machine's AWS region.
     pub region: Option<String>,
-    /// Credentials for the AWS APIs (the instance profile's).
+    /// Credentials for the AWS APIs (`aws_credentials::resolve`).
     pub credentials: Option<AwsCredentials>,
+    /// The `aws-asg` provider's rate limiter and caches, for the life of the process.
+    pub aws: AwsDiscoveryState,
 }
+
+pub use aws::AwsDiscoveryState;
 
 pub use crate::aws_credentials::AwsCredentials;
 

@@ -1,23 +1,33 @@
 //! Removing members from a cluster: this machine's own member (only while the rest keeps
 //! quorum), or a member whose machine departed.
 
-use crate::cluster::{format_id, until_deadline, Cluster, TlsFiles};
+use crate::cluster::{format_id, until_deadline, Cluster, ClusterError, TlsFiles};
 use crate::config::Config;
 use crate::member::LocalMember;
+use crate::retry::{retry_observed, RetryObserver};
 use crate::state::State;
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
 use tracing::{info, warn};
 
-/// Removes member `id`, which left the peer set, through the members at `endpoints`.
+/// Removes member `id`, which left the peer set, through the members at `endpoints`;
+/// retries etcd's transient refusals until `deadline`, telling `retries` about each.
 pub async fn remove_departed(
     endpoints: &[String],
     tls: &TlsFiles,
     id: u64,
     deadline: Duration,
+    retries: Option<&RetryObserver>,
 ) -> Result<()> {
     let cl = Cluster::connect_any(endpoints, tls).await?;
-    until_deadline("removing a member that left the peer set", deadline, || cl.remove(id)).await?;
+    retry_observed(
+        "removing a member that left the peer set",
+        deadline,
+        ClusterError::is_retryable,
+        retries,
+        || cl.remove(id),
+    )
+    .await?;
     Ok(())
 }
 

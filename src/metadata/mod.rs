@@ -86,6 +86,17 @@ impl From<MetadataConfigRepr> for MetadataConfig {
     }
 }
 
+impl MetadataConfig {
+    /// The EC2 instance metadata service that serves the instance role's credentials: the
+    /// configured `ec2` source, else the default one.
+    pub fn imds(&self) -> Ec2Config {
+        match self {
+            MetadataConfig::Ec2(e) => e.clone(),
+            _ => Ec2Config::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct Ec2Config {

@@ -4,20 +4,16 @@
 //! `x-amz-security-token` header; neither URLs nor errors carry them.
 
 use super::{xml, S3Error, S3Url, Settings, SHA256_META};
+use crate::aws_api::{sigv4_headers, Payload, SignRequest};
 use crate::aws_credentials::AwsCredentials;
 use crate::digest::Sha256Digest;
 use crate::error_chain::{error_chain, snippet};
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode,
-};
-use aws_sigv4::sign::v4;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::io::{Seek, Write};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -119,30 +115,18 @@ impl Client {
         headers: &[(&'static str, String)],
         payload_sha256: &str,
     ) -> Result<Vec<(&'static str, String)>, String> {
-        let identity = self.credentials.clone().into();
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.settings.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|e| e.to_string())?
-            .into();
-        let request = SignableRequest::new(
-            method,
-            url,
-            headers.iter().map(|(k, v)| (*k, v.as_str())),
-            SignableBody::Precomputed(payload_sha256.to_string()),
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        sigv4_headers(
+            &self.credentials,
+            &SignRequest {
+                service: "s3",
+                region: &self.settings.region,
+                method,
+                url,
+                headers: &headers,
+                payload: Payload::Sha256(payload_sha256),
+            },
         )
-        .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
-        let (signed, _) = instructions.into_parts();
-        Ok(signed.into_iter().map(|h| (h.name(), h.value().to_string())).collect())
     }
 
     /// One attempt: sends the request, returns a 2xx answer, else the store's error. A
@@ -177,7 +161,7 @@ impl Client {
             return Ok(resp);
         }
         let text = resp.text().await.unwrap_or_default();
-        let (code, message) = xml::error(&text).unwrap_or_else(|| {
+        let (code, message) = crate::aws_api::error_document(&text).unwrap_or_else(|| {
             (status.canonical_reason().unwrap_or("Error").replace(' ', ""), String::new())
         });
         Err(S3Error::Service {

@@ -1,4 +1,5 @@
-//! The XML answers of S3 that etcdadm reads: ListObjectsV2 pages and error documents.
+//! The XML answers of S3 that etcdadm reads: ListObjectsV2 pages (error documents:
+//! `aws_api::error_document`).
 //! Unknown elements are ignored.
 
 use serde::Deserialize;
@@ -39,25 +40,11 @@ pub(super) fn list_objects(text: &str) -> Result<ListPage, String> {
     })
 }
 
-/// `<Error><Code>…</Code><Message>…</Message></Error>`: code and message.
-pub(super) fn error(text: &str) -> Option<(String, String)> {
-    #[derive(Deserialize)]
-    struct ErrorXml {
-        #[serde(rename = "Code", default)]
-        code: String,
-        #[serde(rename = "Message", default)]
-        message: String,
-    }
-    if !text.contains("<Error") {
-        return None;
-    }
-    let e: ErrorXml = quick_xml::de::from_str(text).ok()?;
-    (!e.code.is_empty()).then_some((e.code, e.message))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The error document is parsed by the parser shared by every AWS client.
+    use crate::aws_api::error_document as error;
 
     #[test]
     fn list_pages() {

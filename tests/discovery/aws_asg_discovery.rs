@@ -5,7 +5,8 @@ use crate::support::crypto;
 use crate::throttle_proxy::{assert_rate, ThrottleProxy};
 use backon::{ExponentialBuilder, Retryable};
 use etcdadm::discovery::{
-    discover, AwsCredentials, DiscoveryConfig, DiscoveryContext, DiscoveryError, PeerSet,
+    discover, AwsCredentials, AwsDiscoveryState, DiscoveryConfig, DiscoveryContext, DiscoveryError,
+    PeerSet,
 };
 use etcdadm::net::Host;
 use std::collections::BTreeSet;
@@ -61,7 +62,7 @@ impl Moto {
     }
 
     /// A launch template and an Auto Scaling group of `size` instances; the group's instance ids.
-    async fn create_group(&self, name: &str, size: usize) -> Vec<String> {
+    pub async fn create_group(&self, name: &str, size: usize) -> Vec<String> {
         let size = size.to_string();
         self.call(
             "ec2",
@@ -127,7 +128,8 @@ fn config(endpoint: &str, group: Option<&str>, rps: f64) -> DiscoveryConfig {
     }
 }
 
-fn context(instance_id: Option<&str>) -> DiscoveryContext {
+/// The context of one process: `aws` is the rate limiter and caches the process keeps.
+fn context(aws: &AwsDiscoveryState, instance_id: Option<&str>) -> DiscoveryContext {
     DiscoveryContext {
         instance_id: instance_id.map(Into::into),
         region: Some(REGION.into()),
@@ -137,6 +139,7 @@ fn context(instance_id: Option<&str>) -> DiscoveryContext {
             session_token: Some("test-token-do-not-print".into()),
             expiration: None,
         }),
+        aws: aws.clone(),
     }
 }
 
@@ -161,9 +164,12 @@ async fn aws_asg_discovery_lists_in_service_instances_by_private_ip() {
     let want = moto.private_ips(&ids).await;
     // A recording proxy (nothing throttled) shows which calls discovery makes.
     let proxy = ThrottleProxy::start(moto.addr, |_| false).await;
+    // One process's discovery state, shared by every call below.
+    let aws = AwsDiscoveryState::default();
 
     // Group named in the settings.
-    let set = discover(&config(&proxy.url, Some("etcd"), 50.0), &context(None)).await.unwrap();
+    let set =
+        discover(&config(&proxy.url, Some("etcd"), 50.0), &context(&aws, None)).await.unwrap();
     assert_eq!(members(&set), want);
     assert_eq!((set.expected, set.authoritative, set.is_complete()), (Some(3), true, true));
     assert_eq!(proxy.actions(), ["DescribeAutoScalingGroups", "DescribeInstances"]);
@@ -175,13 +181,23 @@ async fn aws_asg_discovery_lists_in_service_instances_by_private_ip() {
     // Group from this instance's membership, looked up once per process.
     let cfg = config(&proxy.url, None, 50.0);
     for _ in 0..2 {
-        let again = discover(&cfg, &context(Some(&ids[1]))).await.unwrap();
+        let again = discover(&cfg, &context(&aws, Some(&ids[1]))).await.unwrap();
         assert_eq!(again, set);
     }
     let actions = proxy.actions();
     assert_eq!(
         actions.iter().filter(|a| *a == "DescribeAutoScalingInstances").count(),
         1,
+        "{actions:?}"
+    );
+    // The cache is the state's, not the process's globals: a fresh state (another
+    // process) asks again.
+    let again = discover(&cfg, &context(&AwsDiscoveryState::default(), Some(&ids[1]))).await;
+    assert_eq!(again.unwrap(), set);
+    let actions = proxy.actions();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "DescribeAutoScalingInstances").count(),
+        2,
         "{actions:?}"
     );
 
@@ -196,20 +212,21 @@ async fn aws_asg_discovery_lists_in_service_instances_by_private_ip() {
         ],
     )
     .await;
-    let set = discover(&cfg, &context(Some(&ids[1]))).await.unwrap();
+    let set = discover(&cfg, &context(&aws, Some(&ids[1]))).await.unwrap();
     assert_eq!(members(&set), want.iter().filter(|(id, _)| *id != ids[0]).cloned().collect());
     assert_eq!(set.expected, Some(2));
     // EC2 is asked about an instance once per run: stopped now, ids[2] stays a peer for
     // this process (its address was learned while it ran) and no DescribeInstances is made...
     moto.call("ec2", "StopInstances", &[("InstanceId.1", &ids[2])]).await;
     let before = proxy.actions().len();
-    let set = discover(&cfg, &context(Some(&ids[1]))).await.unwrap();
+    let set = discover(&cfg, &context(&aws, Some(&ids[1]))).await.unwrap();
     assert_eq!(members(&set).len(), 2);
     assert_eq!(proxy.actions()[before..], ["DescribeAutoScalingGroups"]);
     // ...while a run that sees it for the first time (another endpoint: another cache) leaves
     // the stopped instance out.
-    let fresh =
-        discover(&config(&moto.endpoint(), Some("etcd"), 50.0), &context(None)).await.unwrap();
+    let fresh = discover(&config(&moto.endpoint(), Some("etcd"), 50.0), &context(&aws, None))
+        .await
+        .unwrap();
     assert_eq!(members(&fresh).into_iter().map(|(id, _)| id).collect::<Vec<_>>(), [ids[1].clone()]);
     assert_eq!((fresh.expected, fresh.is_complete()), (Some(2), false));
     // Once the group marks it unhealthy (it is about to replace it), it leaves every set.
@@ -219,18 +236,20 @@ async fn aws_asg_discovery_lists_in_service_instances_by_private_ip() {
         &[("InstanceId", &ids[2]), ("HealthStatus", "Unhealthy")],
     )
     .await;
-    let set = discover(&cfg, &context(Some(&ids[1]))).await.unwrap();
+    let set = discover(&cfg, &context(&aws, Some(&ids[1]))).await.unwrap();
     assert_eq!(members(&set).into_iter().map(|(id, _)| id).collect::<Vec<_>>(), [ids[1].clone()]);
 
     // The other group is separate.
-    let web =
-        discover(&config(&moto.endpoint(), None, 50.0), &context(Some(&other[0]))).await.unwrap();
+    let web = discover(&config(&moto.endpoint(), None, 50.0), &context(&aws, Some(&other[0])))
+        .await
+        .unwrap();
     assert_eq!(members(&web), moto.private_ips(&other).await);
 
     // Unknown group, and an instance outside any group: configuration errors, not retried.
     for (group, instance) in [(Some("nope"), None), (None, Some("i-0123456789abcdef0"))] {
-        let e =
-            discover(&config(&moto.endpoint(), group, 50.0), &context(instance)).await.unwrap_err();
+        let e = discover(&config(&moto.endpoint(), group, 50.0), &context(&aws, instance))
+            .await
+            .unwrap_err();
         assert!(!e.is_retryable(), "{e}");
         let msg = e.to_string();
         assert!(
@@ -250,7 +269,7 @@ async fn aws_asg_discovery_throttled_is_retryable_and_a_retry_loop_converges() {
     // RequestLimitExceeded (EC2), ok, ok.
     let proxy = ThrottleProxy::start(moto.addr, |n| n % 3 == 1).await;
     let cfg = config(&proxy.url, None, 10.0);
-    let ctx = context(Some(&ids[0]));
+    let ctx = context(&AwsDiscoveryState::default(), Some(&ids[0]));
 
     let e = discover(&cfg, &ctx).await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
@@ -298,4 +317,94 @@ async fn aws_asg_discovery_throttled_is_retryable_and_a_retry_loop_converges() {
     );
     // max-requests-per-second 10: no more than 10 calls per second (+1, see assert_rate).
     assert_rate(&calls.iter().collect::<Vec<_>>(), 10.0, "discovery");
+}
+
+/// `etcdadm discover --once` of group `etcd` (3 instances in moto) with the `aws-asg`
+/// provider behind a recording proxy, `env` its only AWS variables; (exit success, stderr,
+/// the access key ids of the calls the proxy saw).
+async fn discover_with_env(metadata: &str, env: &[(&str, &str)]) -> (bool, String, Vec<String>) {
+    let moto = Moto::start();
+    moto.create_group("etcd", 3).await;
+    let proxy = ThrottleProxy::start(moto.addr, |_| false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "state-file: {state}\nadvertise-address: 127.0.0.1\nbootstrap:\n  metadata: {metadata}\n  \
+             discovery: {{provider: aws-asg, group: etcd, region: {REGION}, endpoint: '{endpoint}'}}\n",
+            state = dir.path().join("state.json").display(),
+            endpoint = proxy.url,
+        ),
+    )
+    .unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_etcdadm"));
+    cmd.args(["discover", "--once", "--deadline-seconds", "30", "--config"]).arg(&config);
+    for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().await.expect("run etcdadm discover");
+    let keys = proxy.calls().into_iter().map(|c| c.access_key).collect();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned(), keys)
+}
+
+#[tokio::test]
+async fn aws_asg_discovery_uses_a_complete_environment() {
+    let env = [("AWS_ACCESS_KEY_ID", "AKIDFROMENV"), ("AWS_SECRET_ACCESS_KEY", "env-secret")];
+    let (ok, stderr, keys) = discover_with_env("{provider: none}", &env).await;
+    assert!(ok, "{stderr}");
+    assert!(!keys.is_empty() && keys.iter().all(|k| k == "AKIDFROMENV"), "{keys:?}");
+}
+
+#[tokio::test]
+async fn aws_asg_discovery_with_a_half_set_environment_fails_naming_the_missing_variable() {
+    let (ok, stderr, keys) =
+        discover_with_env("{provider: none}", &[("AWS_ACCESS_KEY_ID", "AKIDHALF")]).await;
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not"),
+        "{stderr}"
+    );
+    assert!(keys.is_empty(), "AWS was called: {keys:?}");
+    let (ok, stderr, keys) =
+        discover_with_env("{provider: none}", &[("AWS_SECRET_ACCESS_KEY", "half-secret")]).await;
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("half-secret") && keys.is_empty(), "{stderr} {keys:?}");
+}
+
+/// Without the variables, the instance role's credentials from the (mock) IMDSv2 sign the
+/// calls.
+#[tokio::test]
+async fn aws_asg_discovery_without_environment_signs_with_the_instance_role() {
+    crypto();
+    let mut imds = mockito::Server::new_async().await;
+    let token = "AQAEAFake-Token==";
+    imds.mock("PUT", "/latest/api/token").with_body(token).expect_at_least(1).create_async().await;
+    let mut get = |path: &str, body: &str| {
+        imds.mock("GET", path)
+            .match_header("x-aws-ec2-metadata-token", token)
+            .with_body(body)
+            .expect_at_least(1)
+    };
+    let role_list = get("/latest/meta-data/iam/security-credentials/", "etcd-node-role\n");
+    let role = get(
+        "/latest/meta-data/iam/security-credentials/etcd-node-role",
+        r#"{"Code":"Success","AccessKeyId":"ASIAFROMROLE","SecretAccessKey":"role-secret","Token":"role-token","Expiration":"2030-01-01T00:00:00Z"}"#,
+    );
+    let id = get("/latest/meta-data/instance-id", "i-0123456789abcdef0");
+    let (role_list, role, id) =
+        (role_list.create_async().await, role.create_async().await, id.create_async().await);
+    imds.mock("GET", mockito::Matcher::Any).with_status(404).create_async().await;
+    let metadata = format!("{{provider: ec2, base-url: '{}', timeout-seconds: 2}}", imds.url());
+    let (ok, stderr, keys) = discover_with_env(&metadata, &[]).await;
+    assert!(ok, "{stderr}");
+    assert!(!keys.is_empty() && keys.iter().all(|k| k == "ASIAFROMROLE"), "{keys:?}");
+    for m in [role_list, role, id] {
+        m.assert_async().await;
+    }
 }

@@ -29,8 +29,14 @@ pub struct Call {
     pub bad_signature: Option<String>,
 }
 
-/// The secret access key of every client in the discovery tests.
+/// The secret access key of the clients in the discovery tests, by access key id: the
+/// credential-source tests' own keys, and `TEST_SECRET` for every other client.
 pub const TEST_SECRET: &str = "test-secret-do-not-print";
+const SECRETS: &[(&str, &str)] = &[("AKIDFROMENV", "env-secret"), ("ASIAFROMROLE", "role-secret")];
+
+fn secret_of(access_key: &str) -> &'static str {
+    SECRETS.iter().find(|(k, _)| *k == access_key).map_or(TEST_SECRET, |(_, s)| s)
+}
 
 impl Call {
     /// The values of the instance-id filter of a DescribeInstances call.
@@ -140,7 +146,7 @@ async fn handle(
     let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let action =
         params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone()).unwrap_or_default();
-    let bad_signature = signature_check(&head_text, &body).err();
+    let bad_signature = signature_check(&head_text, &body, secret_of(&access_key)).err();
     let fault = {
         let mut log = log.lock().unwrap();
         let fault = throttle(log.len() + 1);
@@ -202,14 +208,14 @@ async fn handle(
 }
 
 /// Checks the SigV4 signature of a request given as its head text and body.
-fn signature_check(head: &str, body: &[u8]) -> Result<(), String> {
+fn signature_check(head: &str, body: &[u8], secret: &str) -> Result<(), String> {
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(' ');
     let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     let headers =
         lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
-    sigv4_verify::verify(&Signed { method, target, headers, body }, TEST_SECRET)
+    sigv4_verify::verify(&Signed { method, target, headers, body }, secret)
 }
 
 /// Reads one request: the head (through the blank line) and a Content-Length body.

@@ -5,18 +5,19 @@
 //! (once per process, only when no group is configured), `autoscaling:DescribeAutoScalingGroups`
 //! (once per attempt) and `ec2:DescribeInstances` (only for instances whose address this
 //! process has not learned yet), all together at most `max-requests-per-second` across the
-//! process. A throttled or failed call ends the attempt with a retryable error; the caller
-//! retries with backoff.
+//! process. What "the process" learned and how fast it calls live in one [`AwsDiscoveryState`],
+//! which the process creates once and passes in (in its `DiscoveryContext`). A throttled or
+//! failed call ends the attempt with a retryable error; the caller retries with backoff.
 
 mod query;
 mod xml;
 
 use super::{DiscoveryContext, DiscoveryError, Peer, PeerSet};
 use crate::net::Host;
-use query::{QueryClient, Service};
+use query::{QueryClient, RateLimiter, Service};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Auto Scaling lifecycle states of the instances that are meant to be members: in service,
 /// or launching (`Pending:Wait` is a launch lifecycle hook, possibly the one running us).
@@ -76,10 +77,17 @@ pub(super) async fn discover(
                 .into(),
         )
     })?;
-    let client = QueryClient::new(credentials, region, s.endpoint, s.max_requests_per_second)?;
+    let state = &ctx.aws.0;
+    let client = QueryClient::new(
+        &state.limiter,
+        credentials,
+        region,
+        s.endpoint,
+        s.max_requests_per_second,
+    )?;
     let group_name = match s.group {
         Some(g) => g.to_string(),
-        None => own_group(&client, ctx.instance_id.as_deref()).await?,
+        None => own_group(state, &client, ctx.instance_id.as_deref()).await?,
     };
     let group = describe_group(&client, &group_name).await?;
     let wanted: Vec<&str> =
@@ -88,7 +96,7 @@ pub(super) async fn discover(
     // private IPv4 for its whole life. Only instances not seen yet are looked up.
     let ec2_url = client.url(Service::Ec2).to_string();
     let unknown: Vec<&str> = {
-        let cache = ADDRESS_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = state.address_of_instance.lock().unwrap_or_else(|p| p.into_inner());
         wanted
             .iter()
             .copied()
@@ -98,14 +106,14 @@ pub(super) async fn discover(
     if !unknown.is_empty() {
         let instances = describe_instances(&client, &unknown).await?;
         let found = peers(&unknown, &instances);
-        let mut cache = ADDRESS_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = state.address_of_instance.lock().unwrap_or_else(|p| p.into_inner());
         for p in found {
             if let (Some(id), Host::Ip(std::net::IpAddr::V4(ip))) = (p.instance_id, p.host) {
                 cache.insert((ec2_url.clone(), id), ip);
             }
         }
     }
-    let cache = ADDRESS_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = state.address_of_instance.lock().unwrap_or_else(|p| p.into_inner());
     let known = wanted
         .iter()
         .filter_map(|id| {
@@ -147,19 +155,29 @@ fn peers(wanted: &[&str], instances: &[xml::Ec2Instance]) -> Vec<Peer> {
         .collect()
 }
 
-/// Private IPv4 addresses learned in this process, by (EC2 endpoint, instance id), of
-/// instances EC2 reported pending or running. An instance keeps the set until its group no
-/// longer lists it as a healthy member; EC2 is not asked about it again in this run.
-static ADDRESS_OF_INSTANCE: Mutex<BTreeMap<(String, String), Ipv4Addr>> =
-    Mutex::new(BTreeMap::new());
+/// What the `aws-asg` provider keeps for the life of a process: the pace of its AWS calls
+/// and what it learned from them. The process creates one and passes it to every discovery
+/// attempt; clones share it (a fresh value is a fresh process's view).
+#[derive(Debug, Clone, Default)]
+pub struct AwsDiscoveryState(Arc<StateInner>);
 
-/// Group names already resolved in this process, by (autoscaling endpoint, instance id): an
-/// instance never changes group.
-static GROUP_OF_INSTANCE: Mutex<BTreeMap<(String, String), String>> = Mutex::new(BTreeMap::new());
+#[derive(Debug, Default)]
+struct StateInner {
+    /// All calls of the process together at most `max-requests-per-second`.
+    limiter: RateLimiter,
+    /// Private IPv4 addresses learned, by (EC2 endpoint, instance id), of instances EC2
+    /// reported pending or running. An instance keeps the set until its group no longer
+    /// lists it as a healthy member; EC2 is not asked about it again.
+    address_of_instance: Mutex<BTreeMap<(String, String), Ipv4Addr>>,
+    /// Group names already resolved, by (autoscaling endpoint, instance id): an instance
+    /// never changes group.
+    group_of_instance: Mutex<BTreeMap<(String, String), String>>,
+}
 
 /// The group this instance belongs to (its `aws:autoscaling:groupName`), cached for the run.
 async fn own_group(
-    client: &QueryClient,
+    state: &StateInner,
+    client: &QueryClient<'_>,
     instance_id: Option<&str>,
 ) -> Result<String, DiscoveryError> {
     let id = instance_id.ok_or_else(|| {
@@ -169,7 +187,7 @@ async fn own_group(
         )
     })?;
     let key = (client.url(Service::AutoScaling).to_string(), id.to_string());
-    if let Some(g) = GROUP_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+    if let Some(g) = state.group_of_instance.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(g.clone());
     }
     const ACTION: &str = "DescribeAutoScalingInstances";
@@ -182,11 +200,14 @@ async fn own_group(
             client.url(Service::AutoScaling)
         ))
     })?;
-    GROUP_OF_INSTANCE.lock().unwrap_or_else(|p| p.into_inner()).insert(key, group.clone());
+    state.group_of_instance.lock().unwrap_or_else(|p| p.into_inner()).insert(key, group.clone());
     Ok(group)
 }
 
-async fn describe_group(client: &QueryClient, name: &str) -> Result<xml::Group, DiscoveryError> {
+async fn describe_group(
+    client: &QueryClient<'_>,
+    name: &str,
+) -> Result<xml::Group, DiscoveryError> {
     const ACTION: &str = "DescribeAutoScalingGroups";
     let body = client
         .call(Service::AutoScaling, ACTION, &[("AutoScalingGroupNames.member.1", name)])
@@ -204,7 +225,7 @@ async fn describe_group(client: &QueryClient, name: &str) -> Result<xml::Group, 
 /// DescribeInstances of `ids`, filtered by id and state rather than by `InstanceId.N`, so
 /// that an id EC2 does not know yet is left out instead of failing the call.
 async fn describe_instances(
-    client: &QueryClient,
+    client: &QueryClient<'_>,
     ids: &[&str],
 ) -> Result<Vec<xml::Ec2Instance>, DiscoveryError> {
     const ACTION: &str = "DescribeInstances";
@@ -253,7 +274,7 @@ async fn describe_instances(
 }
 
 fn bad(
-    client: &QueryClient,
+    client: &QueryClient<'_>,
     service: Service,
     action: &'static str,
     detail: String,

@@ -1,14 +1,12 @@
 //! Signed calls of the AWS Query APIs (form-encoded POST, XML answer) over reqwest, paced by
-//! a process-wide limiter.
+//! the limiter of the process's discovery state.
 
-use super::xml;
+use crate::aws_api::{error_document, sigv4_headers, Payload, SignRequest};
 use crate::discovery::{AwsCredentials, DiscoveryError};
 use crate::error_chain::{error_chain, snippet};
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -39,8 +37,9 @@ impl Service {
     }
 }
 
-pub(crate) struct QueryClient {
+pub(crate) struct QueryClient<'a> {
     http: reqwest::Client,
+    limiter: &'a RateLimiter,
     credentials: Credentials,
     region: String,
     autoscaling_url: String,
@@ -48,15 +47,17 @@ pub(crate) struct QueryClient {
     min_interval: Duration,
 }
 
-impl QueryClient {
+impl<'a> QueryClient<'a> {
     /// `endpoint` replaces both service URLs; otherwise the regional public endpoints.
-    /// `max_requests_per_second` must be positive and finite (see `aws::validate`).
+    /// `max_requests_per_second` must be positive and finite (see `aws::validate`). Calls
+    /// wait for their slot in `limiter`, shared by every client of the process.
     pub(crate) fn new(
+        limiter: &'a RateLimiter,
         credentials: &AwsCredentials,
         region: &str,
         endpoint: Option<&str>,
         max_requests_per_second: f64,
-    ) -> Result<QueryClient, DiscoveryError> {
+    ) -> Result<QueryClient<'a>, DiscoveryError> {
         // reqwest is built without a default crypto provider; main installs ring, and so does
         // this, for callers that are not main (tests, other binaries). No-op when installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -74,6 +75,7 @@ impl QueryClient {
         };
         Ok(QueryClient {
             http,
+            limiter,
             credentials: credentials.for_signing(),
             region: region.to_string(),
             autoscaling_url: url(Service::AutoScaling),
@@ -105,7 +107,7 @@ impl QueryClient {
             retryable,
         };
         // Wait for the slot first, so that the signature's time is the sending time.
-        pace(self.min_interval).await;
+        self.limiter.pace(self.min_interval).await;
         let headers = self
             .sign(service, url, &body)
             .map_err(|e| http_err(format!("cannot sign the request: {e}"), false))?;
@@ -132,7 +134,7 @@ impl QueryClient {
         if status.is_success() {
             return Ok(text);
         }
-        let (code, message) = xml::error(&text)
+        let (code, message) = error_document(&text)
             .unwrap_or_else(|| (format!("HTTP {}", status.as_u16()), snippet(&text)));
         Err(DiscoveryError::Aws {
             action,
@@ -150,26 +152,17 @@ impl QueryClient {
         url: &str,
         body: &str,
     ) -> Result<Vec<(&'static str, String)>, String> {
-        let identity = self.credentials.clone().into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name(service.name())
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| e.to_string())?
-            .into();
-        let request = SignableRequest::new(
-            "POST",
-            url,
-            [("content-type", CONTENT_TYPE)].into_iter(),
-            SignableBody::Bytes(body.as_bytes()),
+        sigv4_headers(
+            &self.credentials,
+            &SignRequest {
+                service: service.name(),
+                region: &self.region,
+                method: "POST",
+                url,
+                headers: &[("content-type", CONTENT_TYPE)],
+                payload: Payload::Bytes(body.as_bytes()),
+            },
         )
-        .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
-        let (headers, _) = instructions.into_parts();
-        Ok(headers.into_iter().map(|h| (h.name(), h.value().to_string())).collect())
     }
 }
 
@@ -188,21 +181,28 @@ fn form_body(service: Service, action: &str, params: &[(&str, &str)]) -> String 
     form.finish()
 }
 
-/// The earliest instant the next AWS call of this process may start.
-static NEXT_CALL: Mutex<Option<Instant>> = Mutex::new(None);
+/// Paces the AWS calls of a process: each starts at least the caller's `min_interval` after
+/// the one before. One per process (in its discovery state), shared by all its clients.
+#[derive(Debug, Default)]
+pub(crate) struct RateLimiter {
+    /// The earliest instant the next call may start.
+    next_call: Mutex<Option<Instant>>,
+}
 
-/// Waits for this call's slot: calls of the whole process start at least `min_interval`
-/// apart. The slot is taken before waiting, so concurrent callers queue up in order.
-async fn pace(min_interval: Duration) {
-    let wait = {
-        let mut next = NEXT_CALL.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let slot = next.map_or(now, |n| n.max(now));
-        *next = Some(slot + min_interval);
-        slot - now
-    };
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
+impl RateLimiter {
+    /// Waits for this call's slot. The slot is taken before waiting, so concurrent callers
+    /// queue up in order.
+    pub(crate) async fn pace(&self, min_interval: Duration) {
+        let wait = {
+            let mut next = self.next_call.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + min_interval);
+            slot - now
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 
@@ -240,7 +240,9 @@ mod tests {
             session_token: Some("token-xyz".into()),
             expiration: None,
         };
-        let c = QueryClient::new(&creds, "us-east-1", Some("http://127.0.0.1:1/"), 5.0).unwrap();
+        let limiter = RateLimiter::default();
+        let c = QueryClient::new(&limiter, &creds, "us-east-1", Some("http://127.0.0.1:1/"), 5.0)
+            .unwrap();
         let h = c
             .sign(Service::Ec2, c.url(Service::Ec2), "Action=DescribeInstances&Version=2016-11-15")
             .unwrap();
@@ -256,11 +258,12 @@ mod tests {
 
     #[tokio::test]
     async fn calls_are_paced() {
+        let limiter = RateLimiter::default();
         let start = Instant::now();
         for _ in 0..4 {
-            pace(Duration::from_millis(40)).await;
+            limiter.pace(Duration::from_millis(40)).await;
         }
-        // The first call goes at once (or after a slot another test took), the others 40 ms apart.
+        // The first call goes at once, the others 40 ms apart.
         assert!(start.elapsed() >= Duration::from_millis(120), "{:?}", start.elapsed());
     }
 

@@ -180,36 +180,11 @@ pub(super) fn describe_instances(xml: &str) -> Result<(Vec<Ec2Instance>, Option<
     Ok((instances, r.next_token.filter(|t| !t.is_empty())))
 }
 
-/// An error answer: Auto Scaling's `<ErrorResponse><Error><Code>` or EC2's
-/// `<Response><Errors><Error><Code>`. `None` when the body is neither.
-pub(super) fn error(xml: &str) -> Option<(String, String)> {
-    #[derive(Deserialize)]
-    struct Response {
-        #[serde(rename = "Error", default)]
-        error: Option<ErrorXml>,
-        #[serde(rename = "Errors", default)]
-        errors: Option<ErrorsXml>,
-    }
-    #[derive(Deserialize)]
-    struct ErrorsXml {
-        #[serde(rename = "Error", default)]
-        error: Vec<ErrorXml>,
-    }
-    #[derive(Deserialize)]
-    struct ErrorXml {
-        #[serde(rename = "Code", default)]
-        code: String,
-        #[serde(rename = "Message", default)]
-        message: String,
-    }
-    let r: Response = quick_xml::de::from_str(xml).ok()?;
-    let e = r.error.or_else(|| r.errors.and_then(|e| e.error.into_iter().next()))?;
-    (!e.code.is_empty()).then_some((e.code, e.message))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The error document is parsed by the parser shared by every AWS client.
+    use crate::aws_api::error_document as error;
     use proptest::prelude::*;
 
     // Trimmed from real answers (moto 5.2 and AWS documentation).

@@ -2,6 +2,7 @@
 //! https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-service.html
 
 use super::*;
+use crate::aws_credentials::{resolve, Source};
 use crate::metadata::test_support::{always, not_found_otherwise, refused_url, server, silent_url};
 use mockito::{Matcher, Mock, ServerGuard};
 
@@ -395,4 +396,42 @@ fn credentials_document_rules() {
     let no_token =
         r#"{"Code": "Success", "AccessKeyId": "A", "SecretAccessKey": "S", "Expiration": "E"}"#;
     assert!(parse_credentials(no_token).unwrap_err().contains("Token"));
+}
+
+/// The credential rule of `aws_credentials` with this module's instance role lookup.
+#[tokio::test]
+async fn aws_credentials_resolve_takes_the_instance_role_from_imdsv2_without_environment() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut server = mockito::Server::new_async().await;
+    let token = "AQAEAFake-Token==";
+    server
+        .mock("PUT", "/latest/api/token")
+        .match_header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
+        .with_body(token)
+        .create_async()
+        .await;
+    server
+        .mock("GET", "/latest/meta-data/iam/security-credentials/")
+        .match_header("x-aws-ec2-metadata-token", token)
+        .with_body("etcd-node-role\n")
+        .create_async()
+        .await;
+    server
+        .mock("GET", "/latest/meta-data/iam/security-credentials/etcd-node-role")
+        .match_header("x-aws-ec2-metadata-token", token)
+        .with_body(
+            r#"{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIAIMDSKEY",
+                "SecretAccessKey":"imds-secret","Token":"imds-token",
+                "Expiration":"2026-04-01T16:00:00Z"}"#,
+        )
+        .create_async()
+        .await;
+    let imds = Ec2Config { base_url: server.url(), allow_imdsv1: false, timeout_seconds: 2 };
+    let (c, source) =
+        resolve(|_: &str| None, crate::metadata::ec2_role_credentials(&imds)).await.unwrap();
+    assert_eq!(source, Source::InstanceRole);
+    assert_eq!(
+        (c.access_key_id.as_str(), c.secret_access_key.as_str(), c.session_token.as_deref()),
+        ("ASIAIMDSKEY", "imds-secret", Some("imds-token"))
+    );
 }

@@ -1,0 +1,477 @@
+//! The bootstrap agent's states and the one place that decides its transitions (in the style
+//! of coreos/zincati's update agent: an enum of states, transitions checked). The agent in
+//! `super` does each state's work and reports what happened as an [`Event`];
+//! [`BootstrapState::next`] is the only place that turns a state and an event into the next
+//! state, and refuses every other pair. What to do in a round (form, join, remove, wait) is
+//! `decide`'s pure decision, unchanged; this machine only sequences it.
+//!
+//! ```text
+//! ReadSettings ─┬─ member on an earlier boot ─▶ AlreadyMember ── healthy ──────────────▶ Ready
+//!               └─────────────────────────────▶ Discovering ◀── paused ── Waiting
+//!   Discovering ── decided: Wait ─▶ Waiting │ Form ─▶ Forming │ Join ─▶ Joining
+//!                               RemoveStale ─▶ RemovingStale ── removed ─▶ Discovering
+//!   Forming / Joining ── done, peer set not authoritative ─────────────────────────────▶ Ready
+//!                    └── done, authoritative (spec F4) ─▶ Settling
+//!   Settling ── decided: Join and settled ─▶ Settled ── recorded (state file) ─────────▶ Ready
+//!            ── decided: RemoveStale ─▶ RemovingStale ── removed ─▶ Settling
+//!            ── anything else ─▶ SettlingWait ── paused ─▶ Settling
+//!   every state but Ready and Failed ── failed (an error, the deadline) ─▶ Failed
+//! ```
+
+use super::decide::Decision;
+use crate::cluster::{format_id, MemberInfo};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BootstrapState {
+    /// Reading the instance metadata, the configuration with it applied, the state file and,
+    /// unless a member exists, the CA and this machine's client certificate.
+    ReadSettings,
+    /// The state file records member `name`, set up on an earlier boot: starting etcd and
+    /// waiting for it to be healthy.
+    AlreadyMember { name: String },
+    /// One round: discovering the peer set, probing every peer, deciding (`decide`).
+    Discovering,
+    /// The round's decision was to wait (`why`); discovering again after a pause.
+    Waiting { why: String },
+    /// Forming a new cluster of these initial members (`init`'s steps).
+    Forming { initial_cluster: Vec<(String, String)>, token: String },
+    /// Joining the running cluster through these client URLs (`join`'s steps).
+    Joining { endpoints: Vec<String> },
+    /// Removing `member`, which left an authoritative peer set; then back to `Settling` as
+    /// member `settling` when this machine is settling, else to `Discovering`.
+    RemovingStale { member: MemberInfo, endpoints: Vec<String>, settling: Option<String> },
+    /// Spec F4: member `name` is healthy, but with an authoritative peer set it is not done
+    /// until a round with a complete view finds no departed member left. One such round.
+    Settling { name: String },
+    /// A settling round did not settle: another after a pause.
+    SettlingWait { name: String },
+    /// Member `name` settled: recording it in the state file (phase `member`).
+    Settled { name: String },
+    /// A healthy voter: READY=1 is sent with `message`.
+    Ready { message: String },
+    /// Bootstrap gave up (an error, or the deadline).
+    Failed { message: String },
+}
+
+/// What the work of a state came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The settings are read; `earlier_member` names the member an earlier boot set up.
+    SettingsRead { earlier_member: Option<String> },
+    /// The member of an earlier boot answers health checks.
+    MemberHealthy,
+    /// A round's decision, and whether its view is settled (spec F4: complete, lists this
+    /// machine, whose member answers in a cluster with no member outside the peer set).
+    Decided { decision: Decision, settled: bool },
+    /// The pause after a round that waited is over.
+    Paused,
+    /// `init`'s steps formed the cluster and member `name` is healthy; `settle` when the
+    /// peer set is authoritative (the member is recorded only once settled).
+    Formed { name: String, settle: bool },
+    /// `join`'s steps made member `name` a healthy voter; `settle` as for `Formed`.
+    Joined { name: String, settle: bool },
+    /// The departed member is removed.
+    StaleRemoved,
+    /// The state file records the member.
+    Recorded,
+    /// An error, or the deadline, ended the run.
+    Failed { message: String },
+}
+
+/// A transition the machine does not allow: a bug in the agent, never an outcome of input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("internal error: bootstrap cannot go from state {from} on event {event}")]
+pub struct Refused {
+    pub from: &'static str,
+    pub event: &'static str,
+}
+
+impl BootstrapState {
+    /// The next state after `event`, or `Refused`. The only place transitions are decided.
+    pub fn next(&self, event: Event) -> Result<BootstrapState, Refused> {
+        use BootstrapState as S;
+        use Event as E;
+        let refused = |event: &Event| Refused { from: self.name(), event: event.name() };
+        Ok(match (self, event) {
+            (S::Ready { .. } | S::Failed { .. }, event) => return Err(refused(&event)),
+            (_, E::Failed { message }) => S::Failed { message },
+            (S::ReadSettings, E::SettingsRead { earlier_member: Some(name) }) => {
+                S::AlreadyMember { name }
+            }
+            (S::ReadSettings, E::SettingsRead { earlier_member: None }) => S::Discovering,
+            (S::AlreadyMember { name }, E::MemberHealthy) => {
+                S::Ready { message: format!("etcd member {name} is healthy") }
+            }
+            (S::Discovering, E::Decided { decision, .. }) => match decision {
+                Decision::Wait(why) => S::Waiting { why },
+                Decision::Form { initial_cluster, token } => S::Forming { initial_cluster, token },
+                Decision::Join { endpoints } => S::Joining { endpoints },
+                Decision::RemoveStale { member, endpoints } => {
+                    S::RemovingStale { member, endpoints, settling: None }
+                }
+            },
+            (S::Waiting { .. }, E::Paused) => S::Discovering,
+            (S::Forming { .. }, E::Formed { name, settle: true })
+            | (S::Joining { .. }, E::Joined { name, settle: true }) => S::Settling { name },
+            (S::Forming { .. }, E::Formed { name, settle: false }) => {
+                S::Ready { message: format!("etcd member {name} of a new cluster is healthy") }
+            }
+            (S::Joining { .. }, E::Joined { name, settle: false }) => {
+                S::Ready { message: format!("etcd member {name} is a healthy voter") }
+            }
+            (S::Settling { name }, E::Decided { decision, settled }) => match decision {
+                Decision::Join { .. } if settled => S::Settled { name: name.clone() },
+                Decision::RemoveStale { member, endpoints } => {
+                    S::RemovingStale { member, endpoints, settling: Some(name.clone()) }
+                }
+                _ => S::SettlingWait { name: name.clone() },
+            },
+            (S::SettlingWait { name }, E::Paused) => S::Settling { name: name.clone() },
+            (S::RemovingStale { settling, .. }, E::StaleRemoved) => match settling {
+                Some(name) => S::Settling { name: name.clone() },
+                None => S::Discovering,
+            },
+            (S::Settled { name }, E::Recorded) => S::Ready {
+                message: format!(
+                    "etcd member {name} is a healthy voter and no departed member is left"
+                ),
+            },
+            (_, event) => return Err(refused(&event)),
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            BootstrapState::ReadSettings => "ReadSettings",
+            BootstrapState::AlreadyMember { .. } => "AlreadyMember",
+            BootstrapState::Discovering => "Discovering",
+            BootstrapState::Waiting { .. } => "Waiting",
+            BootstrapState::Forming { .. } => "Forming",
+            BootstrapState::Joining { .. } => "Joining",
+            BootstrapState::RemovingStale { .. } => "RemovingStale",
+            BootstrapState::Settling { .. } => "Settling",
+            BootstrapState::SettlingWait { .. } => "SettlingWait",
+            BootstrapState::Settled { .. } => "Settled",
+            BootstrapState::Ready { .. } => "Ready",
+            BootstrapState::Failed { .. } => "Failed",
+        }
+    }
+
+    /// The unit's status line in this state (sd_notify STATUS; with READY=1 for `Ready`).
+    pub fn status(&self) -> String {
+        match self {
+            BootstrapState::ReadSettings => "reading the settings".into(),
+            BootstrapState::AlreadyMember { name } => {
+                format!("member {name} set up on an earlier boot; waiting for etcd to be healthy")
+            }
+            BootstrapState::Discovering => "discovering peers".into(),
+            BootstrapState::Waiting { why } => why.clone(),
+            BootstrapState::Forming { initial_cluster, token } => format!(
+                "forming a new cluster of {} members (token {token})",
+                initial_cluster.len()
+            ),
+            BootstrapState::Joining { endpoints } => {
+                format!("joining via {}", endpoints.join(","))
+            }
+            BootstrapState::RemovingStale { member, .. } => format!(
+                "removing member {} ({}) which left the peer set",
+                format_id(member.id),
+                member.name
+            ),
+            BootstrapState::Settling { name } => {
+                format!("settling: member {name} checks that no departed member is left")
+            }
+            BootstrapState::SettlingWait { .. } => {
+                "settling: waiting for a complete view of the peer set".into()
+            }
+            BootstrapState::Settled { name } => {
+                format!("member {name} settled; recording it in the state file")
+            }
+            BootstrapState::Ready { message } => message.clone(),
+            BootstrapState::Failed { message } => format!("failed: {message}"),
+        }
+    }
+
+    /// The decision a metrics report names once this state is entered (`form`, `join`,
+    /// `member`).
+    pub fn decision(&self) -> Option<&'static str> {
+        match self {
+            BootstrapState::AlreadyMember { .. } => Some("member"),
+            BootstrapState::Forming { .. } => Some("form"),
+            BootstrapState::Joining { .. } => Some("join"),
+            _ => None,
+        }
+    }
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::SettingsRead { .. } => "SettingsRead",
+            Event::MemberHealthy => "MemberHealthy",
+            Event::Decided { .. } => "Decided",
+            Event::Paused => "Paused",
+            Event::Formed { .. } => "Formed",
+            Event::Joined { .. } => "Joined",
+            Event::StaleRemoved => "StaleRemoved",
+            Event::Recorded => "Recorded",
+            Event::Failed { .. } => "Failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use BootstrapState as S;
+    use Event as E;
+
+    fn member() -> MemberInfo {
+        MemberInfo {
+            id: 0x8e9e05c52164694d,
+            name: "i-gone".into(),
+            peer_urls: vec!["https://10.0.0.9:2380".into()],
+            client_urls: vec!["https://10.0.0.9:2379".into()],
+            is_learner: false,
+        }
+    }
+
+    fn decided(decision: Decision, settled: bool) -> Event {
+        E::Decided { decision, settled }
+    }
+
+    fn wait(why: &str) -> Decision {
+        Decision::Wait(why.into())
+    }
+
+    fn form() -> Decision {
+        Decision::Form {
+            initial_cluster: vec![
+                ("etcd-a".into(), "https://10.0.0.1:2380".into()),
+                ("etcd-b".into(), "https://10.0.0.2:2380".into()),
+                ("etcd-c".into(), "https://10.0.0.3:2380".into()),
+            ],
+            token: "etcdadm-1a2b".into(),
+        }
+    }
+
+    fn join() -> Decision {
+        Decision::Join { endpoints: vec!["https://10.0.0.1:2379".into()] }
+    }
+
+    fn remove() -> Decision {
+        Decision::RemoveStale { member: member(), endpoints: vec!["https://10.0.0.1:2379".into()] }
+    }
+
+    /// Runs `events` from `ReadSettings`; the states entered, with their status lines.
+    fn walk(events: Vec<Event>) -> Vec<(&'static str, String)> {
+        let mut s = S::ReadSettings;
+        let mut seen = Vec::new();
+        for e in events {
+            s = s.next(e.clone()).unwrap_or_else(|r| panic!("{r} ({e:?})"));
+            seen.push((s.name(), s.status()));
+        }
+        seen
+    }
+
+    #[test]
+    fn a_static_peer_set_waits_forms_and_is_ready_without_settling() {
+        let seen = walk(vec![
+            E::SettingsRead { earlier_member: None },
+            decided(wait("discovering peers 1/3"), false),
+            E::Paused,
+            decided(form(), false),
+            E::Formed { name: "etcd-a".into(), settle: false },
+        ]);
+        assert_eq!(
+            seen,
+            [
+                ("Discovering", "discovering peers".to_string()),
+                ("Waiting", "discovering peers 1/3".into()),
+                ("Discovering", "discovering peers".into()),
+                ("Forming", "forming a new cluster of 3 members (token etcdadm-1a2b)".into()),
+                ("Ready", "etcd member etcd-a of a new cluster is healthy".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_member_of_an_earlier_boot_is_ready_once_healthy() {
+        let seen =
+            walk(vec![E::SettingsRead { earlier_member: Some("etcd-b".into()) }, E::MemberHealthy]);
+        assert_eq!(
+            seen,
+            [
+                (
+                    "AlreadyMember",
+                    "member etcd-b set up on an earlier boot; waiting for etcd to be healthy"
+                        .to_string()
+                ),
+                ("Ready", "etcd member etcd-b is healthy".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_join_without_authoritative_set_is_ready_at_once() {
+        let seen = walk(vec![
+            E::SettingsRead { earlier_member: None },
+            decided(join(), false),
+            E::Joined { name: "etcd-d".into(), settle: false },
+        ]);
+        assert_eq!(seen[1], ("Joining", "joining via https://10.0.0.1:2379".to_string()));
+        assert_eq!(seen[2], ("Ready", "etcd member etcd-d is a healthy voter".to_string()));
+    }
+
+    /// Spec F4: with an authoritative set a joined member is ready only after a settled
+    /// round; an unsettled Join, a Wait or a Form while settling waits; a departed member is
+    /// removed and settling goes on.
+    #[test]
+    fn an_authoritative_join_settles_before_ready() {
+        let seen = walk(vec![
+            E::SettingsRead { earlier_member: None },
+            decided(remove(), false),
+            E::StaleRemoved,
+            decided(join(), true),
+            E::Joined { name: "i-new".into(), settle: true },
+            decided(join(), false),
+            E::Paused,
+            decided(wait("discovering peers 2/3"), false),
+            E::Paused,
+            decided(form(), true),
+            E::Paused,
+            decided(remove(), false),
+            E::StaleRemoved,
+            decided(join(), true),
+            E::Recorded,
+        ]);
+        let names: Vec<&str> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(
+            names,
+            [
+                "Discovering",
+                "RemovingStale",
+                "Discovering",
+                "Joining",
+                "Settling",
+                "SettlingWait",
+                "Settling",
+                "SettlingWait",
+                "Settling",
+                "SettlingWait",
+                "Settling",
+                "RemovingStale",
+                "Settling",
+                "Settled",
+                "Ready",
+            ]
+        );
+        assert_eq!(seen[1].1, "removing member 8e9e05c52164694d (i-gone) which left the peer set");
+        assert_eq!(seen[5].1, "settling: waiting for a complete view of the peer set");
+        assert_eq!(
+            seen.last().unwrap().1,
+            "etcd member i-new is a healthy voter and no departed member is left"
+        );
+    }
+
+    #[test]
+    fn an_authoritative_form_settles_too() {
+        let seen = walk(vec![
+            E::SettingsRead { earlier_member: None },
+            decided(form(), false),
+            E::Formed { name: "i-a".into(), settle: true },
+            decided(join(), true),
+            E::Recorded,
+        ]);
+        let names: Vec<&str> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(names, ["Discovering", "Forming", "Settling", "Settled", "Ready"]);
+    }
+
+    #[test]
+    fn every_state_but_the_ends_can_fail_and_the_ends_accept_nothing() {
+        let states = [
+            S::ReadSettings,
+            S::AlreadyMember { name: "a".into() },
+            S::Discovering,
+            S::Waiting { why: "w".into() },
+            S::Forming { initial_cluster: vec![], token: "t".into() },
+            S::Joining { endpoints: vec![] },
+            S::RemovingStale { member: member(), endpoints: vec![], settling: None },
+            S::Settling { name: "a".into() },
+            S::SettlingWait { name: "a".into() },
+            S::Settled { name: "a".into() },
+        ];
+        for s in states {
+            let failed = s.next(E::Failed { message: "boom".into() }).unwrap();
+            assert_eq!(failed, S::Failed { message: "boom".into() });
+            assert_eq!(failed.status(), "failed: boom");
+        }
+        for end in [S::Ready { message: "ok".into() }, S::Failed { message: "boom".into() }] {
+            for e in [
+                E::Failed { message: "again".into() },
+                E::MemberHealthy,
+                E::Paused,
+                decided(join(), true),
+                E::Recorded,
+            ] {
+                let name = e.name();
+                assert_eq!(end.next(e), Err(Refused { from: end.name(), event: name }));
+            }
+        }
+    }
+
+    #[test]
+    fn transitions_out_of_order_are_refused() {
+        let refused = [
+            // settings are read once
+            (S::Discovering, E::SettingsRead { earlier_member: None }),
+            // nothing is decided before the settings are read, or while acting on a decision
+            (S::ReadSettings, decided(form(), false)),
+            (S::Forming { initial_cluster: vec![], token: "t".into() }, decided(join(), true)),
+            (S::Joining { endpoints: vec![] }, decided(join(), true)),
+            // outcomes of actions only in the state that does the action
+            (S::Discovering, E::Formed { name: "a".into(), settle: false }),
+            (S::Joining { endpoints: vec![] }, E::Formed { name: "a".into(), settle: false }),
+            (
+                S::Forming { initial_cluster: vec![], token: "t".into() },
+                E::Joined { name: "a".into(), settle: false },
+            ),
+            (S::Discovering, E::StaleRemoved),
+            (S::Discovering, E::MemberHealthy),
+            // a member is recorded only once settled; a round runs before any pause
+            (S::Settling { name: "a".into() }, E::Recorded),
+            (S::Joining { endpoints: vec![] }, E::Recorded),
+            (S::Discovering, E::Paused),
+            (S::Settling { name: "a".into() }, E::Paused),
+            // READY never straight from discovery
+            (S::Discovering, E::MemberHealthy),
+        ];
+        for (s, e) in refused {
+            let name = e.name();
+            assert_eq!(
+                s.next(e),
+                Err(Refused { from: s.name(), event: name }),
+                "{} on {name} was allowed",
+                s.name()
+            );
+        }
+    }
+
+    #[test]
+    fn a_settled_view_outside_settling_is_acted_on_as_decided() {
+        // `settled` only matters while settling: a first join is a join, not Ready.
+        let s = S::Discovering.next(decided(join(), true)).unwrap();
+        assert_eq!(s.name(), "Joining");
+    }
+
+    #[test]
+    fn decisions_metrics_name() {
+        assert_eq!(S::AlreadyMember { name: "a".into() }.decision(), Some("member"));
+        assert_eq!(
+            S::Forming { initial_cluster: vec![], token: "t".into() }.decision(),
+            Some("form")
+        );
+        assert_eq!(S::Joining { endpoints: vec![] }.decision(), Some("join"));
+        assert_eq!(S::Settling { name: "a".into() }.decision(), None);
+    }
+}
