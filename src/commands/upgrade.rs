@@ -355,48 +355,6 @@ async fn probe(endpoint: &str, tls: &TlsFiles, name: &str) -> Result<Version, St
 mod tests {
     use super::*;
 
-    /// The environment file is not rewritten by an upgrade: every flag it carries must mean
-    /// the same to etcd 3.4 and 3.5. A flag added to the renderer that one of them lacks
-    /// fails here; then `upgrade` has to rewrite the file for the new version.
-    #[test]
-    fn rendered_etcd_flags_are_known_to_3_4_and_3_5() {
-        const BOTH: &[&str] = &[
-            "name",
-            "data-dir",
-            "listen-client-urls",
-            "advertise-client-urls",
-            "listen-peer-urls",
-            "initial-advertise-peer-urls",
-            "initial-cluster",
-            "initial-cluster-state",
-            "initial-cluster-token",
-            "listen-metrics-urls",
-            "cert-file",
-            "key-file",
-            "trusted-ca-file",
-            "client-cert-auth",
-            "peer-cert-file",
-            "peer-key-file",
-            "peer-trusted-ca-file",
-            "peer-client-cert-auth",
-            "strict-reconfig-check",
-        ];
-        let c = Config { name: Some("m1".into()), ..Default::default() };
-        let m = LocalMember::resolve(&c, || Ok("m1".into()), || Ok("10.0.0.1".parse().unwrap()))
-            .unwrap();
-        let b = crate::service::ClusterBootstrap {
-            initial_cluster: vec![("m1".into(), m.peer_url.clone())],
-            state: "new",
-            token: Some("t".into()),
-        };
-        for (flag, _) in crate::service::etcd_flags(&m, &c, &b) {
-            assert!(
-                BOTH.contains(&flag),
-                "etcd flag --{flag} is not known to be accepted by both etcd 3.4 and 3.5"
-            );
-        }
-    }
-
     #[test]
     fn download_settings_come_from_flags_else_from_the_record() {
         let recorded = Config {
