@@ -125,7 +125,10 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
     }
     if restarts {
         info!("restarting etcd to serve the renewed certificates");
-        Systemctl::restart_no_block(&c.unit_name())?;
+        // Waits for the restart job itself: health checked right after a queued restart
+        // could be answered by the old process, and `renew` (or the next member's renewal)
+        // would go on while this member is still restarting.
+        Systemctl::restart_wait(&c.unit_name(), c.timeout()).await?;
         phases::wait_healthy(&c, &m).await?;
     }
     // Later runs (and the timer) renew with the validity used now.

@@ -6,6 +6,23 @@ use crate::cluster::{format_id, Cluster, MemberInfo, TlsFiles};
 use crate::member::LocalMember;
 use crate::state::State;
 use anyhow::{bail, Context, Result};
+use std::time::Duration;
+
+/// How long a restart check waits for other voters to answer with a leader again: longer
+/// than etcd takes to restart a member and elect (a few seconds on the test bed).
+const RESTART_SETTLE: Duration = Duration::from_secs(30);
+
+/// This machine's member in `members`: by the id the state file recorded, else by peer URL.
+pub fn find_me<'a>(
+    members: &'a [MemberInfo],
+    m: &LocalMember,
+    state: &State,
+) -> Option<&'a MemberInfo> {
+    members.iter().find(|x| {
+        state.member_id.as_deref() == Some(format_id(x.id).as_str())
+            || x.peer_urls.contains(&m.peer_url)
+    })
+}
 
 /// The voters, and how many voters other than `me` answer with a leader.
 async fn healthy_others(members: &[MemberInfo], me: u64, tls: &TlsFiles) -> (usize, usize) {
@@ -57,16 +74,22 @@ pub async fn check_restart(m: &LocalMember, state: &State, what: &str) -> Result
             format!("cannot reach the local member to check the cluster's quorum before {what}; start etcd and retry, or use --force")
         })?;
     let members = cl.members().await?;
-    let Some(me) = members.iter().find(|x| {
-        state.member_id.as_deref() == Some(format_id(x.id).as_str())
-            || x.peer_urls.contains(&m.peer_url)
-    }) else {
+    let Some(me) = find_me(&members, m, state) else {
         bail!("{} is not in its cluster's member list; nothing was changed", m.name);
     };
     if me.is_learner {
         return Ok(());
     }
-    let (voters, healthy) = healthy_others(&members, me.id, &tls).await;
+    // A voter that has just restarted (a renewal on another member a moment ago) answers
+    // without a leader for a few seconds: it gets RESTART_SETTLE to count again.
+    let started = tokio::time::Instant::now();
+    let (voters, healthy) = loop {
+        let (voters, healthy) = healthy_others(&members, me.id, &tls).await;
+        if voters <= 1 || healthy >= quorum(voters) || started.elapsed() >= RESTART_SETTLE {
+            break (voters, healthy);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
     let quorum = quorum(voters);
     if voters > 1 && healthy < quorum {
         bail!(

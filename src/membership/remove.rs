@@ -45,11 +45,7 @@ pub async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bo
         ),
     };
     let members = cl.members().await?;
-    let me = members.iter().find(|x| {
-        state.member_id.as_deref() == Some(format_id(x.id).as_str())
-            || x.peer_urls.contains(&m.peer_url)
-    });
-    let Some(me) = me.cloned() else {
+    let Some(me) = super::quorum::find_me(&members, m, state).cloned() else {
         info!("this member is no longer in the cluster's member list");
         return Ok(());
     };

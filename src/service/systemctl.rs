@@ -57,10 +57,6 @@ impl Systemctl {
         Self::run(&[&["start", "--no-block"], units].concat()).map(|_| ())
     }
 
-    pub fn restart_no_block(unit: &str) -> Result<()> {
-        Self::run(&["restart", "--no-block", unit]).map(|_| ())
-    }
-
     /// Restarts and waits for the start job: with `Type=notify` it ends when etcd reports
     /// ready, or fails when etcd exits. Gives up after `timeout` (the job stays queued).
     pub async fn restart_wait(unit: &str, timeout: std::time::Duration) -> Result<()> {

@@ -129,10 +129,12 @@ started_once() { # M STARTS_BEFORE
 
 # Writes a key through M every 0.2 s; each success appends "ok", each failure "fail I: error"
 # to $FLEET_RUN/writes.
+# Runs in the background; it stops when killed, when the scenario's shell ($$) is gone (a
+# failed check returns without killing it), and after 10 minutes at the most.
 writes_during() { # M
-  local i=0 err
+  local i=0 err deadline=$((SECONDS + 600))
   : >"$FLEET_RUN/writes"
-  while :; do
+  while kill -0 "$$" 2>/dev/null && ((SECONDS < deadline)); do
     if err=$(ectl "$1" put /certs/probe "$i" 2>&1); then
       echo ok >>"$FLEET_RUN/writes"
     else
