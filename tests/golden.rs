@@ -25,15 +25,20 @@ fn member(c: &Config) -> LocalMember {
     LocalMember::resolve(c, || Ok("m1".into()), || Ok("10.213.0.11".parse().unwrap())).unwrap()
 }
 
+/// What `init` gives etcd for a new one-member cluster of `m`.
+fn one_member_cluster(m: &LocalMember) -> ClusterBootstrap {
+    ClusterBootstrap {
+        initial_cluster: vec![("m1".into(), m.peer_url.clone())],
+        state: "new",
+        token: Some("etcd-m1".into()),
+    }
+}
+
 #[test]
 fn init_ipv4_defaults() {
     let c = Config::default();
     let m = member(&c);
-    let b = ClusterBootstrap {
-        initial_cluster: vec![("m1".into(), m.peer_url.clone())],
-        state: "new",
-        token: Some("etcd-m1".into()),
-    };
+    let b = one_member_cluster(&m);
     check("etcd.env.init-ipv4", &render_env(&m, &c, &b));
     check("etcd.service", &render_unit(&c));
     check("etcdctl.env", &render_etcdctl_env(&m));
@@ -75,11 +80,7 @@ fn join_ipv6_custom_paths() {
 fn kubelet_static_pod() {
     let c = Config { init_system: InitSystem::Kubelet, ..Default::default() };
     let m = member(&c);
-    let b = ClusterBootstrap {
-        initial_cluster: vec![("m1".into(), m.peer_url.clone())],
-        state: "new",
-        token: Some("etcd-m1".into()),
-    };
+    let b = one_member_cluster(&m);
     let pod = render_pod_manifest(&m, &c, &b);
     check("etcd-pod.yaml", &pod);
     // The container gets exactly the flags the unit gets through its environment file.
@@ -143,11 +144,7 @@ fn assert_tls_lines(what: &str, env: &str, pki: &str) {
 fn rendered_env_and_golden_files_carry_the_literal_tls_settings() {
     let c = Config::default();
     let m = member(&c);
-    let b = ClusterBootstrap {
-        initial_cluster: vec![("m1".into(), m.peer_url.clone())],
-        state: "new",
-        token: Some("etcd-m1".into()),
-    };
+    let b = one_member_cluster(&m);
     assert_tls_lines("render_env (defaults)", &render_env(&m, &c, &b), "/etc/etcd/pki");
     let c = Config { certs_dir: "/etc/kubernetes/pki/etcd".into(), ..Default::default() };
     let m = member(&c);

@@ -63,6 +63,30 @@ pub(super) struct MemberView {
     pub(super) error: Option<String>,
 }
 
+impl ClusterView {
+    /// The table's first line: cluster id, leader, health.
+    pub(super) fn header(&self) -> String {
+        format!(
+            "cluster {}  leader {}  {}",
+            self.id,
+            self.leader.as_deref().unwrap_or("none"),
+            if self.healthy { "healthy" } else { "UNHEALTHY" }
+        )
+    }
+}
+
+impl MemberView {
+    pub(super) fn role(&self) -> &'static str {
+        if self.is_leader {
+            "leader"
+        } else if self.member.is_learner {
+            "learner"
+        } else {
+            "voter"
+        }
+    }
+}
+
 pub async fn run(requested: Config, output: Output) -> Result<()> {
     let Some(state) = State::load(&requested.state_file)? else {
         bail!("no member set up by etcdadm on this machine ({} does not exist); run `etcdadm init` or `etcdadm join` first", requested.state_file.display());
@@ -156,24 +180,13 @@ fn print_table(info: &Info) -> Result<()> {
         outln!("cluster: unreachable: {}", info.error.as_deref().unwrap_or("unknown error"))?;
         return Ok(());
     };
-    outln!(
-        "cluster {}  leader {}  {}",
-        c.id,
-        c.leader.as_deref().unwrap_or("none"),
-        if c.healthy { "healthy" } else { "UNHEALTHY" }
-    )?;
+    outln!("{}", c.header())?;
     outln!()?;
     let rows: Vec<[String; 7]> = c
         .members
         .iter()
         .map(|v| {
-            let role = if v.is_leader {
-                "leader"
-            } else if v.member.is_learner {
-                "learner"
-            } else {
-                "voter"
-            };
+            let role = v.role();
             let (version, db, index) = match &v.status {
                 Some(s) => (
                     s.version.clone(),

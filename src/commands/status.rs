@@ -69,12 +69,7 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
 
 fn print_table(s: &Status) -> Result<()> {
     let c = &s.cluster;
-    outln!(
-        "cluster {}  leader {}  {}",
-        c.id,
-        c.leader.as_deref().unwrap_or("none"),
-        if c.healthy { "healthy" } else { "UNHEALTHY" }
-    )?;
+    outln!("{}", c.header())?;
     outln!(
         "{:<18} {:<16} {:<8} {:<8} {:>10} {:>9}",
         "ID",
@@ -86,13 +81,7 @@ fn print_table(s: &Status) -> Result<()> {
     )?;
     for v in &c.members {
         let id = format_id(v.member.id);
-        let role = if v.is_leader {
-            "leader"
-        } else if v.member.is_learner {
-            "learner"
-        } else {
-            "voter"
-        };
+        let role = v.role();
         let lag = s
             .raft_lag
             .iter()
