@@ -25,8 +25,13 @@ impl Sums {
             let malformed = || SumsError::Malformed { line: i + 1, text: truncate(line) };
             let (hex, rest) = line.split_once(char::is_whitespace).ok_or_else(malformed)?;
             let digest = parse_hex(hex).filter(|_| hex.len() == 64).ok_or_else(malformed)?;
-            let name = rest.trim_start_matches([' ', '\t']);
-            let name = name.strip_prefix('*').unwrap_or(name);
+            // "HEX *NAME" marks binary mode; in "HEX  *NAME" the name would start with '*',
+            // which no release file does: refused rather than guessed
+            let name =
+                rest.strip_prefix('*').unwrap_or_else(|| rest.trim_start_matches([' ', '\t']));
+            if name.starts_with('*') {
+                return Err(malformed());
+            }
             let name = name.strip_prefix("./").unwrap_or(name);
             if name.is_empty() || name.contains(char::is_whitespace) {
                 return Err(malformed());
@@ -60,12 +65,15 @@ mod tests {
 
     #[test]
     fn parses_text_and_binary_modes() {
-        let text = format!("{A}  etcd-v3.5.30-linux-amd64.tar.gz\n\n{}  *etcd-v3.5.30-linux-arm64.tar.gz\r\n{}  ./x.zip\n",
+        let text = format!("{A}  etcd-v3.5.30-linux-amd64.tar.gz\n\n{} *etcd-v3.5.30-linux-arm64.tar.gz\r\n{}  ./x.zip\n",
             "b".repeat(64), "C".repeat(64));
         let s = Sums::parse(&text).unwrap();
         assert_eq!(hex::encode(s.get("etcd-v3.5.30-linux-amd64.tar.gz").unwrap()), A);
         assert_eq!(s.get("etcd-v3.5.30-linux-arm64.tar.gz").unwrap(), &[0xbb; 32]);
         assert_eq!(s.get("x.zip").unwrap(), &[0xcc; 32]);
+        // two spaces then '*': a name starting with '*', refused
+        let star = format!("{A}  *etcd.tar.gz\n");
+        assert!(matches!(Sums::parse(&star), Err(SumsError::Malformed { line: 1, .. })));
         assert!(s.get("missing").is_none());
     }
 
