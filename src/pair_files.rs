@@ -256,6 +256,30 @@ mod tests {
         assert_eq!(generations, 1, "older generations are removed");
     }
 
+    /// A replaced key keeps its owner (the etcd user's key stays readable by etcd) from
+    /// the moment the new pair is visible. Changing the owner needs root, as in use.
+    #[test]
+    fn a_new_pair_keeps_the_owner_of_the_files_it_replaces() {
+        use std::os::unix::fs::MetadataExt;
+        let d = dir();
+        write(&d, 1, &mut |_| {});
+        // As root (etcdadm, the test suite's machines) another owner; else only this user.
+        let (me, root) = (nix::unistd::Uid::effective(), nix::unistd::Uid::effective().is_root());
+        let (uid, gid) =
+            if root { (4321, 4322) } else { (me.as_raw(), fs::metadata(&d.key).unwrap().gid()) };
+        std::os::unix::fs::chown(&d.key, Some(uid), Some(gid)).unwrap();
+        let mut seen = Vec::new();
+        write(&d, 2, &mut |step| {
+            let m = fs::metadata(&d.key).unwrap();
+            seen.push(format!("{step}: {}:{}", m.uid(), m.gid()));
+        });
+        assert_eq!(shown(&d), "2");
+        let m = fs::metadata(&d.key).unwrap();
+        assert_eq!((m.uid(), m.gid()), (uid, gid), "owner of the new key");
+        assert!(seen.iter().all(|s| s.ends_with(&format!(" {uid}:{gid}"))), "{seen:?}");
+        assert_eq!(fs::metadata(&d.cert).unwrap().uid(), me.as_raw(), "the certificate's owner");
+    }
+
     #[test]
     fn every_step_of_a_replacement_leaves_a_matched_pair() {
         let d = dir();

@@ -185,28 +185,39 @@ fn under_home(path: &std::path::Path) -> bool {
 
 /// The sandbox of the renewal and backup services, which run etcdadm as root: root is
 /// needed (the CA key, restarting etcd), but not new privileges, devices, kernel tunables,
-/// other namespaces, or writes outside the directories each one writes.
-fn timer_service_sandbox(writes: &[&std::path::Path]) -> String {
+/// other namespaces, writes outside the directories each one writes, or capabilities
+/// beyond `caps` (`certs renew` keeps the etcd user's ownership of the keys it replaces).
+fn timer_service_sandbox(writes: &[&std::path::Path], caps: &str) -> String {
     let rw: Vec<String> = writes.iter().map(|p| format!("-{}", p.display())).collect();
+    let home = if writes.iter().any(|p| under_home(p)) { "read-only" } else { "yes" };
     format!(
-        "NoNewPrivileges=yes
+        "UMask=0077
+NoNewPrivileges=yes
+CapabilityBoundingSet={caps}
 ProtectSystem=strict
 ReadWritePaths={rw}
+ProtectHome={home}
 PrivateTmp=yes
 PrivateDevices=yes
+DevicePolicy=closed
+PrivateMounts=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectKernelLogs=yes
 ProtectControlGroups=yes
 ProtectClock=yes
 ProtectHostname=yes
+ProtectProc=invisible
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 RestrictNamespaces=yes
 RestrictRealtime=yes
 RestrictSUIDSGID=yes
 LockPersonality=yes
 MemoryDenyWriteExecute=yes
+KeyringMode=private
 SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
 ",
         rw = rw.join(" ")
     )
@@ -305,7 +316,10 @@ ExecStart={exe} certs renew --state-file {state}
         unit = c.unit_name(),
         exe = etcdadm.display(),
         state = c.state_file.display(),
-        sandbox = timer_service_sandbox(&[&c.certs_dir, state_dir(c)]),
+        sandbox = timer_service_sandbox(
+            &[&c.certs_dir, state_dir(c)],
+            "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER",
+        ),
     )
 }
 
@@ -334,7 +348,7 @@ ExecStart={exe} backup --state-file {state}
         unit = c.unit_name(),
         exe = etcdadm.display(),
         state = c.state_file.display(),
-        sandbox = timer_service_sandbox(&[&c.backup_dir]),
+        sandbox = timer_service_sandbox(&[&c.backup_dir], ""),
     )
 }
 
