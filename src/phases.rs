@@ -56,7 +56,7 @@ pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()
 /// unsandboxed) are moved to this version's: run by a healthy member's `init`/`join` re-run.
 /// etcd restarts once; its data stays. Returns whether anything changed.
 pub async fn migrate(c: &Config, m: &LocalMember) -> Result<bool> {
-    if c.init_system == InitSystem::Kubelet || !needs_migration(c, m)? {
+    if !needs_migration(c, m)? {
         return Ok(false);
     }
     migrate_units(c, m)?;
@@ -78,9 +78,13 @@ pub fn migrate_units(c: &Config, m: &LocalMember) -> Result<bool> {
 }
 
 /// Whether the etcd unit on disk is not the one this version writes, or a file etcd needs
-/// is not owned as `own_member_files` leaves it.
+/// is not owned as `own_member_files` leaves it (never in kubelet mode: the pod runs as
+/// root, see README).
 pub fn needs_migration(c: &Config, m: &LocalMember) -> Result<bool> {
     use std::os::unix::fs::MetadataExt;
+    if c.init_system == InitSystem::Kubelet {
+        return Ok(false);
+    }
     if std::fs::read_to_string(&*c.unit_file).ok().as_deref() != Some(&service::render_unit(c)) {
         return Ok(true);
     }

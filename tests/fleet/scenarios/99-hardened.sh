@@ -7,11 +7,13 @@
 # ports while TLS 1.2 with AES-GCM is served (openssl s_client from the host); the timers'
 # sandboxed services still back up and renew. A member set up the way the previous version
 # did (etcd as root, unsandboxed unit, root-owned data) is moved to the etcd user by
-# re-running `etcdadm init`, and keeps its data.
+# re-running `etcdadm init`, and one at etcd 3.4.23 by `etcdadm upgrade`; both keep their
+# data.
 
 scenario() {
   fleet_setup || return 1
-  machines m1 1 m2 2 || return 1
+  "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/build-etcd-mirror.sh" "$MIRROR" 3.4.23 >&2 || return 1
+  machines m1 1 m2 2 m3 3 || return 1
   local out ip1
   ip1=$(fleet_ip 1)
 
@@ -38,6 +40,13 @@ scenario() {
   check "as etcd the CA key cannot be read on m2" ca_key_private m2
   check "m2 keeps the data written before the move" read_back m2 /migrate/k before
   check "a second re-run of init on m2 changes nothing" rerun_unchanged m2
+
+  check "m3 is set up at etcd 3.4.23 as the previous version did" old_style_member m3 --version 3.4.23
+  check "data written on the old-style 3.4 member" ectl m3 put /migrate/k3 before
+  check "etcdadm upgrade to $ETCD_VERSION moves m3's etcd to the etcd user" \
+    ea_out out m3 upgrade --version "$ETCD_VERSION" --yes
+  check "m3's etcd process runs as etcd, and etcd's files are etcd's" runs_as_etcd m3
+  check "m3 runs $ETCD_VERSION and keeps the data written before" upgraded_with_data m3
 }
 
 # Numeric ids of the etcd user in M, from its /etc/passwd.
@@ -139,9 +148,9 @@ read_back() { # M KEY VALUE
 
 # What the previous version left on a member: the unit without user and sandbox, etcd
 # running as root, every file root's.
-old_style_member() { # M
+old_style_member() { # M [INIT ARGS...]
   local unit=/etc/systemd/system/etcd.service
-  ea_out out "$1" init || return 1
+  ea_out out "$1" init "${@:2}" || return 1
   fleet_exec "$1" sh -c "systemctl stop etcd && sed -i '/^User=etcd\$/,/^SystemCallErrorNumber=/d' $unit &&
     chown -R root:root /var/lib/etcd && chown root:root /etc/etcd/pki/server.key /etc/etcd/pki/peer.key &&
     chmod 0644 /etc/etcd/pki/ca.key &&
@@ -154,6 +163,11 @@ old_style_member() { # M
   pid=$(fleet_exec "$1" systemctl show -p MainPID --value etcd) || return 1
   assert_eq root "$(fleet_exec "$1" stat -c %U "/proc/$pid")" "user of the old-style etcd" || return 1
   fleet_retry 30 ectl "$1" endpoint health >/dev/null
+}
+
+upgraded_with_data() { # M
+  read_back "$1" /migrate/k3 before || return 1
+  assert_contains "$(fleet_exec "$1" /opt/bin/etcd --version)" "etcd Version: $ETCD_VERSION" "installed etcd"
 }
 
 rerun_unchanged() { # M
