@@ -7,8 +7,8 @@
 # ports while TLS 1.2 with AES-GCM is served (openssl s_client from the host); the timers'
 # sandboxed services still back up and renew. A member set up the way the previous version
 # did (etcd as root, unsandboxed unit, root-owned data) is moved to the etcd user by
-# re-running `etcdadm init`, and one at etcd 3.4.23 by `etcdadm upgrade`; both keep their
-# data.
+# re-running `etcdadm init`, one at etcd 3.4.23 by `etcdadm upgrade`, and one formed by
+# `etcdadm bootstrap` at its next boot; all keep their data.
 
 scenario() {
   fleet_setup || return 1
@@ -47,6 +47,26 @@ scenario() {
     ea_out out m3 upgrade --version "$ETCD_VERSION" --yes
   check "m3's etcd process runs as etcd, and etcd's files are etcd's" runs_as_etcd m3
   check "m3 runs $ETCD_VERSION and keeps the data written before" upgraded_with_data m3
+
+  make_ca "$FLEET_RUN/ca" || return 1
+  bootstrap_prepare "$FLEET_RUN/ca" "release-url: $MIRROR_URL
+version: $ETCD_VERSION
+bootstrap:
+  discovery:
+    provider: static
+    peers: [$(fleet_ip 4)]
+" m4 4 || return 1
+  fleet_start m4 || return 1
+  check "bootstrap forms a one-member cluster on m4" all_ready m4
+  check "the installed bootstrap unit's exposure (figure printed)" bootstrap_exposure m4
+  check "m4's etcd runs as etcd" runs_as_etcd m4
+  check "m4 is made to look as the previous version left it" make_old_style m4
+  check "data written on the old-style bootstrap member" ectl m4 put /migrate/k4 before
+  check "m4 reboots" fleet_reboot m4
+  check "bootstrap reports ready again" all_ready m4
+  check "bootstrap moved m4's etcd to the etcd user at boot" runs_as_etcd m4
+  check "m4 keeps the data written before" read_back m4 /migrate/k4 before
+  check "bootstrap's journal says it moved etcd" grep_journal m4 "moving etcd to its own user"
 }
 
 # Numeric ids of the etcd user in M, from its /etc/passwd.
@@ -149,8 +169,12 @@ read_back() { # M KEY VALUE
 # What the previous version left on a member: the unit without user and sandbox, etcd
 # running as root, every file root's.
 old_style_member() { # M [INIT ARGS...]
-  local unit=/etc/systemd/system/etcd.service
   ea_out out "$1" init "${@:2}" || return 1
+  make_old_style "$1"
+}
+
+make_old_style() { # M
+  local unit=/etc/systemd/system/etcd.service
   fleet_exec "$1" sh -c "systemctl stop etcd && sed -i '/^User=etcd\$/,/^SystemCallErrorNumber=/d' $unit &&
     chown -R root:root /var/lib/etcd && chown root:root /etc/etcd/pki/server.key /etc/etcd/pki/peer.key &&
     chmod 0644 /etc/etcd/pki/ca.key &&
@@ -168,6 +192,12 @@ old_style_member() { # M [INIT ARGS...]
 upgraded_with_data() { # M
   read_back "$1" /migrate/k3 before || return 1
   assert_contains "$(fleet_exec "$1" /opt/bin/etcd --version)" "etcd Version: $ETCD_VERSION" "installed etcd"
+}
+
+bootstrap_exposure() { # M
+  local line
+  line=$(fleet_exec "$1" systemd-analyze security --no-pager etcdadm-bootstrap.service | grep 'Overall exposure level') || return 1
+  fleet_log "systemd-analyze security etcdadm-bootstrap.service (installed on $1): $line"
 }
 
 rerun_unchanged() { # M
