@@ -291,8 +291,50 @@ pub fn service_state(c: &Config) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{link_etcdctl, unlink_etcdctl};
+    use super::{link_etcdctl, own_member_files, unlink_etcdctl};
+    use crate::config::Config;
+    use crate::member::LocalMember;
+    use crate::service::user::{Ids, UserError};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::path::Path;
+
+    /// The data directory (and what is in it) and the server and peer keys become the etcd
+    /// user's; the CA key root's 0600; the client key is left alone. Giving files away
+    /// needs root, as etcdadm runs; without it the CA key is the file that cannot be given.
+    #[test]
+    fn own_member_files_gives_etcd_its_files_and_root_the_ca_key() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Config {
+            data_dir: d.path().join("data").into(),
+            certs_dir: d.path().join("pki").into(),
+            ..Default::default()
+        };
+        let m = LocalMember::resolve(&c, || Ok("m1".into()), || Ok("10.0.0.1".parse().unwrap()))
+            .unwrap();
+        std::fs::create_dir_all(c.data_dir.join("member/wal")).unwrap();
+        std::fs::write(c.data_dir.join("member/wal/0.wal"), "w").unwrap();
+        for f in [&m.pki.server_key, &m.pki.peer_key, &m.pki.ca_key, &m.pki.client_key] {
+            crate::fsutil::write_atomic(f, b"key", 0o644).unwrap();
+        }
+        let etcd = Ids { uid: 4321, gid: 4322 };
+        let result = own_member_files(&c, &m, etcd);
+        if !nix::unistd::Uid::effective().is_root() {
+            assert!(matches!(result, Err(UserError::Chown { .. })), "{result:?}");
+            return;
+        }
+        assert!(result.unwrap(), "reported no change");
+        let owner = |p: &Path| {
+            let x = std::fs::metadata(p).unwrap();
+            (x.uid(), x.gid(), x.permissions().mode() & 0o7777)
+        };
+        assert_eq!(owner(&c.data_dir), (4321, 4322, 0o700), "data dir");
+        assert_eq!(owner(&c.data_dir.join("member/wal/0.wal")).0, 4321, "file in the data dir");
+        assert_eq!(owner(&m.pki.server_key), (4321, 4322, 0o600), "server key");
+        assert_eq!(owner(&m.pki.peer_key), (4321, 4322, 0o600), "peer key");
+        assert_eq!(owner(&m.pki.ca_key), (0, 0, 0o600), "CA key");
+        assert_eq!(owner(&m.pki.client_key), (0, 0, 0o644), "client key untouched");
+        assert!(!own_member_files(&c, &m, etcd).unwrap(), "a second run changes nothing");
+    }
 
     #[test]
     fn etcdctl_link_points_to_the_wrapper_and_unlink_removes_it() {
