@@ -126,6 +126,15 @@ pub fn create_dir_with_mode(dir: &Path, mode: u32) -> io::Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(mode))
 }
 
+/// Creates a directory (and parents) with `mode` unless it exists; an existing one is left
+/// as it is.
+pub fn create_dir_with_mode_if_missing(dir: &Path, mode: u32) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    create_dir_with_mode(dir, mode)
+}
+
 fn parent_dir(path: &Path) -> io::Result<&Path> {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => Ok(p),

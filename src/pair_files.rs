@@ -53,21 +53,38 @@ pub fn write_pair(files: &[PairFile; 2], checkpoint: &mut dyn FnMut(&str)) -> io
     if files.iter().all(|f| is_plain_file(f.path)) {
         let old = new_generation(&pair_dir)?;
         for (f, n) in files.iter().zip(&names) {
-            let mode = fs::metadata(f.path)?.permissions().mode() & 0o7777;
-            write_atomic(&old.join(n), &fs::read(f.path)?, mode)?;
+            let meta = fs::metadata(f.path)?;
+            write_atomic(&old.join(n), &fs::read(f.path)?, meta.permissions().mode() & 0o7777)?;
+            keep_owner(&old.join(n), Some(&meta))?;
         }
         switch_live(&pair_dir, &old)?;
         checkpoint("earlier pair moved into a generation");
         link_paths(files, &names, &dir, &name, checkpoint)?;
     }
+    // A new file keeps the owner of the one it replaces (a member key belongs to the etcd
+    // user, set once by etcdadm), before anything can see it.
+    let owners: Vec<Option<fs::Metadata>> =
+        files.iter().map(|f| fs::metadata(f.path).ok()).collect();
     let new = new_generation(&pair_dir)?;
-    for (f, n) in files.iter().zip(&names) {
+    for ((f, n), owner) in files.iter().zip(&names).zip(&owners) {
         write_atomic(&new.join(n), f.contents, f.mode)?;
+        keep_owner(&new.join(n), owner.as_ref())?;
     }
     switch_live(&pair_dir, &new)?;
     checkpoint("live switched to the new generation");
     link_paths(files, &names, &dir, &name, checkpoint)?;
     remove_other_generations(&pair_dir, &new)
+}
+
+/// Gives `path` the owner of `like` (when there is one and it differs).
+fn keep_owner(path: &Path, like: Option<&fs::Metadata>) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(like) = like else { return Ok(()) };
+    let now = fs::metadata(path)?;
+    if (now.uid(), now.gid()) != (like.uid(), like.gid()) {
+        std::os::unix::fs::chown(path, Some(like.uid()), Some(like.gid()))?;
+    }
+    Ok(())
 }
 
 /// Removes a pair's links and generations (what `reset` does); missing parts are fine.
@@ -237,6 +254,30 @@ mod tests {
             .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("g-"))
             .count();
         assert_eq!(generations, 1, "older generations are removed");
+    }
+
+    /// A replaced key keeps its owner (the etcd user's key stays readable by etcd) from
+    /// the moment the new pair is visible. Changing the owner needs root, as in use.
+    #[test]
+    fn a_new_pair_keeps_the_owner_of_the_files_it_replaces() {
+        use std::os::unix::fs::MetadataExt;
+        let d = dir();
+        write(&d, 1, &mut |_| {});
+        // As root (etcdadm, the test suite's machines) another owner; else only this user.
+        let (me, root) = (nix::unistd::Uid::effective(), nix::unistd::Uid::effective().is_root());
+        let (uid, gid) =
+            if root { (4321, 4322) } else { (me.as_raw(), fs::metadata(&d.key).unwrap().gid()) };
+        std::os::unix::fs::chown(&d.key, Some(uid), Some(gid)).unwrap();
+        let mut seen = Vec::new();
+        write(&d, 2, &mut |step| {
+            let m = fs::metadata(&d.key).unwrap();
+            seen.push(format!("{step}: {}:{}", m.uid(), m.gid()));
+        });
+        assert_eq!(shown(&d), "2");
+        let m = fs::metadata(&d.key).unwrap();
+        assert_eq!((m.uid(), m.gid()), (uid, gid), "owner of the new key");
+        assert!(seen.iter().all(|s| s.ends_with(&format!(" {uid}:{gid}"))), "{seen:?}");
+        assert_eq!(fs::metadata(&d.cert).unwrap().uid(), me.as_raw(), "the certificate's owner");
     }
 
     #[test]

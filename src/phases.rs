@@ -40,25 +40,126 @@ pub fn certificates(c: &Config, m: &LocalMember, ca: &Ca) -> Result<()> {
 }
 
 /// Writes the etcd environment file and the unit, or (kubelet mode) the static pod manifest.
+/// Under systemd, first makes sure the `etcd` user exists and owns what etcd needs
+/// (`own_member_files`); an etcd that runs under a different unit (one an earlier etcdadm
+/// wrote, which ran etcd as root) is stopped first, and the start phase starts it again.
 pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()> {
     if c.init_system == InitSystem::Kubelet {
         write_files(&[(&c.pod_manifest(), service::render_pod_manifest(m, c, b), MODE_PUBLIC)])?;
         return Ok(());
     }
-    let etcdadm = std::env::current_exe().context("cannot tell where the etcdadm binary is")?;
-    let [renew_service, renew_timer, backup_service, backup_timer] = c.timer_units();
-    let changed = write_files(&[
-        (&c.env_file.to_path_buf(), service::render_env(m, c, b), MODE_PUBLIC),
-        (&c.unit_file.to_path_buf(), service::render_unit(c), MODE_PUBLIC),
-        (&renew_service, service::render_renew_service(c, &etcdadm), MODE_PUBLIC),
-        (&renew_timer, service::render_renew_timer(), MODE_PUBLIC),
-        (&backup_service, service::render_backup_service(c, &etcdadm), MODE_PUBLIC),
-        (&backup_timer, service::render_backup_timer(c), MODE_PUBLIC),
-    ])?;
-    if changed {
-        Systemctl::daemon_reload()?;
-    }
+    write_units(c, m, Some(service::render_env(m, c, b)))?;
     Ok(())
+}
+
+/// The ownership and units of a member set up by an earlier etcdadm (etcd running as root,
+/// unsandboxed) are moved to this version's: run by a healthy member's `init`/`join` re-run.
+/// etcd restarts once; its data stays. Returns whether anything changed.
+pub async fn migrate(c: &Config, m: &LocalMember) -> Result<bool> {
+    if !needs_migration(c, m)? {
+        return Ok(false);
+    }
+    migrate_units(c, m)?;
+    let unit = c.unit_name();
+    if let Err(e) = Systemctl::reset_failed(&unit) {
+        warn!(error = %e, "cannot reset the unit's failed state");
+    }
+    Systemctl::start_no_block(&[unit.as_str()])?;
+    wait_healthy(c, m).await?;
+    info!(member = %m.name, "etcd runs as {} in the sandboxed unit", service::user::ETCD_USER);
+    Ok(true)
+}
+
+/// The part of `migrate` before etcd starts again (`upgrade` restarts etcd itself): stops
+/// etcd if its unit changes, hands its files to the `etcd` user, writes the units.
+pub fn migrate_units(c: &Config, m: &LocalMember) -> Result<bool> {
+    info!(unit = %c.unit_name(), user = service::user::ETCD_USER, "moving etcd to its own user and the sandboxed unit; etcd restarts");
+    write_units(c, m, None)
+}
+
+/// Whether the etcd unit on disk is not the one this version writes, or a file etcd needs
+/// is not owned as `own_member_files` leaves it (never in kubelet mode: the pod runs as
+/// root, see README).
+pub fn needs_migration(c: &Config, m: &LocalMember) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    if c.init_system == InitSystem::Kubelet {
+        return Ok(false);
+    }
+    if std::fs::read_to_string(&*c.unit_file).ok().as_deref() != Some(&service::render_unit(c)) {
+        return Ok(true);
+    }
+    let ids = service::user::ensure_user()?;
+    let owned_by = |p: &std::path::Path, want: service::user::Ids| {
+        std::fs::metadata(p).is_ok_and(|x| (x.uid(), x.gid()) == (want.uid, want.gid))
+    };
+    Ok(!owned_by(&c.data_dir, ids)
+        || !owned_by(&m.pki.server_key, ids)
+        || !owned_by(&m.pki.peer_key, ids)
+        || (m.pki.ca_key.exists() && !owned_by(&m.pki.ca_key, service::user::Ids::ROOT)))
+}
+
+/// Writes the etcd unit (and `env` when given) and the timers' units, and hands etcd's
+/// files to the `etcd` user. An etcd running under a unit about to change is stopped first,
+/// so that no file it writes afterwards is left root's. Returns whether anything changed.
+fn write_units(c: &Config, m: &LocalMember, env: Option<String>) -> Result<bool> {
+    let etcdadm = std::env::current_exe().context("cannot tell where the etcdadm binary is")?;
+    let ids = service::user::ensure_user()?;
+    let unit_text = service::render_unit(c);
+    let unit = c.unit_name();
+    let unit_changes = std::fs::read_to_string(&*c.unit_file).ok().as_deref() != Some(&unit_text);
+    if unit_changes
+        && matches!(Systemctl::state(&unit).as_str(), "active" | "activating" | "reloading")
+    {
+        info!(%unit, "the etcd unit changes; stopping etcd so that it restarts under the new one");
+        Systemctl::stop(&unit)?;
+    }
+    let mut changed = own_member_files(c, m, ids)?;
+    crate::fsutil::create_dir_with_mode_if_missing(&c.backup_dir, 0o700)
+        .with_context(|| format!("cannot create {}", c.backup_dir.display()))?;
+    let [renew_service, renew_timer, backup_service, backup_timer] = c.timer_units();
+    let mut files = vec![
+        (c.unit_file.to_path_buf(), unit_text, MODE_PUBLIC),
+        (renew_service, service::render_renew_service(c, &etcdadm), MODE_PUBLIC),
+        (renew_timer, service::render_renew_timer(), MODE_PUBLIC),
+        (backup_service, service::render_backup_service(c, &etcdadm), MODE_PUBLIC),
+        (backup_timer, service::render_backup_timer(c), MODE_PUBLIC),
+    ];
+    if let Some(env) = env {
+        files.insert(0, (c.env_file.to_path_buf(), env, MODE_PUBLIC));
+    }
+    let refs: Vec<(&std::path::PathBuf, String, u32)> =
+        files.iter().map(|(p, t, m)| (p, t.clone(), *m)).collect();
+    if write_files(&refs)? {
+        Systemctl::daemon_reload()?;
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// Gives etcd's files to the `etcd` user: the data directory (0700) and everything in it,
+/// the server and peer keys (0600). The CA key becomes root's, 0600: etcd needs only the CA
+/// certificate, and `certs renew`, `join` and `bootstrap` run as root. Returns whether
+/// anything changed.
+pub fn own_member_files(
+    c: &Config,
+    m: &LocalMember,
+    ids: service::user::Ids,
+) -> Result<bool, service::user::UserError> {
+    use crate::fsutil::MODE_PRIVATE;
+    use service::user::{own_file, own_tree, Ids};
+    let mut changed = own_tree(&c.data_dir, ids)?;
+    for key in [&m.pki.server_key, &m.pki.peer_key] {
+        if key.exists() {
+            changed |= own_file(key, ids, MODE_PRIVATE)?;
+        }
+    }
+    if m.pki.ca_key.exists() {
+        changed |= own_file(&m.pki.ca_key, Ids::ROOT, MODE_PRIVATE)?;
+    }
+    if changed {
+        info!(user = service::user::ETCD_USER, data_dir = %c.data_dir.display(), "etcd's data directory and member keys belong to the etcd user; the CA key to root");
+    }
+    Ok(changed)
 }
 
 /// Where `etcdctl` for root points to the wrapper: /usr/local/bin is on root's PATH in a
@@ -190,8 +291,50 @@ pub fn service_state(c: &Config) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{link_etcdctl, unlink_etcdctl};
+    use super::{link_etcdctl, own_member_files, unlink_etcdctl};
+    use crate::config::Config;
+    use crate::member::LocalMember;
+    use crate::service::user::{Ids, UserError};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::path::Path;
+
+    /// The data directory (and what is in it) and the server and peer keys become the etcd
+    /// user's; the CA key root's 0600; the client key is left alone. Giving files away
+    /// needs root, as etcdadm runs; without it the CA key is the file that cannot be given.
+    #[test]
+    fn own_member_files_gives_etcd_its_files_and_root_the_ca_key() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Config {
+            data_dir: d.path().join("data").into(),
+            certs_dir: d.path().join("pki").into(),
+            ..Default::default()
+        };
+        let m = LocalMember::resolve(&c, || Ok("m1".into()), || Ok("10.0.0.1".parse().unwrap()))
+            .unwrap();
+        std::fs::create_dir_all(c.data_dir.join("member/wal")).unwrap();
+        std::fs::write(c.data_dir.join("member/wal/0.wal"), "w").unwrap();
+        for f in [&m.pki.server_key, &m.pki.peer_key, &m.pki.ca_key, &m.pki.client_key] {
+            crate::fsutil::write_atomic(f, b"key", 0o644).unwrap();
+        }
+        let etcd = Ids { uid: 4321, gid: 4322 };
+        let result = own_member_files(&c, &m, etcd);
+        if !nix::unistd::Uid::effective().is_root() {
+            assert!(matches!(result, Err(UserError::Chown { .. })), "{result:?}");
+            return;
+        }
+        assert!(result.unwrap(), "reported no change");
+        let owner = |p: &Path| {
+            let x = std::fs::metadata(p).unwrap();
+            (x.uid(), x.gid(), x.permissions().mode() & 0o7777)
+        };
+        assert_eq!(owner(&c.data_dir), (4321, 4322, 0o700), "data dir");
+        assert_eq!(owner(&c.data_dir.join("member/wal/0.wal")).0, 4321, "file in the data dir");
+        assert_eq!(owner(&m.pki.server_key), (4321, 4322, 0o600), "server key");
+        assert_eq!(owner(&m.pki.peer_key), (4321, 4322, 0o600), "peer key");
+        assert_eq!(owner(&m.pki.ca_key), (0, 0, 0o600), "CA key");
+        assert_eq!(owner(&m.pki.client_key), (0, 0, 0o644), "client key untouched");
+        assert!(!own_member_files(&c, &m, etcd).unwrap(), "a second run changes nothing");
+    }
 
     #[test]
     fn etcdctl_link_points_to_the_wrapper_and_unlink_removes_it() {

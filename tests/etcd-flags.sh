@@ -16,14 +16,19 @@ tmp=$(mktemp -d /tmp/etcd-flags.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 # ETCD_FOO_BAR=... in the environment files is --foo-bar; "- --foo-bar=..." in the pod.
-mapfile -t flags < <(
+env_flags() { sed -n 's/^ETCD_\([A-Z0-9_]*\)=.*/\1/p' "$@" | tr 'A-Z_' 'a-z-'; }
+# The default release's files (init, join, pod) and, per release V, what etcdadm renders
+# for V (tests/golden/etcd.env.vV: the TLS floor flags differ between releases).
+default_version=$(sed -n 's/^ *image: .*:v\([0-9.]*\)$/\1/p' tests/golden/etcd-pod.yaml)
+[[ -n $default_version ]] || die "no image tag in tests/golden/etcd-pod.yaml"
+mapfile -t default_flags < <(
   {
-    sed -n 's/^ETCD_\([A-Z0-9_]*\)=.*/\1/p' tests/golden/etcd.env.* | tr 'A-Z_' 'a-z-'
+    env_flags tests/golden/etcd.env.init-ipv4 tests/golden/etcd.env.join-ipv6
     sed -n 's/^ *- --\([a-z0-9-]*\)=.*/\1/p' tests/golden/etcd-pod.yaml
   } | sort -u
 )
-# the init file alone carries 19 (tests/golden/etcd.env.init-ipv4)
-((${#flags[@]} >= 19)) || die "only ${#flags[@]} rendered flags found in tests/golden: ${flags[*]}"
+# the init file alone carries 21 (tests/golden/etcd.env.init-ipv4)
+((${#default_flags[@]} >= 21)) || die "only ${#default_flags[@]} rendered flags found in tests/golden: ${default_flags[*]}"
 
 failed=0
 for v in "$@"; do
@@ -33,6 +38,9 @@ for v in "$@"; do
   [[ $help == *"--name "* ]] || die "etcd $v --help printed no flag list: $help"
   version=$("$tmp/$dir/etcd" --version 2>&1) || die "etcd $v --version failed"
   [[ $version == *"etcd Version: $v"* ]] || die "the mirror's $dir/etcd is not etcd $v: $version"
+  [[ -f tests/golden/etcd.env.v$v ]] || die "no tests/golden/etcd.env.v$v (what etcdadm renders for etcd $v; tests/golden.rs writes it)"
+  mapfile -t flags < <(env_flags "tests/golden/etcd.env.v$v" | sort -u)
+  [[ $v != "$default_version" ]] || mapfile -t flags < <(printf '%s\n' "${flags[@]}" "${default_flags[@]}" | sort -u)
   unknown=()
   for f in "${flags[@]}"; do
     grep -qE -- "^[[:space:]]+--$f( |$)" <<<"$help" || unknown+=("--$f")

@@ -169,3 +169,67 @@ fn rendered_env_and_golden_files_carry_the_literal_tls_settings() {
     assert!(unit.lines().any(|l| l == "ExecStart=/opt/bin/etcd"), "{unit}");
     assert_eq!(render_unit(&Config::default()), unit, "rendered unit vs its golden file");
 }
+
+/// The etcd releases the test mirror holds (tests/etcd-flags.sh checks each one's rendered
+/// flags against that release's own `etcd --help`).
+const MIRRORED: [&str; 5] = ["3.4.23", "3.5.0", "3.5.1", "3.5.16", "3.5.30"];
+
+/// The TLS floor per release, written out by hand: weak suites are refused on every
+/// release; `--tls-min-version` only where the release has the flag (3.5.8 and later).
+#[test]
+fn each_release_gets_the_tls_floor_flags_it_accepts() {
+    let suites = "ETCD_CIPHER_SUITES=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384";
+    for v in MIRRORED {
+        let c = Config { version: v.parse().unwrap(), ..Default::default() };
+        let m = member(&c);
+        let env = render_env(&m, &c, &one_member_cluster(&m));
+        check(&format!("etcd.env.v{v}"), &env);
+        let lines: Vec<&str> = env.lines().collect();
+        assert!(lines.contains(&suites), "etcd {v}: no cipher suites:\n{env}");
+        let min = lines.contains(&"ETCD_TLS_MIN_VERSION=TLS1.2");
+        assert_eq!(min, matches!(v, "3.5.16" | "3.5.30"), "etcd {v}: tls-min-version:\n{env}");
+        for weak in ["CBC", "RC4", "3DES", "TLS_RSA_"] {
+            assert!(!env.contains(weak), "etcd {v}: weak suite {weak}:\n{env}");
+        }
+    }
+}
+
+/// The etcd unit's user and sandbox, written out by hand: etcd runs as `etcd`, with no
+/// capabilities, a read-only system except its data directory, and a system call filter.
+#[test]
+fn the_etcd_unit_runs_etcd_unprivileged_and_confined() {
+    let unit = render_unit(&Config::default());
+    for line in [
+        "User=etcd",
+        "Group=etcd",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/etcd",
+        "PrivateTmp=yes",
+        "PrivateDevices=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "SystemCallFilter=@system-service",
+        "MemoryDenyWriteExecute=yes",
+        "RestrictRealtime=yes",
+        "UMask=0077",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "`{line}` missing:\n{unit}");
+    }
+    // A privileged port gets CAP_NET_BIND_SERVICE and nothing else.
+    let low = render_unit(&Config { client_port: 379, ..Default::default() });
+    assert!(low.lines().any(|l| l == "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"), "{low}");
+    assert!(low.lines().any(|l| l == "AmbientCapabilities=CAP_NET_BIND_SERVICE"), "{low}");
+    // A realtime scheduling policy from disk-priorities drops RestrictRealtime.
+    let rt = Config {
+        disk_priorities: vec!["CPUSchedulingPolicy=fifo".parse().unwrap()],
+        ..Default::default()
+    };
+    let rt = render_unit(&rt);
+    assert!(rt.lines().any(|l| l == "CPUSchedulingPolicy=fifo"), "{rt}");
+    assert!(!rt.contains("RestrictRealtime"), "{rt}");
+    // A data directory under /home stays reachable.
+    let home = render_unit(&Config { data_dir: "/home/etcd/data".into(), ..Default::default() });
+    assert!(home.lines().any(|l| l == "ProtectHome=read-only"), "{home}");
+    assert!(home.lines().any(|l| l == "ReadWritePaths=/home/etcd/data"), "{home}");
+}

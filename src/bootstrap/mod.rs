@@ -139,6 +139,10 @@ impl Agent {
                     let (Some(state), Some(m)) = (&earlier, &earlier_member) else {
                         bail!("internal error: no member of an earlier boot");
                     };
+                    // A member set up by an earlier version moves to the etcd user here.
+                    if phases::needs_migration(&state.config, m)? {
+                        phases::migrate_units(&state.config, m)?;
+                    }
                     phases::start(&state.config)?;
                     phases::wait_healthy(&state.config, m).await?;
                     Event::MemberHealthy

@@ -104,6 +104,10 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
         format!("cannot stage the binaries of etcd {new}; the running etcd {old} was not touched")
     })?;
 
+    // A member set up by an earlier version moves to the etcd user with this restart.
+    if phases::needs_migration(&c, &m)? {
+        phases::migrate_units(&c, &m)?;
+    }
     if let Err(e) = switch_and_wait(&c, &m, &tls, &new).await {
         warn!(error = %format!("{e:#}"), to = %old, "upgrade failed; rolling back");
         return match switch_and_wait(&c, &m, &tls, &old).await {

@@ -40,7 +40,8 @@ pub struct Request {
 /// already a healthy member, in which case nothing was changed.
 pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -> Result<bool> {
     let state = match check_existing(c, m, Origin::Init).await? {
-        Existing::HealthyMember if req.phase.is_none() => return Ok(true),
+        // A member set up by an earlier version moves to the etcd user here.
+        Existing::HealthyMember if req.phase.is_none() => return Ok(!phases::migrate(c, m).await?),
         Existing::HealthyMember => State::load(&c.state_file)?.context("state file vanished")?,
         Existing::Resume(state) | Existing::TakeOver(state) => state,
         Existing::Fresh => {

@@ -42,7 +42,10 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
     let mut taken_over = false;
     let state = match check_existing(c, m, Origin::Join).await? {
         Existing::HealthyMember if req.phase.is_none() => {
-            info!("this machine is already a healthy voting member; nothing to do");
+            // A member set up by an earlier version moves to the etcd user here.
+            if !crate::phases::migrate(c, m).await? {
+                info!("this machine is already a healthy voting member; nothing to do");
+            }
             return Ok(None);
         }
         Existing::HealthyMember => State::load(&c.state_file)?.context("state file vanished")?,
