@@ -86,7 +86,15 @@ impl LocalMember {
     ) -> Result<LocalMember, String> {
         let name = match &c.name {
             Some(n) => n.to_string(),
-            None => hostname()?,
+            None => {
+                let h = hostname()?;
+                h.parse::<crate::config::MemberName>().map_err(|e| {
+                    format!(
+                        "the host name is no member name: {e}; set name (flag --name or key name)"
+                    )
+                })?;
+                h
+            }
         };
         let advertise = match &c.advertise_address {
             Some(a) => a.clone(),
@@ -168,6 +176,45 @@ fn hostname() -> Result<String, String> {
     } else {
         Ok(short)
     }
+}
+
+/// A member of the cluster whose name or peer URL another member reported and that cannot be
+/// written into etcd's flags and the environment file as it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin} lists member {name:?} with peer URL {url:?}: {reason}; nothing was written. Fix that member's name (etcd --name) or peer URL, or remove it from the cluster")]
+pub struct UnsafeMember {
+    pub origin: String,
+    pub name: String,
+    pub url: String,
+    pub reason: String,
+}
+
+/// Checks `name=peer-url` pairs learned from the cluster or from discovery before any of them
+/// reaches a file: each name is a member name (or empty, where `allow_unnamed`: a learner
+/// that never started), each URL an `http(s)://` URL of [`crate::config::URL_CHARS`].
+pub fn check_members<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    allow_unnamed: bool,
+    origin: &str,
+) -> Result<(), UnsafeMember> {
+    for (name, url) in pairs {
+        let unsafe_member = |reason: String| UnsafeMember {
+            origin: origin.to_string(),
+            name: name.to_string(),
+            url: url.to_string(),
+            reason,
+        };
+        if !(name.is_empty() && allow_unnamed) {
+            name.parse::<crate::config::MemberName>().map_err(unsafe_member)?;
+        }
+        crate::config::check_chars(url, crate::config::URL_CHARS, "a peer URL")
+            .map_err(unsafe_member)?;
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+            _ => return Err(unsafe_member(format!("{url:?} is not an http(s) URL"))),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

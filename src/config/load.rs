@@ -98,11 +98,24 @@ pub fn parse_layer(text: &str, origin: &str) -> Result<Mapping, ConfigError> {
     Ok(mapping)
 }
 
-fn check_layer(layer: &Mapping, origin: &str) -> Result<(), ConfigError> {
+/// Checks the keys and types of one layer on its own; errors name `origin`.
+pub fn check_layer(layer: &Mapping, origin: &str) -> Result<(), ConfigError> {
     typed(layer, origin).map(|_| ())
 }
 
 fn typed(layer: &Mapping, origin: &str) -> Result<Config, ConfigError> {
+    let config = deserialize(layer, origin)?;
+    for (i, k) in config.bootstrap.metadata.allowed_keys().iter().enumerate() {
+        super::types::check_metadata_key(k).map_err(|message| ConfigError::Key {
+            origin: origin.into(),
+            key: format!("bootstrap.metadata.allowed-keys[{i}]"),
+            message,
+        })?;
+    }
+    Ok(config)
+}
+
+fn deserialize(layer: &Mapping, origin: &str) -> Result<Config, ConfigError> {
     serde_path_to_error::deserialize(Value::Mapping(layer.clone())).map_err(|e| {
         let key = e.path().to_string();
         let message = e.into_inner().to_string();

@@ -40,14 +40,10 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     if c.backup_keep == 0 {
         return Err(invalid("backup-keep", "must keep at least 1 snapshot".into()));
     }
-    if !c.metrics_textfile_dir.as_os_str().is_empty() && !c.metrics_textfile_dir.is_absolute() {
-        return Err(invalid(
-            "metrics-textfile-dir",
-            format!(
-                "{} must be an absolute path, or \"\" to write no metrics",
-                c.metrics_textfile_dir.display()
-            ),
-        ));
+    if !c.metrics_textfile_dir.as_os_str().is_empty() {
+        super::types::check_path(&c.metrics_textfile_dir).map_err(|e| {
+            invalid("metrics-textfile-dir", format!("{e}, or \"\" to write no metrics"))
+        })?;
     }
     if c.backup_s3_keep == Some(0) {
         return Err(invalid("backup-s3-keep", "must keep at least 1 snapshot".into()));
