@@ -105,11 +105,17 @@ pub fn check_layer(layer: &Mapping, origin: &str) -> Result<(), ConfigError> {
 
 fn typed(layer: &Mapping, origin: &str) -> Result<Config, ConfigError> {
     let config = deserialize(layer, origin)?;
+    let key_error =
+        |key: String, message: String| ConfigError::Key { origin: origin.into(), key, message };
+    // The one path setting that may be empty (no metrics): its type is a plain path.
+    if !config.metrics_textfile_dir.as_os_str().is_empty() {
+        super::types::check_path(&config.metrics_textfile_dir).map_err(|e| {
+            key_error("metrics-textfile-dir".into(), format!("{e}, or \"\" to write no metrics"))
+        })?;
+    }
     for (i, k) in config.bootstrap.metadata.allowed_keys().iter().enumerate() {
-        super::types::check_metadata_key(k).map_err(|message| ConfigError::Key {
-            origin: origin.into(),
-            key: format!("bootstrap.metadata.allowed-keys[{i}]"),
-            message,
+        super::types::check_metadata_key(k).map_err(|message| {
+            key_error(format!("bootstrap.metadata.allowed-keys[{i}]"), message)
         })?;
     }
     Ok(config)
