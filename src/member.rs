@@ -279,4 +279,39 @@ mod tests {
         let c = Config { advertise_address: Some("node-a".into()), ..Default::default() };
         assert_eq!(resolve(&c).listen_peer_urls, ["https://0.0.0.0:2380"]);
     }
+
+    #[test]
+    fn a_host_name_that_is_no_member_name_is_refused_naming_the_setting() {
+        let err = LocalMember::resolve(
+            &Config::default(),
+            || Ok("m1;reboot".into()),
+            || Ok("10.0.0.5".parse().unwrap()),
+        )
+        .unwrap_err();
+        assert!(err.contains("\"m1;reboot\"") && err.contains("set name"), "{err}");
+    }
+
+    #[test]
+    fn member_lists_with_names_or_urls_that_would_be_syntax_in_a_file_are_refused() {
+        let ok = [("m1", "https://10.0.0.1:2380"), ("m-2.a_b", "https://[fd00::2]:2380")];
+        assert!(check_members(ok, false, "test").is_ok());
+        assert!(check_members([("", "https://10.0.0.3:2380")], true, "test").is_ok());
+        for (name, url) in [
+            ("", "https://10.0.0.3:2380"),
+            ("m1\nETCD_DATA_DIR=/tmp", "https://10.0.0.1:2380"),
+            ("m1,evil=https://10.9.9.9:2380", "https://10.0.0.1:2380"),
+            ("m1$(reboot)", "https://10.0.0.1:2380"),
+            ("m1", "https://10.0.0.1:2380\nETCD_X=1"),
+            ("m1", "https://10.0.0.1:2380,https://10.9.9.9:2380"),
+            ("m1", "https://10.0.0.1:2380 x"),
+            ("m1", "unix:///run/x"),
+        ] {
+            let err = check_members([(name, url)], false, "the member list of the cluster at X")
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("the member list of the cluster at X lists member "), "{err}");
+            assert!(err.contains("nothing was written"), "{err}");
+            assert!(!err.contains('\n'), "shown raw: {err}");
+        }
+    }
 }

@@ -53,3 +53,29 @@ pub const MEMBER_NAME_EXTRA: &str = "-_.";
 pub fn is_member_name(s: &str) -> bool {
     !s.is_empty() && unsafe_char(s, MEMBER_NAME_EXTRA).is_none()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every ASCII character that a systemd unit, an environment file or sh reads as syntax.
+    const SYNTAX: &str = "\n\r\t\0\x0b\x0c\x1b\x7f \"'\\$`;&|<>%~*?#(){}[]!^";
+
+    #[test]
+    fn no_character_that_a_unit_an_environment_file_or_sh_interprets_is_a_path_or_name_char() {
+        for c in SYNTAX.chars().filter(|c| !"[]".contains(*c)) {
+            assert!(!PATH_CHARS.contains(c), "{c:?} in PATH_CHARS");
+            assert!(!URL_CHARS.contains(c) || "%~".contains(c), "{c:?} in URL_CHARS");
+        }
+        for c in SYNTAX.chars() {
+            assert!(!MEMBER_NAME_EXTRA.contains(c), "{c:?} in MEMBER_NAME_EXTRA");
+            assert!(!is_member_name(&format!("m{c}1")), "{c:?} in a member name");
+            let shown = check_chars(&format!("/a{c}b"), PATH_CHARS, "a path").unwrap_err();
+            assert!(!shown.contains(['\n', '\r', '\0']), "shown raw: {shown}");
+        }
+        assert!(check_chars("/var/lib/etcd-1/a_b.c+d@e:f,g=h", PATH_CHARS, "a path").is_ok());
+        assert!(!is_member_name("") && !is_member_name("é") && is_member_name("i-0abc.x_y"));
+        assert_eq!(unsafe_char("/a b", PATH_CHARS).as_deref(), Some("a space"));
+        assert_eq!(unsafe_char("/a\nb", PATH_CHARS).as_deref(), Some("a newline"));
+    }
+}

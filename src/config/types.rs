@@ -441,6 +441,41 @@ mod tests {
     }
 
     #[test]
+    fn values_that_reach_files_refuse_what_units_env_files_or_sh_would_interpret() {
+        for bad in
+            ["\n", "\r", "\0", "\x1b", " ", "$", "`", ";", "&", "|", "<", ">", "%", "\"", "'", "\\"]
+        {
+            assert!(format!("/var/lib/etcd{bad}x").parse::<AbsPath>().is_err(), "path {bad:?}");
+            assert!(format!("m{bad}1").parse::<MemberName>().is_err(), "name {bad:?}");
+            assert!(format!("t{bad}1").parse::<ClusterToken>().is_err(), "token {bad:?}");
+            assert!(
+                format!("quay.io/etcd{bad}x").parse::<ImageRepository>().is_err(),
+                "image {bad:?}"
+            );
+            assert!(
+                format!("daily{bad}x").parse::<Calendar>().is_err() || bad == " ",
+                "calendar {bad:?}"
+            );
+            if bad != "%" {
+                // url::Url would drop a newline or tab silently: the text itself is checked.
+                assert!(
+                    format!("http://m.example/e{bad}x").parse::<ReleaseUrl>().is_err(),
+                    "url {bad:?}"
+                );
+                assert!(
+                    format!("http://s3.example{bad}x").parse::<S3Endpoint>().is_err(),
+                    "s3 {bad:?}"
+                );
+            }
+        }
+        assert!("/srv/etcd-data_1/a.b".parse::<AbsPath>().is_ok());
+        assert!("etcd-3f2a91c0d1e2b3a4".parse::<ClusterToken>().is_ok());
+        assert!("registry.example:5000/etcd/etcd".parse::<ImageRepository>().is_ok());
+        let err = "/var/lib/etcd\nExecStartPre=/bin/sh".parse::<AbsPath>().unwrap_err();
+        assert!(err.contains("contains a newline") && !err.contains('\n'), "{err}");
+    }
+
+    #[test]
     fn durations_round_up_to_whole_seconds() {
         assert_eq!(parse_duration_seconds("1m30s"), Ok(90));
         assert_eq!(parse_duration_seconds("1500ms"), Ok(2));
