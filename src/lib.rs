@@ -22,7 +22,8 @@
 //!   host names resolved without libc; `aws_credentials` the one AWS credential rule;
 //!   `aws_api` SigV4 signing and AWS error documents; `digest` SHA-256;
 //!   `fsutil` crash-safe writes; `error_chain` error text with every cause; `stdout` the
-//!   commands' output (a closed stdout ends etcdadm quietly).
+//!   commands' output (a closed stdout ends etcdadm quietly); `safe_chars` what a value
+//!   written into a unit, environment file or script may hold.
 
 pub mod aws_api;
 pub mod aws_credentials;
@@ -48,6 +49,7 @@ pub mod release;
 pub mod resolver;
 pub mod retry;
 pub mod s3;
+pub mod safe_chars;
 pub mod service;
 pub mod snapshot;
 pub mod state;

@@ -86,7 +86,15 @@ impl LocalMember {
     ) -> Result<LocalMember, String> {
         let name = match &c.name {
             Some(n) => n.to_string(),
-            None => hostname()?,
+            None => {
+                let h = hostname()?;
+                h.parse::<crate::config::MemberName>().map_err(|e| {
+                    format!(
+                        "the host name is no member name: {e}; set name (flag --name or key name)"
+                    )
+                })?;
+                h
+            }
         };
         let advertise = match &c.advertise_address {
             Some(a) => a.clone(),
@@ -170,6 +178,45 @@ fn hostname() -> Result<String, String> {
     }
 }
 
+/// A member of the cluster whose name or peer URL another member reported and that cannot be
+/// written into etcd's flags and the environment file as it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin} lists member {name:?} with peer URL {url:?}: {reason}; nothing was written. Fix that member's name (etcd --name) or peer URL, or remove it from the cluster")]
+pub struct UnsafeMember {
+    pub origin: String,
+    pub name: String,
+    pub url: String,
+    pub reason: String,
+}
+
+/// Checks `name=peer-url` pairs learned from the cluster or from discovery before any of them
+/// reaches a file: each name is a member name (or empty, where `allow_unnamed`: a learner
+/// that never started), each URL an `http(s)://` URL of [`crate::config::URL_CHARS`].
+pub fn check_members<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    allow_unnamed: bool,
+    origin: &str,
+) -> Result<(), UnsafeMember> {
+    for (name, url) in pairs {
+        let unsafe_member = |reason: String| UnsafeMember {
+            origin: origin.to_string(),
+            name: name.to_string(),
+            url: url.to_string(),
+            reason,
+        };
+        if !(name.is_empty() && allow_unnamed) {
+            name.parse::<crate::config::MemberName>().map_err(unsafe_member)?;
+        }
+        crate::config::check_chars(url, crate::config::URL_CHARS, "a peer URL")
+            .map_err(unsafe_member)?;
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+            _ => return Err(unsafe_member(format!("{url:?} is not an http(s) URL"))),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +278,40 @@ mod tests {
     fn hostname_without_bind_listens_everywhere() {
         let c = Config { advertise_address: Some("node-a".into()), ..Default::default() };
         assert_eq!(resolve(&c).listen_peer_urls, ["https://0.0.0.0:2380"]);
+    }
+
+    #[test]
+    fn a_host_name_that_is_no_member_name_is_refused_naming_the_setting() {
+        let err = LocalMember::resolve(
+            &Config::default(),
+            || Ok("m1;reboot".into()),
+            || Ok("10.0.0.5".parse().unwrap()),
+        )
+        .unwrap_err();
+        assert!(err.contains("\"m1;reboot\"") && err.contains("set name"), "{err}");
+    }
+
+    #[test]
+    fn member_lists_with_names_or_urls_that_would_be_syntax_in_a_file_are_refused() {
+        let ok = [("m1", "https://10.0.0.1:2380"), ("m-2.a_b", "https://[fd00::2]:2380")];
+        assert!(check_members(ok, false, "test").is_ok());
+        assert!(check_members([("", "https://10.0.0.3:2380")], true, "test").is_ok());
+        for (name, url) in [
+            ("", "https://10.0.0.3:2380"),
+            ("m1\nETCD_DATA_DIR=/tmp", "https://10.0.0.1:2380"),
+            ("m1,evil=https://10.9.9.9:2380", "https://10.0.0.1:2380"),
+            ("m1$(reboot)", "https://10.0.0.1:2380"),
+            ("m1", "https://10.0.0.1:2380\nETCD_X=1"),
+            ("m1", "https://10.0.0.1:2380,https://10.9.9.9:2380"),
+            ("m1", "https://10.0.0.1:2380 x"),
+            ("m1", "unix:///run/x"),
+        ] {
+            let err = check_members([(name, url)], false, "the member list of the cluster at X")
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("the member list of the cluster at X lists member "), "{err}");
+            assert!(err.contains("nothing was written"), "{err}");
+            assert!(!err.contains('\n'), "shown raw: {err}");
+        }
     }
 }

@@ -695,10 +695,19 @@ fn instance(
 /// Loads the configuration with `md` as its metadata layer (no file).
 fn load_with_metadata(md: &InstanceMetadata) -> Result<Config, config::ConfigError> {
     let dir = tempfile::tempdir().unwrap();
-    let layer = etcdadm::bootstrap::metadata_layer(md);
+    // Every key a tag could set allowed, so that every setting's parser is fuzzed through
+    // metadata (the allow-list itself is tested in src/bootstrap).
+    let all: Vec<String> = config::FLAG_KEYS
+        .iter()
+        .chain(config::FILE_KEYS)
+        .map(|k| k.replace('_', "-"))
+        .filter(|k| k != "bootstrap")
+        .chain(["cluster-size".to_string()])
+        .collect();
+    let layer = etcdadm::bootstrap::metadata_layer(md, &all)?;
     config::load(&ConfigSources {
         file: dir.path().join("absent.yaml"),
-        metadata: layer,
+        metadata: layer.settings,
         ..Default::default()
     })
 }
@@ -791,7 +800,7 @@ fn metadata_text_settings_keep_their_text() {
         let from_md = load_with_metadata(&md).map_err(|e| TestCaseError::fail(format!("etcdadm-{key}={value} refused from metadata, accepted from a file: {e}")))?;
         let get = |c: &Config| match key {
             "name" => c.name.as_ref().map(|n| n.to_string()),
-            "initial-cluster-token" => c.initial_cluster_token.clone(),
+            "initial-cluster-token" => c.initial_cluster_token.as_ref().map(|t| t.to_string()),
             _ => c.advertise_address.as_ref().map(|a| a.to_string()),
         };
         prop_assert_eq!(get(&from_md), get(&from_file));

@@ -112,7 +112,10 @@ impl Agent {
             read_metadata(&c.bootstrap.metadata, c.bootstrap.deadline_seconds, Some(&self.retries))
                 .await?;
         if let Some(md) = &md {
-            sources.metadata = metadata_layer(md);
+            let allowed = c.bootstrap.metadata.allowed_keys();
+            let layer = metadata_layer(md, allowed)?;
+            layer.warn_ignored(md, allowed);
+            sources.metadata = layer.settings;
         }
         let mut c =
             config::load(&sources).context("configuration with instance metadata applied")?;
@@ -374,32 +377,90 @@ pub(crate) async fn read_metadata(
     Ok(md)
 }
 
-/// Metadata as a configuration layer below the files: the instance's address, and every
-/// `etcdadm-<key>` tag or attribute as `<key>` (its value read as YAML, so numbers, lists
-/// and mappings work).
-pub fn metadata_layer(md: &InstanceMetadata) -> Mapping {
-    let mut layer = Mapping::new();
-    let address = md.private_ipv4.map(|a| a.to_string()).or(md.private_ipv6.map(|a| a.to_string()));
-    if let Some(a) = address {
-        layer.insert("advertise-address".into(), a.into());
-    }
-    for (k, v) in &md.attributes {
-        if let Some(key) = k.strip_prefix(ATTRIBUTE_PREFIX) {
-            let text = Value::String(v.clone());
-            let value = match serde_yaml_ng::from_str::<Value>(v) {
-                Ok(parsed) if !fits(key, &parsed) && fits(key, &text) => text,
-                Ok(parsed) => parsed,
-                Err(_) => text,
-            };
-            layer.insert(key.into(), value);
+/// What instance metadata contributes to the configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetadataLayer {
+    /// A configuration layer below the files.
+    pub settings: Mapping,
+    /// `etcdadm-*` tags or attributes that were left out: their key is not allowed.
+    pub ignored: Vec<String>,
+}
+
+impl MetadataLayer {
+    /// One warning per ignored tag, naming it (escaped: a tag may hold any character) and
+    /// the allow-list; its value is never shown.
+    pub fn warn_ignored(&self, md: &InstanceMetadata, allowed: &[String]) {
+        for tag in &self.ignored {
+            tracing::warn!(
+                provider = md.provider,
+                "ignoring instance {} {tag:?}: instance metadata may set only bootstrap.metadata.allowed-keys ({}); set it in the configuration file instead, or add its key to allowed-keys there",
+                tag_word(md.provider),
+                if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") },
+            );
         }
     }
-    layer
+}
+
+/// What the provider calls the settings attached to an instance.
+fn tag_word(provider: &str) -> &'static str {
+    match provider {
+        "ec2" => "tag",
+        "openstack" => "meta key",
+        _ => "attribute",
+    }
+}
+
+/// Metadata as a configuration layer below the files: the instance's address, and each
+/// `etcdadm-<key>` tag or attribute whose key is in `allowed` (`bootstrap.metadata.
+/// allowed-keys`) as setting `<key>` (its value read as YAML, so numbers and lists work;
+/// `cluster-size` is `bootstrap.cluster-size`). Tags are data, not configuration: any other
+/// `etcdadm-*` tag is ignored (listed in `ignored`), so whoever may tag an instance cannot
+/// choose what root installs or where data goes. An allowed tag whose value its setting
+/// refuses is an error naming the tag and the key.
+pub fn metadata_layer(
+    md: &InstanceMetadata,
+    allowed: &[String],
+) -> Result<MetadataLayer, config::ConfigError> {
+    let mut out = MetadataLayer::default();
+    let address = md.private_ipv4.map(|a| a.to_string()).or(md.private_ipv6.map(|a| a.to_string()));
+    if let Some(a) = address {
+        out.settings.insert("advertise-address".into(), a.into());
+    }
+    for (k, v) in &md.attributes {
+        let Some(key) = k.strip_prefix(ATTRIBUTE_PREFIX) else { continue };
+        if !allowed.iter().any(|a| a == key) {
+            out.ignored.push(k.clone());
+            continue;
+        }
+        let text = Value::String(v.clone());
+        let value = match serde_yaml_ng::from_str::<Value>(v) {
+            Ok(parsed) if !fits(key, &parsed) && fits(key, &text) => text,
+            Ok(parsed) => parsed,
+            Err(_) => text,
+        };
+        let one = match key {
+            "cluster-size" => Mapping::from_iter([(
+                Value::from("bootstrap"),
+                Value::Mapping(Mapping::from_iter([(Value::from(key), value)])),
+            )]),
+            _ => Mapping::from_iter([(Value::from(key), value)]),
+        };
+        let origin = format!("instance metadata, {} {k}", tag_word(md.provider));
+        config::check_layer(&one, &origin)?;
+        config::merge(&mut out.settings, one);
+    }
+    Ok(out)
 }
 
 /// Whether `value` has the type setting `key` takes.
 fn fits(key: &str, value: &Value) -> bool {
-    let one = Mapping::from_iter([(Value::String(key.to_string()), value.clone())]);
+    let one = match key {
+        "cluster-size" => Mapping::from_iter([(
+            Value::from("bootstrap"),
+            Value::Mapping(Mapping::from_iter([(Value::from(key), value.clone())])),
+        )]),
+        _ => Mapping::from_iter([(Value::String(key.to_string()), value.clone())]),
+    };
     serde_yaml_ng::from_value::<Config>(Value::Mapping(one)).is_ok()
 }
 
@@ -436,7 +497,6 @@ pub(crate) async fn discovery_context(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     #[test]
     fn names_from_hosts() {
@@ -445,9 +505,8 @@ mod tests {
         assert_eq!(name_for_host(&Host::parse("etcd-a.example.com").unwrap()), "etcd-a");
     }
 
-    #[test]
-    fn metadata_fills_address_and_prefixed_settings() {
-        let md = InstanceMetadata {
+    fn instance(attributes: &[(&str, &str)]) -> InstanceMetadata {
+        InstanceMetadata {
             provider: "ec2",
             instance_id: "i-1".into(),
             hostname: None,
@@ -455,28 +514,177 @@ mod tests {
             private_ipv6: None,
             region: None,
             availability_zone: None,
-            attributes: BTreeMap::from([
-                ("etcdadm-version".to_string(), "3.5.16".to_string()),
-                ("etcdadm-client-port".to_string(), "3379".to_string()),
-                ("Name".to_string(), "web".to_string()),
-            ]),
-        };
-        let layer = metadata_layer(&md);
-        assert_eq!(layer.len(), 3);
+            attributes: attributes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    /// The configuration from `file` (YAML) with `md`'s layer under it, as bootstrap loads it.
+    fn load_with(file: &str, md: &InstanceMetadata) -> Result<(Config, Vec<String>), String> {
         let dir = tempfile::tempdir().unwrap();
-        let c = config::load(&ConfigSources {
-            file: dir.path().join("none.yaml"),
-            metadata: layer,
-            ..Default::default()
-        })
-        .unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, file).unwrap();
+        let mut sources = ConfigSources { file: path, ..Default::default() };
+        let c = config::load(&sources).map_err(|e| e.to_string())?;
+        let layer =
+            metadata_layer(md, c.bootstrap.metadata.allowed_keys()).map_err(|e| e.to_string())?;
+        sources.metadata = layer.settings;
+        let c = config::load(&sources).map_err(|e| e.to_string())?;
+        Ok((c, layer.ignored))
+    }
+
+    const EC2: &str = "bootstrap:\n  metadata:\n    provider: ec2\n";
+
+    #[test]
+    fn allowed_tags_apply_and_other_etcdadm_tags_are_ignored() {
+        let md = instance(&[
+            ("etcdadm-version", "3.5.16"),
+            ("etcdadm-cluster-size", "5"),
+            ("etcdadm-backup-on-calendar", "*-*-* 02:00"),
+            ("etcdadm-client-port", "3379"),
+            ("Name", "web"),
+        ]);
+        let (c, ignored) = load_with(EC2, &md).unwrap();
         assert_eq!(
             (
                 c.advertise_address.map(|a| a.to_string()).as_deref(),
                 c.version.as_str(),
+                c.bootstrap.cluster_size,
+                c.backup_on_calendar.as_str(),
                 c.client_port
             ),
-            (Some("10.1.2.3"), "3.5.16", 3379)
+            (Some("10.1.2.3"), "3.5.16", Some(5), "*-*-* 02:00", 2379)
         );
+        assert_eq!(ignored, ["etcdadm-client-port"]);
+    }
+
+    #[test]
+    fn tags_that_would_choose_what_root_installs_or_where_data_goes_are_ignored() {
+        let hostile = [
+            ("etcdadm-release-url", "http://evil.example/etcd"),
+            ("etcdadm-release-sha256", &"ab".repeat(32)),
+            ("etcdadm-install-dir", "/tmp/evil"),
+            ("etcdadm-unit-file", "/etc/systemd/system/evil.service"),
+            ("etcdadm-env-file", "/etc/evil.env"),
+            ("etcdadm-backup-s3-endpoint", "http://evil.example:9000"),
+            ("etcdadm-backup-s3-url", "s3://evil/etcd/"),
+            ("etcdadm-disk-priorities", "[Nice=-20]"),
+            ("etcdadm-image-repository", "evil.example/etcd"),
+            ("etcdadm-name", "m1\nExecStartPre=/bin/sh -c 'touch /pwned'"),
+            ("etcdadm-allowed-keys", "[release-url]"),
+            ("etcdadm-bootstrap", "{metadata: {provider: ec2, allowed-keys: [release-url]}}"),
+            ("etcdadm-bootstrap.metadata.allowed-keys", "[release-url]"),
+        ];
+        let hostile: Vec<(&str, &str)> = hostile.iter().map(|(k, v)| (*k, &**v)).collect();
+        let md = instance(&hostile);
+        let (c, ignored) = load_with(EC2, &md).unwrap();
+        let mut expected: Vec<&str> = hostile.iter().map(|(k, _)| *k).collect();
+        expected.sort();
+        assert_eq!(ignored, expected);
+        let (plain, _) = load_with(EC2, &instance(&[])).unwrap();
+        assert_eq!(c, plain, "a hostile tag changed the configuration");
+        assert_eq!(c.release_url, Config::default().release_url);
+        assert_eq!(c.install_dir, Config::default().install_dir);
+        assert_eq!(c.name, None);
+    }
+
+    #[test]
+    fn the_configuration_file_widens_the_allow_list() {
+        let file = "bootstrap:\n  metadata:\n    provider: ec2\n    allowed-keys: [version, client-port, install-dir]\n";
+        let md = instance(&[
+            ("etcdadm-client-port", "3379"),
+            ("etcdadm-install-dir", "/usr/local/bin"),
+            ("etcdadm-cluster-size", "5"),
+        ]);
+        let (c, ignored) = load_with(file, &md).unwrap();
+        assert_eq!((c.client_port, c.install_dir.to_str()), (3379, Some("/usr/local/bin")));
+        // The list is the whole list: cluster-size, a default, was not named.
+        assert_eq!(
+            (c.bootstrap.cluster_size, ignored),
+            (None, vec!["etcdadm-cluster-size".into()])
+        );
+    }
+
+    #[test]
+    fn the_allow_list_can_never_name_the_bootstrap_settings() {
+        for key in ["bootstrap", "allowed-keys", "bootstrap.metadata", "no-such-key"] {
+            let file = format!(
+                "bootstrap:\n  metadata:\n    provider: ec2\n    allowed-keys: [version, {key}]\n"
+            );
+            let err = load_with(&file, &instance(&[])).unwrap_err();
+            assert!(
+                err.contains("config.yaml: key `bootstrap.metadata.allowed-keys[1]`: "),
+                "{err}"
+            );
+            assert!(err.contains(&format!("\"{key}\"")), "{err}");
+        }
+        // And a provider without tags takes no list.
+        let err = load_with(
+            "bootstrap:\n  metadata:\n    provider: nocloud\n    allowed-keys: [version]\n",
+            &instance(&[]),
+        )
+        .unwrap_err();
+        assert!(err.contains("allowed-keys"), "{err}");
+    }
+
+    #[test]
+    fn an_allowed_tag_with_a_bad_value_is_one_error_naming_the_tag_and_the_key() {
+        let file = "bootstrap:\n  metadata:\n    provider: ec2\n    allowed-keys: [version, install-dir, name, backup-on-calendar]\n";
+        for (tag, value, key) in [
+            ("etcdadm-install-dir", "/opt/bin\nExecStartPre=/bin/sh", "install-dir"),
+            ("etcdadm-install-dir", "/opt/$(reboot)", "install-dir"),
+            ("etcdadm-name", "m1\nETCD_DATA_DIR=/tmp", "name"),
+            ("etcdadm-name", "m1;reboot", "name"),
+            ("etcdadm-backup-on-calendar", "daily\nExecStartPre=/bin/sh", "backup-on-calendar"),
+            ("etcdadm-version", "3.5.16;reboot", "version"),
+        ] {
+            let err = load_with(file, &instance(&[(tag, value)])).unwrap_err();
+            assert!(
+                err.starts_with(&format!("instance metadata, tag {tag}: key `{key}`: ")),
+                "{tag}={value:?}: {err}"
+            );
+            assert!(!err.contains('\n'), "the error shows the value raw: {err}");
+        }
+    }
+
+    #[test]
+    fn each_ignored_tag_is_warned_about_once_by_name_and_its_value_is_not_shown() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let md = instance(&[
+            ("etcdadm-release-url", "http://evil.example/secret-value"),
+            ("etcdadm-name", "m1\nforged line"),
+            ("etcdadm-version", "3.5.16"),
+        ]);
+        let allowed: Vec<String> =
+            metadata::DEFAULT_ALLOWED_KEYS.iter().map(|k| k.to_string()).collect();
+        tracing::subscriber::with_default(subscriber, || {
+            metadata_layer(&md, &allowed).unwrap().warn_ignored(&md, &allowed);
+        });
+        let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 2, "{log}");
+        assert!(lines.iter().all(|l| l.contains("WARN")), "{log}");
+        assert_eq!(
+            lines.iter().filter(|l| l.contains("tag \"etcdadm-release-url\"")).count(),
+            1,
+            "{log}"
+        );
+        assert_eq!(lines.iter().filter(|l| l.contains("tag \"etcdadm-name\"")).count(), 1, "{log}");
+        assert!(lines[0].contains("version, cluster-size, backup-on-calendar"), "{log}");
+        assert!(!log.contains("evil") && !log.contains("forged"), "a value was logged: {log}");
     }
 }

@@ -68,7 +68,10 @@ pub async fn run(mut sources: ConfigSources, req: Request) -> Result<()> {
             bootstrap::read_metadata(&c.bootstrap.metadata, deadline.as_secs(), Some(&observer))
                 .await?;
         if let Some(md) = &md {
-            sources.metadata = bootstrap::metadata_layer(md);
+            let allowed = c.bootstrap.metadata.allowed_keys();
+            let layer = bootstrap::metadata_layer(md, allowed)?;
+            layer.warn_ignored(md, allowed);
+            sources.metadata = layer.settings;
         }
         let c = config::load(&sources).context("configuration with instance metadata applied")?;
         let cfg = c

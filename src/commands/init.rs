@@ -14,7 +14,10 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
     c.name = Some(m.name.parse().map_err(|e| anyhow::anyhow!("member name: {e}"))?);
     let new = NewCluster {
         initial_cluster: vec![(m.name.clone(), m.peer_url.clone())],
-        token: c.initial_cluster_token.clone().unwrap_or_else(|| format!("etcd-{}", m.name)),
+        token: c
+            .initial_cluster_token
+            .as_ref()
+            .map_or_else(|| format!("etcd-{}", m.name), |t| t.to_string()),
     };
     // The instructions need only the configuration: printing them changes nothing.
     if req.phase == Some(InitPhase::PostInitInstructions) {

@@ -98,11 +98,30 @@ pub fn parse_layer(text: &str, origin: &str) -> Result<Mapping, ConfigError> {
     Ok(mapping)
 }
 
-fn check_layer(layer: &Mapping, origin: &str) -> Result<(), ConfigError> {
+/// Checks the keys and types of one layer on its own; errors name `origin`.
+pub fn check_layer(layer: &Mapping, origin: &str) -> Result<(), ConfigError> {
     typed(layer, origin).map(|_| ())
 }
 
 fn typed(layer: &Mapping, origin: &str) -> Result<Config, ConfigError> {
+    let config = deserialize(layer, origin)?;
+    let key_error =
+        |key: String, message: String| ConfigError::Key { origin: origin.into(), key, message };
+    // The one path setting that may be empty (no metrics): its type is a plain path.
+    if !config.metrics_textfile_dir.as_os_str().is_empty() {
+        super::types::check_path(&config.metrics_textfile_dir).map_err(|e| {
+            key_error("metrics-textfile-dir".into(), format!("{e}, or \"\" to write no metrics"))
+        })?;
+    }
+    for (i, k) in config.bootstrap.metadata.allowed_keys().iter().enumerate() {
+        super::types::check_metadata_key(k).map_err(|message| {
+            key_error(format!("bootstrap.metadata.allowed-keys[{i}]"), message)
+        })?;
+    }
+    Ok(config)
+}
+
+fn deserialize(layer: &Mapping, origin: &str) -> Result<Config, ConfigError> {
     serde_path_to_error::deserialize(Value::Mapping(layer.clone())).map_err(|e| {
         let key = e.path().to_string();
         let message = e.into_inner().to_string();

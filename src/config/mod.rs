@@ -10,7 +10,7 @@ mod settings;
 mod types;
 mod validate;
 
-pub use load::{flags_layer, load, ConfigSources};
+pub use load::{check_layer, flags_layer, load, merge, ConfigSources};
 pub use settings::{
     BackupFlags, Config, MemberFlags, ReleaseFlags, S3Flags, StateFlag, FILE_KEYS, FLAG_KEYS,
     SETTINGS_HEADING,

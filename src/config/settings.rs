@@ -18,8 +18,8 @@
 //! while `Config` holds the merged values, and subcommands take different groups of flags.
 
 use super::types::{
-    parse_duration_seconds, AbsPath, Arch, Calendar, DiskPriority, EtcdVersion, ImageRepository,
-    MemberName, Region, ReleaseUrl, S3Endpoint, S3Location, Sha256Hex,
+    parse_duration_seconds, AbsPath, Arch, Calendar, ClusterToken, DiskPriority, EtcdVersion,
+    ImageRepository, MemberName, Region, ReleaseUrl, S3Endpoint, S3Location, Sha256Hex,
 };
 use super::{BootstrapConfig, InitSystem, DEFAULT_ETCD_VERSION, DEFAULT_METRICS_TEXTFILE_DIR};
 use crate::net::Host;
@@ -166,7 +166,7 @@ settings! {
         cert_renew_within_days: u32, flag Option<u32> = 30;
         /// Cluster token for init (default: etcd-<name>).
         [value_name = "TOKEN"]
-        initial_cluster_token: Option<String>, flag Option<String> = None;
+        initial_cluster_token: Option<ClusterToken>, flag Option<ClusterToken> = None;
         /// How long init, join and reset wait for etcd (health, catch-up, membership
         /// changes).
         [value_name = "SECONDS"]

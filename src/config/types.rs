@@ -87,11 +87,24 @@ macro_rules! checked_string {
     };
 }
 
+pub use crate::safe_chars::{check_chars, unsafe_char, MEMBER_NAME_EXTRA, PATH_CHARS, URL_CHARS};
+
+/// A path that may be written into a unit file, an environment file or a shell script.
+pub fn check_path(p: &Path) -> Result<(), String> {
+    let Some(s) = p.to_str() else {
+        return Err(format!("{:?} is not valid UTF-8", p.as_os_str()));
+    };
+    if !p.is_absolute() {
+        return Err(format!("{s:?} must be an absolute path"));
+    }
+    check_chars(s, PATH_CHARS, "a path")
+}
+
 checked_string!(
     /// A member name: letters, digits, `-`, `_`, `.`.
     MemberName,
     |s| {
-        if !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+        if crate::safe_chars::is_member_name(s) {
             Ok(())
         } else {
             Err(format!("{s:?} is not a valid member name (letters, digits, '-', '_', '.')"))
@@ -147,20 +160,23 @@ impl Sha256Hex {
 checked_string!(
     /// Base URL of a release mirror: `https://`, `http://` or `file://`.
     ReleaseUrl,
-    |s| match url::Url::parse(s) {
+    |s| match check_chars(s, URL_CHARS, "a URL").and_then(|()| url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))) {
         Ok(u) if ["http", "https", "file"].contains(&u.scheme()) => Ok(()),
         Ok(u) => Err(format!(
             "scheme {:?} is not supported; use https://, http:// or file://",
             u.scheme()
         )),
-        Err(e) => Err(format!("{s:?} is not a URL: {e}")),
+        Err(e) => Err(e),
     }
 );
 
 checked_string!(
     /// An `s3://BUCKET/PREFIX/` location.
     S3Location,
-    |s| crate::s3::S3Url::parse(s).map(|_| ()).map_err(|e| e.to_string())
+    |s| {
+        check_chars(s, URL_CHARS, "an S3 location")?;
+        crate::s3::S3Url::parse(s).map(|_| ()).map_err(|e| e.to_string())
+    }
 );
 
 impl S3Location {
@@ -172,7 +188,10 @@ impl S3Location {
 checked_string!(
     /// Base URL of an S3-compatible store: `http(s)://host[:port]`.
     S3Endpoint,
-    crate::s3::check_endpoint
+    |s| {
+        check_chars(s, URL_CHARS, "a URL")?;
+        crate::s3::check_endpoint(s)
+    }
 );
 
 checked_string!(
@@ -191,11 +210,21 @@ checked_string!(
     /// A container image name such as `quay.io/coreos/etcd`.
     ImageRepository,
     |s| {
-        if s.is_empty() || s.contains(char::is_whitespace) {
-            Err("must be an image name such as quay.io/coreos/etcd".into())
-        } else {
-            Ok(())
+        if s.is_empty() || s.starts_with(['-', '.', '/', ':']) {
+            return Err(format!("{s:?} must be an image name such as quay.io/coreos/etcd"));
         }
+        check_chars(s, "._-/:", "an image repository")
+    }
+);
+
+checked_string!(
+    /// An etcd cluster token (`initial-cluster-token`): written into the environment file.
+    ClusterToken,
+    |s| {
+        if s.is_empty() {
+            return Err("the cluster token is empty".into());
+        }
+        check_chars(s, "._-+@:,=/", "a cluster token")
     }
 );
 
@@ -211,6 +240,29 @@ checked_string!(
         }
     }
 );
+
+/// Whether `key` names a setting instance metadata could set at all: every top-level key
+/// but `bootstrap` (which holds the allow-list itself), and `cluster-size`
+/// (`bootstrap.cluster-size`).
+pub fn is_metadata_key(key: &str) -> bool {
+    key == "cluster-size"
+        || (key != "bootstrap"
+            && super::settings::FLAG_KEYS
+                .iter()
+                .chain(super::settings::FILE_KEYS)
+                .any(|k| k.replace('_', "-") == key))
+}
+
+/// Checks an entry of `bootstrap.metadata.allowed-keys`.
+pub fn check_metadata_key(s: &str) -> Result<(), String> {
+    if s == "bootstrap" || s.starts_with("bootstrap.") || s == "allowed-keys" {
+        Err(format!("{s:?}: the bootstrap settings, the allow-list among them, can never be set from instance metadata; they come from the configuration files only"))
+    } else if is_metadata_key(s) {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not a setting; use a top-level key as `etcdadm config view` shows it, or cluster-size"))
+    }
+}
 
 /// Scheduling directives allowed in the etcd unit.
 const PRIORITY_KEYS: &[&str] = &[
@@ -238,18 +290,16 @@ checked_string!(
     }
 );
 
-/// An absolute path.
+/// An absolute path that is safe to write into unit files, environment files and scripts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AbsPath(PathBuf);
 
 impl AbsPath {
+    /// An absolute path of [`PATH_CHARS`] only (see there why).
     pub fn new(p: impl Into<PathBuf>) -> Result<AbsPath, String> {
         let p = p.into();
-        if p.is_absolute() {
-            Ok(AbsPath(p))
-        } else {
-            Err(format!("{} must be an absolute path", p.display()))
-        }
+        check_path(&p)?;
+        Ok(AbsPath(p))
     }
 
     pub fn to_path_buf(&self) -> PathBuf {
@@ -388,6 +438,41 @@ mod tests {
         assert!("relative/dir".parse::<AbsPath>().is_err());
         assert!("Nice=-10\nUser=x".parse::<DiskPriority>().is_err());
         assert!("10.0.0.300".parse::<Host>().is_err());
+    }
+
+    #[test]
+    fn values_that_reach_files_refuse_what_units_env_files_or_sh_would_interpret() {
+        for bad in
+            ["\n", "\r", "\0", "\x1b", " ", "$", "`", ";", "&", "|", "<", ">", "%", "\"", "'", "\\"]
+        {
+            assert!(format!("/var/lib/etcd{bad}x").parse::<AbsPath>().is_err(), "path {bad:?}");
+            assert!(format!("m{bad}1").parse::<MemberName>().is_err(), "name {bad:?}");
+            assert!(format!("t{bad}1").parse::<ClusterToken>().is_err(), "token {bad:?}");
+            assert!(
+                format!("quay.io/etcd{bad}x").parse::<ImageRepository>().is_err(),
+                "image {bad:?}"
+            );
+            assert!(
+                format!("daily{bad}x").parse::<Calendar>().is_err() || bad == " ",
+                "calendar {bad:?}"
+            );
+            if bad != "%" {
+                // url::Url would drop a newline or tab silently: the text itself is checked.
+                assert!(
+                    format!("http://m.example/e{bad}x").parse::<ReleaseUrl>().is_err(),
+                    "url {bad:?}"
+                );
+                assert!(
+                    format!("http://s3.example{bad}x").parse::<S3Endpoint>().is_err(),
+                    "s3 {bad:?}"
+                );
+            }
+        }
+        assert!("/srv/etcd-data_1/a.b".parse::<AbsPath>().is_ok());
+        assert!("etcd-3f2a91c0d1e2b3a4".parse::<ClusterToken>().is_ok());
+        assert!("registry.example:5000/etcd/etcd".parse::<ImageRepository>().is_ok());
+        let err = "/var/lib/etcd\nExecStartPre=/bin/sh".parse::<AbsPath>().unwrap_err();
+        assert!(err.contains("contains a newline") && !err.contains('\n'), "{err}");
     }
 
     #[test]

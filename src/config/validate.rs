@@ -19,7 +19,7 @@ fn invalid(key: &str, message: String) -> ConfigError {
 }
 
 /// Checks that involve several settings, or a value its type leaves open (each setting's own
-/// format is checked by its type when it is loaded, see `types`).
+/// format is checked by its type when it is loaded, see `types`, and `load::typed`).
 pub fn validate(c: &Config) -> Result<(), ConfigError> {
     let ports = [c.client_port, c.peer_port, c.metrics_port];
     if ports.contains(&0) || ports[0] == ports[1] || ports[0] == ports[2] || ports[1] == ports[2] {
@@ -39,15 +39,6 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if c.backup_keep == 0 {
         return Err(invalid("backup-keep", "must keep at least 1 snapshot".into()));
-    }
-    if !c.metrics_textfile_dir.as_os_str().is_empty() && !c.metrics_textfile_dir.is_absolute() {
-        return Err(invalid(
-            "metrics-textfile-dir",
-            format!(
-                "{} must be an absolute path, or \"\" to write no metrics",
-                c.metrics_textfile_dir.display()
-            ),
-        ));
     }
     if c.backup_s3_keep == Some(0) {
         return Err(invalid("backup-s3-keep", "must keep at least 1 snapshot".into()));

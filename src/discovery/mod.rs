@@ -206,6 +206,34 @@ pub async fn discover(
     cfg: &DiscoveryConfig,
     ctx: &DiscoveryContext,
 ) -> Result<PeerSet, DiscoveryError> {
+    provider_set(cfg, ctx).await.map(|set| refuse_bad_names(cfg.provider(), set))
+}
+
+/// Discovered member names reach etcd's `--initial-cluster` and the environment file: a peer
+/// whose name (an SRV target's first label, an instance id) is no valid member name is
+/// refused, left out of the set with a warning naming the provider, and never written.
+/// (Static entries are checked as the configuration is read.)
+pub fn refuse_bad_names(provider: &str, set: PeerSet) -> PeerSet {
+    let (ok, bad): (Vec<Peer>, Vec<Peer>) = set
+        .peers
+        .into_iter()
+        .partition(|p| p.name.as_deref().is_none_or(crate::safe_chars::is_member_name));
+    for p in &bad {
+        tracing::warn!(
+            provider,
+            host = %p.host,
+            "refusing peer {} found by {provider} discovery: its name {:?} is not a valid member name (letters, digits, '-', '_', '.'); it is left out of the peer set",
+            p.host,
+            p.name.as_deref().unwrap_or_default()
+        );
+    }
+    PeerSet { peers: ok, ..set }
+}
+
+async fn provider_set(
+    cfg: &DiscoveryConfig,
+    ctx: &DiscoveryContext,
+) -> Result<PeerSet, DiscoveryError> {
     match cfg {
         DiscoveryConfig::Static { peers } => {
             static_list::parse(peers).map(|p| PeerSet::new(p, None, false))
@@ -350,5 +378,31 @@ mod tests {
         for secret in ["EXAMPLEKEYID", "wJalr", "EXAMPLEKEY", "IQoJ", "TOKEN"] {
             assert!(!shown.contains(secret), "{secret} leaked in {shown}");
         }
+    }
+
+    #[test]
+    fn discovered_peers_with_names_that_could_reach_a_file_as_syntax_are_refused() {
+        let p = |name: Option<&str>, host: &str| Peer {
+            name: name.map(Into::into),
+            host: Host::parse(host).unwrap(),
+            instance_id: None,
+        };
+        let set = PeerSet::new(
+            vec![
+                p(Some("i-0123456789abcdef0"), "10.0.0.1"),
+                p(Some("etcd-b"), "10.0.0.2"),
+                p(None, "10.0.0.3"),
+                p(Some("m4\nETCD_DATA_DIR=/tmp"), "10.0.0.4"),
+                p(Some("m5,evil=https://10.9.9.9:2380"), "10.0.0.5"),
+                p(Some("m6$(reboot)"), "10.0.0.6"),
+                p(Some(""), "10.0.0.7"),
+            ],
+            Some(7),
+            true,
+        );
+        let kept = refuse_bad_names("dns", set);
+        let hosts: Vec<String> = kept.peers.iter().map(|p| p.host.to_string()).collect();
+        assert_eq!(hosts, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+        assert_eq!((kept.expected, kept.authoritative), (Some(7), true));
     }
 }

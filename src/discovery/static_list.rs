@@ -2,6 +2,7 @@
 
 use super::{DiscoveryError, Peer};
 use crate::net::Host;
+use crate::safe_chars::{unsafe_char, MEMBER_NAME_EXTRA};
 use std::collections::BTreeMap;
 
 /// Parses every entry; the first bad entry fails the whole list. Identical entries collapse;
@@ -45,8 +46,10 @@ pub(super) fn parse_entry(entry: &str) -> Result<Peer, DiscoveryError> {
         if name.is_empty() {
             return Err(invalid("the member name before '=' is empty".into()));
         }
-        if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control() || *c == ',') {
-            return Err(invalid(format!("the member name contains {c:?}")));
+        if let Some(c) = unsafe_char(name, MEMBER_NAME_EXTRA) {
+            return Err(invalid(format!(
+                "the member name contains {c} (letters, digits, '-', '_', '.' only)"
+            )));
         }
     }
     if host.is_empty() {

@@ -39,6 +39,16 @@ pub struct Request {
 /// multi-member cluster, until enough of its members have started). Returns whether it was
 /// already a healthy member, in which case nothing was changed.
 pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -> Result<bool> {
+    // Names and URLs may come from discovery or from another member's member list: checked
+    // before anything is written (they go into the environment file).
+    crate::member::check_members(
+        new.initial_cluster.iter().map(|(n, u)| (n.as_str(), u.as_str())),
+        false,
+        "the initial cluster",
+    )?;
+    new.token
+        .parse::<crate::config::ClusterToken>()
+        .map_err(|e| anyhow::anyhow!("the initial cluster token: {e}; nothing was written"))?;
     let state = match check_existing(c, m, Origin::Init).await? {
         // A member set up by an earlier version moves to the etcd user here.
         Existing::HealthyMember if req.phase.is_none() => return Ok(!phases::migrate(c, m).await?),

@@ -187,6 +187,11 @@ impl JoinRun<'_> {
         .with_context(|| format!("cannot reach the cluster at {}", endpoints.join(", ")))?;
         info!(endpoint = %cl.endpoint, "connected to the cluster");
         let members = cl.members().await?;
+        crate::member::check_members(
+            members.iter().flat_map(|x| x.peer_urls.iter().map(|u| (x.name.as_str(), u.as_str()))),
+            true,
+            &format!("the member list of the cluster at {}", cl.endpoint),
+        )?;
         let (id, members) = match members.iter().find(|x| x.peer_urls.contains(&m.peer_url)) {
             Some(me) if me.started() && !crate::fsutil::dir_has_entries(&c.data_dir)? => bail!(
                 "the cluster lists this machine as started member {} ({}), but {} is empty: its data is lost. \

@@ -79,13 +79,13 @@ fn garbage_bodies_through_http_never_panic() {
         };
         rt.block_on(async {
             for cfg in [
-                MetadataConfig::Ec2(Ec2Config { base_url: url.clone(), allow_imdsv1: true, timeout_seconds: 2 }),
-                MetadataConfig::Gce(GceConfig { base_url: url.clone(), timeout_seconds: 2 }),
-                MetadataConfig::Openstack(OpenstackConfig { base_url: url.clone(), timeout_seconds: 2 }),
+                MetadataConfig::Ec2(Ec2Config { base_url: url.clone(), allow_imdsv1: true, timeout_seconds: 2, ..Default::default() }),
+                MetadataConfig::Gce(GceConfig { base_url: url.clone(), timeout_seconds: 2, ..Default::default() }),
+                MetadataConfig::Openstack(OpenstackConfig { base_url: url.clone(), timeout_seconds: 2, ..Default::default() }),
             ] {
                 let _ = fetch(&cfg).await;
             }
-            let _ = ec2_role_credentials(&Ec2Config { base_url: url, allow_imdsv1: false, timeout_seconds: 2 }).await;
+            let _ = ec2_role_credentials(&Ec2Config { base_url: url, allow_imdsv1: false, timeout_seconds: 2, ..Default::default() }).await;
         });
     });
 }

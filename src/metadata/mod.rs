@@ -32,6 +32,16 @@ use std::path::PathBuf;
 /// The link-local address the EC2, GCE and OpenStack metadata services answer on.
 pub const DEFAULT_METADATA_URL: &str = "http://169.254.169.254";
 pub const DEFAULT_NOCLOUD_SEED_DIR: &str = "/var/lib/cloud/seed/nocloud";
+/// The keys instance tags and attributes (`etcdadm-<key>`) may set unless the configuration
+/// file lists others in `allowed-keys`: harmless choices only. Never a URL, digest, path,
+/// endpoint, image or scheduling setting: whoever may tag an instance must not choose what
+/// root installs and runs, or where data goes. (`config` checks each listed key.)
+pub const DEFAULT_ALLOWED_KEYS: &[&str] = &["version", "cluster-size", "backup-on-calendar"];
+
+fn default_allowed_keys() -> Vec<String> {
+    DEFAULT_ALLOWED_KEYS.iter().map(|k| k.to_string()).collect()
+}
+
 /// Per-request timeout (connect plus answer) when none is configured.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 5;
 
@@ -87,6 +97,17 @@ impl From<MetadataConfigRepr> for MetadataConfig {
 }
 
 impl MetadataConfig {
+    /// The settings this source's tags or attributes may set (`allowed-keys`); none for
+    /// sources without tags.
+    pub fn allowed_keys(&self) -> &[String] {
+        match self {
+            MetadataConfig::Ec2(c) => &c.allowed_keys,
+            MetadataConfig::Gce(c) => &c.allowed_keys,
+            MetadataConfig::Openstack(c) => &c.allowed_keys,
+            MetadataConfig::None | MetadataConfig::Nocloud(_) => &[],
+        }
+    }
+
     /// The EC2 instance metadata service that serves the instance role's credentials: the
     /// configured `ec2` source, else the default one.
     pub fn imds(&self) -> Ec2Config {
@@ -105,6 +126,10 @@ pub struct Ec2Config {
     /// Fall back to token-less IMDSv1 requests when no IMDSv2 session token can be had.
     pub allow_imdsv1: bool,
     pub timeout_seconds: u64,
+    /// Settings instance tags or attributes `etcdadm-<key>` may set (the whole list: name
+    /// the defaults too to keep them). Default: version, cluster-size, backup-on-calendar.
+    /// Others are ignored with a warning. Never `bootstrap`.
+    pub allowed_keys: Vec<String>,
 }
 
 impl Default for Ec2Config {
@@ -113,6 +138,7 @@ impl Default for Ec2Config {
             base_url: DEFAULT_METADATA_URL.into(),
             allow_imdsv1: false,
             timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            allowed_keys: default_allowed_keys(),
         }
     }
 }
@@ -124,6 +150,10 @@ pub struct GceConfig {
     /// `http://metadata.google.internal`; the address needs no DNS at first boot.
     pub base_url: String,
     pub timeout_seconds: u64,
+    /// Settings instance tags or attributes `etcdadm-<key>` may set (the whole list: name
+    /// the defaults too to keep them). Default: version, cluster-size, backup-on-calendar.
+    /// Others are ignored with a warning. Never `bootstrap`.
+    pub allowed_keys: Vec<String>,
 }
 
 impl Default for GceConfig {
@@ -131,6 +161,7 @@ impl Default for GceConfig {
         GceConfig {
             base_url: DEFAULT_METADATA_URL.into(),
             timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            allowed_keys: default_allowed_keys(),
         }
     }
 }
@@ -140,6 +171,10 @@ impl Default for GceConfig {
 pub struct OpenstackConfig {
     pub base_url: String,
     pub timeout_seconds: u64,
+    /// Settings instance tags or attributes `etcdadm-<key>` may set (the whole list: name
+    /// the defaults too to keep them). Default: version, cluster-size, backup-on-calendar.
+    /// Others are ignored with a warning. Never `bootstrap`.
+    pub allowed_keys: Vec<String>,
 }
 
 impl Default for OpenstackConfig {
@@ -147,6 +182,7 @@ impl Default for OpenstackConfig {
         OpenstackConfig {
             base_url: DEFAULT_METADATA_URL.into(),
             timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            allowed_keys: default_allowed_keys(),
         }
     }
 }
@@ -224,13 +260,17 @@ mod tests {
                 base_url: "http://169.254.169.254".into(),
                 allow_imdsv1: false,
                 timeout_seconds: 5,
+                allowed_keys: ["version", "cluster-size", "backup-on-calendar"]
+                    .map(String::from)
+                    .to_vec(),
             })
         );
         assert_eq!(
             parse("provider: gce").unwrap(),
             MetadataConfig::Gce(GceConfig {
                 base_url: "http://169.254.169.254".into(),
-                timeout_seconds: 5
+                timeout_seconds: 5,
+                ..Default::default()
             })
         );
         assert_eq!(
@@ -255,6 +295,7 @@ mod tests {
                 base_url: "http://[fd00:ec2::254]".into(),
                 allow_imdsv1: true,
                 timeout_seconds: 2,
+                ..Default::default()
             })
         );
         let cfg = parse("provider: nocloud\nseed-dir: /run/seed\n").unwrap();

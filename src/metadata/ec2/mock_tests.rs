@@ -9,7 +9,12 @@ use mockito::{Matcher, Mock, ServerGuard};
 const TOKEN: &str = "AQAEAFake-Session-Token==";
 
 fn cfg(server: &ServerGuard) -> Ec2Config {
-    Ec2Config { base_url: server.url(), allow_imdsv1: false, timeout_seconds: 2 }
+    Ec2Config {
+        base_url: server.url(),
+        allow_imdsv1: false,
+        timeout_seconds: 2,
+        ..Default::default()
+    }
 }
 
 async fn token_mock(server: &mut ServerGuard, token: &str) -> Mock {
@@ -239,13 +244,19 @@ async fn malformed_token_is_not_used_or_shown() {
 #[tokio::test]
 async fn unreachable_and_silent_services_are_retryable() {
     crate::metadata::test_support::crypto();
-    let cfg = Ec2Config { base_url: refused_url(), allow_imdsv1: false, timeout_seconds: 1 };
+    let cfg = Ec2Config {
+        base_url: refused_url(),
+        allow_imdsv1: false,
+        timeout_seconds: 1,
+        ..Default::default()
+    };
     let err = fetch(&cfg).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains(&cfg.base_url), "{err}");
 
     let (_listener, url) = silent_url();
-    let cfg = Ec2Config { base_url: url, allow_imdsv1: false, timeout_seconds: 1 };
+    let cfg =
+        Ec2Config { base_url: url, allow_imdsv1: false, timeout_seconds: 1, ..Default::default() };
     let started = std::time::Instant::now();
     let err = fetch(&cfg).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
@@ -426,7 +437,12 @@ async fn aws_credentials_resolve_takes_the_instance_role_from_imdsv2_without_env
         )
         .create_async()
         .await;
-    let imds = Ec2Config { base_url: server.url(), allow_imdsv1: false, timeout_seconds: 2 };
+    let imds = Ec2Config {
+        base_url: server.url(),
+        allow_imdsv1: false,
+        timeout_seconds: 2,
+        ..Default::default()
+    };
     let (c, source) =
         resolve(|_: &str| None, crate::metadata::ec2_role_credentials(&imds)).await.unwrap();
     assert_eq!(source, Source::InstanceRole);

@@ -6,7 +6,7 @@ use crate::metadata::test_support::{always, server};
 use mockito::{Matcher, Mock, ServerGuard};
 
 fn cfg(server: &ServerGuard) -> GceConfig {
-    GceConfig { base_url: server.url(), timeout_seconds: 2 }
+    GceConfig { base_url: server.url(), timeout_seconds: 2, ..Default::default() }
 }
 
 /// GET `/computeMetadata/v1/<path>`, only with `Metadata-Flavor: Google`, answered as the

@@ -6,7 +6,7 @@ use crate::metadata::test_support::{always, not_found_otherwise, server};
 use mockito::{Matcher, ServerGuard};
 
 fn cfg(server: &ServerGuard) -> OpenstackConfig {
-    OpenstackConfig { base_url: server.url(), timeout_seconds: 2 }
+    OpenstackConfig { base_url: server.url(), timeout_seconds: 2, ..Default::default() }
 }
 
 /// Abridged from the Nova documentation's example.
