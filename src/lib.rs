@@ -20,7 +20,8 @@
 //! - leaves: `retry` backoff with a
 //!   deadline; `notify` sd_notify status and readiness; `net` addresses and URLs; `resolver`
 //!   host names resolved without libc; `aws_credentials` the one AWS credential rule;
-//!   `aws_api` SigV4 signing and AWS error documents; `digest` SHA-256;
+//!   `aws_api` SigV4 signing and AWS error documents; `bounded` HTTP answers within a
+//!   time and size bound; `digest` SHA-256;
 //!   `fsutil` crash-safe writes; `error_chain` error text with every cause; `stdout` the
 //!   commands' output (a closed stdout ends etcdadm quietly); `safe_chars` what a value
 //!   written into a unit, environment file or script may hold.
@@ -28,6 +29,7 @@
 pub mod aws_api;
 pub mod aws_credentials;
 pub mod bootstrap;
+pub mod bounded;
 pub mod cli;
 pub mod cluster;
 pub mod commands;

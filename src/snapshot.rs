@@ -41,13 +41,27 @@ pub fn check_status(tools: &Path, file: &Path) -> Result<()> {
     run(cmd, &what)
 }
 
-/// For an `s3://BUCKET/KEY` (or `s3://BUCKET/PREFIX/`, the newest snapshot under it)
-/// `--snapshot`: the object downloaded into a temporary file beside the data directory and
-/// verified against the SHA-256 recorded at upload. None for a local file.
+/// For an `s3://BUCKET/KEY` (or `s3://BUCKET/PREFIX/`, the newest genuine snapshot under
+/// it) `--snapshot`: the object downloaded into a temporary file beside the data directory
+/// and verified against its MAC (keyed from the cluster CA key in certs-dir, which must be
+/// there already) and the SHA-256 recorded at upload. None for a local file.
 pub async fn fetch_s3(c: &Config, snapshot: &Path) -> Result<Option<crate::s3::Downloaded>> {
     let Some(url) = crate::s3::S3Url::from_snapshot_arg(snapshot)? else {
         return Ok(None);
     };
+    // The backups are signed with a key derived from the cluster CA key: without it nothing
+    // can be verified, and a new CA would not be the cluster's anyway.
+    let pki = crate::member::PkiPaths::new(&c.certs_dir);
+    crate::pki::Ca::load_existing(&pki.ca_cert, &pki.ca_key).with_context(|| {
+        format!(
+            "restoring from {url} needs the CA of the cluster that made the backups (they are \
+             signed with a key derived from its key): copy its ca.crt and ca.key into {} and \
+             run again; nothing was changed",
+            c.certs_dir.display()
+        )
+    })?;
+    let key = crate::s3::BackupKey::from_ca_key_file(&pki.ca_key, "verify the backups")
+        .with_context(|| format!("cannot restore from {url}; nothing was changed"))?;
     let settings = crate::s3::Settings::new(
         c.backup_s3_endpoint.as_deref(),
         c.backup_s3_region.as_deref(),
@@ -59,9 +73,11 @@ pub async fn fetch_s3(c: &Config, snapshot: &Path) -> Result<Option<crate::s3::D
         .with_context(|| format!("cannot create {}", parent.display()))?;
     let creds = crate::s3::credentials(&c.bootstrap.metadata).await?;
     let client = crate::s3::Client::new(&settings, &url.bucket, &creds)?;
-    let d = crate::s3::download_snapshot(&client, &url, parent)
+    let d = crate::s3::download_snapshot(&client, &url, parent, &key)
         .await
         .with_context(|| format!("cannot restore from {url}; nothing was changed"))?;
+    // download_snapshot logged each newer object it skipped, with the reason.
+    info!(object = %d.source, skipped = d.skipped.len(), "restoring the snapshot");
     Ok(Some(d))
 }
 

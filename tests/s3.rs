@@ -14,7 +14,7 @@ mod support;
 
 use etcdadm::aws_credentials::AwsCredentials;
 use etcdadm::s3::{
-    download_snapshot, prune_remote, upload_snapshot, Client, S3Error, S3Url, Settings,
+    download_snapshot, prune_remote, upload_snapshot, BackupKey, Client, S3Error, S3Url, Settings,
 };
 use moto::MotoServer;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -38,6 +38,11 @@ fn creds(key: &str, secret: &str) -> AwsCredentials {
         session_token: None,
         expiration: None,
     }
+}
+
+/// The backup MAC key of the test cluster (from its CA key's DER).
+fn key() -> BackupKey {
+    BackupKey::from_ca_key_der(b"the test cluster's CA key")
 }
 
 fn any_creds() -> AwsCredentials {
@@ -87,11 +92,10 @@ impl S3 {
         assert!(r.status().is_success(), "create bucket {bucket}: {}", r.status());
     }
 
-    async fn put_raw(&self, bucket: &str, key: &str, body: &[u8], sha_meta: Option<&str>) {
+    /// Puts `body` as `key` with these x-amz-meta-* headers, bypassing the code under test.
+    async fn put_raw(&self, bucket: &str, key: &str, body: &[u8], meta: &[(&str, &str)]) {
         let mut headers = vec![("content-type", "application/octet-stream")];
-        if let Some(s) = sha_meta {
-            headers.push(("x-amz-meta-sha256", s));
-        }
+        headers.extend_from_slice(meta);
         let r = self
             .raw(reqwest::Method::PUT, &format!("/{bucket}/{key}"), &headers, body.to_vec())
             .await;
@@ -205,16 +209,18 @@ async fn s3_upload_records_sha_prunes_only_ours_and_restores_the_newest() {
     let local = tempfile::tempdir().unwrap();
 
     // Objects that are not ours, or not this member's, stay whatever retention does.
-    s3.put_raw("backups", "etcd/prod/notes.txt", b"keep me", None).await;
-    s3.put_raw("backups", "etcd/prod/sub/m1-20200101T000000.000Z.db", b"nested", None).await;
+    s3.put_raw("backups", "etcd/prod/notes.txt", b"keep me", &[]).await;
+    s3.put_raw("backups", "etcd/prod/sub/m1-20200101T000000.000Z.db", b"nested", &[]).await;
+    // Member m1-a's, which m1's retention must not count or delete.
+    s3.put_raw("backups", "etcd/prod/m1-a-20200101T000000.000Z.db", b"m1-a's", &[]).await;
     let m2 = snapshot_file(local.path(), "m2-20260101T000000.000Z.db");
-    upload_snapshot(&client, &prefix, &m2).await.unwrap();
+    upload_snapshot(&client, &prefix, &m2, &key()).await.unwrap();
 
     let names =
         ["m1-20260102T000000.000Z.db", "m1-20260103T000000.000Z.db", "m1-20260104T000000.000Z.db"];
     for n in names {
         let f = snapshot_file(local.path(), n);
-        let url = upload_snapshot(&client, &prefix, &f).await.unwrap();
+        let url = upload_snapshot(&client, &prefix, &f, &key()).await.unwrap();
         assert_eq!(url.to_string(), format!("s3://backups/etcd/prod/{n}"));
         let (body, meta) = s3.get_raw("backups", &format!("etcd/prod/{n}")).await;
         assert_eq!(body, std::fs::read(&f).unwrap(), "uploaded body of {n}");
@@ -231,6 +237,7 @@ async fn s3_upload_records_sha_prunes_only_ours_and_restores_the_newest() {
         [
             "etcd/prod/m1-20260103T000000.000Z.db",
             "etcd/prod/m1-20260104T000000.000Z.db",
+            "etcd/prod/m1-a-20200101T000000.000Z.db",
             "etcd/prod/m2-20260101T000000.000Z.db",
             "etcd/prod/notes.txt",
             "etcd/prod/sub/m1-20200101T000000.000Z.db",
@@ -245,6 +252,7 @@ async fn s3_upload_records_sha_prunes_only_ours_and_restores_the_newest() {
         &client,
         &S3Url::parse("s3://backups/etcd/prod/").unwrap(),
         restore_dir.path(),
+        &key(),
     )
     .await
     .unwrap();
@@ -260,6 +268,7 @@ async fn s3_upload_records_sha_prunes_only_ours_and_restores_the_newest() {
         &client,
         &S3Url::parse("s3://backups/etcd/prod/m2-20260101T000000.000Z.db").unwrap(),
         restore_dir.path(),
+        &key(),
     )
     .await
     .unwrap();
@@ -272,11 +281,21 @@ async fn s3_upload_records_sha_prunes_only_ours_and_restores_the_newest() {
         &client,
         &S3Url::parse("s3://backups/other/").unwrap(),
         restore_dir.path(),
+        &key(),
     )
     .await
     .err()
     .unwrap();
     assert!(e.to_string().contains("no snapshot made by etcdadm backup"), "{e}");
+}
+
+/// The metadata headers `etcdadm backup` would record for `name` with content `body`,
+/// signed with `key`.
+fn signed_meta(key: &BackupKey, name: &str, body: &[u8]) -> (String, String) {
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(body));
+    let mac = key.sign(name, &sha);
+    (sha, mac)
 }
 
 #[tokio::test]
@@ -287,28 +306,148 @@ async fn s3_tampered_or_unrecorded_objects_are_refused_and_leave_nothing() {
     let prefix = S3Url::parse("s3://backups/p/").unwrap();
     let local = tempfile::tempdir().unwrap();
     let f = snapshot_file(local.path(), "m1-20260101T000000.000Z.db");
-    let url = upload_snapshot(&client, &prefix, &f).await.unwrap();
+    let url = upload_snapshot(&client, &prefix, &f, &key()).await.unwrap();
 
-    // Same recorded hash, one byte changed.
+    // Same recorded hash and signature, one byte changed.
     let mut body = std::fs::read(&f).unwrap();
     body[1000] ^= 0x55;
-    s3.put_raw("backups", &url.key, &body, Some(&sha_hex(&f))).await;
+    let (sha, mac) = signed_meta(&key(), "m1-20260101T000000.000Z.db", &std::fs::read(&f).unwrap());
+    s3.put_raw(
+        "backups",
+        &url.key,
+        &body,
+        &[("x-amz-meta-sha256", &sha), ("x-amz-meta-etcdadm-mac", &mac)],
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
-    let e = download_snapshot(&client, &prefix, dir.path()).await.err().unwrap();
+    let e = download_snapshot(&client, &url, dir.path(), &key()).await.err().unwrap();
     assert!(matches!(e, S3Error::Integrity { .. }), "{e:?}");
     let msg = e.to_string();
     assert!(
-        msg.contains(&url.to_string())
-            && msg.contains("altered or damaged")
-            && msg.contains(&sha_hex(&f)),
+        msg.contains(&url.to_string()) && msg.contains("altered or damaged") && msg.contains(&sha),
+        "{msg}"
+    );
+    assert!(dir_entries(dir.path()).is_empty(), "the refused download is removed");
+    // Under the prefix it is the only candidate: nothing genuine is left.
+    let e = download_snapshot(&client, &prefix, dir.path(), &key()).await.err().unwrap();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("no genuine snapshot under s3://backups/p/")
+            && msg.contains(&format!("{url}: the downloaded object's SHA-256"))
+            && msg.contains("altered or damaged"),
         "{msg}"
     );
     assert!(dir_entries(dir.path()).is_empty(), "the refused download is removed");
 
     // No recorded hash at all.
-    s3.put_raw("backups", "p/m1-20260102T000000.000Z.db", &std::fs::read(&f).unwrap(), None).await;
-    let e = download_snapshot(&client, &prefix, dir.path()).await.err().unwrap();
+    let named = S3Url::parse("s3://backups/p/m1-20260102T000000.000Z.db").unwrap();
+    s3.put_raw("backups", &named.key, &std::fs::read(&f).unwrap(), &[]).await;
+    let e = download_snapshot(&client, &named, dir.path(), &key()).await.err().unwrap();
     assert!(e.to_string().contains("no recorded SHA-256"), "{e}");
+    assert!(dir_entries(dir.path()).is_empty());
+}
+
+/// What a writer to the prefix can plant there, and restore of the prefix and of each
+/// planted object.
+#[tokio::test]
+async fn s3_restore_takes_the_newest_genuinely_signed_snapshot_and_refuses_planted_ones() {
+    let s3 = S3::start();
+    s3.create_bucket("backups").await;
+    let client = Client::new(&settings(&s3.endpoint()), "backups", &any_creds()).unwrap();
+    let prefix = S3Url::parse("s3://backups/p/").unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let old = snapshot_file(local.path(), "m1-20260101T000000.000Z.db");
+    upload_snapshot(&client, &prefix, &old, &key()).await.unwrap();
+    let genuine = snapshot_file(local.path(), "m2-20260102T000000.000Z.db");
+    upload_snapshot(&client, &prefix, &genuine, &key()).await.unwrap();
+
+    // Newer than the genuine one, each with a recorded SHA-256 that matches its body.
+    let body = b"a planted database".repeat(1000);
+    let (sha, _) = signed_meta(&key(), "", &body);
+    let unsigned = "p/m3-20260103T000000.000Z.db";
+    s3.put_raw("backups", unsigned, &body, &[("x-amz-meta-sha256", &sha)]).await;
+    let other_ca = BackupKey::from_ca_key_der(b"another cluster's CA key");
+    let wrong = "p/m1-20260104T000000.000Z.db";
+    let (_, mac) = signed_meta(&other_ca, "m1-20260104T000000.000Z.db", &body);
+    s3.put_raw(
+        "backups",
+        wrong,
+        &body,
+        &[("x-amz-meta-sha256", &sha), ("x-amz-meta-etcdadm-mac", &mac)],
+    )
+    .await;
+    // A genuine signature over an old name, copied onto a newer name.
+    let renamed = "p/m2-20260105T000000.000Z.db";
+    let (gsha, gmac) =
+        signed_meta(&key(), "m2-20260102T000000.000Z.db", &std::fs::read(&genuine).unwrap());
+    s3.put_raw(
+        "backups",
+        renamed,
+        &std::fs::read(&genuine).unwrap(),
+        &[("x-amz-meta-sha256", &gsha), ("x-amz-meta-etcdadm-mac", &gmac)],
+    )
+    .await;
+    // Stamped far in the future, and even signed with the right key.
+    let future = "p/m1-99991231T235959Z.db";
+    let (_, fmac) = signed_meta(&key(), "m1-99991231T235959Z.db", &body);
+    s3.put_raw(
+        "backups",
+        future,
+        &body,
+        &[("x-amz-meta-sha256", &sha), ("x-amz-meta-etcdadm-mac", &fmac)],
+    )
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = download_snapshot(&client, &prefix, dir.path(), &key()).await.unwrap();
+    assert_eq!(d.source.key, "p/m2-20260102T000000.000Z.db");
+    assert_eq!(std::fs::read(d.file.path()).unwrap(), std::fs::read(&genuine).unwrap());
+    let skipped: Vec<(String, String)> =
+        d.skipped.iter().map(|s| (s.object.key.clone(), s.reason.clone())).collect();
+    assert_eq!(
+        skipped.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        [future, renamed, wrong, unsigned],
+        "newest first"
+    );
+    assert!(skipped[0].1.contains("stamped 99991231T235959.000Z, in the future"), "{skipped:?}");
+    assert!(
+        skipped[1].1.contains("signature (x-amz-meta-etcdadm-mac) does not match"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[2].1.contains("signature (x-amz-meta-etcdadm-mac) does not match"),
+        "{skipped:?}"
+    );
+    assert!(skipped[3].1.contains("unsigned (no x-amz-meta-etcdadm-mac)"), "{skipped:?}");
+    drop(d);
+
+    // Each planted object, named: refused with its reason, nothing left behind.
+    for (object, want) in [
+        (future, "in the future"),
+        (renamed, "does not match"),
+        (wrong, "does not match"),
+        (unsigned, "unsigned"),
+    ] {
+        let url = prefix.with_key(object);
+        let e = download_snapshot(&client, &url, dir.path(), &key()).await.err().unwrap();
+        assert!(matches!(e, S3Error::Authenticity { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.starts_with(&format!("{url}: ")) && msg.contains(want), "{msg}");
+        assert!(msg.contains("refusing to restore it, nothing was changed"), "{msg}");
+        assert!(dir_entries(dir.path()).is_empty(), "{object}: nothing written");
+    }
+    // The genuine ones, named, are restored; with a third cluster's key nothing is.
+    download_snapshot(
+        &client,
+        &prefix.with_key("p/m1-20260101T000000.000Z.db"),
+        dir.path(),
+        &key(),
+    )
+    .await
+    .unwrap();
+    let third = BackupKey::from_ca_key_der(b"a third cluster's CA key");
+    let e = download_snapshot(&client, &prefix, dir.path(), &third).await.err().unwrap();
+    assert!(matches!(e, S3Error::NoneGenuine { .. }), "{e:?}");
     assert!(dir_entries(dir.path()).is_empty());
 }
 
@@ -324,16 +463,17 @@ async fn s3_bad_credentials_and_missing_bucket_say_what_and_where() {
 
     // moto now checks SigV4 signatures (botocore's) and the access key: ours pass.
     let client = Client::new(&settings(&endpoint), "backups", &good).unwrap();
-    upload_snapshot(&client, &prefix, &f).await.unwrap();
+    upload_snapshot(&client, &prefix, &f, &key()).await.unwrap();
     assert!(prune_remote(&client, &prefix, "m1", 1).await.unwrap().is_empty());
     let dir = tempfile::tempdir().unwrap();
-    download_snapshot(&client, &prefix, dir.path()).await.unwrap();
+    download_snapshot(&client, &prefix, dir.path(), &key()).await.unwrap();
 
     let wrong_secret = creds(&good.access_key_id, "not-the-secret-do-not-print");
     let e = upload_snapshot(
         &Client::new(&settings(&endpoint), "backups", &wrong_secret).unwrap(),
         &prefix,
         &f,
+        &key(),
     )
     .await
     .err()
@@ -355,6 +495,7 @@ async fn s3_bad_credentials_and_missing_bucket_say_what_and_where() {
         &Client::new(&settings(&endpoint), "backups", &unknown).unwrap(),
         &prefix,
         &f,
+        &key(),
     )
     .await
     .err()
@@ -365,6 +506,7 @@ async fn s3_bad_credentials_and_missing_bucket_say_what_and_where() {
         &Client::new(&settings(&endpoint), "no-such-bucket", &good).unwrap(),
         &S3Url::parse("s3://no-such-bucket/p/").unwrap(),
         &f,
+        &key(),
     )
     .await
     .err()
@@ -377,11 +519,19 @@ async fn s3_bad_credentials_and_missing_bucket_say_what_and_where() {
         &Client::new(&settings(&endpoint), "backups", &good).unwrap(),
         &S3Url::parse("s3://backups/p/absent.db").unwrap(),
         dir.path(),
+        &key(),
     )
     .await
     .err()
     .unwrap();
-    assert!(e.to_string().contains("HTTP 404 NoSuchKey"), "{e}");
+    // Inspected (HEAD) before it is downloaded: no error document, the status says it.
+    let msg = e.to_string();
+    assert!(
+        msg.contains("s3://backups/p/absent.db")
+            && msg.contains("HTTP 404 NotFound")
+            && msg.contains("no such object"),
+        "{msg}"
+    );
 }
 
 /// A store that answers the first `failures` requests with 503 SlowDown and every other
@@ -438,7 +588,7 @@ async fn s3_throttling_is_retried_with_the_whole_body_each_time() {
         Client::new(&settings(&format!("http://{addr}")), "backups", &any_creds()).unwrap();
     let local = tempfile::tempdir().unwrap();
     let f = snapshot_file(local.path(), "m1-20260101T000000.000Z.db");
-    upload_snapshot(&client, &S3Url::parse("s3://backups/p/").unwrap(), &f).await.unwrap();
+    upload_snapshot(&client, &S3Url::parse("s3://backups/p/").unwrap(), &f, &key()).await.unwrap();
     assert_eq!(count.load(Ordering::SeqCst), 3, "two throttled attempts, then success");
     let want = std::fs::read(&f).unwrap();
     for (i, b) in bodies.lock().unwrap().iter().enumerate() {
@@ -459,6 +609,7 @@ async fn s3_throttling_is_retried_with_the_whole_body_each_time() {
         &Client::new(&s, "backups", &any_creds()).unwrap(),
         &S3Url::parse("s3://backups/p/").unwrap(),
         &f,
+        &key(),
     )
     .await
     .err()
@@ -468,4 +619,158 @@ async fn s3_throttling_is_retried_with_the_whole_body_each_time() {
         e.to_string().contains("HTTP 503 SlowDown") && e.to_string().contains("try again later"),
         "{e}"
     );
+}
+
+/// How a misbehaving store answers the n-th request (from 0).
+#[derive(Clone, Copy)]
+enum Misbehave {
+    /// Accepts, reads the request, sends nothing.
+    Silent,
+    /// A 200 answer without a length, then body bytes forever.
+    EndlessBody,
+    /// A 403 with an endless error document.
+    EndlessError,
+    /// A valid one-key ListObjectsV2 page that always says there is more.
+    EndlessListing,
+}
+
+/// Writes `head`, then body bytes until the peer goes away.
+async fn endless(conn: &mut tokio::net::TcpStream, head: &str) {
+    let _ = conn.write_all(head.as_bytes()).await;
+    let chunk = vec![b'<'; 64 * 1024];
+    while conn.write_all(&chunk).await.is_ok() {}
+}
+
+/// A store on loopback that misbehaves as told; returns its endpoint and the request count.
+async fn misbehaving_store(how: Misbehave) -> (String, Arc<AtomicUsize>) {
+    support::crypto();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let n = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let n = n.clone();
+            tokio::spawn(async move {
+                // Keep-alive: answer each request on the connection.
+                loop {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if conn.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let i = n.fetch_add(1, Ordering::SeqCst);
+                    match how {
+                        Misbehave::Silent => {
+                            tokio::time::sleep(Duration::from_secs(600)).await;
+                            return;
+                        }
+                        Misbehave::EndlessBody => {
+                            endless(&mut conn, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+                                .await;
+                            return;
+                        }
+                        Misbehave::EndlessError => {
+                            endless(
+                                &mut conn,
+                                "HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n<Error><Code>",
+                            )
+                            .await;
+                            return;
+                        }
+                        Misbehave::EndlessListing => {
+                            let body = format!("<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>t{i}</NextContinuationToken><Contents><Key>p/m1-20260101T000000.{:03}Z.db</Key><Size>1</Size></Contents></ListBucketResult>", i % 1000);
+                            let reply = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if conn.write_all(reply.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (endpoint, count)
+}
+
+fn client_with_timeout(endpoint: &str, seconds: u64) -> Client {
+    let s =
+        Settings::new(Some(endpoint), Some(REGION), None, Duration::from_secs(seconds)).unwrap();
+    Client::new(&s, "backups", &any_creds()).unwrap()
+}
+
+/// Bounds the test itself: a call that hangs fails the test instead of hanging it.
+async fn within_a_minute<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f).await.expect("the call hung")
+}
+
+#[tokio::test]
+async fn s3_a_store_that_accepts_and_sends_nothing_fails_within_timeout_seconds_naming_it() {
+    let (endpoint, _) = misbehaving_store(Misbehave::Silent).await;
+    let client = client_with_timeout(&endpoint, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = S3Url::parse("s3://backups/p/").unwrap();
+    let e = within_a_minute(download_snapshot(&client, &prefix, dir.path(), &key())).await;
+    let e = e.err().unwrap();
+    assert!(matches!(e, S3Error::Bounded { .. }), "{e:?}");
+    assert!(!e.is_retryable());
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "list s3://backups/p/ at {endpoint} failed: no answer within 1s (timeout-seconds)"
+        )),
+        "{msg}"
+    );
+    let object = prefix.with_key("p/m1-20260101T000000.000Z.db");
+    let e = within_a_minute(download_snapshot(&client, &object, dir.path(), &key())).await;
+    let msg = e.err().unwrap().to_string();
+    assert!(msg.contains(&format!("{object} at {endpoint} failed: no answer within 1s")), "{msg}");
+    assert!(dir_entries(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn s3_endless_answers_are_cut_at_their_caps() {
+    let prefix = S3Url::parse("s3://backups/p/").unwrap();
+    let (endpoint, _) = misbehaving_store(Misbehave::EndlessBody).await;
+    let client = client_with_timeout(&endpoint, 10);
+    let e = within_a_minute(prune_remote(&client, &prefix, "m1", 1)).await.err().unwrap();
+    assert!(matches!(e, S3Error::Bounded { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("list s3://backups/p/ at {endpoint} failed: larger than 4194304 bytes (the cap for a listing page)")),
+        "{msg}"
+    );
+
+    // An endless error document: the status still comes through, quickly.
+    let (endpoint, _) = misbehaving_store(Misbehave::EndlessError).await;
+    let client = client_with_timeout(&endpoint, 10);
+    let e = within_a_minute(prune_remote(&client, &prefix, "m1", 1)).await.err().unwrap();
+    assert!(e.to_string().contains("failed: HTTP 403 Forbidden"), "{e}");
+}
+
+#[tokio::test]
+async fn s3_an_endless_listing_stops_at_the_page_bound() {
+    let (endpoint, count) = misbehaving_store(Misbehave::EndlessListing).await;
+    let client = client_with_timeout(&endpoint, 10);
+    let prefix = S3Url::parse("s3://backups/p/").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let e = within_a_minute(download_snapshot(&client, &prefix, dir.path(), &key())).await;
+    let e = e.err().unwrap();
+    assert!(matches!(e, S3Error::TooMany { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!(
+            "list s3://backups/p/ at {endpoint}: the store still says there is more after {} pages",
+            etcdadm::s3::MAX_LIST_PAGES
+        )) && msg.contains("a prefix of their own"),
+        "{msg}"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), etcdadm::s3::MAX_LIST_PAGES, "requests made");
+    assert!(dir_entries(dir.path()).is_empty());
 }

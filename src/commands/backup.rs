@@ -36,9 +36,13 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
         let kept = |e: crate::s3::S3Error| {
             anyhow!("{e}\nThe local snapshot {} was kept.", target.display())
         };
+        // Signed with a key derived from the cluster CA key, which restore checks.
+        let key = crate::s3::BackupKey::from_ca_key_file(&m.pki.ca_key, "sign the upload")
+            .map_err(kept)?;
         let creds = crate::s3::credentials(&c.bootstrap.metadata).await.map_err(kept)?;
         let client = crate::s3::Client::new(&u.settings, &u.prefix.bucket, &creds).map_err(kept)?;
-        let object = crate::s3::upload_snapshot(&client, &u.prefix, &target).await.map_err(kept)?;
+        let object =
+            crate::s3::upload_snapshot(&client, &u.prefix, &target, &key).await.map_err(kept)?;
         outln!("{object}")?;
         crate::s3::prune_remote(&client, &u.prefix, &m.name, u.keep).await.map_err(|e| {
             anyhow!("uploaded {object}, but removing old snapshots under {} failed: {e}", u.prefix)

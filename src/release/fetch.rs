@@ -6,9 +6,8 @@
 
 use super::progress::Progress;
 use super::ReleaseError;
+use crate::bounded::{self, BodyError};
 use crate::digest::Sha256Digest;
-use crate::error_chain::error_chain;
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,56 +50,37 @@ fn client(connect_timeout: Duration) -> Result<reqwest::Client, ReleaseError> {
         .map_err(|e| fetch_err("(client)", e))
 }
 
-fn stalled(url: &str, limits: &Limits, what: &str) -> ReleaseError {
-    fetch_err(
-        url,
-        format!(
-            "no {what} within {}s (timeout-seconds); the mirror stalled",
-            limits.idle.as_secs_f64()
-        ),
-    )
-}
-
 fn too_large(url: &str, limits: &Limits) -> ReleaseError {
     fetch_err(url, format!("larger than {} bytes; refusing the rest", limits.max_bytes))
 }
 
-async fn get(url: &str, limits: &Limits) -> Result<reqwest::Response, ReleaseError> {
-    let send = client(limits.connect)?.get(url).send();
-    let resp = tokio::time::timeout(limits.idle, send)
-        .await
-        .map_err(|_| stalled(url, limits, "answer"))?
-        .map_err(|e| fetch_err(url, error_chain(&e)))?;
-    if !resp.status().is_success() {
-        return Err(fetch_err(url, format!("server answered {}", resp.status())));
+fn bounded_err(url: &str, e: BodyError) -> ReleaseError {
+    match e {
+        BodyError::Stalled { .. } => fetch_err(url, format!("{e}: the mirror stalled")),
+        e => fetch_err(url, e),
     }
-    if resp.content_length().is_some_and(|n| n > limits.max_bytes) {
-        return Err(too_large(url, limits));
-    }
-    Ok(resp)
 }
 
-/// Streams the body of `url` chunk by chunk into `sink`, within `limits`.
+/// Streams the body of `url` chunk by chunk into `sink`, within `limits` (see
+/// `crate::bounded`).
 async fn stream_into(
     url: &str,
     limits: &Limits,
+    what: &'static str,
     sink: &mut dyn FnMut(&[u8]) -> Result<(), ReleaseError>,
 ) -> Result<(), ReleaseError> {
-    let resp = get(url, limits).await?;
-    let mut progress = Progress::new(url, resp.content_length());
-    let mut stream = resp.bytes_stream();
-    let mut total: u64 = 0;
-    loop {
-        let next = tokio::time::timeout(limits.idle, stream.next())
-            .await
-            .map_err(|_| stalled(url, limits, "data"))?;
-        let Some(chunk) = next else { break };
-        let chunk = chunk.map_err(|e| fetch_err(url, error_chain(&e)))?;
-        total += chunk.len() as u64;
-        if total > limits.max_bytes {
-            return Err(too_large(url, limits));
-        }
-        sink(&chunk)?;
+    let resp = bounded::send(client(limits.connect)?.get(url), limits.idle)
+        .await
+        .map_err(|e| bounded_err(url, e))?;
+    if !resp.status().is_success() {
+        return Err(fetch_err(url, format!("server answered {}", resp.status())));
+    }
+    let mut body = bounded::Body::new(resp, what, limits.max_bytes, limits.idle)
+        .map_err(|e| bounded_err(url, e))?;
+    let mut progress = Progress::new(url, body.declared_len());
+    while let Some(chunk) = body.next().await.map_err(|e| bounded_err(url, e))? {
+        let chunk = chunk.as_ref();
+        sink(chunk)?;
         progress.advance(chunk.len() as u64);
     }
     progress.finish();
@@ -117,7 +97,7 @@ pub async fn fetch_small(url: &str, limits: &Limits) -> Result<Vec<u8>, ReleaseE
         return std::fs::read(&path).map_err(|e| fetch_err(url, e));
     }
     let mut bytes = Vec::new();
-    stream_into(url, limits, &mut |chunk| {
+    stream_into(url, limits, "SHA256SUMS", &mut |chunk| {
         bytes.extend_from_slice(chunk);
         Ok(())
     })
@@ -162,7 +142,7 @@ pub async fn download(
         }
         progress.finish();
     } else {
-        stream_into(url, limits, &mut sink).await?;
+        stream_into(url, limits, "a release archive", &mut sink).await?;
     }
     // Not synced: the cache is verified against the digest whenever it is used, so a file
     // torn by a crash is simply downloaded again.

@@ -3,13 +3,13 @@
 //! resolver (no libc NSS). Credentials go only into the signature and the
 //! `x-amz-security-token` header; neither URLs nor errors carry them.
 
-use super::{xml, S3Error, S3Url, Settings, SHA256_META};
+use super::{xml, S3Error, S3Url, Settings, MAC_META, SHA256_META};
 use crate::aws_api::{sigv4_headers, Payload, SignRequest};
 use crate::aws_credentials::AwsCredentials;
+use crate::bounded::{self, BodyError};
 use crate::digest::Sha256Digest;
 use crate::error_chain::{error_chain, snippet};
 use aws_credential_types::Credentials;
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::io::{Seek, Write};
 use std::path::Path;
@@ -17,10 +17,16 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Without progress on a transfer for this long, the attempt fails (and is retried).
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// The largest object one PUT may upload.
+/// The largest object one PUT may upload (and so the largest snapshot a GET may return).
 pub const MAX_PUT: u64 = 5 << 30;
+/// The largest ListObjectsV2 page read (1000 keys of S3's longest are about 1.3 MB).
+pub const MAX_LIST_PAGE: u64 = 4 << 20;
+/// A listing stops with an error after this many pages...
+pub const MAX_LIST_PAGES: usize = 100;
+/// ... or this many objects: a backup prefix holds a few snapshots per member.
+pub const MAX_LIST_OBJECTS: usize = 20_000;
+/// The largest error document read (S3's are a few hundred bytes).
+const MAX_ERROR_BODY: u64 = 64 << 10;
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// An object as listed.
@@ -30,17 +36,37 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
-/// A client for one bucket.
+/// A client for one bucket. Every answer must come within `timeout-seconds` (the idle
+/// time: for the answer, then for each chunk of its body), and every body is capped.
 pub struct Client {
     http: reqwest::Client,
+    idle: Duration,
     credentials: Credentials,
     settings: Settings,
     bucket: String,
 }
 
-/// What a GET wrote: the SHA-256 the object's metadata records, and that of the bytes.
+/// An object's user metadata that restore checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// `x-amz-meta-sha256`, lower-case.
+    pub sha256: Option<String>,
+    /// `x-amz-meta-etcdadm-mac`.
+    pub mac: Option<String>,
+}
+
+impl ObjectMeta {
+    fn of(headers: &reqwest::header::HeaderMap) -> ObjectMeta {
+        let get = |k: &str| {
+            headers.get(k).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_ascii_lowercase())
+        };
+        ObjectMeta { sha256: get(SHA256_META), mac: get(MAC_META) }
+    }
+}
+
+/// What a GET wrote: the metadata the object carries, and the SHA-256 of the bytes.
 pub struct Got {
-    pub recorded_sha256: Option<String>,
+    pub meta: ObjectMeta,
     pub sha256: Sha256Digest,
     pub bytes: u64,
 }
@@ -56,7 +82,8 @@ impl Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
+            // Uploads: no answer while the body goes out is normal, but not for this long.
+            .read_timeout(settings.retry_for)
             .hickory_dns(true)
             .user_agent(concat!("etcdadm/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -68,6 +95,7 @@ impl Client {
             })?;
         Ok(Client {
             http,
+            idle: settings.retry_for,
             credentials: credentials.for_signing(),
             settings: settings.clone(),
             bucket: bucket.into(),
@@ -152,15 +180,22 @@ impl Client {
         for (k, v) in headers.iter().chain(signed.iter()) {
             req = req.header(*k, v);
         }
-        if let Some((body, len, _)) = body {
+        let resp = if let Some((body, len, _)) = body {
+            // The upload itself may take long; the client's read timeout bounds the wait.
             req = req.header(reqwest::header::CONTENT_LENGTH, len).body(body);
-        }
-        let resp = req.send().await.map_err(|e| self.transport(op, shown, e))?;
+            req.send()
+                .await
+                .map_err(|e| self.bounded(op, shown, BodyError::of(e, "answer", self.idle)))?
+        } else {
+            bounded::send(req, self.idle).await.map_err(|e| self.bounded(op, shown, e))?
+        };
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
-        let text = resp.text().await.unwrap_or_default();
+        let text = bounded::read_text(resp, "an error document", MAX_ERROR_BODY, self.idle)
+            .await
+            .unwrap_or_default();
         let (code, message) = crate::aws_api::error_document(&text).unwrap_or_else(|| {
             (status.canonical_reason().unwrap_or("Error").replace(' ', ""), String::new())
         });
@@ -174,13 +209,13 @@ impl Client {
         })
     }
 
-    /// The error without its URL: the message names the object and the endpoint already.
-    fn transport(&self, op: &'static str, key: &str, e: reqwest::Error) -> S3Error {
-        S3Error::Transport {
-            op,
-            target: self.target(key),
-            endpoint: self.endpoint(),
-            detail: error_chain(&e.without_url()),
+    /// A bounded read's failure: a broken connection is a (retried) transport error; a
+    /// stalled or oversized answer is final.
+    fn bounded(&self, op: &'static str, key: &str, e: BodyError) -> S3Error {
+        let (target, endpoint) = (self.target(key), self.endpoint());
+        match e {
+            BodyError::Transport(detail) => S3Error::Transport { op, target, endpoint, detail },
+            e => S3Error::Bounded { op, target, endpoint, detail: e.to_string() },
         }
     }
 
@@ -193,6 +228,7 @@ impl Client {
         path: &Path,
         len: u64,
         sha256: &Sha256Digest,
+        mac: &str,
     ) -> Result<(), S3Error> {
         if len > MAX_PUT {
             return Err(S3Error::Invalid(format!(
@@ -209,6 +245,7 @@ impl Client {
             let headers = vec![
                 ("content-type", "application/octet-stream".to_string()),
                 (SHA256_META, hex.clone()),
+                (MAC_META, mac.to_string()),
             ];
             self.send(
                 "upload",
@@ -224,11 +261,12 @@ impl Client {
         .await
     }
 
-    /// Every object whose key starts with `prefix` and has no further `/` after it.
+    /// Every object whose key starts with `prefix` and has no further `/` after it; at most
+    /// `MAX_LIST_PAGES` pages and `MAX_LIST_OBJECTS` objects, else an error.
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, S3Error> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
-        loop {
+        for _ in 0..MAX_LIST_PAGES {
             let what = format!("list {}", self.target(prefix));
             let page = crate::retry::retry_while(
                 &what,
@@ -243,7 +281,9 @@ impl Client {
                     let resp = self
                         .send("list", reqwest::Method::GET, "", &query, Vec::new(), None)
                         .await?;
-                    let text = resp.text().await.map_err(|e| self.transport("list", prefix, e))?;
+                    let text = bounded::read_text(resp, "a listing page", MAX_LIST_PAGE, self.idle)
+                        .await
+                        .map_err(|e| self.bounded("list", prefix, e))?;
                     xml::list_objects(&text).map_err(|detail| S3Error::BadResponse {
                         op: "list",
                         target: self.target(prefix),
@@ -254,11 +294,42 @@ impl Client {
             )
             .await?;
             out.extend(page.objects);
+            if out.len() > MAX_LIST_OBJECTS {
+                return Err(self.too_many(
+                    prefix,
+                    format!("more than {MAX_LIST_OBJECTS} objects; refusing to list further"),
+                ));
+            }
             match page.next_token {
                 Some(t) if page.truncated => token = Some(t),
                 _ => return Ok(out),
             }
         }
+        Err(self.too_many(
+            prefix,
+            format!(
+                "the store still says there is more after {MAX_LIST_PAGES} pages; refusing to list further"
+            ),
+        ))
+    }
+
+    fn too_many(&self, prefix: &str, detail: String) -> S3Error {
+        S3Error::TooMany {
+            target: self.target(prefix),
+            endpoint: self.endpoint(),
+            detail: format!("{detail}: give the backups (backup-s3-url) a prefix of their own"),
+        }
+    }
+
+    /// The metadata of `key` (HEAD), without its body.
+    pub async fn head(&self, key: &str) -> Result<ObjectMeta, S3Error> {
+        let what = format!("inspect {}", self.target(key));
+        crate::retry::retry_while(&what, self.settings.retry_for, S3Error::is_retryable, || async {
+            let resp =
+                self.send("inspect", reqwest::Method::HEAD, key, &[], Vec::new(), None).await?;
+            Ok(ObjectMeta::of(resp.headers()))
+        })
+        .await
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), S3Error> {
@@ -286,22 +357,21 @@ impl Client {
             file.rewind().map_err(io)?;
             let resp =
                 self.send("download", reqwest::Method::GET, key, &[], Vec::new(), None).await?;
-            let recorded_sha256 = resp
-                .headers()
-                .get(SHA256_META)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| s.trim().to_ascii_lowercase());
+            let meta = ObjectMeta::of(resp.headers());
             let mut hasher = Sha256::new();
             let mut bytes = 0u64;
-            let mut stream = resp.bytes_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| self.transport("download", key, e))?;
-                hasher.update(&chunk);
-                file.write_all(&chunk).map_err(io)?;
+            let mut body = bounded::Body::new(resp, "a snapshot", MAX_PUT, self.idle)
+                .map_err(|e| self.bounded("download", key, e))?;
+            while let Some(chunk) =
+                body.next().await.map_err(|e| self.bounded("download", key, e))?
+            {
+                let chunk = chunk.as_ref();
+                hasher.update(chunk);
+                file.write_all(chunk).map_err(io)?;
                 bytes += chunk.len() as u64;
             }
             file.sync_all().map_err(io)?;
-            Ok(Got { recorded_sha256, sha256: hasher.finalize().into(), bytes })
+            Ok(Got { meta, sha256: hasher.finalize().into(), bytes })
         };
         crate::retry::retry_while(&what, self.settings.retry_for, S3Error::is_retryable, attempt)
             .await

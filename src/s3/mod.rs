@@ -4,13 +4,16 @@
 
 mod client;
 mod credentials;
+mod mac;
 mod snapshots;
 mod xml;
 
-pub use client::{Client, ObjectInfo};
+pub use client::{Client, ObjectInfo, ObjectMeta, MAX_LIST_OBJECTS, MAX_LIST_PAGES};
 pub use credentials::credentials;
+pub use mac::{BackupKey, MAC_META};
 pub use snapshots::{
-    download_snapshot, prune_remote, snapshot_name_stamp, upload_snapshot, Downloaded,
+    download_snapshot, prune_remote, snapshot_name_stamp, upload_snapshot, Downloaded, Skipped,
+    CLOCK_SKEW,
 };
 
 use std::fmt;
@@ -187,9 +190,25 @@ pub enum S3Error {
     /// An answer that is not what S3 sends.
     #[error("{op} {target} at {endpoint}: unexpected answer: {detail}")]
     BadResponse { op: &'static str, target: String, endpoint: String, detail: String },
+    /// A stalled answer or one over its size cap (not retried: the time or room is used up).
+    #[error("{op} {target} at {endpoint} failed: {detail}; check backup-s3-endpoint: the store does not answer as S3 does")]
+    Bounded { op: &'static str, target: String, endpoint: String, detail: String },
+    /// A listing that goes on beyond the page or object bound.
+    #[error("list {target} at {endpoint}: {detail}")]
+    TooMany { target: String, endpoint: String, detail: String },
     /// A downloaded object that does not match its recorded SHA-256, or has none.
     #[error("{target}: {detail}")]
     Integrity { target: String, detail: String },
+    /// An object that is not signed with this cluster's backup key, or is stamped in the
+    /// future: not restored.
+    #[error("{target}: {detail}; refusing to restore it, nothing was changed")]
+    Authenticity { target: String, detail: String },
+    /// A prefix under which no snapshot passed the checks.
+    #[error("no genuine snapshot under {prefix} at {endpoint}; skipped: {skipped}")]
+    NoneGenuine { prefix: String, endpoint: String, skipped: String },
+    /// The cluster CA key, from which the backup MAC key is derived, is missing or unusable.
+    #[error("{path}: {detail}")]
+    BackupKey { path: PathBuf, detail: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }

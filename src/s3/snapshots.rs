@@ -1,8 +1,9 @@
-//! Backups in an S3 prefix: upload of a checked snapshot with its SHA-256 recorded
-//! (`x-amz-meta-sha256`), retention among the objects `etcdadm backup` named, and download
-//! of one snapshot (or the newest under a prefix) verified against the recorded hash.
+//! Backups in an S3 prefix: upload of a checked snapshot with its SHA-256 and MAC recorded
+//! (`x-amz-meta-sha256`, `x-amz-meta-etcdadm-mac`), retention among this member's objects,
+//! and download of one snapshot (or the newest genuine one under a prefix) verified against
+//! the MAC and the recorded hash.
 
-use super::{Client, S3Error, S3Url};
+use super::{BackupKey, Client, ObjectMeta, S3Error, S3Url, MAC_META};
 use crate::digest::{parse_hex, sha256_file, to_hex};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -27,11 +28,17 @@ pub fn snapshot_name_stamp(name: &str) -> Option<(&str, String)> {
     Some((member, format!("{date}T{time}.{millis}Z")))
 }
 
-/// Uploads `file` (already checked) under `prefix` with its name; returns where it went.
+/// How far ahead of this machine's clock a snapshot's name may be stamped (clock skew
+/// between members); later stamps are refused.
+pub const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// Uploads `file` (already checked) under `prefix` with its name, its SHA-256 and its MAC
+/// (`key`) recorded as object metadata; returns where it went.
 pub async fn upload_snapshot(
     client: &Client,
     prefix: &S3Url,
     file: &Path,
+    key: &BackupKey,
 ) -> Result<S3Url, S3Error> {
     let io = |source| S3Error::Io { path: file.into(), source };
     let name = file
@@ -40,15 +47,17 @@ pub async fn upload_snapshot(
         .ok_or_else(|| S3Error::Invalid(format!("{} has no file name", file.display())))?;
     let len = std::fs::metadata(file).map_err(io)?.len();
     let sha = sha256_file(file).map_err(io)?;
+    let mac = key.sign(name, &to_hex(&sha));
     let dest = prefix.as_prefix();
     let dest = dest.with_key(&format!("{}{name}", dest.key));
-    client.put_file(&dest.key, file, len, &sha).await?;
+    client.put_file(&dest.key, file, len, &sha, &mac).await?;
     tracing::info!(object = %dest, bytes = len, sha256 = %to_hex(&sha), "snapshot uploaded");
     Ok(dest)
 }
 
 /// Deletes all but the newest `keep` snapshots of `member` directly under `prefix`; objects
-/// that `etcdadm backup` did not name are left alone. Returns what was deleted.
+/// that `etcdadm backup` did not name, and other members' (`m1` never touches `m1-a`'s),
+/// are left alone. Returns what was deleted.
 pub async fn prune_remote(
     client: &Client,
     prefix: &S3Url,
@@ -78,43 +87,168 @@ pub async fn prune_remote(
     Ok(removed)
 }
 
-/// A downloaded snapshot whose SHA-256 matched the recorded one; the file is removed on drop.
+/// A downloaded snapshot whose MAC and SHA-256 matched; the file is removed on drop.
 pub struct Downloaded {
     pub file: tempfile::NamedTempFile,
     pub source: S3Url,
     pub sha256: String,
     pub bytes: u64,
+    /// Newer objects under the prefix that were passed over, and why.
+    pub skipped: Vec<Skipped>,
 }
 
-/// The newest snapshot (any member's) directly under `prefix`.
-async fn newest(client: &Client, prefix: &S3Url) -> Result<S3Url, S3Error> {
-    client
-        .list(&prefix.key)
-        .await?
-        .into_iter()
-        .filter_map(|o| {
-            let (_, stamp) = snapshot_name_stamp(o.key.strip_prefix(&prefix.key)?)?;
-            Some((stamp, o.key))
-        })
-        .max()
-        .map(|(_, key)| prefix.with_key(&key))
-        .ok_or_else(|| {
-            S3Error::Invalid(format!(
-                "no snapshot made by etcdadm backup (MEMBER-YYYYMMDDTHHMMSS.mmmZ.db) under {prefix} at {}; check the bucket and prefix",
-                client.endpoint()
-            ))
-        })
+/// An object restore of a prefix passed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub object: S3Url,
+    pub reason: String,
 }
 
-/// Downloads `url` (an object, or the newest snapshot under a prefix) into a private
-/// temporary file in `dir`, and checks it against the SHA-256 recorded at upload. A
-/// mismatch or a missing record is refused; the partial file is removed.
+/// `YYYYMMDDTHHMMSS.mmmZ` of `t`, comparable with `snapshot_name_stamp`'s stamps.
+fn stamp_of(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Why the object `name` with metadata `meta` is not a genuine snapshot of this cluster (or
+/// its name is stamped later than `latest`), if it is not.
+fn refusal(name: &str, meta: &ObjectMeta, key: &BackupKey, latest: &str) -> Option<String> {
+    future(name, latest).or_else(|| unsigned(name, meta, key))
+}
+
+/// Why `name` is stamped too late, if it is.
+fn future(name: &str, latest: &str) -> Option<String> {
+    let (_, stamp) = snapshot_name_stamp(name)?;
+    (stamp.as_str() > latest).then(|| {
+        format!(
+            "its name is stamped {stamp}, in the future (this machine's clock, with {} minutes of skew allowed, is at most {latest})",
+            CLOCK_SKEW.whole_minutes()
+        )
+    })
+}
+
+/// Why `meta` does not authenticate `name`, if it does not.
+fn unsigned(name: &str, meta: &ObjectMeta, key: &BackupKey) -> Option<String> {
+    let Some(sha) = &meta.sha256 else {
+        return Some(
+            "it has no recorded SHA-256 (x-amz-meta-sha256): it was not uploaded by etcdadm backup"
+                .into(),
+        );
+    };
+    let Some(mac) = &meta.mac else {
+        return Some(format!(
+            "it is unsigned (no {MAC_META}): it was not uploaded by etcdadm backup of this version, or its metadata was stripped"
+        ));
+    };
+    if !key.verify(name, sha, mac) {
+        return Some(format!(
+            "its signature ({MAC_META}) does not match: it was not made with this cluster's CA key, or its name or hash was changed"
+        ));
+    }
+    None
+}
+
+/// The object's last path segment: what its MAC covers.
+fn object_name(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
+}
+
+/// Downloads `url` (an object, or the newest genuine snapshot under a prefix) into a
+/// private temporary file in `dir`, after checking that it is signed with `key` and not
+/// stamped in the future, and checks the bytes against the SHA-256 recorded at upload. A
+/// named object that fails a check is refused; under a prefix it is skipped (and reported)
+/// in favour of the next newest. A refused download leaves nothing in `dir`.
 pub async fn download_snapshot(
     client: &Client,
     url: &S3Url,
     dir: &Path,
+    key: &BackupKey,
 ) -> Result<Downloaded, S3Error> {
-    let source = if url.is_prefix() { newest(client, url).await? } else { url.clone() };
+    let latest = stamp_of(time::OffsetDateTime::now_utc() + CLOCK_SKEW);
+    if !url.is_prefix() {
+        let name = object_name(&url.key);
+        if let Some(reason) = refusal(name, &client.head(&url.key).await?, key, &latest) {
+            return Err(S3Error::Authenticity { target: url.to_string(), detail: reason });
+        }
+        return download_checked(client, url, dir, key, &latest, Vec::new()).await;
+    }
+    let mut candidates: Vec<(String, String)> = client
+        .list(&url.key)
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            let (_, stamp) = snapshot_name_stamp(o.key.strip_prefix(&url.key)?)?;
+            Some((stamp, o.key))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Err(S3Error::Invalid(format!(
+            "no snapshot made by etcdadm backup (MEMBER-YYYYMMDDTHHMMSS.mmmZ.db) under {url} at {}; check the bucket and prefix",
+            client.endpoint()
+        )));
+    }
+    candidates.sort();
+    let mut skipped: Vec<Skipped> = Vec::new();
+    for (_, object_key) in candidates.into_iter().rev() {
+        let object = url.with_key(&object_key);
+        let name = object_name(&object_key);
+        // The name's stamp first: a future one is refused without a request.
+        let checked = match future(name, &latest) {
+            Some(r) => Err(r),
+            None => match unsigned(name, &client.head(&object_key).await?, key) {
+                Some(r) => Err(r),
+                None => Ok(()),
+            },
+        };
+        let result = match checked {
+            Ok(()) => download_checked(client, &object, dir, key, &latest, skipped.clone()).await,
+            Err(reason) => {
+                Err(S3Error::Authenticity { target: object.to_string(), detail: reason })
+            }
+        };
+        match result {
+            Ok(d) => {
+                for s in &d.skipped {
+                    tracing::warn!(object = %s.object, reason = %s.reason, "skipped a newer object");
+                }
+                return Ok(d);
+            }
+            Err(S3Error::Authenticity { detail, .. } | S3Error::Integrity { detail, .. }) => {
+                skipped.push(Skipped { object, reason: detail })
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(S3Error::NoneGenuine {
+        prefix: url.to_string(),
+        endpoint: client.endpoint(),
+        skipped: skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.object, s.reason))
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
+}
+
+/// GETs `source` into a temporary file in `dir` and checks its metadata again (the object
+/// may have been replaced since it was inspected) and its bytes against the recorded hash.
+async fn download_checked(
+    client: &Client,
+    source: &S3Url,
+    dir: &Path,
+    key: &BackupKey,
+    latest: &str,
+    skipped: Vec<Skipped>,
+) -> Result<Downloaded, S3Error> {
     let io = |source| S3Error::Io { path: dir.into(), source };
     let file = tempfile::Builder::new()
         .prefix(".etcdadm-snapshot-")
@@ -124,15 +258,11 @@ pub async fn download_snapshot(
         .map_err(io)?;
     let path = file.path().to_path_buf();
     let got = client.get_to_file(&source.key, file.as_file(), &path).await?;
+    if let Some(reason) = refusal(object_name(&source.key), &got.meta, key, latest) {
+        return Err(S3Error::Authenticity { target: source.to_string(), detail: reason });
+    }
     let actual = to_hex(&got.sha256);
-    let Some(recorded) = got.recorded_sha256 else {
-        return Err(S3Error::Integrity {
-            target: source.to_string(),
-            detail: "the object has no recorded SHA-256 (x-amz-meta-sha256), so it cannot be verified; it was not uploaded by etcdadm backup. \
-                     Download it yourself, check it, and give the file to init --snapshot"
-                .into(),
-        });
-    };
+    let recorded = got.meta.sha256.unwrap_or_default();
     if parse_hex(&recorded) != Some(got.sha256) {
         return Err(S3Error::Integrity {
             target: source.to_string(),
@@ -142,7 +272,7 @@ pub async fn download_snapshot(
         });
     }
     tracing::info!(object = %source, bytes = got.bytes, sha256 = %actual, "snapshot downloaded and verified");
-    Ok(Downloaded { file, source, sha256: actual, bytes: got.bytes })
+    Ok(Downloaded { file, source: source.clone(), sha256: actual, bytes: got.bytes, skipped })
 }
 
 #[cfg(test)]

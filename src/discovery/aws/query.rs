@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Larger answers are not DescribeAutoScalingGroups/DescribeInstances answers for a cluster.
-const MAX_BODY: usize = 8 << 20;
+const MAX_BODY: u64 = 8 << 20;
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,19 +118,23 @@ impl<'a> QueryClient<'a> {
         }
         let resp = req.send().await.map_err(|e| http_err(error_chain(&e), true))?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
+        // Counted while it streams (the request's overall timeout bounds the time).
+        let text = match crate::bounded::read_text(resp, "an AWS answer", MAX_BODY, REQUEST_TIMEOUT)
             .await
-            .map_err(|e| http_err(format!("reading the answer: {}", error_chain(&e)), true))?;
-        if bytes.len() > MAX_BODY {
-            return Err(DiscoveryError::BadResponse {
-                action,
-                endpoint: url.to_string(),
-                service: service.name(),
-                detail: format!("{} bytes, more than {MAX_BODY}", bytes.len()),
-            });
-        }
-        let text = String::from_utf8_lossy(&bytes).into_owned();
+        {
+            Ok(text) => text,
+            Err(crate::bounded::BodyError::Transport(e)) => {
+                return Err(http_err(format!("reading the answer: {e}"), true))
+            }
+            Err(e) => {
+                return Err(DiscoveryError::BadResponse {
+                    action,
+                    endpoint: url.to_string(),
+                    service: service.name(),
+                    detail: e.to_string(),
+                })
+            }
+        };
         if status.is_success() {
             return Ok(text);
         }
@@ -265,6 +269,47 @@ mod tests {
         }
         // The first call goes at once, the others 40 ms apart.
         assert!(start.elapsed() >= Duration::from_millis(120), "{:?}", start.elapsed());
+    }
+
+    /// An endpoint that answers every request with 200 and then body bytes forever.
+    async fn endless_endpoint() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 8192];
+                    let _ = conn.read(&mut buf).await;
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n").await;
+                    let chunk = vec![b'<'; 64 * 1024];
+                    while conn.write_all(&chunk).await.is_ok() {}
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_at_the_cap_while_it_streams() {
+        let creds = AwsCredentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "secret".into(),
+            session_token: None,
+            expiration: None,
+        };
+        let limiter = RateLimiter::default();
+        let url = endless_endpoint().await;
+        let c = QueryClient::new(&limiter, &creds, "us-east-1", Some(&url), 5.0).unwrap();
+        let call = c.call(Service::Ec2, "DescribeInstances", &[]);
+        let e = tokio::time::timeout(Duration::from_secs(60), call)
+            .await
+            .expect("the call hung")
+            .unwrap_err();
+        assert!(!e.is_retryable());
+        let msg = e.to_string();
+        assert!(msg.contains(&url), "{msg}");
+        assert!(msg.contains("larger than 8388608 bytes (the cap for an AWS answer)"), "{msg}");
     }
 
     #[test]

@@ -3,9 +3,11 @@
 # address. A 3-member cluster with data; `etcdadm backup --upload s3://…` on a member (a
 # missing bucket fails clearly and keeps the local snapshot), then the timer's service with
 # the backup-s3-* keys and credentials from a unit drop-in (remote retention: keep 1); a
-# fresh machine restores the newest with `init --snapshot s3://…/`; a tampered object is
-# refused on another fresh machine before anything changes. A store named by host name is
-# resolved by hickory, never through libc's NSS.
+# fresh machine restores the newest genuinely signed snapshot with `init --snapshot s3://…/`
+# past planted unsigned, wrongly signed and future-stamped objects; without the cluster CA,
+# or for a tampered or planted object, restore is refused on another fresh machine before
+# anything changes. A store named by host name is resolved by hickory, never through libc's
+# NSS.
 
 S3_PORT=9094
 S3_BUCKET=etcd-backups
@@ -28,8 +30,10 @@ scenario() {
   check "backup --upload on m2 uploads the checked snapshot with its sha256" backup_upload m2
   check "newer data" ectl m1 put /s3/k v2
   check "the timer's service uploads with backup-s3-* keys and prunes to backup-s3-keep 1" timer_upload m2
+  check "restore without the cluster CA is refused on m4 and nothing changed there" no_ca m4
   check "a tampered object is refused on m4 and nothing changed there" tampered m4
-  check "init --snapshot s3://…/ on m5 restores the newest data" restore m5
+  check "planted objects are skipped: init --snapshot s3://…/ on m5 restores the newest signed data" restore m5
+  check "a planted object named directly is refused on m4 and nothing changed there" planted_named m4
   check "an S3 endpoint's host name is resolved without NSS" s3_no_nss
 }
 
@@ -59,10 +63,16 @@ elif action == "keys":            # BUCKET PREFIX: one key per line
         print(o["Key"])
 elif action == "sha256":          # BUCKET KEY: the recorded x-amz-meta-sha256
     print(s3.head_object(Bucket=args[0], Key=args[1])["Metadata"].get("sha256", ""))
+elif action == "mac":             # BUCKET KEY: the recorded x-amz-meta-etcdadm-mac
+    print(s3.head_object(Bucket=args[0], Key=args[1])["Metadata"].get("etcdadm-mac", ""))
 elif action == "put-snapshot":    # BUCKET KEY FILE: uploaded with its sha256 recorded
     import hashlib
     body = open(args[2], "rb").read()
     s3.put_object(Bucket=args[0], Key=args[1], Body=body, Metadata={"sha256": hashlib.sha256(body).hexdigest()})
+elif action == "put-wrongly-signed":  # BUCKET KEY FILE: with its sha256 and a MAC of no CA
+    import hashlib
+    body = open(args[2], "rb").read()
+    s3.put_object(Bucket=args[0], Key=args[1], Body=body, Metadata={"sha256": hashlib.sha256(body).hexdigest(), "etcdadm-mac": "00" * 32})
 elif action == "tampered-copy":   # BUCKET FROM TO: one byte changed, same recorded sha256
     o = s3.get_object(Bucket=args[0], Key=args[1])
     body = bytearray(o["Body"].read())
@@ -108,7 +118,8 @@ backup_upload() { # M
   FIRST_KEY=$key
   # kept on the host: restore() puts this older snapshot (value v1) back as a decoy
   cp "$(fleet_root "$1")$local_file" "$FLEET_RUN/v1.db" || return 1
-  assert_eq "$(fleet_exec "$1" sha256sum "$local_file" | cut -d' ' -f1)" "$(s3_py sha256 "$S3_BUCKET" "$key")" "recorded sha256"
+  assert_eq "$(fleet_exec "$1" sha256sum "$local_file" | cut -d' ' -f1)" "$(s3_py sha256 "$S3_BUCKET" "$key")" "recorded sha256" || return 1
+  [[ $(s3_py mac "$S3_BUCKET" "$key") =~ ^[0-9a-f]{64}$ ]] || fleet__fail "no x-amz-meta-etcdadm-mac recorded"
 }
 
 timer_upload() { # M
@@ -141,8 +152,16 @@ nothing_installed() { # M
   [[ -z $(fleet_exec "$1" sh -c 'ls -A /var/lib | grep "^\.etcdadm"') ]] || fleet__fail "temporary files left in /var/lib"
 }
 
+no_ca() { # M: no ca.crt/ca.key in certs-dir
+  ! ea_s3_out out "$1" init --snapshot "s3://$S3_BUCKET/cluster/" --backup-s3-endpoint "$S3_ENDPOINT" || return 1
+  assert_contains "$out" "needs the CA of the cluster that made the backups" "refusal" &&
+    assert_contains "$out" "copy its ca.crt and ca.key into /etc/etcd/pki" "what to do" &&
+    nothing_installed "$1"
+}
+
 tampered() { # M
   local newest
+  copy_ca m1 "$1" || return 1
   newest=$(s3_py keys "$S3_BUCKET" cluster/) || return 1
   s3_py tampered-copy "$S3_BUCKET" "$newest" "tampered/${newest#cluster/}" || return 1
   ! ea_s3_out out "$1" init --snapshot "s3://$S3_BUCKET/tampered/" --backup-s3-endpoint "$S3_ENDPOINT" || return 1
@@ -154,12 +173,32 @@ tampered() { # M
 # Beside the newest snapshot (m2's, value v2) the prefix holds an older one (value v1) that
 # was uploaded last and whose key sorts last: only the time stamp in the names says which is
 # the newest, so a restore by upload time or by key order restores v1.
+# Planted by a writer to the prefix, all newer than the genuine newest (value v2) and holding
+# v1 with a matching recorded sha256: unsigned, signed with no cluster's key, and stamped far
+# in the future.
 restore() { # M
+  local now planted
   s3_py put-snapshot "$S3_BUCKET" cluster/zz-20000101T000000.000Z.db "$FLEET_RUN/v1.db" || return 1
+  now=$(date -u +%Y%m%dT%H%M%S)
+  s3_py put-snapshot "$S3_BUCKET" "cluster/yy-$now.999Z.db" "$FLEET_RUN/v1.db" &&
+    s3_py put-wrongly-signed "$S3_BUCKET" "cluster/xx-$now.998Z.db" "$FLEET_RUN/v1.db" &&
+    s3_py put-snapshot "$S3_BUCKET" cluster/ww-99991231T235959.000Z.db "$FLEET_RUN/v1.db" || return 1
+  copy_ca m1 "$1" || return 1
   write_config "$1" "release-url: $MIRROR_URL"$'\n'"version: $ETCD_VERSION"$'\n'"backup-s3-endpoint: $S3_ENDPOINT"$'\n' || return 1
   ea_s3_out out "$1" init --snapshot "s3://$S3_BUCKET/cluster/" || return 1
   assert_eq v2 "$(ectl "$1" get /s3/k --print-value-only)" "restored value" || return 1
+  for planted in "yy-$now.999Z.db|unsigned" "xx-$now.998Z.db|does not match" "ww-99991231T235959.000Z.db|in the future"; do
+    grep -F "s3://$S3_BUCKET/cluster/${planted%|*}" <<<"$out" | grep -qF "${planted#*|}" ||
+      fleet__fail "init does not say it skipped ${planted%|*} (${planted#*|})" || return 1
+  done
   [[ -z $(fleet_exec "$1" sh -c 'ls -A /var/lib | grep "^\.etcdadm"') ]] || fleet__fail "temporary files left in /var/lib"
+}
+
+planted_named() { # M (holds the CA since tampered)
+  ! ea_s3_out out "$1" init --snapshot "s3://$S3_BUCKET/cluster/ww-99991231T235959.000Z.db" --backup-s3-endpoint "$S3_ENDPOINT" || return 1
+  assert_contains "$out" "in the future" "refusal" &&
+    assert_contains "$out" "refusing to restore it, nothing was changed" "nothing changed" &&
+    nothing_installed "$1"
 }
 
 # Like 05-static-binary: in an empty network namespace (nothing leaves the host), a
@@ -168,6 +207,8 @@ restore() { # M
 s3_no_nss() {
   local tmp trace opened
   tmp=$(mktemp -d /tmp/etcdadm-s3-nss.XXXXXX) && trace=$tmp/trace || return 1
+  # restore checks for the cluster CA before it asks the store
+  "$ETCDADM_BIN" ca create --certs-dir "$tmp/pki" >/dev/null || return 1
   if env "${S3_CREDS[@]}" unshare -n strace -f -qq -e trace=openat,open -o "$trace" "$ETCDADM_BIN" init \
     --snapshot "s3://$S3_BUCKET/cluster/" --backup-s3-endpoint http://s3-store.invalid:9000 \
     --state-file "$tmp/state.json" --certs-dir "$tmp/pki" --install-dir "$tmp/bin" --cache-dir "$tmp/cache" \
