@@ -46,7 +46,8 @@ pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()
         return Ok(());
     }
     let etcdadm = std::env::current_exe().context("cannot tell where the etcdadm binary is")?;
-    let [renew_service, renew_timer, backup_service, backup_timer] = c.timer_units();
+    let [renew_service, renew_timer, backup_service, backup_timer, defrag_service, defrag_timer] =
+        c.timer_units();
     let changed = write_files(&[
         (&c.env_file.to_path_buf(), service::render_env(m, c, b), MODE_PUBLIC),
         (&c.unit_file.to_path_buf(), service::render_unit(c), MODE_PUBLIC),
@@ -54,6 +55,8 @@ pub fn configure(c: &Config, m: &LocalMember, b: &ClusterBootstrap) -> Result<()
         (&renew_timer, service::render_renew_timer(), MODE_PUBLIC),
         (&backup_service, service::render_backup_service(c, &etcdadm), MODE_PUBLIC),
         (&backup_timer, service::render_backup_timer(c), MODE_PUBLIC),
+        (&defrag_service, service::render_defrag_service(c, &etcdadm), MODE_PUBLIC),
+        (&defrag_timer, service::render_defrag_timer(c), MODE_PUBLIC),
     ])?;
     if changed {
         Systemctl::daemon_reload()?;
@@ -139,7 +142,8 @@ pub fn start(c: &Config) -> Result<()> {
     // One enable and one start for etcd and the timers (`configure` reloaded systemd after
     // writing them); starting a unit that runs already changes nothing.
     let unit = c.unit_name();
-    let units = [unit.as_str(), crate::config::RENEW_TIMER, crate::config::BACKUP_TIMER];
+    let mut units = vec![unit.as_str()];
+    units.extend(crate::config::TIMERS);
     Systemctl::enable_no_reload(&units)?;
     info!(%unit, "starting etcd");
     Systemctl::start_no_block(&units)?;

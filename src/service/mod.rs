@@ -4,8 +4,8 @@ mod render;
 mod systemctl;
 
 pub use render::{
-    etcd_flags, render_backup_service, render_backup_timer, render_env, render_etcdctl_env,
-    render_etcdctl_wrapper, render_pod_manifest, render_renew_service, render_renew_timer,
-    render_unit, ClusterBootstrap,
+    etcd_flags, render_backup_service, render_backup_timer, render_defrag_service,
+    render_defrag_timer, render_env, render_etcdctl_env, render_etcdctl_wrapper,
+    render_pod_manifest, render_renew_service, render_renew_timer, render_unit, ClusterBootstrap,
 };
 pub use systemctl::Systemctl;
