@@ -45,6 +45,13 @@ pub enum Command {
     Info(InfoArgs),
     /// Cluster-wide status: members, leader, raft lag, DB sizes, alarms, certificate expiry.
     Status(InfoArgs),
+    /// Defragment the members one at a time, followers first and the leader last (after
+    /// handing leadership over), when the defrag-min-free rule says it is worth it; with the
+    /// NOSPACE alarm raised, compact, defragment every member and disarm it.
+    Defrag(DefragArgs),
+    /// List or disarm the cluster's alarms (NOSPACE, CORRUPT).
+    #[command(subcommand)]
+    Alarm(AlarmCommand),
     /// Snapshot this member's database into backup-dir, keeping backup-keep snapshots;
     /// with --upload (or backup-s3-url) also upload it to an S3-compatible store.
     Backup {
@@ -294,6 +301,33 @@ pub struct InfoArgs {
     pub state: StateFlag,
 }
 
+/// `etcdadm defrag`.
+#[derive(Debug, Args)]
+pub struct DefragArgs {
+    /// Defragment every member whatever the defrag-min-free rule says, even when the
+    /// cluster has no quorum margin (a one- or two-member cluster pauses meanwhile).
+    #[arg(long)]
+    pub force: bool,
+    /// Only this machine's member (what each member's etcdadm-defrag.timer runs); the
+    /// NOSPACE recovery still covers every member.
+    #[arg(long)]
+    pub this_member: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    #[command(flatten)]
+    pub state: StateFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlarmCommand {
+    /// List the active alarms.
+    List(InfoArgs),
+    /// Disarm every active alarm; NOSPACE only once every database is below the quota
+    /// (else `etcdadm defrag` recovers it).
+    Disarm(InfoArgs),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Table,
@@ -438,6 +472,7 @@ mod tests {
             "advertise-address" | "bind-address" | "server-cert-extra-sans" => "10.0.0.9",
             "disk-priorities" => "Nice=-5",
             "init-system" => "kubelet",
+            "auto-compaction-mode" => "revision",
             "image-repository" => "r.example/etcd",
             "backup-s3-url" => "s3://b-1/p/",
             "backup-s3-region" => "eu-west-1",

@@ -233,7 +233,12 @@ pub struct EndpointStatus {
     pub leader: u64,
     pub version: String,
     pub db_size: i64,
+    /// Bytes of the database in use; `db_size` minus this is what defragmentation frees.
+    pub db_size_in_use: i64,
+    /// The key-value store's revision this member has applied.
+    pub revision: i64,
     pub raft_index: u64,
+    pub raft_applied_index: u64,
     pub raft_term: u64,
     pub is_learner: bool,
     pub errors: Vec<String>,
@@ -293,6 +298,16 @@ impl Cluster {
     /// Connects to one endpoint. Host names are resolved here (not by libc) and the
     /// certificate is checked against the name.
     pub async fn connect(endpoint: &str, tls: &TlsFiles) -> Result<Cluster, ClusterError> {
+        Cluster::connect_for(endpoint, tls, CALL_TIMEOUT).await
+    }
+
+    /// Like `connect`, for calls that may take up to `call_timeout` each (defragmentation
+    /// of a large database).
+    pub async fn connect_for(
+        endpoint: &str,
+        tls: &TlsFiles,
+        call_timeout: Duration,
+    ) -> Result<Cluster, ClusterError> {
         let [ca, cert, key] = tls.read()?;
         let unreachable = |m: String| ClusterError::Unreachable(format!("{endpoint}: {m}"));
         let url = url::Url::parse(endpoint).map_err(|e| unreachable(e.to_string()))?;
@@ -317,7 +332,7 @@ impl Cluster {
         let opts = ConnectOptions::new()
             .with_tls(tls_opts)
             .with_connect_timeout(Duration::from_secs(5))
-            .with_timeout(CALL_TIMEOUT);
+            .with_timeout(call_timeout);
         let client = tokio::time::timeout(CALL_TIMEOUT, Client::connect([target], Some(opts)))
             .await
             .map_err(|_| unreachable("connection timed out".into()))?
@@ -385,7 +400,10 @@ impl Cluster {
             leader: s.leader(),
             version: s.version().to_string(),
             db_size: s.db_size(),
+            db_size_in_use: s.raft_used_db_size(),
+            revision: header.map(|h| h.revision()).unwrap_or_default(),
             raft_index: s.raft_index(),
+            raft_applied_index: s.raft_applied_index(),
             raft_term: s.raft_term(),
             is_learner: s.is_learner(),
             errors: s.errors().to_vec(),
@@ -424,6 +442,99 @@ impl Cluster {
             .collect())
     }
 
+    /// Clears `alarm` (e.g. "NOSPACE") of `member`.
+    pub async fn disarm(&self, member: u64, alarm: &str) -> Result<(), ClusterError> {
+        use etcd_client::{AlarmAction, AlarmOptions, AlarmType};
+        let kind = match alarm {
+            "NOSPACE" => AlarmType::Nospace,
+            "CORRUPT" => AlarmType::Corrupt,
+            _ => AlarmType::None,
+        };
+        let mut opts = AlarmOptions::new();
+        opts.with_member(member);
+        self.client
+            .clone()
+            .alarm(AlarmAction::Deactivate, kind, Some(opts))
+            .await
+            .map_err(api(&self.endpoint, "alarm disarm"))?;
+        Ok(())
+    }
+
+    /// Defragments this endpoint's member (it answers nothing else meanwhile).
+    pub async fn defragment(&self) -> Result<(), ClusterError> {
+        self.client.clone().defragment().await.map_err(api(&self.endpoint, "defragment"))?;
+        Ok(())
+    }
+
+    /// Compacts the key-value history up to `revision` and waits until the compaction is
+    /// applied to the backend (physical).
+    pub async fn compact(&self, revision: i64) -> Result<(), ClusterError> {
+        let opts = etcd_client::CompactionOptions::new().with_physical();
+        match self.client.clone().compact(revision, Some(opts)).await {
+            Ok(_) => Ok(()),
+            // compacted already (another run, or auto-compaction): the history is gone
+            Err(e) if e.to_string().contains("required revision has been compacted") => Ok(()),
+            Err(e) => Err(api(&self.endpoint, "compact")(e)),
+        }
+    }
+
+    /// Asks this endpoint's member, which must be the leader, to hand leadership to `target`.
+    pub async fn move_leader(&self, target: u64) -> Result<(), ClusterError> {
+        self.client
+            .clone()
+            .move_leader(target)
+            .await
+            .map_err(api(&self.endpoint, "move leader"))?;
+        Ok(())
+    }
+
+    /// Takes the cluster-wide lock `name` under a lease of `ttl` seconds that is kept alive
+    /// until the returned guard is released or dropped (and expires if this process dies).
+    /// Waits for the lock at most `wait`.
+    pub async fn lock(
+        &self,
+        name: &str,
+        ttl: i64,
+        wait: Duration,
+    ) -> Result<LockGuard, ClusterError> {
+        let mut client = self.client.clone();
+        let lease =
+            client.lease_grant(ttl, None).await.map_err(api(&self.endpoint, "lease grant"))?.id();
+        let mut renewer = client.clone();
+        let keep_alive = tokio::spawn(async move {
+            let period = Duration::from_secs((ttl as u64 / 3).max(1));
+            // A keep-alive stream ends with the connection's call timeout: open a new one.
+            loop {
+                if let Ok((mut keeper, mut stream)) = renewer.lease_keep_alive(lease).await {
+                    while keeper.keep_alive().await.is_ok()
+                        && matches!(stream.message().await, Ok(Some(_)))
+                    {
+                        tokio::time::sleep(period).await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        let opts = etcd_client::LockOptions::new().with_lease(lease);
+        let locked = match tokio::time::timeout(wait, client.lock(name, Some(opts))).await {
+            Ok(r) => r.map_err(api(&self.endpoint, "lock")),
+            Err(_) => Err(ClusterError::Api {
+                endpoint: self.endpoint.clone(),
+                op: "lock",
+                message: format!("{name} is still held by another run after {} s", wait.as_secs()),
+                retryable: false,
+            }),
+        };
+        match locked {
+            Ok(r) => Ok(LockGuard { client, lease, key: r.key().to_vec(), keep_alive }),
+            Err(e) => {
+                keep_alive.abort();
+                let _ = client.lease_revoke(lease).await;
+                Err(e)
+            }
+        }
+    }
+
     /// Healthy as `etcdctl endpoint health` means it: a leader exists and a linearizable
     /// read goes through the cluster.
     pub async fn check_health(&self) -> Result<(), ClusterError> {
@@ -442,6 +553,30 @@ impl Cluster {
             .await
             .map_err(api(&self.endpoint, "health read"))?;
         Ok(())
+    }
+}
+
+/// A held cluster-wide lock (see `Cluster::lock`).
+pub struct LockGuard {
+    client: Client,
+    lease: i64,
+    key: Vec<u8>,
+    keep_alive: tokio::task::JoinHandle<()>,
+}
+
+impl LockGuard {
+    /// Releases the lock now; the lease ends with it.
+    pub async fn release(mut self) {
+        self.keep_alive.abort();
+        let _ = self.client.unlock(self.key.clone()).await;
+        let _ = self.client.lease_revoke(self.lease).await;
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        // not released (an error path): stop renewing, so the lease expires within its TTL
+        self.keep_alive.abort();
     }
 }
 

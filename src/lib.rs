@@ -4,9 +4,11 @@
 //! it (tests/architecture.rs fails on any import cycle).
 //! - edges: `commands` one thin module per verb (parse, call one operation, print);
 //!   `bootstrap` the first-boot agent that decides between forming, joining and waiting.
-//! - membership: `membership` form, join, promote, remove, reset (init and join run as
-//!   tables of phases); `phases` the steps those phases share; `snapshot` restoring a data
-//!   directory; `state` the state file (the member's settings and progress).
+//! - operations: `membership` form, join, promote, remove, reset (init and join run as
+//!   tables of phases); `maintenance` defragmentation and alarms of a formed cluster;
+//!   `phases` the steps init and join share; `snapshot` restoring a data directory; `state`
+//!   the state file (the member's settings and progress); `leadership` hands leadership
+//!   over before a planned stop.
 //! - etcd on this machine: `cluster` the etcd v3 API; `pki` the CA and certificates
 //!   (`pair_files` writes a certificate and its key as one unit);
 //!   `service` the unit, environment files and systemctl; `release` the etcd download and
@@ -38,6 +40,8 @@ pub mod digest;
 pub mod discovery;
 pub mod error_chain;
 pub mod fsutil;
+pub mod leadership;
+pub mod maintenance;
 pub mod member;
 pub mod membership;
 pub mod metadata;

@@ -116,13 +116,16 @@ fn write_units(c: &Config, m: &LocalMember, env: Option<String>) -> Result<bool>
     let mut changed = own_member_files(c, m, ids)?;
     crate::fsutil::create_dir_with_mode_if_missing(&c.backup_dir, 0o700)
         .with_context(|| format!("cannot create {}", c.backup_dir.display()))?;
-    let [renew_service, renew_timer, backup_service, backup_timer] = c.timer_units();
+    let [renew_service, renew_timer, backup_service, backup_timer, defrag_service, defrag_timer] =
+        c.timer_units();
     let mut files = vec![
         (c.unit_file.to_path_buf(), unit_text, MODE_PUBLIC),
         (renew_service, service::render_renew_service(c, &etcdadm), MODE_PUBLIC),
         (renew_timer, service::render_renew_timer(), MODE_PUBLIC),
         (backup_service, service::render_backup_service(c, &etcdadm), MODE_PUBLIC),
         (backup_timer, service::render_backup_timer(c), MODE_PUBLIC),
+        (defrag_service, service::render_defrag_service(c, &etcdadm), MODE_PUBLIC),
+        (defrag_timer, service::render_defrag_timer(c), MODE_PUBLIC),
     ];
     if let Some(env) = env {
         files.insert(0, (c.env_file.to_path_buf(), env, MODE_PUBLIC));
@@ -240,7 +243,8 @@ pub fn start(c: &Config) -> Result<()> {
     // One enable and one start for etcd and the timers (`configure` reloaded systemd after
     // writing them); starting a unit that runs already changes nothing.
     let unit = c.unit_name();
-    let units = [unit.as_str(), crate::config::RENEW_TIMER, crate::config::BACKUP_TIMER];
+    let mut units = vec![unit.as_str()];
+    units.extend(crate::config::TIMERS);
     Systemctl::enable_no_reload(&units)?;
     info!(%unit, "starting etcd");
     Systemctl::start_no_block(&units)?;

@@ -5,9 +5,9 @@ use etcdadm::config::Config;
 use etcdadm::config::InitSystem;
 use etcdadm::member::LocalMember;
 use etcdadm::service::{
-    render_backup_service, render_backup_timer, render_env, render_etcdctl_env,
-    render_etcdctl_wrapper, render_pod_manifest, render_renew_service, render_renew_timer,
-    render_unit, ClusterBootstrap,
+    render_backup_service, render_backup_timer, render_defrag_service, render_defrag_timer,
+    render_env, render_etcdctl_env, render_etcdctl_wrapper, render_pod_manifest,
+    render_renew_service, render_renew_timer, render_unit, ClusterBootstrap,
 };
 use std::path::Path;
 
@@ -47,6 +47,8 @@ fn init_ipv4_defaults() {
     check("etcdadm-certs-renew.timer", &render_renew_timer());
     check("etcdadm-backup.service", &render_backup_service(&c, Path::new("/opt/bin/etcdadm")));
     check("etcdadm-backup.timer", &render_backup_timer(&c));
+    check("etcdadm-defrag.service", &render_defrag_service(&c, Path::new("/opt/bin/etcdadm")));
+    check("etcdadm-defrag.timer", &render_defrag_timer(&c));
 }
 
 #[test]

@@ -102,9 +102,10 @@ pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -
             spec.server_auth && (force || ca.is_due(spec, cert, key, Lifetime::of(&c)))
         });
     // Checked before anything is written: a refused renewal leaves the due certificates
-    // due, so the next run (the timer's) tries again.
-    if restarts && !force {
-        crate::membership::quorum::check_restart(&m, &state, "renewing the certificates").await?;
+    // due, so the next run (the timer's) tries again. A leader hands leadership over first.
+    if restarts {
+        crate::membership::planned_stop::prepare(&m, &state, "renewing the certificates", force)
+            .await?;
     }
     let mut served_changed = false;
     for (spec, cert, key) in pki::member_certs(&m, &c) {

@@ -3,9 +3,11 @@
 //! (`crate::membership`) and print its outcome; `bootstrap` hands over to
 //! `crate::bootstrap`.
 
+mod alarm;
 mod backup;
 mod certs;
 mod config_view;
+mod defrag;
 pub mod discover;
 mod download;
 pub mod generate;
@@ -17,8 +19,8 @@ mod status;
 pub mod upgrade;
 
 use crate::cli::{
-    flags_layer, CaCommand, CertsCommand, Cli, Command, ConfigCommand, InitPhaseCommand,
-    JoinPhaseCommand,
+    flags_layer, AlarmCommand, CaCommand, CertsCommand, Cli, Command, ConfigCommand,
+    InitPhaseCommand, JoinPhaseCommand,
 };
 use crate::config::{self, Config, ConfigSources, DEFAULT_CONFIG_FILE};
 use crate::outln;
@@ -93,6 +95,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Backup { dir, keep, flags } => backup::run(load(&flags)?, dir, keep).await,
         Command::Status(a) => status::run(load(&a.state)?, a.output).await,
+        Command::Defrag(a) => defrag::run(load(&a.state)?, a.force, a.this_member, a.output).await,
+        Command::Alarm(AlarmCommand::List(a)) => alarm::list(load(&a.state)?, a.output).await,
+        Command::Alarm(AlarmCommand::Disarm(a)) => alarm::disarm(load(&a.state)?, a.output).await,
         Command::Info(a) => info::run(load(&a.state)?, a.output).await,
         Command::Config(ConfigCommand::View(f)) => config_view::run(&load(&f)?),
         Command::Certs(CertsCommand::Check { output, state }) => {

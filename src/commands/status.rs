@@ -19,6 +19,8 @@ struct Status {
     /// Raft index behind the leader, per member id (hex).
     raft_lag: Vec<(String, u64)>,
     alarms: Vec<(String, String)>,
+    /// This member's space quota (quota-backend-bytes); each DB size is shown against it.
+    quota_backend_bytes: u64,
     /// Days until this member's certificates expire, by file.
     cert_days_left: Vec<(String, i64)>,
 }
@@ -59,7 +61,8 @@ pub async fn run(requested: Config, output: Output) -> Result<()> {
         let (_, not_after) = pki::describe(&cert)?;
         cert_days_left.push((cert.display().to_string(), (not_after - now).whole_days()));
     }
-    let status = Status { cluster, raft_lag, alarms, cert_days_left };
+    let quota_backend_bytes = state.config.quota_backend_bytes;
+    let status = Status { cluster, raft_lag, alarms, quota_backend_bytes, cert_days_left };
     match output {
         Output::Json => outln!("{}", serde_json::to_string_pretty(&status)?)?,
         Output::Table => print_table(&status)?,
@@ -71,12 +74,12 @@ fn print_table(s: &Status) -> Result<()> {
     let c = &s.cluster;
     outln!("{}", c.header())?;
     outln!(
-        "{:<18} {:<16} {:<8} {:<8} {:>10} {:>9}",
+        "{:<18} {:<16} {:<8} {:<8} {:>18} {:>9}",
         "ID",
         "NAME",
         "ROLE",
         "VERSION",
-        "DB",
+        "DB (OF QUOTA)",
         "RAFT LAG"
     )?;
     for v in &c.members {
@@ -88,10 +91,11 @@ fn print_table(s: &Status) -> Result<()> {
             .find(|(i, _)| *i == id)
             .map_or("-".to_string(), |(_, l)| l.to_string());
         let (version, db) = v.status.as_ref().map_or(("-".into(), "-".into()), |st| {
-            (st.version.clone(), format!("{} kB", st.db_size / 1024))
+            let percent = st.db_size.max(0) as u64 * 100 / s.quota_backend_bytes.max(1);
+            (st.version.clone(), format!("{} kB ({percent}%)", st.db_size / 1024))
         });
         outln!(
-            "{id:<18} {:<16} {role:<8} {version:<8} {db:>10} {lag:>9}",
+            "{id:<18} {:<16} {role:<8} {version:<8} {db:>18} {lag:>9}",
             if v.member.name.is_empty() { "(unstarted)" } else { &v.member.name }
         )?;
     }

@@ -29,6 +29,10 @@ pub const RENEW_UNIT: &str = "etcdadm-certs-renew.service";
 pub const RENEW_TIMER: &str = "etcdadm-certs-renew.timer";
 pub const BACKUP_UNIT: &str = "etcdadm-backup.service";
 pub const BACKUP_TIMER: &str = "etcdadm-backup.timer";
+pub const DEFRAG_UNIT: &str = "etcdadm-defrag.service";
+pub const DEFRAG_TIMER: &str = "etcdadm-defrag.timer";
+/// The timers etcdadm installs and enables beside the etcd unit.
+pub const TIMERS: [&str; 3] = [RENEW_TIMER, BACKUP_TIMER, DEFRAG_TIMER];
 /// node_exporter's textfile collector directory, as its documentation sets it up.
 pub const DEFAULT_METRICS_TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_collector";
 
@@ -37,6 +41,23 @@ pub const DEFAULT_METRICS_TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_
 pub enum InitSystem {
     Systemd,
     Kubelet,
+}
+
+/// etcd's `--auto-compaction-mode`: keep history for a time, or a number of revisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompactionMode {
+    Periodic,
+    Revision,
+}
+
+impl CompactionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompactionMode::Periodic => "periodic",
+            CompactionMode::Revision => "revision",
+        }
+    }
 }
 
 /// `bootstrap:` — how the first-boot agent learns about this machine and its peers.
@@ -78,14 +99,16 @@ impl Config {
             .unwrap_or_else(|| "etcd.service".into())
     }
 
-    /// The certificate renewal and backup services and timers, beside the etcd unit.
-    pub fn timer_units(&self) -> [PathBuf; 4] {
+    /// The certificate renewal, backup and defragmentation services and timers, beside the
+    /// etcd unit.
+    pub fn timer_units(&self) -> [PathBuf; 6] {
         let dir = self
             .unit_file
             .parent()
             .map(|p| p.to_path_buf())
             .unwrap_or_else(|| "/etc/systemd/system".into());
-        [dir.join(RENEW_UNIT), dir.join(RENEW_TIMER), dir.join(BACKUP_UNIT), dir.join(BACKUP_TIMER)]
+        [RENEW_UNIT, RENEW_TIMER, BACKUP_UNIT, BACKUP_TIMER, DEFRAG_UNIT, DEFRAG_TIMER]
+            .map(|u| dir.join(u))
     }
 
     /// The static pod manifest (kubelet mode).

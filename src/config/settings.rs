@@ -18,10 +18,13 @@
 //! while `Config` holds the merged values, and subcommands take different groups of flags.
 
 use super::types::{
-    parse_duration_seconds, AbsPath, Arch, Calendar, ClusterToken, DiskPriority, EtcdVersion,
-    ImageRepository, MemberName, Region, ReleaseUrl, S3Endpoint, S3Location, Sha256Hex,
+    parse_duration_seconds, AbsPath, Arch, Calendar, ClusterToken, CompactionRetention,
+    DiskPriority, EtcdVersion, ImageRepository, MemberName, Region, ReleaseUrl, S3Endpoint,
+    S3Location, Sha256Hex,
 };
-use super::{BootstrapConfig, InitSystem, DEFAULT_ETCD_VERSION, DEFAULT_METRICS_TEXTFILE_DIR};
+use super::{
+    BootstrapConfig, CompactionMode, InitSystem, DEFAULT_ETCD_VERSION, DEFAULT_METRICS_TEXTFILE_DIR,
+};
 use crate::net::Host;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -179,6 +182,21 @@ settings! {
             ["Nice=-10", "IOSchedulingClass=best-effort", "IOSchedulingPriority=2"]
                 .map(|d| d.parse().expect("valid default"))
                 .to_vec();
+        /// etcd's space quota in bytes (etcd's --quota-backend-bytes): above it etcd raises
+        /// the NOSPACE alarm and accepts only reads and deletes until `etcdadm defrag`
+        /// recovers it. At most 8 GiB, etcd's recommended maximum.
+        [value_name = "BYTES"]
+        quota_backend_bytes: u64, flag Option<u64> = 2 * 1024 * 1024 * 1024;
+        /// How etcd compacts its history by itself: periodic (keep
+        /// auto-compaction-retention of time) or revision (keep that many revisions).
+        [value_enum]
+        auto_compaction_mode: CompactionMode, flag Option<CompactionMode> =
+            CompactionMode::Periodic;
+        /// History etcd's auto-compaction keeps: a duration such as 1h (periodic) or a
+        /// number of revisions (revision); 0 turns auto-compaction off.
+        [value_name = "RETENTION"]
+        auto_compaction_retention: CompactionRetention, flag Option<CompactionRetention> =
+            "1h".into();
         /// Who runs etcd: a systemd unit, or the kubelet from a static pod manifest.
         [value_enum]
         init_system: InitSystem, flag Option<InitSystem> = InitSystem::Systemd;
@@ -262,6 +280,15 @@ settings! {
         backup_keep: usize = 7;
         /// When the backup timer runs (a systemd OnCalendar expression).
         backup_on_calendar: Calendar = "daily".parse().expect("valid default");
+        /// When the defragmentation timer runs (a systemd OnCalendar expression); each run
+        /// defragments this member when the rule below says it is worth it, and recovers
+        /// the cluster from a NOSPACE alarm.
+        defrag_on_calendar: Calendar = "daily".parse().expect("valid default");
+        /// A member is defragmented only when at least this many bytes of its database are
+        /// free (reclaimable) ...
+        defrag_min_free_bytes: u64 = 100 * 1024 * 1024;
+        /// ... and they are at least this percentage of its database size.
+        defrag_min_free_percent: u8 = 25;
         /// Directory of node_exporter's textfile collector, where `etcdadm bootstrap` writes
         /// `etcdadm.prom` with its outcome and timings; empty disables it.
         metrics_textfile_dir: PathBuf = DEFAULT_METRICS_TEXTFILE_DIR.into();

@@ -264,6 +264,29 @@ pub fn check_metadata_key(s: &str) -> Result<(), String> {
     }
 }
 
+checked_string!(
+    /// How much history etcd's auto-compaction keeps: a duration such as `1h` or `30m` in
+    /// periodic mode, a number of revisions in revision mode; `0` turns it off.
+    CompactionRetention,
+    |s| {
+        let unit = |ch: char| "hms".contains(ch);
+        if s.starts_with(|ch: char| ch.is_ascii_digit())
+            && s.chars().all(|ch| ch.is_ascii_digit() || unit(ch))
+        {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not a retention such as 1h, 30m or 10000"))
+        }
+    }
+);
+
+impl CompactionRetention {
+    /// A plain number (revisions, or hours in periodic mode), without a unit.
+    pub fn is_count(&self) -> bool {
+        self.as_str().chars().all(|ch| ch.is_ascii_digit())
+    }
+}
+
 /// Scheduling directives allowed in the etcd unit.
 const PRIORITY_KEYS: &[&str] = &[
     "Nice",

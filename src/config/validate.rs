@@ -14,6 +14,9 @@ pub enum ConfigError {
     Key { origin: String, key: String, message: String },
 }
 
+/// etcd's recommended maximum space quota.
+pub const MAX_QUOTA_BACKEND_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
 fn invalid(key: &str, message: String) -> ConfigError {
     ConfigError::Key { origin: "configuration".into(), key: key.into(), message }
 }
@@ -42,6 +45,29 @@ pub fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if c.backup_s3_keep == Some(0) {
         return Err(invalid("backup-s3-keep", "must keep at least 1 snapshot".into()));
+    }
+    if !(1024 * 1024..=MAX_QUOTA_BACKEND_BYTES).contains(&c.quota_backend_bytes) {
+        return Err(invalid(
+            "quota-backend-bytes",
+            format!(
+                "{} is outside 1 MiB to 8 GiB ({MAX_QUOTA_BACKEND_BYTES}), etcd's recommended maximum",
+                c.quota_backend_bytes
+            ),
+        ));
+    }
+    if c.auto_compaction_mode == crate::config::CompactionMode::Revision
+        && !c.auto_compaction_retention.is_count()
+    {
+        return Err(invalid(
+            "auto-compaction-retention",
+            format!(
+                "{} is a duration, but auto-compaction-mode is revision: give a number of revisions",
+                c.auto_compaction_retention
+            ),
+        ));
+    }
+    if c.defrag_min_free_percent > 100 {
+        return Err(invalid("defrag-min-free-percent", "must be 0 to 100".into()));
     }
     if c.timeout_seconds == 0 {
         return Err(invalid("timeout-seconds", "must be at least 1".into()));

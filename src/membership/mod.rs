@@ -8,6 +8,7 @@ pub mod existing;
 pub mod form;
 pub mod join;
 pub mod phase_table;
+pub mod planned_stop;
 pub mod promote;
 pub mod quorum;
 pub mod remove;

@@ -57,6 +57,12 @@ pub async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bo
         warn!("this is the cluster's only member; --force: the cluster ends with it");
         return Ok(());
     }
+    // A leader that is removed steps down only after the removal is committed: hand
+    // leadership over first, so the cluster does not wait out an election.
+    let wait = c.timeout().min(std::time::Duration::from_secs(30));
+    if let Err(e) = crate::leadership::hand_over(&cl, &me, &members, &tls, wait).await {
+        warn!(error = %e, "cannot hand leadership over before leaving; the cluster elects a new leader instead");
+    }
     // Remove through another member when one answers, so the answer does not depend on the
     // member being removed.
     let others: Vec<String> =

@@ -47,11 +47,8 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
         }
     }
     let timers = c.timer_units();
-    let [_, renew_timer, _, backup_timer] = &timers;
-    for (file, timer) in
-        [(renew_timer, crate::config::RENEW_TIMER), (backup_timer, crate::config::BACKUP_TIMER)]
-    {
-        if file.exists() {
+    for timer in crate::config::TIMERS {
+        if timers.iter().any(|f| f.ends_with(timer) && f.exists()) {
             if let Err(e) = Systemctl::disable_now(timer) {
                 warn!(error = %e, %timer, "cannot disable the timer");
             }

@@ -48,6 +48,13 @@ pub fn etcd_flags(
         ("peer-trusted-ca-file", p.ca_cert.display().to_string()),
         ("peer-client-cert-auth", "true".into()),
         ("strict-reconfig-check", "true".into()),
+        ("quota-backend-bytes", c.quota_backend_bytes.to_string()),
+        ("auto-compaction-mode", c.auto_compaction_mode.as_str().into()),
+        ("auto-compaction-retention", c.auto_compaction_retention.to_string()),
+        // refuse to start on a data directory whose hash differs from its peers'
+        ("experimental-initial-corrupt-check", "true".into()),
+        // what kube-apiserver expects (kubeadm sets the same)
+        ("experimental-watch-progress-notify-interval", "5s".into()),
     ]);
     flags.extend(tls_floor_flags(&c.version));
     flags
@@ -354,6 +361,35 @@ ExecStart={exe} backup --state-file {state}
 
 pub fn render_backup_timer(c: &Config) -> String {
     timer("Snapshot the etcd member (etcdadm)", &c.backup_on_calendar, "15min")
+}
+
+/// The defragmentation service its timer runs: `etcdadm defrag --this-member`, which waits
+/// for the lock in etcd that keeps members' runs apart, so it may take a while. It only
+/// talks to etcd, so its sandbox writes nowhere and holds no capabilities.
+pub fn render_defrag_service(c: &Config, etcdadm: &std::path::Path) -> String {
+    format!(
+        "# Written by etcdadm.
+[Unit]
+Description=Defragment the etcd member when worth it; recover from NOSPACE (etcdadm)
+After={unit}
+
+[Service]
+Type=oneshot
+ExecStart={exe} defrag --this-member --state-file {state}
+{sandbox}",
+        unit = c.unit_name(),
+        exe = etcdadm.display(),
+        state = c.state_file.display(),
+        sandbox = timer_service_sandbox(&[], ""),
+    )
+}
+
+pub fn render_defrag_timer(c: &Config) -> String {
+    timer(
+        "Defragment the etcd member when worth it; recover from NOSPACE (etcdadm)",
+        &c.defrag_on_calendar,
+        "1h",
+    )
 }
 
 fn timer(description: &str, on_calendar: &str, spread: &str) -> String {

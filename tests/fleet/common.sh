@@ -439,3 +439,46 @@ for n, i in enumerate(bounds):
             sys.exit("FAIL: the error says %r twice: %s" % (seg, s))
 PY
 }
+
+# --- writers --------------------------------------------------------------------------------
+# A client that keeps writing while an operation runs (certificate renewals, defragmentation).
+
+# Writes KEY (default /probe) through M every 0.2 s; each success appends "ok", each failure
+# "fail I: error" to $FLEET_RUN/writes.
+# Runs in the background; it stops when killed, when the scenario's shell ($$) is gone (a
+# failed check returns without killing it), and after 10 minutes at the most.
+writes_during() { # M [KEY]
+  local i=0 err deadline=$((SECONDS + 600))
+  : >"$FLEET_RUN/writes"
+  while kill -0 "$$" 2>/dev/null && ((SECONDS < deadline)); do
+    if err=$(ectl "$1" put "${2:-/probe}" "$i" 2>&1); then
+      echo ok >>"$FLEET_RUN/writes"
+    else
+      echo "fail $i: ${err//$'\n'/ }" >>"$FLEET_RUN/writes"
+    fi
+    i=$((i + 1))
+    sleep 0.2
+  done
+}
+
+write_count() { # ok|fail
+  grep -c "^$1" "$FLEET_RUN/writes"
+}
+
+writes_at_least() { # N
+  local n
+  n=$(write_count ok)
+  ((n >= $1)) || { echo "only $n successful writes, expected at least $1" >&2; return 1; }
+}
+
+writes_seen() { # N: waits up to 30 s until at least N writes succeeded
+  fleet_retry 30 writes_at_least "$1"
+}
+
+no_write_failures() {
+  local ok
+  ok=$(write_count ok)
+  fleet_log "writes: $ok succeeded, $(write_count fail) failed"
+  ((ok > 0)) || fleet__fail "no write succeeded: the writer did not run" || return 1
+  assert_eq "" "$(grep '^fail' "$FLEET_RUN/writes")" "failed writes"
+}

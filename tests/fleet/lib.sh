@@ -271,6 +271,7 @@ fleet_teardown() {
     [[ -d $d ]] || continue
     name=$(fleet__name "$(basename "$d")") && fleet__rm_cgroups "$name"
   done
+  fleet__leak_verdict
   if [[ -s $FLEET_RUN/servers ]]; then
     mapfile -t pids <"$FLEET_RUN/servers"
     kill "${pids[@]}" 2>/dev/null
@@ -286,6 +287,51 @@ fleet_teardown() {
   FLEET_RUN=
   trap - EXIT INT TERM
   return 0
+}
+
+# --- secrets ------------------------------------------------------------------------------
+# No run may print a secret: teardown searches every machine's journal and console for a PEM
+# private-key header, for the body of every private key found under the machines' /etc and
+# for each value given to fleet_secret (an AWS secret key, an IMDS token). The values are
+# collected in FLEET_SECRETS (run.sh shares one file across scenarios and also searches the
+# scenarios' own output with it).
+
+fleet_secret() { # VALUE...: a value no journal, console or output may contain
+  printf '%s\n' "$@" >>"${FLEET_SECRETS:-$FLEET_RUN/secrets}"
+}
+
+fleet__key_bodies() { # DIR...: the first base64 line of each PEM private key under DIR
+  local f
+  { grep -rlIs -e '-----BEGIN [A-Z ]*PRIVATE KEY-----' "$@" || :; } | while read -r f; do
+    sed -n '/-----BEGIN [A-Z ]*PRIVATE KEY-----/{n;p;}' "$f"
+  done | awk 'length($0) >= 40' | sort -u
+}
+
+fleet_leaks() { # FILE...: prints each line of FILEs holding a private key or a secret
+  local secrets=${FLEET_SECRETS:-$FLEET_RUN/secrets}
+  grep -Hn -e '-----BEGIN [A-Z ]*PRIVATE KEY-----' "$@" 2>/dev/null || :
+  if [[ -s $secrets ]]; then grep -HnF -f <(grep -v '^$' "$secrets") "$@" 2>/dev/null || :; fi
+}
+
+# Records one check per scenario (when FLEET_RESULTS is set): no secret in the machines'
+# journals and consoles. Runs in teardown, after the machines stopped.
+fleet__leak_verdict() {
+  local d text=$FLEET_RUN/leak-scan.txt leaks
+  [[ -n ${FLEET_RESULTS:-} ]] || return 0
+  : >"$text"
+  for d in "$FLEET_RUN"/*/; do
+    [[ -d $d/upper ]] || continue
+    fleet__key_bodies "$d/upper/etc" >>"${FLEET_SECRETS:-$FLEET_RUN/secrets}"
+    { journalctl -D "$d/upper/var/log/journal" --no-pager -o cat 2>/dev/null || :
+      cat "$d/console.log" 2>/dev/null || :; } | sed "s|^|$(basename "$d"): |" >>"$text"
+  done
+  leaks=$(fleet_leaks "$text" | head -5)
+  if [[ -z $leaks ]]; then
+    echo "pass ${SCENARIO:-fleet}: no private key, AWS secret or IMDS token in any machine's journal or console" >>"$FLEET_RESULTS"
+  else
+    echo "fail ${SCENARIO:-fleet}: no private key, AWS secret or IMDS token in any machine's journal or console" >>"$FLEET_RESULTS"
+    fleet_log "FAILED: secrets in journals or consoles:"$'\n'"$leaks"
+  fi
 }
 
 fleet_ip() { # N

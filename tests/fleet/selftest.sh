@@ -85,6 +85,25 @@ FLEET_HTTP_TIMEOUT=2 assert_fails "m1 reaches partitioned m2" fleet_http m1 "htt
 fleet_heal m2
 fleet_retry 10 fleet_http m1 "http://$(fleet_ip 2):2379/version" >/dev/null
 
+fleet_log "selftest: the leak scan passes clean journals, then finds a key's body and a registered secret"
+results=$(mktemp)
+FLEET_RESULTS=$results SCENARIO=selftest fleet__leak_verdict
+assert_contains "$(<"$results")" "pass selftest: no private key" "verdict on clean journals"
+body=MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCselftestbody
+fleet_exec m1 sh -c "mkdir -p /etc/selftest && printf '%s\n' '-----BEGIN PRIVATE KEY-----' $body '-----END PRIVATE KEY-----' >/etc/selftest/x.key"
+fleet_exec m1 logger "leaked $body"
+fleet_secret selftest-secret-value
+fleet_exec m2 logger "leaked selftest-secret-value"
+fleet_exec m1 journalctl --sync
+fleet_exec m2 journalctl --sync
+: >"$results"
+FLEET_RESULTS=$results SCENARIO=selftest fleet__leak_verdict 2>/dev/null
+assert_contains "$(<"$results")" "fail selftest: no private key" "verdict on journals with secrets"
+leaks=$(fleet_leaks "$FLEET_RUN/leak-scan.txt")
+assert_contains "$leaks" "m1: leaked $body" "leak scan names the key body in m1's journal"
+assert_contains "$leaks" "m2: leaked selftest-secret-value" "leak scan names the secret in m2's journal"
+rm -f "$results"
+
 fleet_log "selftest: crash m1 and boot it again"
 token=$(systemd-id128 new)
 fleet_exec m1 sh -c "echo $token >/var/lib/fleet-selftest"

@@ -15,6 +15,7 @@ S3_CREDS=(AWS_ACCESS_KEY_ID=AKIDFLEETEXAMPLE AWS_SECRET_ACCESS_KEY=fleet-secret-
 
 scenario() {
   fleet_setup || return 1
+  fleet_secret fleet-secret-not-printed
   s3_start || return 1
   machines m1 1 m2 2 m3 3 m4 4 m5 5 || return 1
   local out ep

@@ -20,7 +20,7 @@ scenario() {
   local ca1 ca2 served1 served2 starts1 starts2
   ca1=$(ca_sum m1) && ca2=$(ca_sum m2) && served1=$(served_cert 1) && served2=$(served_cert 2) &&
     starts1=$(etcd_starts m1) && starts2=$(etcd_starts m2) || return 1
-  writes_during m3 &
+  writes_during m3 /certs/probe &
   local writer=$!
   check "the writer through m3 has written before the renewals" writes_seen 1
   check "certs renew --cert-validity-days 365 on m1" ea_out out m1 certs renew --cert-validity-days 365
@@ -125,46 +125,6 @@ started_once() { # M STARTS_BEFORE
   now=$(etcd_starts "$1")
   assert_eq $(($2 + 1)) "$now" "starts of etcd on $1 (before: $2)" &&
     assert_eq 0 "$(fleet_exec "$1" systemctl show -p NRestarts --value etcd)" "NRestarts of etcd on $1"
-}
-
-# Writes a key through M every 0.2 s; each success appends "ok", each failure "fail I: error"
-# to $FLEET_RUN/writes.
-# Runs in the background; it stops when killed, when the scenario's shell ($$) is gone (a
-# failed check returns without killing it), and after 10 minutes at the most.
-writes_during() { # M
-  local i=0 err deadline=$((SECONDS + 600))
-  : >"$FLEET_RUN/writes"
-  while kill -0 "$$" 2>/dev/null && ((SECONDS < deadline)); do
-    if err=$(ectl "$1" put /certs/probe "$i" 2>&1); then
-      echo ok >>"$FLEET_RUN/writes"
-    else
-      echo "fail $i: ${err//$'\n'/ }" >>"$FLEET_RUN/writes"
-    fi
-    i=$((i + 1))
-    sleep 0.2
-  done
-}
-
-write_count() { # ok|fail
-  grep -c "^$1" "$FLEET_RUN/writes"
-}
-
-writes_at_least() { # N
-  local n
-  n=$(write_count ok)
-  ((n >= $1)) || { echo "only $n successful writes, expected at least $1" >&2; return 1; }
-}
-
-writes_seen() { # N: waits up to 30 s until at least N writes succeeded
-  fleet_retry 30 writes_at_least "$1"
-}
-
-no_write_failures() {
-  local ok
-  ok=$(write_count ok)
-  fleet_log "writes through m3 during the renewals: $ok succeeded, $(write_count fail) failed"
-  ((ok > 0)) || fleet__fail "no write succeeded: the writer did not run" || return 1
-  assert_eq "" "$(grep '^fail' "$FLEET_RUN/writes")" "failed writes"
 }
 
 healthy_with_data() {
