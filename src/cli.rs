@@ -476,7 +476,7 @@ mod tests {
             "image-repository" => "r.example/etcd",
             "backup-s3-url" => "s3://b-1/p/",
             "backup-s3-region" => "eu-west-1",
-            "backup-s3-path-style" | "apiserver-client-cert" => "false",
+            "backup-s3-path-style" | "apiserver-client-cert" | "allow-known-bad-release" => "false",
             l if l.ends_with("-dir") || l.ends_with("-file") || l.ends_with("-path") => "/x",
             _ => "7",
         };

@@ -1,5 +1,6 @@
 //! What an operator sees in the first minutes, from the binary itself: the seed's
-//! `init phase post-init-instructions`, and output piped into a reader that went away.
+//! `init phase post-init-instructions`, output piped into a reader that went away, and
+//! etcd releases with known data inconsistency bugs refused.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -90,4 +91,61 @@ fn a_closed_stdout_ends_etcdadm_quietly_with_status_141() {
         assert_eq!(out.status.code(), Some(141), "etcdadm {args:?}: {}", out.status);
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "etcdadm {args:?} stderr");
     }
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default()
+}
+
+#[test]
+fn init_join_and_upgrade_refuse_etcd_3_5_0_to_3_5_2_naming_the_bug_and_the_override_and_write_nothing(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    for (verb, version) in [("init", "3.5.0"), ("join", "3.5.1"), ("init", "3.5.2")] {
+        let mut cmd = etcdadm();
+        cmd.args([verb, "--config", "/dev/null", "--version", version]);
+        cmd.args(["--advertise-address", "192.0.2.7"]).args(paths_under(&root));
+        if verb == "join" {
+            cmd.arg("https://192.0.2.8:2379");
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{verb} {version} accepted: {err}");
+        for needle in [
+            format!("etcd {version} (version)"),
+            "etcd-io/etcd#13766".into(),
+            "fixed in 3.5.3".into(),
+            "--allow-known-bad-release".into(),
+            "nothing was changed".into(),
+        ] {
+            assert!(err.contains(&needle), "{verb} {version}: no {needle:?} in: {err}");
+        }
+        assert_eq!(files_under(&root), Vec::<std::path::PathBuf>::new(), "{verb} {version} wrote");
+    }
+    let state = root.join("state.json").display().to_string();
+    let out = etcdadm()
+        .args(["upgrade", "--version", "3.5.1", "--yes", "--state-file", &state])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("etcd 3.5.1 (--version)"), "{err}");
+}
+
+#[test]
+fn allow_known_bad_release_lets_init_past_the_refusal_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    // The mirror does not exist: init gets past the version check and fails at the download.
+    let out = etcdadm()
+        .args(["init", "--config", "/dev/null", "--version", "3.5.1", "--allow-known-bad-release"])
+        .args(["--advertise-address", "192.0.2.7", "--release-url"])
+        .arg(format!("file://{}/no-mirror", dir.path().display()))
+        .args(paths_under(&root))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("installing a known-bad etcd release"), "{err}");
+    assert!(!err.contains("nothing was changed") && err.contains("no-mirror"), "{err}");
 }

@@ -12,7 +12,7 @@ use crate::config::{Config, EtcdVersion, InitSystem, Sha256Hex};
 use crate::member::LocalMember;
 use crate::outln;
 use crate::phases;
-use crate::release::{binary_version, swap, version};
+use crate::release::{binary_version, known_bad, swap, version};
 use crate::service::Systemctl;
 use crate::state::{Progress, State};
 use anyhow::{bail, Context, Result};
@@ -37,6 +37,7 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
         .version
         .context("etcdadm upgrade needs --version: the etcd version to move this member to (e.g. --version 3.5.30)")?;
     let target = version::parse("--version", &target_text)?;
+    known_bad::check(&target_text, "--version", requested.allow_known_bad_release)?;
     let mut state = State::load(&requested.state_file)?.with_context(|| {
         format!(
             "no member set up by etcdadm on this machine ({} does not exist); nothing to upgrade",
@@ -156,6 +157,7 @@ fn upgrade_config(
     }
     Config {
         version: version.clone(),
+        allow_known_bad_release: requested.allow_known_bad_release,
         release_url: pick(&requested.release_url, &recorded.release_url, &default.release_url),
         release_sha256: pinned,
         arch: pick(&requested.arch, &recorded.arch, &default.arch),

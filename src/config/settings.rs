@@ -216,6 +216,10 @@ settings! {
         [id = "etcd_version", value_name = "VERSION"]
         version: EtcdVersion, flag Option<EtcdVersion> =
             DEFAULT_ETCD_VERSION.parse().expect("valid default");
+        /// Install a release etcd's maintainers warn against (3.4.0-3.4.7, 3.4.20-3.4.21,
+        /// 3.5.0-3.5.5: data inconsistency bugs) instead of refusing it.
+        [num_args = 0..=1, default_missing_value = "true", value_name = "BOOL"]
+        allow_known_bad_release: bool, flag Option<bool> = false;
         /// Base URL of the release mirror: https://, http:// or file://.
         [value_name = "URL"]
         release_url: ReleaseUrl, flag Option<ReleaseUrl> =

@@ -64,6 +64,7 @@ pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -
             State::new(Origin::Init, c, m)
         }
     };
+    crate::release::known_bad::check(&c.version, "version", c.allow_known_bad_release)?;
     let mut run = InitRun { c, m, new, req, state, release: None, restored: None };
     for p in plan(req.phase) {
         info!(phase = %p.name(), "init phase");

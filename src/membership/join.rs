@@ -65,6 +65,7 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
             State::new(Origin::Join, c, m)
         }
     };
+    crate::release::known_bad::check(&c.version, "version", c.allow_known_bad_release)?;
     if fresh && req.phase.is_none() && !req.cluster_checked {
         preflight(c, m, req).await?;
     }

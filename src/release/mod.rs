@@ -6,6 +6,7 @@
 
 mod fetch;
 mod install;
+pub mod known_bad;
 mod progress;
 pub mod sums;
 pub mod swap;

@@ -1,12 +1,13 @@
 # shellcheck shell=bash
-# Rolling upgrade: a 3-member etcd 3.4.23 cluster formed with init/join is upgraded to 3.5.1
+# Rolling upgrade: a 3-member etcd 3.4.23 cluster formed with init/join is upgraded to 3.5.16
 # one member at a time with `etcdadm upgrade` while a writer on the host keeps writing
 # sequential keys; no acknowledged write is lost. Re-runs are no-ops, unsupported steps are
 # refused with nothing changed, and an upgrade to a release whose etcd cannot start is rolled
-# back to the previous binaries. Reset of an upgraded member removes the kept binaries.
+# back to the previous binaries. Reset of an upgraded member removes the kept binaries. A
+# release with a known data inconsistency bug (3.5.1) is refused unless explicitly allowed.
 
 UPGRADE_FROM=3.4.23
-UPGRADE_TO=3.5.1
+UPGRADE_TO=3.5.16
 PATCH_TO=3.5.30 # a current patch release, for the interrupted-upgrade case
 
 scenario() {
@@ -25,6 +26,8 @@ scenario() {
 
   check "3.4 -> 3.6 refused: one minor at a time, nothing changed" \
     refused m1 "upgrade one minor at a time: 3.4 → 3.5 → 3.6" upgrade --version 3.6.0 --yes
+  check "3.4 -> 3.5.1 refused as a known-bad release, naming the bug and the override, nothing changed" \
+    refused m1 "etcd 3.5.1 (--version) is a release etcd's maintainers warn against: under load" upgrade --version 3.5.1 --yes
   check "without --yes and without a terminal: refused, nothing changed" \
     refused m1 "needs confirmation and stdin is not a terminal: pass --yes; nothing was changed" upgrade --version "$UPGRADE_TO"
 
