@@ -105,6 +105,8 @@ pub async fn run(requested: Config, req: Request) -> Result<()> {
         format!("cannot stage the binaries of etcd {new}; the running etcd {old} was not touched")
     })?;
 
+    // The restart (or the migration's stop) should not cost the cluster an election.
+    crate::membership::planned_stop::prepare(&m, &state, "the upgrade's restart", false).await?;
     // A member set up by an earlier version moves to the etcd user with this restart.
     if phases::needs_migration(&c, &m)? {
         phases::migrate_units(&c, &m)?;

@@ -56,6 +56,11 @@ pub fn etcd_flags(
         // what kube-apiserver expects (kubeadm sets the same)
         ("experimental-watch-progress-notify-interval", "5s".into()),
     ]);
+    if release_at_least(&c.version, COMPACT_HASH_CHECK_SINCE) {
+        // the leader compares its peers' hashes after each compaction (every minute) and
+        // raises the CORRUPT alarm on a mismatch
+        flags.push(("experimental-compact-hash-check-enabled", "true".into()));
+    }
     flags.extend(tls_floor_flags(&c.version));
     flags
 }
@@ -69,14 +74,22 @@ pub const CIPHER_SUITES: &str = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECD
 /// The first etcd 3.5 release with `--tls-min-version` (etcd's CHANGELOG-3.5, v3.5.8).
 const TLS_MIN_VERSION_SINCE: (u64, u64, u64) = (3, 5, 8);
 
+/// From this release on, etcdadm enables the periodic compact hash check: the first release
+/// etcd recommends for production that has `--experimental-compact-hash-check-enabled`
+/// (3.5.0 and 3.5.1 lack it, 3.5.16 has it; `tests/etcd-flags.sh` runs each mirrored one).
+const COMPACT_HASH_CHECK_SINCE: (u64, u64, u64) = (3, 5, 6);
+
+/// Whether etcd `version` is `since` or later (false when it cannot be read).
+fn release_at_least(version: &str, since: (u64, u64, u64)) -> bool {
+    semver::Version::parse(version).is_ok_and(|v| (v.major, v.minor, v.patch) >= since)
+}
+
 /// The TLS floor for etcd `version`: `--cipher-suites` on every release (3.4 has it), and
 /// `--tls-min-version=TLS1.2` where the release has the flag (3.5.8 and later; etcd 3.4 and
 /// older 3.5 releases have TLS 1.2 as their built-in minimum).
 pub fn tls_floor_flags(version: &str) -> Vec<(&'static str, String)> {
     let mut flags = vec![("cipher-suites", CIPHER_SUITES.to_string())];
-    let has_min_version = semver::Version::parse(version)
-        .is_ok_and(|v| (v.major, v.minor, v.patch) >= TLS_MIN_VERSION_SINCE);
-    if has_min_version {
+    if release_at_least(version, TLS_MIN_VERSION_SINCE) {
         flags.push(("tls-min-version", "TLS1.2".into()));
     }
     flags

@@ -482,3 +482,40 @@ no_write_failures() {
   ((ok > 0)) || fleet__fail "no write succeeded: the writer did not run" || return 1
   assert_eq "" "$(grep '^fail' "$FLEET_RUN/writes")" "failed writes"
 }
+
+# --- leadership ---------------------------------------------------------------------------
+
+leader_name() { # M: the leader's machine name, from etcd's status API through M
+  ectl "$1" endpoint status --cluster -w json | python3 -c '
+import json, sys
+st = json.load(sys.stdin)
+leader = st[0]["Status"]["leader"]
+mine = [s for s in st if s["Status"]["header"]["member_id"] == leader]
+print(mine[0]["Endpoint"])' | sed -E 's|https://10\.213\.[0-9]+\.1([0-9]):2379|m\1|'
+}
+
+# Makes M the leader (etcdctl move-leader sent to the current leader), waiting for it.
+make_leader() { # M
+  local leader id
+  leader=$(leader_name "$1") || return 1
+  [[ $leader == "$1" ]] && return 0
+  id=$(ectl "$1" endpoint status -w json | python3 -c 'import json, sys; print("%x" % json.load(sys.stdin)[0]["Status"]["header"]["member_id"])') &&
+    ectl "$leader" move-leader "$id" >/dev/null &&
+    fleet_retry 30 leader_is "$1"
+}
+
+leader_is() { [[ $(leader_name "$1") == "$1" ]]; }
+
+# M's etcd gave up leadership ("became follower", raft's own log line) after SINCE and
+# before it received the stop signal: the leader was handed over, not lost to the stop.
+handed_over_before_stop() { # M SINCE
+  local log follower signal
+  log=$(fleet_journal "$1" -u etcd -o short-unix --since "@${2%.*}") || return 1
+  follower=$(grep -m1 'became follower at term' <<<"$log" | awk '{print $1}')
+  signal=$(grep -m1 -F '"msg":"received signal; shutting down"' <<<"$log" | awk '{print $1}')
+  [[ -n $follower && -n $signal ]] ||
+    { echo "$1's etcd logged no 'became follower' ($follower) or no stop signal ($signal) since $2" >&2; return 1; }
+  fleet_log "$1: became follower at $follower, stop signal at $signal"
+  python3 -c "import sys; sys.exit(0 if $follower < $signal else 1)" ||
+    { echo "$1 was still the leader when etcd was stopped (follower $follower, signal $signal)" >&2; return 1; }
+}

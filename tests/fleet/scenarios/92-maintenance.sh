@@ -139,15 +139,6 @@ all_shrunk() { # M BEFORE
   return "$ok"
 }
 
-leader_name() { # M
-  ectl "$1" endpoint status --cluster -w json | python3 -c '
-import json, subprocess, sys
-st = json.load(sys.stdin)
-leader = st[0]["Status"]["leader"]
-mine = [s for s in st if s["Status"]["header"]["member_id"] == leader]
-print(mine[0]["Endpoint"])' | sed -E 's|https://10\.213\.[0-9]+\.1([0-9]):2379|m\1|'
-}
-
 # Writes and deletes ~10 MB, then compacts physically: space the next defragmentation frees.
 make_free_space() { # M
   fleet_exec "$1" sh -c '

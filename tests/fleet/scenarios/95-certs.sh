@@ -3,7 +3,8 @@
 # `certs check`, are renewed from the local CA (by hand and through the installed timer's
 # service) with exactly one restart each and the CA untouched; the certificate etcd serves
 # (read with openssl s_client from the host) is the new one; every write through m3 during
-# the renewals succeeds (they are counted, none may fail).
+# the renewals succeeds (they are counted, none may fail). The renewal on the leader hands
+# leadership over before etcd stops.
 
 scenario() {
   fleet_setup || return 1
@@ -23,7 +24,12 @@ scenario() {
   writes_during m3 /certs/probe &
   local writer=$!
   check "the writer through m3 has written before the renewals" writes_seen 1
+  check "m1 leads before its renewal (etcdctl move-leader)" make_leader m1
+  local since
+  since=$(date +%s)
   check "certs renew --cert-validity-days 365 on m1" ea_out out m1 certs renew --cert-validity-days 365
+  check "m1's etcd handed leadership over before it was stopped (its journal: became follower, then the signal)" \
+    handed_over_before_stop m1 "$since"
   check "m1's certificates are valid for a year" cert_days_at_least m1 server.crt 364
   check "m1 serves a certificate with a new serial and notAfter (openssl s_client)" served_changed 1 "$served1"
   check "etcd on m1 was started exactly once by the renewal, never restarted by systemd" started_once m1 "$starts1"
