@@ -15,6 +15,7 @@ EVIL_S3=8088    # the attacker's S3 endpoint (nothing listens)
 
 scenario() {
   fleet_setup || return 1
+  fleet_secret imds-token-87 # the IMDS session token (TOKEN below) must appear in no log
   make_ca "$FLEET_RUN/ca" && evil_mirror && imds_start || return 1
   local peers
   peers="[$(fleet_ip 1), $(fleet_ip 2), $(fleet_ip 3)]"
@@ -195,7 +196,7 @@ no_hostile_paths() { # M
 }
 
 # Compared with the baseline: /, /tmp (but systemd's private directories) and /opt gained
-# nothing, /etc/systemd/system only the etcd unit, the renewal and backup units and timers
+# nothing, /etc/systemd/system only the etcd unit, the renewal, backup and defrag units and timers
 # (and timers.target.wants, where the timers are enabled).
 only_expected_files() { # M
   local added
@@ -204,7 +205,9 @@ only_expected_files() { # M
 ./etc/systemd/system/etcdadm-backup.service
 ./etc/systemd/system/etcdadm-backup.timer
 ./etc/systemd/system/etcdadm-certs-renew.service
-./etc/systemd/system/etcdadm-certs-renew.timer" \
+./etc/systemd/system/etcdadm-certs-renew.timer
+./etc/systemd/system/etcdadm-defrag.service
+./etc/systemd/system/etcdadm-defrag.timer" \
     "$(grep -v -e '^\./etc/systemd/system/timers\.target\.wants$' -e '^\./tmp/systemd-private-' <<<"$added")" "entries added on $1"
 }
 
