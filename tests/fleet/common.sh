@@ -482,3 +482,20 @@ no_write_failures() {
   ((ok > 0)) || fleet__fail "no write succeeded: the writer did not run" || return 1
   assert_eq "" "$(grep '^fail' "$FLEET_RUN/writes")" "failed writes"
 }
+
+# The textfile metrics etcdadm writes (default metrics-textfile-dir), read on the host.
+TEXTFILE_DIR=/var/lib/node_exporter/textfile_collector
+PROMTOOL=${PROMTOOL:-/opt/etcdadm-test/prometheus/usr/bin/promtool}
+
+metrics_ok() { # M FILE: M's TEXTFILE_DIR/FILE exists, mode 0644, and `promtool check metrics` accepts it
+  local f
+  f="$(fleet_root "$1")$TEXTFILE_DIR/$2"
+  [[ -x $PROMTOOL ]] || fleet__fail "$PROMTOOL missing: run scripts/install-deps.sh" || return 1
+  [[ -s $f ]] || fleet__fail "$1: no $TEXTFILE_DIR/$2" || return 1
+  "$PROMTOOL" check metrics <"$f" >&2 || fleet__fail "promtool check metrics rejects $1:$TEXTFILE_DIR/$2: $(cat "$f")" || return 1
+  assert_eq 644 "$(stat -c %a "$f")" "mode of $1:$TEXTFILE_DIR/$2"
+}
+
+metric_value() { # M FILE SERIES: the value of SERIES (name and labels, exactly as written) in M's TEXTFILE_DIR/FILE
+  awk -v s="$3" '$1 == s { print $2 }' "$(fleet_root "$1")$TEXTFILE_DIR/$2"
+}
