@@ -487,7 +487,7 @@ no_write_failures() {
 TEXTFILE_DIR=/var/lib/node_exporter/textfile_collector
 PROMTOOL=${PROMTOOL:-/opt/etcdadm-test/prometheus/usr/bin/promtool}
 
-metrics_ok() { # M FILE: M's TEXTFILE_DIR/FILE exists, mode 0644, and `promtool check metrics` accepts it
+textfile_ok() { # M FILE: M's TEXTFILE_DIR/FILE exists, mode 0644, and `promtool check metrics` accepts it
   local f
   f="$(fleet_root "$1")$TEXTFILE_DIR/$2"
   [[ -x $PROMTOOL ]] || fleet__fail "$PROMTOOL missing: run scripts/install-deps.sh" || return 1

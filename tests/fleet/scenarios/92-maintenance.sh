@@ -88,7 +88,7 @@ timeout-seconds: 120" || return 1
 
 defrag_metrics() { # M QUOTA
   local size
-  metrics_ok "$1" etcdadm-defrag.prom && metrics_ok "$1" etcdadm-db.prom &&
+  textfile_ok "$1" etcdadm-defrag.prom && textfile_ok "$1" etcdadm-db.prom &&
     assert_eq 1 "$(metric_value "$1" etcdadm-defrag.prom etcdadm_defrag_last_run_success)" "last run success" &&
     assert_eq 3 "$(metric_value "$1" etcdadm-defrag.prom etcdadm_defrag_last_defragmented_members)" "members defragmented" &&
     (($(metric_value "$1" etcdadm-defrag.prom etcdadm_defrag_last_reclaimed_bytes) > 0)) &&
@@ -99,7 +99,7 @@ defrag_metrics() { # M QUOTA
 
 defrag_failed_metrics() { # M LAST_SUCCESS
   [[ -n $2 ]] || fleet__fail "no last success recorded before the failed run" || return 1
-  metrics_ok "$1" etcdadm-defrag.prom &&
+  textfile_ok "$1" etcdadm-defrag.prom &&
     assert_eq 0 "$(metric_value "$1" etcdadm-defrag.prom etcdadm_defrag_last_run_success)" "last run success" &&
     assert_eq "$2" "$(metric_value "$1" etcdadm-defrag.prom etcdadm_defrag_last_success_timestamp_seconds)" "last success timestamp"
 }

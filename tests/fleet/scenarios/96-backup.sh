@@ -37,7 +37,7 @@ timer_backup() { # M
 backup_metrics() { # M
   local newest
   newest=$(fleet_exec "$1" sh -c 'ls /var/backups/etcd/m1-*.db | tail -1') || return 1
-  metrics_ok "$1" etcdadm-backup.prom && metrics_ok "$1" etcdadm-db.prom &&
+  textfile_ok "$1" etcdadm-backup.prom && textfile_ok "$1" etcdadm-db.prom &&
     assert_eq 1 "$(metric_value "$1" etcdadm-backup.prom etcdadm_backup_last_run_success)" "last run success" &&
     assert_eq "$(fleet_exec "$1" stat -c %s "$newest")" "$(metric_value "$1" etcdadm-backup.prom etcdadm_backup_last_size_bytes)" "size of $newest" &&
     assert_eq $((2 * 1024 * 1024 * 1024)) "$(metric_value "$1" etcdadm-db.prom etcdadm_db_quota_bytes)" "quota" &&
@@ -52,7 +52,7 @@ failed_backup_metrics() { # M
   if fleet_exec "$1" systemctl start etcdadm-backup.service; then
     fleet__fail "the backup service succeeded without etcd" || return 1
   fi
-  metrics_ok "$1" etcdadm-backup.prom &&
+  textfile_ok "$1" etcdadm-backup.prom &&
     assert_eq 0 "$(metric_value "$1" etcdadm-backup.prom etcdadm_backup_last_run_success)" "last run success" &&
     assert_eq "$success" "$(metric_value "$1" etcdadm-backup.prom etcdadm_backup_last_success_timestamp_seconds)" "last success timestamp"
 }
