@@ -5,8 +5,8 @@
 #   etcdadm-<version>-x86_64-linux.tar.gz  (binary, unit, man pages, completions, docs)
 #   SHA256SUMS                             (of the three, as `sha256sum -c` reads it)
 # Each package carries /usr/bin/etcdadm, etcdadm-bootstrap.service with a drop-in pointing
-# it at /usr/bin, one man page per command (section 8), bash/zsh/fish completions, README
-# and license. Tools: scripts/install-deps.sh.
+# it at /usr/bin, one man page per command (section 8), bash/zsh/fish completions, README,
+# license, and the example Prometheus alert rules (/usr/share/etcdadm/prometheus/). Tools: scripts/install-deps.sh.
 set -euo pipefail
 usage="usage: $0 OUT_DIR"
 out=${1:?$usage}
@@ -49,6 +49,7 @@ install -m 0755 "$bin" "$tree/$top/etcdadm"
 install -m 0644 packaging/etcdadm-bootstrap.service README.md LICENSE "$tree/$top/"
 install -m 0644 "$stage"/man/* "$tree/$top/man/"
 install -m 0644 "$stage"/completions/* "$tree/$top/completions/"
+install -D -m 0644 packaging/prometheus/etcdadm-alerts.yml "$tree/$top/prometheus/etcdadm-alerts.yml"
 mtime=@$(git log -1 --format=%ct 2>/dev/null || echo 0)
 tar -C "$tree" --sort=name --owner=0 --group=0 --numeric-owner --mtime="$mtime" -cf - "$top" | gzip -9n >"$tarball"
 

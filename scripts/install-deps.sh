@@ -87,3 +87,21 @@ if [[ $(cat "$NODE_EXPORTER_DIR/version" 2>/dev/null) != "$NODE_EXPORTER_VERSION
   echo "$NODE_EXPORTER_VERSION" >"$NODE_EXPORTER_DIR/version"
   rm -rf "$ne_tmp"
 fi
+
+# promtool (Debian's prometheus package), which checks the shipped alert rules
+# (packaging/prometheus/etcdadm-alerts.yml: `promtool check rules` and `promtool test rules`)
+# and the textfile metrics etcdadm writes (`promtool check metrics`) in tests/alert_rules.rs.
+# Extracted, not installed, so no daemon starts on the host. Tests look for
+# $PROMETHEUS_DIR/usr/bin/promtool.
+PROMETHEUS_VERSION=2.42.0+ds-5+deb12u1
+PROMETHEUS_DIR=/opt/etcdadm-test/prometheus
+if [[ $(cat "$PROMETHEUS_DIR/version" 2>/dev/null) != "$PROMETHEUS_VERSION" ]]; then
+  echo "install-deps: extracting prometheus=$PROMETHEUS_VERSION (promtool) into $PROMETHEUS_DIR" >&2
+  pr_tmp=$(mktemp -d) && chmod 0755 "$pr_tmp" # apt downloads as _apt
+  (cd "$pr_tmp" && apt-get download -q "prometheus=$PROMETHEUS_VERSION" >/dev/null) ||
+    { apt-get update -qq && (cd "$pr_tmp" && apt-get download -q "prometheus=$PROMETHEUS_VERSION" >/dev/null); }
+  rm -rf "$PROMETHEUS_DIR"
+  dpkg-deb -x "$pr_tmp"/prometheus_*.deb "$PROMETHEUS_DIR"
+  echo "$PROMETHEUS_VERSION" >"$PROMETHEUS_DIR/version"
+  rm -rf "$pr_tmp"
+fi

@@ -3,6 +3,11 @@
 //! replaced atomically (temporary file in the same directory, then rename) as node_exporter
 //! requires, so a scrape never sees half a file. Nothing is kept in memory across runs: each
 //! run overwrites the file with its own outcome.
+//!
+//! The timers' runs (backup, defragmentation, certificate renewal) write their own files
+//! beside it: see `timers`.
+
+pub mod timers;
 
 use crate::fsutil::{write_atomic, MODE_PUBLIC};
 use std::fmt::Write as _;
@@ -83,18 +88,24 @@ impl BootstrapRun {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write metrics file {path} (metrics-textfile-dir): {source}")]
-pub struct MetricsError {
-    path: String,
-    source: std::io::Error,
+pub enum MetricsError {
+    #[error("cannot write metrics file {path} (metrics-textfile-dir): {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("cannot read {path} for the metrics: {source}")]
+    Read { path: String, source: std::io::Error },
 }
 
 /// Writes `report` to `dir/etcdadm.prom` atomically (mode 0644, so node_exporter's user
 /// can read it), creating `dir` if needed. Returns the file's path.
 pub fn write_textfile(dir: &Path, report: &BootstrapReport) -> Result<PathBuf, MetricsError> {
-    let path = dir.join(TEXTFILE_NAME);
-    write_atomic(&path, render(report).as_bytes(), MODE_PUBLIC)
-        .map_err(|source| MetricsError { path: path.display().to_string(), source })?;
+    write_file(dir, TEXTFILE_NAME, &render(report))
+}
+
+/// Writes `text` to `dir/name` atomically, mode 0644, creating `dir` if needed.
+fn write_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf, MetricsError> {
+    let path = dir.join(name);
+    write_atomic(&path, text.as_bytes(), MODE_PUBLIC)
+        .map_err(|source| MetricsError::Write { path: path.display().to_string(), source })?;
     Ok(path)
 }
 

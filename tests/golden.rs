@@ -235,3 +235,30 @@ fn the_etcd_unit_runs_etcd_unprivileged_and_confined() {
     assert!(home.lines().any(|l| l == "ProtectHome=read-only"), "{home}");
     assert!(home.lines().any(|l| l == "ReadWritePaths=/home/etcd/data"), "{home}");
 }
+
+/// The timers' services may write the textfile metrics directory (optional, `-`: a missing
+/// one is no error), and nothing of it when metrics are off.
+#[test]
+fn timer_services_write_the_metrics_directory_only_when_metrics_are_on() {
+    let exe = Path::new("/opt/bin/etcdadm");
+    let rw = |unit: String| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix("ReadWritePaths="))
+            .unwrap_or_else(|| panic!("no ReadWritePaths:\n{unit}"))
+            .split(' ')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let on = Config { metrics_textfile_dir: "/srv/metrics".into(), ..Default::default() };
+    assert_eq!(rw(render_backup_service(&on, exe)), ["-/var/backups/etcd", "-/srv/metrics"]);
+    assert_eq!(rw(render_defrag_service(&on, exe)), ["-/srv/metrics"]);
+    assert_eq!(
+        rw(render_renew_service(&on, exe)),
+        ["-/etc/etcd/pki", "-/etc/etcdadm", "-/srv/metrics"]
+    );
+    let off = Config { metrics_textfile_dir: "".into(), ..Default::default() };
+    assert_eq!(rw(render_backup_service(&off, exe)), ["-/var/backups/etcd"]);
+    assert!(rw(render_defrag_service(&off, exe)).is_empty());
+    assert_eq!(rw(render_renew_service(&off, exe)), ["-/etc/etcd/pki", "-/etc/etcdadm"]);
+}

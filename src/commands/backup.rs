@@ -8,6 +8,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::fsutil::{create_dir_with_mode, MODE_PRIVATE};
 use crate::member::LocalMember;
+use crate::metrics::timers;
 use crate::outln;
 use crate::s3::{S3Url, Settings};
 use crate::snapshot;
@@ -18,6 +19,8 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use tracing::info;
 
+/// `etcdadm backup`; its outcome (and the snapshot's size) goes to the textfile metrics, in
+/// the directory the member was set up with (which its timer's sandbox lets it write).
 pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -> Result<()> {
     let state = State::load(&requested.state_file)?.with_context(|| {
         format!(
@@ -25,12 +28,37 @@ pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -
             requested.state_file.display()
         )
     })?;
+    let metrics_dir = state.config.metrics_textfile_dir.clone();
+    let mut saved = None;
+    let result = backup(&requested, &state, dir, keep, &mut saved).await;
+    let snapshot = saved.as_deref().filter(|_| result.is_ok());
+    timers::record(&metrics_dir, "backup", |d| {
+        timers::write_backup(d, std::time::SystemTime::now(), snapshot)
+    });
+    result
+}
+
+/// The backup; `saved` is set to the snapshot as soon as it is kept (the run may still fail
+/// afterwards, uploading it).
+async fn backup(
+    requested: &Config,
+    state: &State,
+    dir: Option<PathBuf>,
+    keep: Option<usize>,
+    saved: &mut Option<PathBuf>,
+) -> Result<()> {
     let c = &state.config;
     let m = state.member()?;
     // S3 settings are checked before anything is done; an upload failure later keeps the
     // local snapshot.
-    let upload = upload_target(&requested, c, keep)?;
+    let upload = upload_target(requested, c, keep)?;
     let target = take(c, &m, dir, keep).await?;
+    *saved = Some(target.clone());
+    if let Some(db) = measure_db(&m, c.quota_backend_bytes).await {
+        timers::record(&c.metrics_textfile_dir, "database size", |d| {
+            timers::write_db(d, std::time::SystemTime::now(), db)
+        });
+    }
     outln!("{}", target.display())?;
     if let Some(u) = upload {
         let kept = |e: crate::s3::S3Error| {
@@ -85,6 +113,26 @@ pub async fn take(
         info!(file = %old.display(), "removed old snapshot");
     }
     Ok(target)
+}
+
+/// This member's database size (for the metrics), or None (logged) when etcd does not say.
+async fn measure_db(m: &LocalMember, quota_bytes: u64) -> Option<timers::DbUsage> {
+    let tls = crate::cluster::TlsFiles::client(&m.pki);
+    let status = match Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls).await {
+        Ok(cl) => cl.status().await,
+        Err(e) => Err(e),
+    };
+    match status {
+        Ok(s) => Some(timers::DbUsage {
+            size_bytes: s.db_size,
+            in_use_bytes: s.db_size_in_use,
+            quota_bytes,
+        }),
+        Err(e) => {
+            tracing::warn!("cannot measure the database for the metrics: {e}");
+            None
+        }
+    }
 }
 
 /// Where and how a backup is uploaded.

@@ -3,6 +3,7 @@
 
 use crate::cli::Output;
 use crate::config::{Config, InitSystem};
+use crate::metrics::timers;
 use crate::outln;
 use crate::phases;
 use crate::pki::{self, Ca, Lifetime};
@@ -88,8 +89,22 @@ pub fn check(requested: Config, output: Output) -> Result<()> {
     Ok(())
 }
 
+/// `etcdadm certs renew`; afterwards, whatever its outcome, the expiry of every certificate
+/// of the member as on disk goes to the textfile metrics.
 pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -> Result<()> {
     let state = member_state(&requested)?;
+    let certs = timers::member_certificates(&state.member()?.pki);
+    // the directory the member was set up with, which its timer's sandbox lets it write
+    let metrics_dir = state.config.metrics_textfile_dir.clone();
+    let result = renew_member(state, force, validity_days).await;
+    let ok = result.is_ok();
+    timers::record(&metrics_dir, "certs renew", |d| {
+        timers::write_certs(d, std::time::SystemTime::now(), ok, &certs)
+    });
+    result
+}
+
+async fn renew_member(state: State, force: bool, validity_days: Option<u32>) -> Result<()> {
     let mut c = state.config.clone();
     if let Some(days) = validity_days {
         c.cert_validity_days = days;

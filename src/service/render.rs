@@ -337,10 +337,21 @@ ExecStart={exe} certs renew --state-file {state}
         exe = etcdadm.display(),
         state = c.state_file.display(),
         sandbox = timer_service_sandbox(
-            &[&c.certs_dir, state_dir(c)],
+            &with_metrics(c, &[&c.certs_dir, state_dir(c)]),
             "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER",
         ),
     )
+}
+
+/// `writes` and the textfile metrics directory the timers' runs write (when metrics are on).
+/// Like every writable path of these services it is optional (`-`): node_exporter's package
+/// or the administrator creates it, the sandboxed run does not.
+fn with_metrics<'a>(c: &'a Config, writes: &[&'a std::path::Path]) -> Vec<&'a std::path::Path> {
+    let mut all = writes.to_vec();
+    if !c.metrics_textfile_dir.as_os_str().is_empty() {
+        all.push(&c.metrics_textfile_dir);
+    }
+    all
 }
 
 /// The directory of the state file (`certs renew` records the renewal there).
@@ -368,7 +379,7 @@ ExecStart={exe} backup --state-file {state}
         unit = c.unit_name(),
         exe = etcdadm.display(),
         state = c.state_file.display(),
-        sandbox = timer_service_sandbox(&[&c.backup_dir], ""),
+        sandbox = timer_service_sandbox(&with_metrics(c, &[&c.backup_dir]), ""),
     )
 }
 
@@ -377,8 +388,8 @@ pub fn render_backup_timer(c: &Config) -> String {
 }
 
 /// The defragmentation service its timer runs: `etcdadm defrag --this-member`, which waits
-/// for the lock in etcd that keeps members' runs apart, so it may take a while. It only
-/// talks to etcd, so its sandbox writes nowhere and holds no capabilities.
+/// for the lock in etcd that keeps members' runs apart, so it may take a while. It talks to
+/// etcd and writes only its metrics, so it holds no capabilities.
 pub fn render_defrag_service(c: &Config, etcdadm: &std::path::Path) -> String {
     format!(
         "# Written by etcdadm.
@@ -393,7 +404,7 @@ ExecStart={exe} defrag --this-member --state-file {state}
         unit = c.unit_name(),
         exe = etcdadm.display(),
         state = c.state_file.display(),
-        sandbox = timer_service_sandbox(&[], ""),
+        sandbox = timer_service_sandbox(&with_metrics(c, &[]), ""),
     )
 }
 

@@ -519,3 +519,20 @@ handed_over_before_stop() { # M SINCE
   python3 -c "import sys; sys.exit(0 if $follower < $signal else 1)" ||
     { echo "$1 was still the leader when etcd was stopped (follower $follower, signal $signal)" >&2; return 1; }
 }
+
+# The textfile metrics etcdadm writes (default metrics-textfile-dir), read on the host.
+TEXTFILE_DIR=/var/lib/node_exporter/textfile_collector
+PROMTOOL=${PROMTOOL:-/opt/etcdadm-test/prometheus/usr/bin/promtool}
+
+textfile_ok() { # M FILE: M's TEXTFILE_DIR/FILE exists, mode 0644, and `promtool check metrics` accepts it
+  local f
+  f="$(fleet_root "$1")$TEXTFILE_DIR/$2"
+  [[ -x $PROMTOOL ]] || fleet__fail "$PROMTOOL missing: run scripts/install-deps.sh" || return 1
+  [[ -s $f ]] || fleet__fail "$1: no $TEXTFILE_DIR/$2" || return 1
+  "$PROMTOOL" check metrics <"$f" >&2 || fleet__fail "promtool check metrics rejects $1:$TEXTFILE_DIR/$2: $(cat "$f")" || return 1
+  assert_eq 644 "$(stat -c %a "$f")" "mode of $1:$TEXTFILE_DIR/$2"
+}
+
+metric_value() { # M FILE SERIES: the value of SERIES (name and labels, exactly as written) in M's TEXTFILE_DIR/FILE
+  awk -v s="$3" '$1 == s { print $2 }' "$(fleet_root "$1")$TEXTFILE_DIR/$2"
+}

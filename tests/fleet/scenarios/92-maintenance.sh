@@ -8,7 +8,9 @@
 #   its defragmentation after every follower's finished, every member's DB shrinks;
 # - the defrag services of two members started at the same instant defragment one after the
 #   other (etcd's own log lines do not interleave), and with a third member stopped neither
-#   defragments.
+#   defragments;
+# - the services write the textfile metrics (promtool parses them): what the recovery
+#   reclaimed, the DB below its quota; a failed run keeps the last success.
 
 MIB=$((1024 * 1024))
 
@@ -30,6 +32,8 @@ timeout-seconds: 120" || return 1
   copy_ca m1 m2 && copy_ca m1 m3 || return 1
   check "m2 joins" ea_out out m2 join "$ep"
   check "m3 joins" ea_out out m3 join "$ep"
+  # the metrics directory node_exporter's package would create: the services' sandbox writes it
+  for m in m1 m2 m3; do fleet_exec "$m" mkdir -p -m 0755 "$TEXTFILE_DIR" || return 1; done
   check "etcd reports the 64 MiB quota it was given (etcd_server_quota_backend_bytes)" quota_is m1 $((64 * MIB))
   check "the defragmentation timer is installed and enabled on every member" \
     fleet_exec m3 systemctl -q is-enabled etcdadm-defrag.timer
@@ -39,6 +43,8 @@ timeout-seconds: 120" || return 1
   check "a writer fills the quota until etcd refuses writes with NOSPACE" fill_until_nospace m1
   check "etcdctl alarm list shows NOSPACE" nospace_raised m2
   check "etcdadm-defrag.service started by hand on m2 completes" fleet_exec m2 systemctl start etcdadm-defrag.service
+  check "m2's defrag metrics: success, 3 members defragmented, bytes reclaimed, DB below its 64 MiB quota" \
+    defrag_metrics m2 $((64 * MIB))
   check "etcdctl alarm list shows no alarm after the recovery" no_alarm m3
   check "writes are accepted again" ectl m3 put /after-recovery yes
   check "every key written before the alarm reads back through m3" keys_intact m3
@@ -69,12 +75,33 @@ timeout-seconds: 120" || return 1
     fleet_exec m2 systemctl start --no-block etcdadm-defrag.service || return 1
   check "both defrag services finish" fleet_retry 120 services_done m1 m2
   check "the two members' defragmentations did not overlap (etcd's logs)" not_overlapping m1 m2 "$mark"
+  local success
+  success=$(metric_value m1 etcdadm-defrag.prom etcdadm_defrag_last_success_timestamp_seconds)
 
   fleet_exec m3 systemctl stop etcd || return 1
   mark=$(date +%s.%N)
   check "with m3 stopped, m1's defrag service fails" defrag_service_fails m1
   check "with m3 stopped, m1's etcd did not defragment" no_defrag_since m1 "$mark"
+  check "m1's defrag metrics say the run failed and keep the last success" defrag_failed_metrics m1 "$success"
   fleet_exec m3 systemctl start etcd || return 1
+}
+
+defrag_metrics() { # M QUOTA
+  local size
+  textfile_ok "$1" etcdadm-defrag.prom && textfile_ok "$1" etcdadm-db.prom &&
+    assert_eq 1 "$(metric_value "$1" etcdadm-defrag.prom etcdadm_defrag_last_run_success)" "last run success" &&
+    assert_eq 3 "$(metric_value "$1" etcdadm-defrag.prom etcdadm_defrag_last_defragmented_members)" "members defragmented" &&
+    (($(metric_value "$1" etcdadm-defrag.prom etcdadm_defrag_last_reclaimed_bytes) > 0)) &&
+    assert_eq "$2" "$(metric_value "$1" etcdadm-db.prom etcdadm_db_quota_bytes)" "quota" || return 1
+  size=$(metric_value "$1" etcdadm-db.prom etcdadm_db_size_bytes)
+  ((size > 0 && size < $2)) || fleet__fail "etcdadm_db_size_bytes $size, quota $2"
+}
+
+defrag_failed_metrics() { # M LAST_SUCCESS
+  [[ -n $2 ]] || fleet__fail "no last success recorded before the failed run" || return 1
+  textfile_ok "$1" etcdadm-defrag.prom &&
+    assert_eq 0 "$(metric_value "$1" etcdadm-defrag.prom etcdadm_defrag_last_run_success)" "last run success" &&
+    assert_eq "$2" "$(metric_value "$1" etcdadm-defrag.prom etcdadm_defrag_last_success_timestamp_seconds)" "last success timestamp"
 }
 
 quota_is() { # M BYTES

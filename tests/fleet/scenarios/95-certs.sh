@@ -4,7 +4,8 @@
 # service) with exactly one restart each and the CA untouched; the certificate etcd serves
 # (read with openssl s_client from the host) is the new one; every write through m3 during
 # the renewals succeeds (they are counted, none may fail). The renewal on the leader hands
-# leadership over before etcd stops.
+# leadership over before etcd stops. The timer's service writes the textfile metrics:
+# promtool parses them, each certificate's expiry is its notAfter.
 
 scenario() {
   fleet_setup || return 1
@@ -36,7 +37,9 @@ scenario() {
   check "m1's CA certificate is unchanged" assert_eq "$ca1" "$(ca_sum m1)" "sha256 of m1's ca.crt"
   local before
   before=$(fleet_exec m2 sha256sum /etc/etcd/pki/server.crt)
+  fleet_exec m2 mkdir -p -m 0755 "$TEXTFILE_DIR" || return 1
   check "the timer's service renews m2's due certificates" fleet_exec m2 systemctl start etcdadm-certs-renew.service
+  check "m2's etcdadm-certs.prom: renewal success, each certificate's expiry is its notAfter (openssl)" certs_metrics m2
   check "m2's certificate file is new" changed "$before" "$(fleet_exec m2 sha256sum /etc/etcd/pki/server.crt)"
   check "m2 serves a certificate with a new serial and notAfter (openssl s_client)" served_changed 2 "$served2"
   check "etcd on m2 was started exactly once by the renewal, never restarted by systemd" started_once m2 "$starts2"
@@ -93,6 +96,21 @@ import json, sys
 rows = [r for r in json.load(sys.stdin) if r["file"].endswith("/" + sys.argv[1])]
 assert rows and rows[0]["days_left"] >= int(sys.argv[2]) and rows[0]["status"] == "ok", rows
 ' "$2" "$3"
+}
+
+certs_metrics() { # M
+  local name file not_after
+  textfile_ok "$1" etcdadm-certs.prom &&
+    assert_eq 1 "$(metric_value "$1" etcdadm-certs.prom etcdadm_certs_renew_last_run_success)" "renewal success" || return 1
+  for name in ca server peer client; do
+    case $name in
+      client) file=etcdctl-etcd-client.crt ;;
+      *) file=$name.crt ;;
+    esac
+    not_after=$(fleet_exec "$1" cat "/etc/etcd/pki/$file" | openssl x509 -noout -enddate | cut -d= -f2) || return 1
+    not_after=$(date -u -d "$not_after" +%s) || return 1
+    assert_eq "$not_after" "$(metric_value "$1" etcdadm-certs.prom "etcdadm_certificate_expiry_timestamp_seconds{certificate=\"$name\",file=\"/etc/etcd/pki/$file\"}")" "$name expiry" || return 1
+  done
 }
 
 changed() { [[ $1 != "$2" ]] || fleet__fail "certificate unchanged"; }

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # Backups: `etcdadm backup` streams a checked snapshot into backup-dir (0600), keeps the
 # newest backup-keep, its timer is installed; `init --snapshot` of one restores the keys.
+# The timer's service writes the textfile metrics (promtool parses them; the size is the
+# snapshot's on disk); a failed run keeps the last success.
 
 scenario() {
   fleet_setup || return 1
@@ -14,7 +16,9 @@ scenario() {
   check "two snapshots kept, mode 0600" kept_two m1
   check "the backup timer is installed and enabled" fleet_exec m1 systemctl -q is-enabled etcdadm-backup.timer
   check "the timer's service takes a snapshot too" timer_backup m1
+  check "the service wrote etcdadm-backup.prom and etcdadm-db.prom: success, the snapshot's size, the quota" backup_metrics m1
   check "init --snapshot of the newest backup restores the keys on m2" restore_on m2
+  check "a failed backup run (etcd stopped) reports failure and keeps the last success" failed_backup_metrics m1
 }
 
 kept_two() { # M
@@ -24,8 +28,33 @@ kept_two() { # M
 timer_backup() { # M
   local before
   before=$(fleet_exec "$1" sh -c 'ls /var/backups/etcd | tail -1')
+  # the backups by hand created the metrics directory; the sandboxed service writes anew
+  fleet_exec "$1" rm -f "$TEXTFILE_DIR/etcdadm-backup.prom" "$TEXTFILE_DIR/etcdadm-db.prom" || return 1
   fleet_exec "$1" systemctl start etcdadm-backup.service || return 1
   [[ $(fleet_exec "$1" sh -c 'ls /var/backups/etcd | tail -1') != "$before" ]] || fleet__fail "no new snapshot"
+}
+
+backup_metrics() { # M
+  local newest
+  newest=$(fleet_exec "$1" sh -c 'ls /var/backups/etcd/m1-*.db | tail -1') || return 1
+  textfile_ok "$1" etcdadm-backup.prom && textfile_ok "$1" etcdadm-db.prom &&
+    assert_eq 1 "$(metric_value "$1" etcdadm-backup.prom etcdadm_backup_last_run_success)" "last run success" &&
+    assert_eq "$(fleet_exec "$1" stat -c %s "$newest")" "$(metric_value "$1" etcdadm-backup.prom etcdadm_backup_last_size_bytes)" "size of $newest" &&
+    assert_eq $((2 * 1024 * 1024 * 1024)) "$(metric_value "$1" etcdadm-db.prom etcdadm_db_quota_bytes)" "quota" &&
+    (($(metric_value "$1" etcdadm-db.prom etcdadm_db_size_bytes) > 0))
+}
+
+failed_backup_metrics() { # M
+  local success
+  success=$(metric_value "$1" etcdadm-backup.prom etcdadm_backup_last_success_timestamp_seconds)
+  [[ -n $success ]] || return 1
+  fleet_exec "$1" systemctl stop etcd.service || return 1
+  if fleet_exec "$1" systemctl start etcdadm-backup.service; then
+    fleet__fail "the backup service succeeded without etcd" || return 1
+  fi
+  textfile_ok "$1" etcdadm-backup.prom &&
+    assert_eq 0 "$(metric_value "$1" etcdadm-backup.prom etcdadm_backup_last_run_success)" "last run success" &&
+    assert_eq "$success" "$(metric_value "$1" etcdadm-backup.prom etcdadm_backup_last_success_timestamp_seconds)" "last success timestamp"
 }
 
 restore_on() { # M

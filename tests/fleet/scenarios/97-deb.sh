@@ -60,6 +60,7 @@ bootstrap:
   check "man pages installed, one per command" man_pages m1
   check "bash, zsh and fish completions installed; bash completes" completions m1
   check "systemctl cat shows the unit with the package's drop-in" unit_from_package m1
+  check "the example alert rules installed, and promtool accepts them" alert_rules_installed m1
   check "the install neither enabled nor started the unit" unit_idle m1
 
   for m in m1 m2 m3 m4; do
@@ -93,7 +94,7 @@ tarball_ok() {
   mkdir -p "$FLEET_RUN/tgz" && tar -C "$FLEET_RUN/tgz" -xzf "$TARBALL" || return 1
   TARBALL_DIR=$t
   for name in etcdadm etcdadm-bootstrap.service README.md LICENSE man/etcdadm.8.gz man/etcdadm-bootstrap.8.gz \
-    completions/etcdadm.bash completions/_etcdadm completions/etcdadm.fish; do
+    completions/etcdadm.bash completions/_etcdadm completions/etcdadm.fish prometheus/etcdadm-alerts.yml; do
     [[ -s $t/$name ]] || fleet__fail "$name missing in $TARBALL" || return 1
   done
   [[ -x $t/etcdadm ]] && "$t/etcdadm" --version >&2 || return 1
@@ -107,10 +108,18 @@ rpm_ok() {
     /usr/lib/systemd/system/etcdadm-bootstrap.service.d/10-package.conf /usr/share/man/man8/etcdadm.8.gz \
     /usr/share/man/man8/etcdadm-bootstrap.8.gz /usr/share/man/man8/etcdadm-join-phase.8.gz \
     /usr/share/bash-completion/completions/etcdadm /usr/share/zsh/site-functions/_etcdadm \
-    /usr/share/fish/vendor_completions.d/etcdadm.fish /usr/share/doc/etcdadm/README.md /usr/share/licenses/etcdadm/LICENSE; do
+    /usr/share/fish/vendor_completions.d/etcdadm.fish /usr/share/doc/etcdadm/README.md /usr/share/licenses/etcdadm/LICENSE \
+    /usr/share/etcdadm/prometheus/etcdadm-alerts.yml; do
     grep_all -x "$f" <<<"$list" || fleet__fail "$f not in $(basename "$RPM"): $list" || return 1
   done
   assert_eq 0 "$(grep -c '^/opt' <<<"$list")" "files under /opt in the .rpm (etcd is not packaged)"
+}
+
+alert_rules_installed() { # M
+  local f=/usr/share/etcdadm/prometheus/etcdadm-alerts.yml
+  assert_contains "$(fleet_exec "$1" dpkg -S "$f")" "etcdadm: $f" "owner of $f" &&
+    cmp "$(fleet_root "$1")$f" "$REPO/packaging/prometheus/etcdadm-alerts.yml" &&
+    "$PROMTOOL" check rules "$(fleet_root "$1")$f" >&2
 }
 
 no_etcdadm() { # M...
