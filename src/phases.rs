@@ -116,6 +116,13 @@ fn write_units(c: &Config, m: &LocalMember, env: Option<String>) -> Result<bool>
     let mut changed = own_member_files(c, m, ids)?;
     crate::fsutil::create_dir_with_mode_if_missing(&c.backup_dir, 0o700)
         .with_context(|| format!("cannot create {}", c.backup_dir.display()))?;
+    // The timers' sandboxes may write the metrics directory but cannot create it.
+    if !c.metrics_textfile_dir.as_os_str().is_empty() {
+        crate::fsutil::create_dir_with_mode_if_missing(&c.metrics_textfile_dir, 0o755)
+            .with_context(|| {
+                format!("cannot create {} (metrics-textfile-dir)", c.metrics_textfile_dir.display())
+            })?;
+    }
     let [renew_service, renew_timer, backup_service, backup_timer, defrag_service, defrag_timer] =
         c.timer_units();
     let mut files = vec![
