@@ -28,16 +28,7 @@ DEFRAG_VARIANTS=(etcdadm naive parallel)
 
 bench_main() {
   local trials=${BENCH_TRIALS:-5} t v
-  fleet_setup || return 1
-  machines m1 1 m2 2 m3 3 || return 1
-  ea m1 init >/dev/null 2>&1 || { fleet__fail "etcdadm init failed"; return 1; }
-  for v in m2 m3; do
-    if ! { copy_ca m1 "$v" && ea "$v" join "https://$(fleet_ip 1):2379" >/dev/null 2>&1; }; then
-      fleet__fail "etcdadm join $v failed"
-      return 1
-    fi
-  done
-  assert_eq 3 "$(started_voters m1)" "voters before the trials" || return 1
+  bench_cluster3 || return 1
   defrag_tools || return 1
   fleet_log "bench: writing ${BENCH_DEFRAG_LIVE_MB:-200} values of live data"
   fill m1 /live/ "${BENCH_DEFRAG_LIVE_MB:-200}" || { fleet__fail "writing the live data failed"; return 1; }

@@ -240,3 +240,18 @@ static_yaml() { # N
   printf 'release-url: %s\nversion: %s\nbootstrap:\n  discovery:\n    provider: static\n    peers: [%s]\n' \
     "$MIRROR_URL" "$ETCD_VERSION" "${peers[*]}"
 }
+
+# A 3-member cluster on m1..m3, made with etcdadm init and join (the trials' starting point).
+bench_cluster3() {
+  local v
+  fleet_setup || return 1
+  machines m1 1 m2 2 m3 3 || return 1
+  ea m1 init >/dev/null 2>&1 || { fleet__fail "etcdadm init failed"; return 1; }
+  for v in m2 m3; do
+    if ! { copy_ca m1 "$v" && ea "$v" join "https://$(fleet_ip 1):2379" >/dev/null 2>&1; }; then
+      fleet__fail "etcdadm join $v failed"
+      return 1
+    fi
+  done
+  assert_eq 3 "$(started_voters m1)" "voters before the trials"
+}

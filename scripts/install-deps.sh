@@ -72,36 +72,28 @@ for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do
   fi
 done
 
+# Extracts Debian package PKG=VERSION into DIR (not installed, so no daemon starts on the
+# host), unless DIR/version already says VERSION.
+extract_deb() { # PKG VERSION DIR
+  local pkg=$1 version=$2 dir=$3 tmp
+  [[ $(cat "$dir/version" 2>/dev/null) != "$version" ]] || return 0
+  echo "install-deps: extracting $pkg=$version into $dir" >&2
+  tmp=$(mktemp -d) && chmod 0755 "$tmp" # apt downloads as _apt
+  (cd "$tmp" && apt-get download -q "$pkg=$version" >/dev/null) ||
+    { apt-get update -qq && (cd "$tmp" && apt-get download -q "$pkg=$version" >/dev/null); }
+  rm -rf "$dir"
+  dpkg-deb -x "$tmp/${pkg}_"*.deb "$dir"
+  echo "$version" >"$dir/version"
+  rm -rf "$tmp"
+}
+
 # node_exporter (Debian's build), the consumer of the bootstrap metrics file: 97-deb runs
-# it on loopback against a machine's textfile directory. Extracted, not installed, so no
-# daemon starts on the host. Tests look for $NODE_EXPORTER_DIR/usr/bin/prometheus-node-exporter.
-NODE_EXPORTER_VERSION=1.5.0-1+b6
-NODE_EXPORTER_DIR=/opt/etcdadm-test/node-exporter
-if [[ $(cat "$NODE_EXPORTER_DIR/version" 2>/dev/null) != "$NODE_EXPORTER_VERSION" ]]; then
-  echo "install-deps: extracting prometheus-node-exporter=$NODE_EXPORTER_VERSION into $NODE_EXPORTER_DIR" >&2
-  ne_tmp=$(mktemp -d) && chmod 0755 "$ne_tmp" # apt downloads as _apt
-  (cd "$ne_tmp" && apt-get download -q "prometheus-node-exporter=$NODE_EXPORTER_VERSION" >/dev/null) ||
-    { apt-get update -qq && (cd "$ne_tmp" && apt-get download -q "prometheus-node-exporter=$NODE_EXPORTER_VERSION" >/dev/null); }
-  rm -rf "$NODE_EXPORTER_DIR"
-  dpkg-deb -x "$ne_tmp"/prometheus-node-exporter_*.deb "$NODE_EXPORTER_DIR"
-  echo "$NODE_EXPORTER_VERSION" >"$NODE_EXPORTER_DIR/version"
-  rm -rf "$ne_tmp"
-fi
+# it on loopback against a machine's textfile directory. Tests look for
+# /opt/etcdadm-test/node-exporter/usr/bin/prometheus-node-exporter.
+extract_deb prometheus-node-exporter 1.5.0-1+b6 /opt/etcdadm-test/node-exporter
 
 # promtool (Debian's prometheus package), which checks the shipped alert rules
 # (packaging/prometheus/etcdadm-alerts.yml: `promtool check rules` and `promtool test rules`)
 # and the textfile metrics etcdadm writes (`promtool check metrics`) in tests/alert_rules.rs.
-# Extracted, not installed, so no daemon starts on the host. Tests look for
-# $PROMETHEUS_DIR/usr/bin/promtool.
-PROMETHEUS_VERSION=2.42.0+ds-5+deb12u1
-PROMETHEUS_DIR=/opt/etcdadm-test/prometheus
-if [[ $(cat "$PROMETHEUS_DIR/version" 2>/dev/null) != "$PROMETHEUS_VERSION" ]]; then
-  echo "install-deps: extracting prometheus=$PROMETHEUS_VERSION (promtool) into $PROMETHEUS_DIR" >&2
-  pr_tmp=$(mktemp -d) && chmod 0755 "$pr_tmp" # apt downloads as _apt
-  (cd "$pr_tmp" && apt-get download -q "prometheus=$PROMETHEUS_VERSION" >/dev/null) ||
-    { apt-get update -qq && (cd "$pr_tmp" && apt-get download -q "prometheus=$PROMETHEUS_VERSION" >/dev/null); }
-  rm -rf "$PROMETHEUS_DIR"
-  dpkg-deb -x "$pr_tmp"/prometheus_*.deb "$PROMETHEUS_DIR"
-  echo "$PROMETHEUS_VERSION" >"$PROMETHEUS_DIR/version"
-  rm -rf "$pr_tmp"
-fi
+# Tests look for /opt/etcdadm-test/prometheus/usr/bin/promtool.
+extract_deb prometheus 2.42.0+ds-5+deb12u1 /opt/etcdadm-test/prometheus

@@ -9,12 +9,7 @@ use crate::state::State;
 use anyhow::{Context, Result};
 
 async fn connect(requested: &Config) -> Result<(State, Cluster, TlsFiles)> {
-    let state = State::load(&requested.state_file)?.with_context(|| {
-        format!(
-            "no member set up by etcdadm on this machine ({} does not exist)",
-            requested.state_file.display()
-        )
-    })?;
+    let state = super::member_state(requested)?;
     let tls = TlsFiles::client(&state.member()?.pki);
     let cl = Cluster::connect_any(std::slice::from_ref(&state.member()?.local_endpoint), &tls)
         .await

@@ -22,12 +22,7 @@ use tracing::info;
 /// `etcdadm backup`; its outcome (and the snapshot's size) goes to the textfile metrics, in
 /// the directory the member was set up with (which its timer's sandbox lets it write).
 pub async fn run(requested: Config, dir: Option<PathBuf>, keep: Option<usize>) -> Result<()> {
-    let state = State::load(&requested.state_file)?.with_context(|| {
-        format!(
-            "no member set up by etcdadm on this machine ({} does not exist)",
-            requested.state_file.display()
-        )
-    })?;
+    let state = super::member_state(&requested)?;
     let metrics_dir = state.config.metrics_textfile_dir.clone();
     let mut saved = None;
     let result = backup(&requested, &state, dir, keep, &mut saved).await;

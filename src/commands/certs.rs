@@ -9,7 +9,7 @@ use crate::phases;
 use crate::pki::{self, Ca, Lifetime};
 use crate::service::Systemctl;
 use crate::state::State;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 use std::path::PathBuf;
 use time::OffsetDateTime;
@@ -25,17 +25,8 @@ struct CertStatus {
     status: &'static str,
 }
 
-fn member_state(requested: &Config) -> Result<State> {
-    State::load(&requested.state_file)?.with_context(|| {
-        format!(
-            "no member set up by etcdadm on this machine ({} does not exist)",
-            requested.state_file.display()
-        )
-    })
-}
-
 pub fn check(requested: Config, output: Output) -> Result<()> {
-    let state = member_state(&requested)?;
+    let state = super::member_state(&requested)?;
     let c = &state.config;
     let m = state.member()?;
     let window = i64::from(c.cert_renew_within_days);
@@ -92,7 +83,7 @@ pub fn check(requested: Config, output: Output) -> Result<()> {
 /// `etcdadm certs renew`; afterwards, whatever its outcome, the expiry of every certificate
 /// of the member as on disk goes to the textfile metrics.
 pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -> Result<()> {
-    let state = member_state(&requested)?;
+    let state = super::member_state(&requested)?;
     let certs = timers::member_certificates(&state.member()?.pki);
     // the directory the member was set up with, which its timer's sandbox lets it write
     let metrics_dir = state.config.metrics_textfile_dir.clone();

@@ -15,12 +15,7 @@ use std::time::{Duration, SystemTime};
 /// `etcdadm defrag`; its outcome (bytes reclaimed, this member's database size) goes to the
 /// textfile metrics.
 pub async fn run(requested: Config, force: bool, this_member: bool, output: Output) -> Result<()> {
-    let state = State::load(&requested.state_file)?.with_context(|| {
-        format!(
-            "no member set up by etcdadm on this machine ({} does not exist)",
-            requested.state_file.display()
-        )
-    })?;
+    let state = super::member_state(&requested)?;
     // the directory the member was set up with, which its timer's sandbox lets it write
     let metrics_dir = state.config.metrics_textfile_dir.clone();
     let result = defrag(requested, &state, force, this_member, output).await;

@@ -145,3 +145,14 @@ mod erased {
         pub b: &'a B,
     }
 }
+
+/// The state of the member etcdadm set up on this machine, or an error saying there is none.
+fn member_state(requested: &crate::config::Config) -> anyhow::Result<crate::state::State> {
+    use anyhow::Context;
+    crate::state::State::load(&requested.state_file)?.with_context(|| {
+        format!(
+            "no member set up by etcdadm on this machine ({} does not exist)",
+            requested.state_file.display()
+        )
+    })
+}

@@ -8,7 +8,6 @@ use crate::cluster::{format_id, Cluster};
 use crate::config::Config;
 use crate::outln;
 use crate::pki;
-use crate::state::State;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -26,12 +25,7 @@ struct Status {
 }
 
 pub async fn run(requested: Config, output: Output) -> Result<()> {
-    let state = State::load(&requested.state_file)?.with_context(|| {
-        format!(
-            "no member set up by etcdadm on this machine ({} does not exist)",
-            requested.state_file.display()
-        )
-    })?;
+    let state = super::member_state(&requested)?;
     let m = state.member()?;
     let tls = crate::cluster::TlsFiles::client(&m.pki);
     let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls)

@@ -337,13 +337,13 @@ mod tests {
         }
     }
 
+    /// A discovered peer without an instance id.
+    fn p(name: Option<&str>, host: &str) -> Peer {
+        Peer { name: name.map(Into::into), host: Host::parse(host).unwrap(), instance_id: None }
+    }
+
     #[test]
     fn peer_sets_sort_and_dedup() {
-        let p = |name: Option<&str>, host: &str| Peer {
-            name: name.map(Into::into),
-            host: Host::parse(host).unwrap(),
-            instance_id: None,
-        };
         let set = PeerSet::new(
             vec![
                 p(None, "etcd-b"),
@@ -382,11 +382,6 @@ mod tests {
 
     #[test]
     fn discovered_peers_with_names_that_could_reach_a_file_as_syntax_are_refused() {
-        let p = |name: Option<&str>, host: &str| Peer {
-            name: name.map(Into::into),
-            host: Host::parse(host).unwrap(),
-            instance_id: None,
-        };
         let set = PeerSet::new(
             vec![
                 p(Some("i-0123456789abcdef0"), "10.0.0.1"),

@@ -168,18 +168,7 @@ NoNewPrivileges=yes
 {caps}ProtectSystem=strict
 ReadWritePaths={data}
 ProtectHome={home}
-PrivateTmp=yes
-PrivateDevices=yes
-DevicePolicy=closed
-PrivateMounts=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-ProtectProc=invisible
-ProcSubset=pid
+{ISOLATION}ProcSubset=pid
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
 RestrictNamespaces=yes
 {realtime}RestrictSUIDSGID=yes
@@ -197,6 +186,20 @@ SystemCallErrorNumber=EPERM
         realtime = if realtime { "" } else { "RestrictRealtime=yes\n" },
     )
 }
+
+/// What the etcd unit and the timers' services both hide from their process: temporary
+/// files, devices, mounts, kernel settings, the clock, the host name and other processes.
+const ISOLATION: &str = "PrivateTmp=yes\n\
+PrivateDevices=yes\n\
+DevicePolicy=closed\n\
+PrivateMounts=yes\n\
+ProtectKernelTunables=yes\n\
+ProtectKernelModules=yes\n\
+ProtectKernelLogs=yes\n\
+ProtectControlGroups=yes\n\
+ProtectClock=yes\n\
+ProtectHostname=yes\n\
+ProtectProc=invisible\n";
 
 /// Whether `path` is under a directory `ProtectHome=yes` hides.
 fn under_home(path: &std::path::Path) -> bool {
@@ -217,18 +220,7 @@ CapabilityBoundingSet={caps}
 ProtectSystem=strict
 ReadWritePaths={rw}
 ProtectHome={home}
-PrivateTmp=yes
-PrivateDevices=yes
-DevicePolicy=closed
-PrivateMounts=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-ProtectProc=invisible
-RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+{ISOLATION}RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 RestrictNamespaces=yes
 RestrictRealtime=yes
 RestrictSUIDSGID=yes
