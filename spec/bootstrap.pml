@@ -17,6 +17,9 @@
  *   FRESH_VIEWS    discovery is never stale (a static list) [0]
  *   FORM_WAITS     membership::form is never interrupted (no crash, no wait_healthy timeout) [0]
  *   STRICT         etcd's --strict-reconfig-check [1]; MAX_LEARNERS etcd's --max-learners [1]
+ *   RESTORE        bootstrap.restore-from: a complete set with no running etcd is restored from
+ *                  a backup by its first machine alone, the others wait and join it [0]
+ *   VICTIM_FIRST   the victim is the first machine (the one that restores) instead of the last [0]
  *   CHECK_S1/S2    check invariant S1 / S2 [1]
  * The fixes F1-F6, on as in the code; 0 restores the earlier protocol (regression cases):
  * FIX_RESUME (F1), FIX_REMOVE (F2), FIX_FORM (F3), FIX_SETTLE (F4), FIX_REUSE (F5),
@@ -92,12 +95,18 @@
 #ifndef CHECK_S2
 #define CHECK_S2 1        /* 0: leave S2 out (to let the checker look for S1 traces) */
 #endif
+#ifndef RESTORE
+#define RESTORE 0
+#endif
+#ifndef VICTIM_FIRST
+#define VICTIM_FIRST 0
+#endif
 #ifndef MAX_LEARNERS
 #define MAX_LEARNERS 1    /* etcd --max-learners default */
 #endif
 
 #define M       (N + REPL)          /* machines; also the address and candidate slots */
-#define VICTIM  (N - 1)
+#define VICTIM  (VICTIM_FIRST -> 0 : N - 1)
 #define CL      2                   /* at most two distinct complete peer sets exist */
 
 /* ---- addresses and candidates ------------------------------------------------------ */
@@ -165,6 +174,7 @@ typedef Machine {
     unsigned dc   : 2;   /* Join/RemoveStale: the cluster */
     unsigned dinc : 2;   /* RemoveStale / promote: member id (incarnation) */
     unsigned jl   : 1;   /* join: the member list showed this machine as a learner */
+    unsigned rs   : 1;   /* Restore: FORM restores the backup (memory) */
 };
 Machine m[M];
 
@@ -173,6 +183,7 @@ byte nev;          /* peer-set history: versions 0..N list machines 0..v-1; N+1:
                       left; N+2: the replacement is listed */
 bool calm;         /* discovery settled, partitions healed, no more crashes */
 byte crashes;
+byte restorer = 255;   /* the machine that restored a backup (S6) */
 bool settled;      /* the liveness goal holds (see check()) */
 
 #define FINAL      (N + 2 * REPL)
@@ -343,7 +354,7 @@ inline trace_step(k, step) {
 /* Bootstrap restarting after a failure (systemd, 15 s later) or a reboot: converge() again. */
 #define RESTART(k) m[k].pc = (m[k].sf == SF_MEMBER -> MEMBER_UP : ROUND); FORGET(k)
 /* what the agent held in memory only */
-#define FORGET(k)  m[k].darg = 0; m[k].dc = 0; m[k].dinc = 0; m[k].jl = 0
+#define FORGET(k)  m[k].darg = 0; m[k].dc = 0; m[k].dinc = 0; m[k].jl = 0; m[k].rs = 0
 #define HEALTHY(k) (m[k].data != 0 && RUNS(k, m[k].data) && PRESENT(m[k].data, ADDR(k)) && led[m[k].data])
 #define NETFAIL    (LOSSY && !calm)
 /* state.save (Member) and READY; with F4, first SETTLE (Member saved when it is done) */
@@ -398,7 +409,7 @@ inline decide(k, vm, lost, self) {
         fi; h_a++
     :: else -> break
     od;
-    h_dec = WAIT; m[k].darg = 0; m[k].dc = 0; m[k].dinc = 0;
+    h_dec = WAIT; m[k].darg = 0; m[k].dc = 0; m[k].dinc = 0; m[k].rs = 0;
     if
     :: h_rc == 0 ->                                   /* form_or_wait */
         if
@@ -406,7 +417,21 @@ inline decide(k, vm, lost, self) {
         :: FIX_FORM && !h_est && !h_other && h_adopt != 0 && ((vm >> CAND(k)) & 1) -> h_dec = DFORM; m[k].darg = ctok[h_adopt]
         :: FIX_FORM && (h_est || h_other)
         :: !(FIX_FORM && (h_est || h_adopt != 0 || h_other)) && ((vm >> CAND(k)) & 1) && h_n == N && !(FIX_REACH && h_unreach) ->
-            h_dec = DFORM; m[k].darg = vm
+            if
+            :: !RESTORE -> h_dec = DFORM; m[k].darg = vm
+            :: RESTORE ->
+                /* R: the first of the sorted set (lowest peer URL) restores alone; the
+                 * others wait (to join it once it runs) */
+                h_best = 255; h_a = 0;
+                do
+                :: h_a < M -> if :: ((vm >> h_a) & 1) && (h_best == 255 || CADDR(h_a) < CADDR(h_best)) -> h_best = h_a :: else fi; h_a++
+                :: else -> break
+                od;
+                if
+                :: h_best == CAND(k) -> h_dec = DFORM; m[k].darg = 1 << CAND(k); m[k].rs = 1
+                :: else
+                fi
+            fi
         :: else                                       /* not in the set / n < or > expected */
         fi
     :: h_rc == 2 || h_rc == 4 ->                      /* one running cluster */
@@ -547,6 +572,22 @@ end:
     :: atomic { m[k].pc == FORM_START ->
         REACH;
         d_step {
+            if
+            :: m[k].rs ->
+                /* a restore: snapshot::prepare + commit into the empty data directory */
+                h_k = 0;
+                do
+                :: h_k < M ->
+                    /* S5: no other live machine holds member data */
+                    assert(h_k == k || DEAD(h_k) || m[h_k].data == 0);                /* S5 */
+                    h_k++
+                :: else -> break
+                od;
+                /* S6: one machine restores (another only once it is dead) */
+                assert(restorer == 255 || restorer == k || DEAD(restorer));            /* S6 */
+                restorer = k
+            :: else
+            fi;
             cluster_of(m[k].darg); m[k].en = h_c; m[k].darg = 0;
             if :: !m[k].etcd -> etcd_start(k, !lost) :: else fi; lost = 0;
             m[k].pc = FORM_HEALTHY; after(); trace_step(k, FORM_START) } }

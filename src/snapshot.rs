@@ -81,6 +81,33 @@ pub async fn fetch_s3(c: &Config, snapshot: &Path) -> Result<Option<crate::s3::D
     Ok(Some(d))
 }
 
+/// Where `bootstrap.restore-from` points, as `init --snapshot` takes it: an `s3://` URL or
+/// a file as it is, a directory as its newest `*.db` file (by modification time).
+pub fn resolve_source(from: &crate::config::SnapshotSource) -> Result<std::path::PathBuf> {
+    let path = Path::new(from.as_str());
+    if from.starts_with("s3://") || !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let unreadable = || format!("cannot read bootstrap.restore-from {}", path.display());
+    let mut newest: Option<(std::time::SystemTime, std::path::PathBuf)> = None;
+    for e in std::fs::read_dir(path).with_context(unreadable)? {
+        let e = e.with_context(unreadable)?;
+        let (p, meta) = (e.path(), e.metadata().with_context(unreadable)?);
+        if meta.is_file() && p.extension().is_some_and(|x| x == "db") {
+            let t = meta.modified().with_context(unreadable)?;
+            if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                newest = Some((t, p));
+            }
+        }
+    }
+    newest.map(|(_, p)| p).with_context(|| {
+        format!(
+            "bootstrap.restore-from {} holds no *.db snapshot; copy a backup there, or remove restore-from to form an empty cluster",
+            path.display()
+        )
+    })
+}
+
 /// A snapshot restored into a staging directory beside the data directory; removed on drop
 /// unless committed.
 pub struct Restored {

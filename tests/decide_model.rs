@@ -10,6 +10,9 @@
 //! * S2 never a voter of such a cluster whose (live) machine holds another cluster's data;
 //! * S3 a removal never takes a cluster that has a quorum of running voters below it;
 //! * S4 a member whose etcd once ran never starts again from an empty data directory;
+//! * S5 with `restore-from`, a machine restores a backup only while no other live machine
+//!   holds member data;
+//! * S6 with `restore-from`, at most one machine restores (another only once it is dead);
 //! * L  once discovery settles, partitions heal and crashes stop, every live machine ends a
 //!   started voter of the one cluster, its agent done (checked where the model proves it).
 //!
@@ -90,6 +93,8 @@ struct Machine {
     learner: bool,
     /// converge's `settling` (memory: lost on restart)
     settling: bool,
+    /// This round decided Restore: FORM restores the backup (memory: lost on restart)
+    restoring: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +129,8 @@ struct Setup {
     form_waits: bool,
     replace_late: bool,
     zombie: bool,
+    /// bootstrap.restore-from: a cluster formed from nothing is restored by one machine
+    restore: bool,
 }
 
 impl Setup {
@@ -140,6 +147,7 @@ impl Setup {
             form_waits: false,
             replace_late: false,
             zombie: true,
+            restore: false,
         }
     }
 }
@@ -184,8 +192,10 @@ struct World {
     crashes: usize,
     next_id: u64,
     log: Vec<String>,
-    /// The first invariant violated (S1..S4), if any.
+    /// The first invariant violated (S1..S6), if any.
     violation: Option<String>,
+    /// The machines that restored a backup (S6).
+    restorers: Vec<usize>,
 }
 
 impl World {
@@ -204,6 +214,7 @@ impl World {
                 target: 0,
                 learner: false,
                 settling: false,
+                restoring: false,
             })
             .collect();
         let dummy =
@@ -218,6 +229,7 @@ impl World {
             next_id: 100,
             log: Vec::new(),
             violation: None,
+            restorers: Vec::new(),
         }
     }
 
@@ -345,6 +357,21 @@ impl World {
         self.m[k].etcd = self.present(c, a);
     }
 
+    /// S5 and S6, when machine `k` restores.
+    fn check_restore(&mut self, k: usize) {
+        if let Some(j) =
+            (0..self.m.len()).find(|j| *j != k && !self.dead(*j) && self.m[*j].data != 0)
+        {
+            self.violate(format!("S5: m{k} restores while m{j} holds c{}'s data", self.m[j].data));
+        }
+        if let Some(r) = self.restorers.iter().copied().find(|r| *r != k && !self.dead(*r)) {
+            self.violate(format!("S6: m{k} restores, but m{r} restored before"));
+        }
+        if !self.restorers.contains(&k) {
+            self.restorers.push(k);
+        }
+    }
+
     fn healthy(&self, k: usize) -> bool {
         let d = self.m[k].data;
         d != 0 && self.m[k].up && self.m[k].etcd && self.present(d, self.addr(k)) && self.c[d].led
@@ -399,6 +426,7 @@ impl World {
 
     fn restart(&mut self, k: usize) {
         self.m[k].settling = false;
+        self.m[k].restoring = false;
         self.m[k].pc = if self.m[k].sf == Sf::Member { Pc::MemberUp } else { Pc::Round };
     }
 
@@ -501,6 +529,7 @@ impl World {
             authoritative: self.s.auth,
             probes,
             has_data: self.m[k].data != 0,
+            restore: self.s.restore,
         }
     }
 
@@ -552,9 +581,12 @@ impl World {
             }
             return;
         }
+        let restoring = matches!(d, Decision::Restore { .. });
         match d {
             Decision::Wait(_) => {}
-            Decision::Form { initial_cluster, token } => {
+            Decision::Form { initial_cluster, token }
+            | Decision::Restore { initial_cluster, token } => {
+                self.m[k].restoring = restoring;
                 let initial =
                     initial_cluster.iter().map(|(n, u)| (n.clone(), addr_of_url(u))).collect();
                 self.m[k].form = Some((token, initial));
@@ -597,8 +629,12 @@ impl World {
                     self.m[k].pc = Pc::FormStart;
                 }
             },
-            // configure (new) + phases::start
+            // configure (new) + phases::start; a restore first restores the backup into the
+            // empty data directory (snapshot::prepare + commit), which etcd then starts from
             Pc::FormStart => {
+                if self.m[k].restoring {
+                    self.check_restore(k);
+                }
                 let (tok, urls) = self.m[k].form.clone().unwrap();
                 let c = self.cluster_of(&tok, &urls);
                 self.m[k].env = Env::New(c);
@@ -995,6 +1031,34 @@ proptest! {
         prop_assert!(settled, "did not settle:\n{}", w.log.join("\n"));
     }
 
+    /// With `restore-from`: one machine restores, only while no other holds member data,
+    /// whatever the interleaving (the model: `safety-restore-*`).
+    #[test]
+    fn restore_is_safe(n in prop_oneof![Just(1usize), Just(3), Just(5)], auth in any::<bool>(), t in tape()) {
+        let (w, _) = play(Setup { auth, restore: true, ..Setup::formation(n) }, &t);
+        assert_safe(&w)?;
+        prop_assert!(w.restorers.len() <= 1, "{:?}\n{}", w.restorers, w.log.join("\n"));
+    }
+
+    /// ... and the others join it once the world calms down (`live-restore-*`).
+    #[test]
+    fn restore_converges(n in prop_oneof![Just(1usize), Just(3)], auth in any::<bool>(), t in tape()) {
+        let (w, settled) = play(Setup { auth, restore: true, ..Setup::formation(n) }, &t);
+        assert_safe(&w)?;
+        prop_assert!(settled, "did not settle:\n{}", w.log.join("\n"));
+        prop_assert_eq!(w.restorers.len(), 1, "{}", w.log.join("\n"));
+    }
+
+    /// A late replacement of a restored cluster joins it; nobody restores again
+    /// (`safety-restore-replace`).
+    #[test]
+    fn late_replacement_after_a_restore_is_safe(reuse in any::<bool>(), t in tape()) {
+        let s = Setup { repl: true, reuse, replace_late: true, restore: true, ..Setup::formation(3) };
+        let (w, _) = play(s, &t);
+        assert_safe(&w)?;
+        prop_assert!(w.restorers.len() <= 1, "{:?}\n{}", w.restorers, w.log.join("\n"));
+    }
+
     /// ... and with the victim still answering after it left the set, when nothing is
     /// lost and nothing crashes (the departed member goes once it stops answering).
     #[test]
@@ -1338,6 +1402,7 @@ fn view(me: usize, peers: &[usize], expected: usize, probes: Vec<(usize, Probe)>
         authoritative: true,
         probes: probes.into_iter().map(|(i, p)| (cand(i), p)).collect(),
         has_data: false,
+        restore: false,
     }
 }
 

@@ -18,6 +18,11 @@
 //!    even if their etcd is not): every machine computes the same `initial-cluster` (all peers,
 //!    sorted) and the same token (a digest of it), so machines booting together start one
 //!    cluster; etcd itself waits for a quorum of them.
+//!    With `bootstrap.restore-from` (R, spec/README.md) such a set is restored instead of
+//!    formed empty: every other peer of the complete set answers and runs no etcd, so no
+//!    peer holds a running member; the first machine of the sorted set alone restores the
+//!    newest backup as a one-member cluster, and the others wait until it runs, then join it
+//!    by rule 1.
 //! 4. Otherwise wait and discover again.
 
 use crate::cluster::{format_id, MemberInfo};
@@ -59,14 +64,31 @@ pub struct View {
     pub probes: Vec<(Candidate, Probe)>,
     /// Whether this machine's data directory holds member data.
     pub has_data: bool,
+    /// Whether a cluster formed from nothing is restored from a backup
+    /// (`bootstrap.restore-from`) instead of starting empty.
+    pub restore: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     Wait(String),
-    Form { initial_cluster: Vec<(String, String)>, token: String },
-    Join { endpoints: Vec<String> },
-    RemoveStale { member: MemberInfo, endpoints: Vec<String> },
+    Form {
+        initial_cluster: Vec<(String, String)>,
+        token: String,
+    },
+    /// Restore the newest backup as a one-member cluster of this machine alone; the other
+    /// peers join it once it runs.
+    Restore {
+        initial_cluster: Vec<(String, String)>,
+        token: String,
+    },
+    Join {
+        endpoints: Vec<String>,
+    },
+    RemoveStale {
+        member: MemberInfo,
+        endpoints: Vec<String>,
+    },
 }
 
 pub fn decide(v: &View) -> Decision {
@@ -147,6 +169,22 @@ fn form_or_wait(v: &View) -> Decision {
     sorted.sort();
     let initial_cluster: Vec<(String, String)> =
         sorted.iter().map(|c| (c.name.clone(), c.peer_url.clone())).collect();
+    if v.restore {
+        // Every other peer answered without a running etcd (a silent one waits above, a
+        // member of any cluster is rule 1 or F3), so no peer runs a member. Exactly one
+        // machine restores: the first of the set every machine sorts the same way.
+        let first = &sorted[0];
+        if first != me {
+            return Decision::Wait(format!(
+                "waiting for {} to restore the cluster from the backup (bootstrap.restore-from), then joining it",
+                first.name
+            ));
+        }
+        return Decision::Restore {
+            token: restore_token(&initial_cluster),
+            initial_cluster: vec![(me.name.clone(), me.peer_url.clone())],
+        };
+    }
     Decision::Form { token: token(&initial_cluster), initial_cluster }
 }
 
@@ -227,8 +265,19 @@ pub fn initial_member_id(peer_urls: &[String], token: &str) -> u64 {
 /// `etcd-` and 16 hex digits of the SHA-256 of the sorted `name=url` list: the same on every
 /// machine that saw the same set, different for any other set.
 pub fn token(initial_cluster: &[(String, String)]) -> String {
+    digest_token("", initial_cluster)
+}
+
+/// The token of a cluster restored by the first machine of `peer_set` (sorted `name=url`):
+/// another than [`token`]'s for the same set, so the restored cluster's id is new.
+pub fn restore_token(peer_set: &[(String, String)]) -> String {
+    digest_token("restored from a backup\n", peer_set)
+}
+
+fn digest_token(salt: &str, list: &[(String, String)]) -> String {
     let mut h = Sha256::new();
-    for (n, u) in initial_cluster {
+    h.update(salt);
+    for (n, u) in list {
         h.update(format!("{n}={u}\n"));
     }
     let digest: [u8; 32] = h.finalize().into();
@@ -318,6 +367,7 @@ mod tests {
                 .map(|i| (cand(*i), Probe::Refused))
                 .collect(),
             has_data: false,
+            restore: false,
         }
     }
 
@@ -385,6 +435,43 @@ mod tests {
         other[0].peer_urls = vec!["https://10.0.0.9:2380".into()];
         v.probes[0].1 = Probe::Member { cluster_id: 5, leader: id(1), members: other };
         assert!(matches!(decide(&v), Decision::Join { .. }));
+    }
+
+    #[test]
+    fn with_restore_from_only_the_first_machine_restores_and_the_others_wait_for_it() {
+        let set: Vec<(String, String)> = [1, 2, 3]
+            .iter()
+            .map(|i| (format!("m{i}"), format!("https://10.0.0.{i}:2380")))
+            .collect();
+        let decisions: Vec<Decision> = [1, 2, 3]
+            .iter()
+            .map(|me| decide(&View { restore: true, ..view(*me, &[3, 1, 2], Some(3)) }))
+            .collect();
+        assert_eq!(
+            decisions[0],
+            Decision::Restore { initial_cluster: vec![set[0].clone()], token: restore_token(&set) }
+        );
+        assert_ne!(restore_token(&set), token(&set), "the restored cluster gets a new identity");
+        for d in &decisions[1..] {
+            assert!(
+                matches!(d, Decision::Wait(w) if w.contains("waiting for m1 to restore")),
+                "{d:?}"
+            );
+        }
+        // A silent peer, an incomplete set, or a peer that answers as a member (of a forming
+        // cluster, or of a running one): no restore.
+        let mut silent = View { restore: true, ..view(1, &[1, 2, 3], Some(3)) };
+        silent.probes[1].1 = Probe::Silent;
+        assert!(matches!(decide(&silent), Decision::Wait(w) if w.contains("m3 to answer")));
+        let partial = View { restore: true, ..view(1, &[1, 2], Some(3)) };
+        assert!(matches!(decide(&partial), Decision::Wait(_)));
+        let mut forming = View { restore: true, ..view(1, &[1, 2, 3], Some(3)) };
+        forming.probes[0].1 =
+            Probe::Member { cluster_id: 5, leader: 0, members: vec![member(2, true, false)] };
+        assert!(matches!(decide(&forming), Decision::Wait(w) if w.contains("no leader")));
+        let mut running = View { restore: true, ..view(2, &[1, 2, 3], Some(3)) };
+        running.probes[0].1 = cluster(vec![member(1, true, false)]);
+        assert!(matches!(decide(&running), Decision::Join { .. }));
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! ReadSettings ─┬─ member on an earlier boot ─▶ AlreadyMember ── healthy ──────────────▶ Ready
 //!               └─────────────────────────────▶ Discovering ◀── paused ── Waiting
 //!   Discovering ── decided: Wait ─▶ Waiting │ Form ─▶ Forming │ Join ─▶ Joining
+//!                               Restore ─▶ Restoring (bootstrap.restore-from)
 //!                               RemoveStale ─▶ RemovingStale ── removed ─▶ Discovering
-//!   Forming / Joining ── done, peer set not authoritative ─────────────────────────────▶ Ready
+//!   Forming / Restoring / Joining ── done, peer set not authoritative ─────────────────▶ Ready
 //!                    └── done, authoritative (spec F4) ─▶ Settling
 //!   Settling ── decided: Join and settled ─▶ Settled ── recorded (state file) ─────────▶ Ready
 //!            ── decided: RemoveStale ─▶ RemovingStale ── removed ─▶ Settling
@@ -35,6 +36,9 @@ pub enum BootstrapState {
     Waiting { why: String },
     /// Forming a new cluster of these initial members (`init`'s steps).
     Forming { initial_cluster: Vec<(String, String)>, token: String },
+    /// Restoring the newest backup of `bootstrap.restore-from` as a new cluster of these
+    /// initial members (this machine alone; `init --snapshot`'s steps).
+    Restoring { initial_cluster: Vec<(String, String)>, token: String },
     /// Joining the running cluster through these client URLs (`join`'s steps).
     Joining { endpoints: Vec<String> },
     /// Removing `member`, which left an authoritative peer set; then back to `Settling` as
@@ -105,17 +109,25 @@ impl BootstrapState {
             (S::Discovering, E::Decided { decision, .. }) => match decision {
                 Decision::Wait(why) => S::Waiting { why },
                 Decision::Form { initial_cluster, token } => S::Forming { initial_cluster, token },
+                Decision::Restore { initial_cluster, token } => {
+                    S::Restoring { initial_cluster, token }
+                }
                 Decision::Join { endpoints } => S::Joining { endpoints },
                 Decision::RemoveStale { member, endpoints } => {
                     S::RemovingStale { member, endpoints, settling: None }
                 }
             },
             (S::Waiting { .. }, E::Paused) => S::Discovering,
-            (S::Forming { .. }, E::Formed { name, settle: true })
+            (S::Forming { .. } | S::Restoring { .. }, E::Formed { name, settle: true })
             | (S::Joining { .. }, E::Joined { name, settle: true }) => S::Settling { name },
             (S::Forming { .. }, E::Formed { name, settle: false }) => {
                 S::Ready { message: format!("etcd member {name} of a new cluster is healthy") }
             }
+            (S::Restoring { .. }, E::Formed { name, settle: false }) => S::Ready {
+                message: format!(
+                    "etcd member {name} of the cluster restored from the backup is healthy"
+                ),
+            },
             (S::Joining { .. }, E::Joined { name, settle: false }) => {
                 S::Ready { message: format!("etcd member {name} is a healthy voter") }
             }
@@ -147,6 +159,7 @@ impl BootstrapState {
             BootstrapState::Discovering => "Discovering",
             BootstrapState::Waiting { .. } => "Waiting",
             BootstrapState::Forming { .. } => "Forming",
+            BootstrapState::Restoring { .. } => "Restoring",
             BootstrapState::Joining { .. } => "Joining",
             BootstrapState::RemovingStale { .. } => "RemovingStale",
             BootstrapState::Settling { .. } => "Settling",
@@ -170,6 +183,9 @@ impl BootstrapState {
                 "forming a new cluster of {} members (token {token})",
                 initial_cluster.len()
             ),
+            BootstrapState::Restoring { token, .. } => {
+                format!("restoring the cluster from the newest backup (token {token})")
+            }
             BootstrapState::Joining { endpoints } => {
                 format!("joining via {}", endpoints.join(","))
             }
@@ -198,6 +214,7 @@ impl BootstrapState {
         match self {
             BootstrapState::AlreadyMember { .. } => Some("member"),
             BootstrapState::Forming { .. } => Some("form"),
+            BootstrapState::Restoring { .. } => Some("restore"),
             BootstrapState::Joining { .. } => Some("join"),
             _ => None,
         }
@@ -388,6 +405,48 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_is_formed_from_the_backup_and_settles_like_a_form() {
+        let restore = Decision::Restore {
+            initial_cluster: vec![("etcd-a".into(), "https://10.0.0.1:2380".into())],
+            token: "etcd-0123456789abcdef".into(),
+        };
+        let seen = walk(vec![
+            E::SettingsRead { earlier_member: None },
+            decided(restore.clone(), false),
+            E::Formed { name: "etcd-a".into(), settle: false },
+        ]);
+        assert_eq!(
+            seen[1..],
+            [
+                (
+                    "Restoring",
+                    "restoring the cluster from the newest backup (token etcd-0123456789abcdef)"
+                        .to_string()
+                ),
+                (
+                    "Ready",
+                    "etcd member etcd-a of the cluster restored from the backup is healthy".into()
+                ),
+            ]
+        );
+        let settling = walk(vec![
+            E::SettingsRead { earlier_member: None },
+            decided(restore, false),
+            E::Formed { name: "i-a".into(), settle: true },
+        ]);
+        assert_eq!(settling[2].0, "Settling");
+        assert_eq!(
+            S::Restoring { initial_cluster: vec![], token: "t".into() }
+                .next(E::Joined { name: "a".into(), settle: false }),
+            Err(Refused { from: "Restoring", event: "Joined" })
+        );
+        assert_eq!(
+            S::Restoring { initial_cluster: vec![], token: "t".into() }.decision(),
+            Some("restore")
+        );
+    }
+
+    #[test]
     fn every_state_but_the_ends_can_fail_and_the_ends_accept_nothing() {
         let states = [
             S::ReadSettings,
@@ -395,6 +454,7 @@ mod tests {
             S::Discovering,
             S::Waiting { why: "w".into() },
             S::Forming { initial_cluster: vec![], token: "t".into() },
+            S::Restoring { initial_cluster: vec![], token: "t".into() },
             S::Joining { endpoints: vec![] },
             S::RemovingStale { member: member(), endpoints: vec![], settling: None },
             S::Settling { name: "a".into() },

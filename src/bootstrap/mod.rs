@@ -164,7 +164,8 @@ impl Agent {
                     tokio::time::sleep(pause(round)).await;
                     Event::Paused
                 }
-                BootstrapState::Forming { initial_cluster, token } => {
+                BootstrapState::Forming { initial_cluster, token }
+                | BootstrapState::Restoring { initial_cluster, token } => {
                     let view = last.as_ref().context("internal error: forming without a round")?;
                     let name = view
                         .me
@@ -174,9 +175,32 @@ impl Agent {
                     c.name =
                         Some(name.parse().map_err(|e| anyhow!("discovered member name: {e}"))?);
                     let m = LocalMember::from_config(&c)?;
-                    let req =
-                        form::Request { defer_member: view.authoritative, ..Default::default() };
-                    form::form(&c, &m, form::NewCluster { initial_cluster, token }, &req).await?;
+                    let snapshot = match (&self.state, &c.bootstrap.restore_from) {
+                        (BootstrapState::Restoring { .. }, Some(from)) => {
+                            Some(crate::snapshot::resolve_source(from)?)
+                        }
+                        (BootstrapState::Restoring { .. }, None) => {
+                            bail!("internal error: restoring without bootstrap.restore-from")
+                        }
+                        _ => None,
+                    };
+                    if let Some(from) = &snapshot {
+                        info!(source = %from.display(), "restoring the cluster from the newest backup (bootstrap.restore-from)");
+                    }
+                    let restoring = snapshot.is_some();
+                    let req = form::Request {
+                        defer_member: view.authoritative,
+                        snapshot,
+                        ..Default::default()
+                    };
+                    form::form(&c, &m, form::NewCluster { initial_cluster, token }, &req)
+                        .await
+                        .with_context(|| match (restoring, &c.bootstrap.restore_from) {
+                            (true, Some(from)) => format!(
+                                "cannot restore the cluster from bootstrap.restore-from {from} (a new cluster, so the peers wait for this machine); fix restore-from, or remove it to form an empty cluster"
+                            ),
+                            _ => "cannot form the new cluster".to_string(),
+                        })?;
                     Event::Formed { name: m.name, settle: view.authoritative }
                 }
                 BootstrapState::Joining { endpoints } => {
@@ -271,6 +295,7 @@ impl Rounds {
             me,
             expected,
             authoritative: c.bootstrap.remove_departed_members.unwrap_or(set.authoritative),
+            restore: c.bootstrap.restore_from.is_some(),
             has_data: crate::fsutil::dir_has_entries(&c.data_dir).with_context(|| {
                 format!("cannot read the data directory {}", c.data_dir.display())
             })?,

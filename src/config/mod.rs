@@ -76,6 +76,9 @@ pub struct BootstrapConfig {
     pub remove_departed_members: Option<bool>,
     /// Overall deadline of one bootstrap run.
     pub deadline_seconds: u64,
+    /// A fleet that finds no running cluster and no member on any peer forms its cluster from
+    /// the newest backup here instead of an empty one (one machine restores, the others join).
+    pub restore_from: Option<SnapshotSource>,
 }
 
 impl Default for BootstrapConfig {
@@ -86,6 +89,7 @@ impl Default for BootstrapConfig {
             cluster_size: None,
             remove_departed_members: None,
             deadline_seconds: 900,
+            restore_from: None,
         }
     }
 }

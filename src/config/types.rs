@@ -313,6 +313,22 @@ checked_string!(
     }
 );
 
+checked_string!(
+    /// Where a restore reads its snapshot: `s3://BUCKET/PREFIX/` (the newest genuine snapshot
+    /// under it), `s3://BUCKET/KEY` (that object), an absolute path to a snapshot file, or an
+    /// absolute path to a directory (the newest `*.db` file in it).
+    SnapshotSource,
+    |s| {
+        if s.starts_with("s3://") {
+            crate::s3::S3Url::parse(s).map(|_| ()).map_err(|e| e.to_string())
+        } else {
+            check_path(Path::new(s)).map_err(|e| {
+                format!("{e}; give an s3://BUCKET/PREFIX/ URL or an absolute path to a snapshot file or directory")
+            })
+        }
+    }
+);
+
 /// An absolute path that is safe to write into unit files, environment files and scripts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AbsPath(PathBuf);

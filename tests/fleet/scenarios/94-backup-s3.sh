@@ -38,52 +38,6 @@ scenario() {
   check "an S3 endpoint's host name is resolved without NSS" s3_no_nss
 }
 
-# moto_server on the bridge address until teardown.
-s3_start() {
-  local ip=10.213.$FLEET_NET.1 deadline=$((SECONDS + 30))
-  [[ -x /opt/etcdadm-test/moto/bin/moto_server ]] || fleet__fail "moto missing: run scripts/install-deps.sh" || return 1
-  /opt/etcdadm-test/moto/bin/moto_server -H "$ip" -p "$S3_PORT" </dev/null >>"$FLEET_RUN/moto.log" 2>&1 &
-  echo $! >>"$FLEET_RUN/servers"
-  until (: <>"/dev/tcp/$ip/$S3_PORT") 2>/dev/null; do
-    ((SECONDS < deadline)) || fleet__fail "moto_server does not answer on $ip:$S3_PORT: $(tail -5 "$FLEET_RUN/moto.log")" || return 1
-    sleep 0.2
-  done
-  fleet_log "s3: moto_server at http://$ip:$S3_PORT"
-}
-
-# Set-up and inspection of the store from the host, with moto's own boto3.
-s3_py() { # ACTION ARGS...
-  AWS_ACCESS_KEY_ID=setup AWS_SECRET_ACCESS_KEY=setup /opt/etcdadm-test/moto/bin/python - "$S3_ENDPOINT" "$@" <<'PY'
-import sys, boto3
-endpoint, action, *args = sys.argv[1:]
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-if action == "create-bucket":
-    s3.create_bucket(Bucket=args[0])
-elif action == "keys":            # BUCKET PREFIX: one key per line
-    for o in s3.list_objects_v2(Bucket=args[0], Prefix=args[1]).get("Contents", []):
-        print(o["Key"])
-elif action == "sha256":          # BUCKET KEY: the recorded x-amz-meta-sha256
-    print(s3.head_object(Bucket=args[0], Key=args[1])["Metadata"].get("sha256", ""))
-elif action == "mac":             # BUCKET KEY: the recorded x-amz-meta-etcdadm-mac
-    print(s3.head_object(Bucket=args[0], Key=args[1])["Metadata"].get("etcdadm-mac", ""))
-elif action == "put-snapshot":    # BUCKET KEY FILE: uploaded with its sha256 recorded
-    import hashlib
-    body = open(args[2], "rb").read()
-    s3.put_object(Bucket=args[0], Key=args[1], Body=body, Metadata={"sha256": hashlib.sha256(body).hexdigest()})
-elif action == "put-wrongly-signed":  # BUCKET KEY FILE: with its sha256 and a MAC of no CA
-    import hashlib
-    body = open(args[2], "rb").read()
-    s3.put_object(Bucket=args[0], Key=args[1], Body=body, Metadata={"sha256": hashlib.sha256(body).hexdigest(), "etcdadm-mac": "00" * 32})
-elif action == "tampered-copy":   # BUCKET FROM TO: one byte changed, same recorded sha256
-    o = s3.get_object(Bucket=args[0], Key=args[1])
-    body = bytearray(o["Body"].read())
-    body[len(body) // 2] ^= 0x01
-    s3.put_object(Bucket=args[0], Key=args[2], Body=bytes(body), Metadata=o["Metadata"])
-else:
-    sys.exit("unknown action " + action)
-PY
-}
-
 ea_s3_out() { # VAR M ARGS...: etcdadm in M with S3 credentials in its environment
   local __var=$1 __m=$2 __out __rc
   shift 2
