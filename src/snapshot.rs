@@ -108,6 +108,22 @@ pub fn resolve_source(from: &crate::config::SnapshotSource) -> Result<std::path:
     })
 }
 
+/// Refuses `restore-bump-revision` when the release's restore tool lacks --bump-revision
+/// (etcdctl of 3.4, etcdutl before 3.5.10): asked by its own help, not by a version table.
+fn require_bump_revision(tools: &Path) -> Result<()> {
+    let (mut cmd, what) = snapshot_command(tools, "restore");
+    let out = cmd.arg("--help").output().with_context(|| format!("cannot run {what} --help"))?;
+    let help = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    if !help.contains("--bump-revision") || !help.contains("--mark-compacted") {
+        bail!(
+            "restore-bump-revision is set but {what} of this release has no --bump-revision \
+             (etcd 3.5.10 and later have it); set version to such a release, or set \
+             restore-bump-revision: 0; nothing was changed"
+        );
+    }
+    Ok(())
+}
+
 /// A snapshot restored into a staging directory beside the data directory; removed on drop
 /// unless committed.
 pub struct Restored {
@@ -130,6 +146,9 @@ pub fn prepare(
     if !meta.is_file() || meta.len() == 0 {
         bail!("snapshot {} is empty or not a file; nothing was changed", snapshot.display());
     }
+    if c.restore_bump_revision > 0 {
+        require_bump_revision(tools)?;
+    }
     let parent = c.data_dir.parent().context("data-dir has no parent directory")?;
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -144,6 +163,9 @@ pub fn prepare(
         .arg(format!("--data-dir={}", data.display()));
     if skip_hash_check {
         cmd.arg("--skip-hash-check");
+    }
+    if c.restore_bump_revision > 0 {
+        cmd.arg(format!("--bump-revision={}", c.restore_bump_revision)).arg("--mark-compacted");
     }
     run(cmd, &what).with_context(|| {
         format!("snapshot {} is corrupt or truncated; nothing was changed", snapshot.display())
@@ -164,5 +186,37 @@ impl Restored {
             .with_context(|| format!("cannot move the restored data to {}", data_dir.display()))?;
         info!(data_dir = %data_dir.display(), "restored snapshot");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn tool(dir: &Path, name: &str, help: &str) {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\ncat <<'EOF'\n{help}\nEOF\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn bump_revision_is_refused_naming_the_setting_when_the_restore_tool_lacks_the_flag() {
+        let d = tempfile::tempdir().unwrap();
+        tool(d.path(), "etcdctl", "      --skip-hash-check   Ignore snapshot integrity hash");
+        let e = format!("{:#}", require_bump_revision(d.path()).unwrap_err());
+        assert!(e.contains("restore-bump-revision is set but etcdctl snapshot restore"), "{e}");
+        assert!(e.contains("3.5.10"), "{e}");
+    }
+
+    #[test]
+    fn bump_revision_is_accepted_when_etcdutl_offers_both_flags() {
+        let d = tempfile::tempdir().unwrap();
+        tool(
+            d.path(),
+            "etcdutl",
+            "      --bump-revision uint   How much to increase\n      --mark-compacted   Mark",
+        );
+        require_bump_revision(d.path()).unwrap();
     }
 }

@@ -282,6 +282,11 @@ settings! {
         backup_dir: AbsPath = "/var/backups/etcd".into();
         /// How many snapshots `etcdadm backup` keeps in backup-dir.
         backup_keep: usize = 7;
+        /// Kubernetes-safe restores: when above 0, every restore (`init --snapshot`,
+        /// bootstrap restore-from) raises the restored revision by this much and marks it
+        /// compacted (etcdutl's --bump-revision and --mark-compacted, etcd 3.5.10 and
+        /// later), so that watchers never see revisions go backwards. 0 (default): off.
+        restore_bump_revision: u64 = 0;
         /// When the backup timer runs (a systemd OnCalendar expression).
         backup_on_calendar: Calendar = "daily".parse().expect("valid default");
         /// When the defragmentation timer runs (a systemd OnCalendar expression); each run
