@@ -498,8 +498,20 @@ impl Cluster {
         wait: Duration,
     ) -> Result<LockGuard, ClusterError> {
         let mut client = self.client.clone();
-        let lease =
-            client.lease_grant(ttl, None).await.map_err(api(&self.endpoint, "lease grant"))?.id();
+        // Both calls go through the raft leader: a leader change (another run handing
+        // leadership over before it defragments its member) fails them transiently, so they
+        // are retried within `wait`.
+        let started = tokio::time::Instant::now();
+        let lease = until_deadline("granting the lease of a lock", wait, || {
+            let mut c = client.clone();
+            async move {
+                c.lease_grant(ttl, None)
+                    .await
+                    .map(|r| r.id())
+                    .map_err(api(&self.endpoint, "lease grant"))
+            }
+        })
+        .await?;
         let mut renewer = client.clone();
         let keep_alive = tokio::spawn(async move {
             let period = Duration::from_secs((ttl as u64 / 3).max(1));
@@ -515,9 +527,16 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
-        let opts = etcd_client::LockOptions::new().with_lease(lease);
-        let locked = match tokio::time::timeout(wait, client.lock(name, Some(opts))).await {
-            Ok(r) => r.map_err(api(&self.endpoint, "lock")),
+        let left = wait.saturating_sub(started.elapsed());
+        // Retrying with the same lease is safe: etcd's lock key is the name and the lease,
+        // so a retry waits on the key the first attempt created.
+        let acquire = until_deadline("waiting for a lock", left, || {
+            let mut c = client.clone();
+            let opts = etcd_client::LockOptions::new().with_lease(lease);
+            async move { c.lock(name, Some(opts)).await.map_err(api(&self.endpoint, "lock")) }
+        });
+        let locked = match tokio::time::timeout(left, acquire).await {
+            Ok(r) => r,
             Err(_) => Err(ClusterError::Api {
                 endpoint: self.endpoint.clone(),
                 op: "lock",

@@ -198,10 +198,16 @@ leader_last() { # LEADER
 }
 
 services_done() { # M...
-  local m
+  local m state result
   for m in "$@"; do
-    [[ $(fleet_exec "$m" systemctl show -p ActiveState --value etcdadm-defrag.service) == inactive ]] || return 1
-    [[ $(fleet_exec "$m" systemctl show -p Result --value etcdadm-defrag.service) == success ]] || return 1
+    state=$(fleet_exec "$m" systemctl show -p ActiveState --value etcdadm-defrag.service)
+    result=$(fleet_exec "$m" systemctl show -p Result --value etcdadm-defrag.service)
+    if [[ $state != inactive || $result != success ]]; then
+      # shown when the wait ends: what the service did
+      echo "$m: etcdadm-defrag.service $state, result $result; its journal:" >&2
+      fleet_journal "$m" -u etcdadm-defrag.service -o cat | tail -n 30 >&2
+      return 1
+    fi
   done
 }
 
