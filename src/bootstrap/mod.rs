@@ -197,9 +197,11 @@ impl Agent {
                         ),
                         None => info!(
                             data_dir = %state.config.data_dir.display(),
+                            kept = ?removed::newest_kept(&state.config.data_dir),
                             "the removed member's data directory was moved aside by an earlier run"
                         ),
                     }
+                    let kept = kept.or_else(|| removed::newest_kept(&state.config.data_dir));
                     // The state file last: until it is moved, every run finds the member
                     // removed and finishes this.
                     if let Some(to) =

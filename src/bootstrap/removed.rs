@@ -183,6 +183,20 @@ pub fn move_aside(path: &Path, stamp: &str, member: u64) -> Result<Option<PathBu
     Ok(Some(to))
 }
 
+/// The newest `<path>.removed-*` next to `path` (stamps sort by time): what an earlier,
+/// interrupted run moved aside, to name it once more.
+pub fn newest_kept(path: &Path) -> Option<PathBuf> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+    let prefix = format!("{}.removed-", path.file_name()?.to_string_lossy());
+    std::fs::read_dir(parent)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .max()
+        .map(|n| parent.join(n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,11 +386,16 @@ mod tests {
         assert_eq!(std::fs::read_to_string(to.join("member/snap/db")).unwrap(), "bolt");
         // Gone already (an interrupted earlier run moved it): nothing to do.
         assert_eq!(move_aside(&data, "20260101T000000Z", 0x33).unwrap(), None);
+        assert_eq!(newest_kept(&data), Some(to.clone()));
         // The same second again: a new name, the first one kept.
         std::fs::create_dir_all(&data).unwrap();
         let second = move_aside(&data, "20260101T000000Z", 0x33).unwrap().unwrap();
         assert_eq!(second, d.path().join("etcd.removed-20260101T000000Z-2"));
         assert!(to.join("member/snap/db").exists());
+        std::fs::create_dir_all(&data).unwrap();
+        let later = move_aside(&data, "20260102T000000Z", 0x33).unwrap().unwrap();
+        assert_eq!(newest_kept(&data), Some(later));
+        assert_eq!(newest_kept(&d.path().join("other")), None);
     }
 
     #[test]

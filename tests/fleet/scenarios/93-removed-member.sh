@@ -46,7 +46,7 @@ bootstrap:
   check "the state file of the removed member is kept aside too" fleet_exec m3 sh -c 'ls /etc/etcdadm/state.json.removed-*'
   check "m3's bootstrap journal names the kept path" grep_journal m3 "kept=$kept"
   check "m3's bootstrap journal says the member was removed" grep_journal m3 "was removed from cluster"
-  check "etcd on m3 did not crash-loop (at most 2 automatic restarts in the journal)" etcd_restarts_at_most m3 2
+  check "etcd on m3 did not crash-loop (at most 2 automatic restarts and 2 'permanently removed' lines in its journal)" etcd_restarts_at_most m3 2
   check "m3's bootstrap unit was not restarted (NRestarts 0)" bootstrap_restarts_are m3 0
 
   # --- removed again; m3 not in its peer set: stays out ---
@@ -61,6 +61,7 @@ bootstrap:
   check "m3 started again outside its peer set" fleet_start m3
   check "m3's bootstrap reports ready (READY=1) and says it stays out, not in the peer set" stays_out m3
   check "no etcd runs on m3 and its unit is disabled" etcd_off m3
+  check "etcd on m3 did not crash-loop this time either (at most 4 automatic restarts and 4 'permanently removed' lines over both removals)" etcd_restarts_at_most m3 4
   check "m3's data directory is left in place (member/snap/db)" fleet_exec m3 test -s /var/lib/etcd/member/snap/db
   check "no second directory was moved aside" assert_eq "$kept" "$(fleet_exec m3 sh -c 'ls -d /var/lib/etcd.removed-*')" "directories moved aside"
   check "the cluster is unchanged: m1 and m2, m3 absent" same_members_without m1 "$before" "$(fleet_ip 3)"
@@ -99,12 +100,14 @@ value_through() { # M KEY VALUE
   assert_eq "$3" "$(ectl "$1" get "$2" --print-value-only)" "value of $2 read through $1"
 }
 
-etcd_restarts_at_most() { # M N: automatic restarts of etcd.service in M's journal
-  local n
+etcd_restarts_at_most() { # M N: automatic restarts of etcd.service and its "permanently removed" lines in M's journal
+  local n removed
   n=$(fleet_journal "$1" -u etcd.service | grep -c 'Scheduled restart job')
-  fleet_log "$1: $n automatic restart(s) of etcd.service; $(fleet_journal "$1" -u etcd.service | grep -c 'permanently removed') 'permanently removed' line(s); how it ended:"
+  removed=$(fleet_journal "$1" -u etcd.service | grep -c 'permanently removed')
+  fleet_log "$1: $n automatic restart(s) of etcd.service; $removed 'permanently removed' line(s); how it ended:"
   fleet_journal "$1" -u etcd.service -o cat | grep -E 'permanently removed|Main process exited|Failed with result|Scheduled restart|Stopped|Deactivated' | cut -c1-200 | sed 's/^/    /' >&2
-  ((n <= $2)) || fleet__fail "$n automatic restarts of etcd on $1 (at most $2)"
+  ((n <= $2)) || fleet__fail "$n automatic restarts of etcd on $1 (at most $2)" || return 1
+  ((removed <= $2)) || fleet__fail "etcd on $1 logged 'permanently removed' $removed times (at most $2)"
 }
 
 bootstrap_restarts_are() { # M N
