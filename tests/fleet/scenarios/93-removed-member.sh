@@ -4,7 +4,8 @@
 # its bootstrap finds the member removed, moves the old data directory aside (kept, named
 # in the journal and the status line), joins as a new member, and etcd does not crash-loop.
 # Then the same with m3 outside its peer set: it stays out, says so with READY=1, runs no
-# etcd (also after a reboot), and the cluster is unchanged.
+# etcd (also after a reboot), and the cluster is unchanged. Last, peers of another cluster
+# (m3's state file records another cluster id): refused naming both ids, nothing touched.
 
 scenario() {
   fleet_setup || return 1
@@ -72,6 +73,22 @@ bootstrap:
   check "after the reboot m3 stays out again (READY=1, no etcd)" stays_out m3
   check "after the reboot no etcd runs on m3" etcd_off m3
   check "the cluster is still unchanged" same_members_without m1 "$before" "$(fleet_ip 3)"
+
+  # --- the peers run another cluster (m3's state file records another cluster id, as when
+  # its cluster was re-created): refused, nothing touched ---
+  check "m3 powered off a third time" fleet_poweroff m3
+  local state=$FLEET_RUN/m3/root/etc/etcdadm/state.json cluster_id sum
+  cluster_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cluster-id"])' "$state") || return 1
+  python3 -c 'import json,sys; p=sys.argv[1]; s=json.load(open(p)); s["cluster-id"]="feedface"; json.dump(s, open(p, "w"), indent=2)' "$state" || return 1
+  sum=$(sha256sum <"$state")
+  check "m3 started again with cluster feedface recorded" fleet_start m3
+  check "m3's bootstrap fails naming both cluster ids and what to do" bootstrap_status_is m3 \
+    "failed: this machine's member $new_id belongs to cluster feedface, but its peers answer as members of cluster $cluster_id; nothing was changed. If that cluster was re-created or restored, move /var/lib/etcd and /etc/etcdadm/state.json aside" 60
+  check "nothing was touched: the state file is unchanged" assert_eq "$sum" "$(sha256sum <"$state")" "state file checksum"
+  check "nothing was touched: the data directory is in place" fleet_exec m3 test -s /var/lib/etcd/member/snap/db
+  check "nothing was touched: no directory moved aside" assert_eq "$kept" "$(fleet_exec m3 sh -c 'ls -d /var/lib/etcd.removed-*')" "directories moved aside"
+  check "nothing was touched: etcd still off" etcd_off m3
+  check "the cluster is unchanged by the refusal" same_members_without m1 "$before" "$(fleet_ip 3)"
 }
 
 member_id_of() { # IP: the member id listed for IP's peer URL, read through m1
