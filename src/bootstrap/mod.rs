@@ -184,7 +184,9 @@ impl Agent {
                     let unit = state.config.unit_name();
                     // Disabled, not only stopped: a boot before the join ends must not start
                     // it on a missing data directory. The join enables it again.
-                    Systemctl::disable_now(&unit)?;
+                    Systemctl::disable_now(&unit).with_context(|| {
+                        format!("cannot stop and disable {unit} of removed member {name} before moving its data aside; nothing was moved")
+                    })?;
                     let _ = Systemctl::reset_failed(&unit);
                     let stamp = removed::stamp(time::OffsetDateTime::now_utc());
                     let kept = removed::move_aside(&state.config.data_dir, &stamp, member_id)?;
@@ -215,10 +217,12 @@ impl Agent {
                     }
                     Event::MovedAside { kept: self.kept.clone() }
                 }
-                BootstrapState::StayingOut { .. } => {
+                BootstrapState::StayingOut { name, .. } => {
                     let state = earlier.as_ref().context("internal error: no earlier member")?;
                     let unit = state.config.unit_name();
-                    Systemctl::disable_now(&unit)?;
+                    Systemctl::disable_now(&unit).with_context(|| {
+                        format!("cannot stop and disable {unit} of removed member {name}, which stays out of the cluster")
+                    })?;
                     let _ = Systemctl::reset_failed(&unit);
                     for timer in crate::config::TIMERS {
                         if let Err(e) = Systemctl::disable_now(timer) {
