@@ -6,8 +6,13 @@
 //! `decide`'s pure decision, unchanged; this machine only sequences it.
 //!
 //! ```text
-//! ReadSettings ─┬─ member on an earlier boot ─▶ AlreadyMember ── healthy ──────────────▶ Ready
+//! ReadSettings ─┬─ member on an earlier boot ─▶ CheckingMembership (asks the peers, `removed`)
 //!               └─────────────────────────────▶ Discovering ◀── paused ── Waiting
+//!   CheckingMembership ── still a member, or no running peer answered ─▶ AlreadyMember
+//!                      ── removed, this machine in the peer set ─▶ MovingAside ── moved ─▶ Discovering
+//!                      ── removed, this machine not in the peer set ─▶ StayingOut ── etcd stopped ─▶ Out
+//!                      ── the peers run another cluster ─▶ Failed (nothing touched)
+//!   AlreadyMember ── healthy ─────────────────────────────────────────────────────────▶ Ready
 //!   Discovering ── decided: Wait ─▶ Waiting │ Form ─▶ Forming │ Join ─▶ Joining
 //!                               Restore ─▶ Restoring (bootstrap.restore-from)
 //!                               RemoveStale ─▶ RemovingStale ── removed ─▶ Discovering
@@ -16,10 +21,14 @@
 //!   Settling ── decided: Join and settled ─▶ Settled ── recorded (state file) ─────────▶ Ready
 //!            ── decided: RemoveStale ─▶ RemovingStale ── removed ─▶ Settling
 //!            ── anything else ─▶ SettlingWait ── paused ─▶ Settling
-//!   every state but Ready and Failed ── failed (an error, the deadline) ─▶ Failed
+//!   every state but Ready, Out and Failed ── failed (an error, the deadline) ─▶ Failed
 //! ```
+//!
+//! Ready and Out send READY=1 (Out: this machine's member was removed and it is not in the
+//! peer set, so it stays out and says so); Failed exits non-zero.
 
 use super::decide::Decision;
+use super::removed::Membership;
 use crate::cluster::{format_id, MemberInfo};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,9 +36,23 @@ pub enum BootstrapState {
     /// Reading the instance metadata, the configuration with it applied, the state file and,
     /// unless a member exists, the CA and this machine's client certificate.
     ReadSettings,
+    /// The state file records member `name`, set up on an earlier boot: asking the peers
+    /// whether their cluster still lists it (`removed::classify`) before etcd is started.
+    CheckingMembership { name: String },
     /// The state file records member `name`, set up on an earlier boot: starting etcd and
     /// waiting for it to be healthy.
     AlreadyMember { name: String },
+    /// Member `name` (`member_id`) was removed from cluster `cluster_id` while this machine
+    /// was away, and the peer set lists this machine: stopping and disabling etcd, moving the
+    /// data directory and the state file aside (kept, never deleted); then discovering, which
+    /// joins the cluster as a new member.
+    MovingAside { name: String, member_id: u64, cluster_id: u64 },
+    /// As `MovingAside`, but the peer set does not list this machine: stopping and disabling
+    /// etcd; the data stays where it is.
+    StayingOut { name: String, member_id: u64, cluster_id: u64 },
+    /// This machine stays out of the cluster: READY=1 is sent with `message`, etcd does not
+    /// run, and the agent exits without an error (no restart loop).
+    Out { message: String },
     /// One round: discovering the peer set, probing every peer, deciding (`decide`).
     Discovering,
     /// The round's decision was to wait (`why`); discovering again after a pause.
@@ -62,6 +85,14 @@ pub enum BootstrapState {
 pub enum Event {
     /// The settings are read; `earlier_member` names the member an earlier boot set up.
     SettingsRead { earlier_member: Option<String> },
+    /// What the peers said about the member of an earlier boot, and whether the peer set
+    /// lists this machine. (`Membership::OtherCluster` is reported as `Failed`.)
+    MembershipChecked { membership: Membership, in_peer_set: bool },
+    /// The removed member's data directory is moved aside to `kept` (`None`: an earlier,
+    /// interrupted run moved it) and its state file too.
+    MovedAside { kept: Option<String> },
+    /// etcd is stopped and disabled; the removed member's data is left in `data_dir`.
+    StayedOut { data_dir: String },
     /// The member of an earlier boot answers health checks.
     MemberHealthy,
     /// A round's decision, and whether its view is settled (spec F4: complete, lists this
@@ -97,11 +128,40 @@ impl BootstrapState {
         use Event as E;
         let refused = |event: &Event| Refused { from: self.name(), event: event.name() };
         Ok(match (self, event) {
-            (S::Ready { .. } | S::Failed { .. }, event) => return Err(refused(&event)),
+            (S::Ready { .. } | S::Out { .. } | S::Failed { .. }, event) => {
+                return Err(refused(&event))
+            }
             (_, E::Failed { message }) => S::Failed { message },
             (S::ReadSettings, E::SettingsRead { earlier_member: Some(name) }) => {
-                S::AlreadyMember { name }
+                S::CheckingMembership { name }
             }
+            (S::CheckingMembership { name }, E::MembershipChecked { membership, in_peer_set }) => {
+                match membership {
+                    Membership::StillMember | Membership::Unknown => {
+                        S::AlreadyMember { name: name.clone() }
+                    }
+                    Membership::Removed { member_id, cluster_id } if in_peer_set => {
+                        S::MovingAside { name: name.clone(), member_id, cluster_id }
+                    }
+                    Membership::Removed { member_id, cluster_id } => {
+                        S::StayingOut { name: name.clone(), member_id, cluster_id }
+                    }
+                    other @ Membership::OtherCluster { .. } => {
+                        return Err(refused(&E::MembershipChecked {
+                            membership: other,
+                            in_peer_set,
+                        }))
+                    }
+                }
+            }
+            (S::MovingAside { .. }, E::MovedAside { .. }) => S::Discovering,
+            (S::StayingOut { name, member_id, cluster_id }, E::StayedOut { data_dir }) => S::Out {
+                message: format!(
+                    "member {name} ({}) was removed from cluster {} and this machine is not in the discovered peer set: staying out; etcd is stopped and disabled, the member's data is left in {data_dir}; a boot that finds this machine in the peer set joins it as a new member",
+                    format_id(*member_id),
+                    format_id(*cluster_id)
+                ),
+            },
             (S::ReadSettings, E::SettingsRead { earlier_member: None }) => S::Discovering,
             (S::AlreadyMember { name }, E::MemberHealthy) => {
                 S::Ready { message: format!("etcd member {name} is healthy") }
@@ -155,7 +215,11 @@ impl BootstrapState {
     pub fn name(&self) -> &'static str {
         match self {
             BootstrapState::ReadSettings => "ReadSettings",
+            BootstrapState::CheckingMembership { .. } => "CheckingMembership",
             BootstrapState::AlreadyMember { .. } => "AlreadyMember",
+            BootstrapState::MovingAside { .. } => "MovingAside",
+            BootstrapState::StayingOut { .. } => "StayingOut",
+            BootstrapState::Out { .. } => "Out",
             BootstrapState::Discovering => "Discovering",
             BootstrapState::Waiting { .. } => "Waiting",
             BootstrapState::Forming { .. } => "Forming",
@@ -174,9 +238,23 @@ impl BootstrapState {
     pub fn status(&self) -> String {
         match self {
             BootstrapState::ReadSettings => "reading the settings".into(),
+            BootstrapState::CheckingMembership { name } => format!(
+                "member {name} set up on an earlier boot; asking the peers whether it is still a member"
+            ),
             BootstrapState::AlreadyMember { name } => {
                 format!("member {name} set up on an earlier boot; waiting for etcd to be healthy")
             }
+            BootstrapState::MovingAside { name, member_id, cluster_id } => format!(
+                "member {name} ({}) was removed from cluster {} while this machine was away; stopping etcd and moving its data aside to join as a new member",
+                format_id(*member_id),
+                format_id(*cluster_id)
+            ),
+            BootstrapState::StayingOut { name, member_id, cluster_id } => format!(
+                "member {name} ({}) was removed from cluster {} and this machine is not in the discovered peer set; stopping and disabling etcd",
+                format_id(*member_id),
+                format_id(*cluster_id)
+            ),
+            BootstrapState::Out { message } => message.clone(),
             BootstrapState::Discovering => "discovering peers".into(),
             BootstrapState::Waiting { why } => why.clone(),
             BootstrapState::Forming { initial_cluster, token } => format!(
@@ -225,6 +303,9 @@ impl Event {
     pub fn name(&self) -> &'static str {
         match self {
             Event::SettingsRead { .. } => "SettingsRead",
+            Event::MembershipChecked { .. } => "MembershipChecked",
+            Event::MovedAside { .. } => "MovedAside",
+            Event::StayedOut { .. } => "StayedOut",
             Event::MemberHealthy => "MemberHealthy",
             Event::Decided { .. } => "Decided",
             Event::Paused => "Paused",
@@ -312,20 +393,96 @@ mod tests {
         );
     }
 
+    fn checked(membership: Membership, in_peer_set: bool) -> Event {
+        E::MembershipChecked { membership, in_peer_set }
+    }
+
+    fn removed() -> Membership {
+        Membership::Removed { member_id: 0x33, cluster_id: 0xc1 }
+    }
+
     #[test]
     fn a_member_of_an_earlier_boot_is_ready_once_healthy() {
-        let seen =
-            walk(vec![E::SettingsRead { earlier_member: Some("etcd-b".into()) }, E::MemberHealthy]);
+        for membership in [Membership::StillMember, Membership::Unknown] {
+            for in_peer_set in [true, false] {
+                let seen = walk(vec![
+                    E::SettingsRead { earlier_member: Some("etcd-b".into()) },
+                    checked(membership.clone(), in_peer_set),
+                    E::MemberHealthy,
+                ]);
+                assert_eq!(
+                    seen,
+                    [
+                        (
+                            "CheckingMembership",
+                            "member etcd-b set up on an earlier boot; asking the peers whether it is still a member"
+                                .to_string()
+                        ),
+                        (
+                            "AlreadyMember",
+                            "member etcd-b set up on an earlier boot; waiting for etcd to be healthy"
+                                .into()
+                        ),
+                        ("Ready", "etcd member etcd-b is healthy".into()),
+                    ]
+                );
+            }
+        }
+    }
+
+    /// Issue 15 point 4: a removed member in the peer set is moved aside and joins anew.
+    #[test]
+    fn a_removed_member_in_the_peer_set_moves_aside_and_joins_as_a_new_member() {
+        let seen = walk(vec![
+            E::SettingsRead { earlier_member: Some("etcd-c".into()) },
+            checked(removed(), true),
+            E::MovedAside { kept: Some("/var/lib/etcd.removed-20260101T000000Z".into()) },
+            decided(join(), false),
+            E::Joined { name: "etcd-c".into(), settle: false },
+        ]);
+        let names: Vec<&str> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(names, ["CheckingMembership", "MovingAside", "Discovering", "Joining", "Ready"]);
         assert_eq!(
-            seen,
-            [
-                (
-                    "AlreadyMember",
-                    "member etcd-b set up on an earlier boot; waiting for etcd to be healthy"
-                        .to_string()
-                ),
-                ("Ready", "etcd member etcd-b is healthy".into()),
-            ]
+            seen[1].1,
+            "member etcd-c (33) was removed from cluster c1 while this machine was away; stopping etcd and moving its data aside to join as a new member"
+        );
+    }
+
+    /// Issue 15 point 4: a removed member outside the peer set stays out, ready, no etcd.
+    #[test]
+    fn a_removed_member_outside_the_peer_set_stays_out_and_is_done() {
+        let seen = walk(vec![
+            E::SettingsRead { earlier_member: Some("etcd-c".into()) },
+            checked(removed(), false),
+            E::StayedOut { data_dir: "/var/lib/etcd".into() },
+        ]);
+        let names: Vec<&str> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(names, ["CheckingMembership", "StayingOut", "Out"]);
+        assert_eq!(
+            seen[2].1,
+            "member etcd-c (33) was removed from cluster c1 and this machine is not in the discovered peer set: staying out; etcd is stopped and disabled, the member's data is left in /var/lib/etcd; a boot that finds this machine in the peer set joins it as a new member"
+        );
+        let out = S::Out { message: "m".into() };
+        assert_eq!(
+            out.next(E::MemberHealthy),
+            Err(Refused { from: "Out", event: "MemberHealthy" })
+        );
+        assert_eq!(out.decision(), None);
+    }
+
+    /// Another cluster is never acted on: the agent reports it as `Failed`, and the event
+    /// itself is refused.
+    #[test]
+    fn another_cluster_is_refused_and_fails() {
+        let s = S::CheckingMembership { name: "etcd-c".into() };
+        let other = Membership::OtherCluster { member_id: 0x33, local: 0xc1, peers: vec![0xc2] };
+        assert_eq!(
+            s.next(checked(other, true)),
+            Err(Refused { from: "CheckingMembership", event: "MembershipChecked" })
+        );
+        assert_eq!(
+            s.next(E::Failed { message: "refused".into() }),
+            Ok(S::Failed { message: "refused".into() })
         );
     }
 
@@ -450,7 +607,10 @@ mod tests {
     fn every_state_but_the_ends_can_fail_and_the_ends_accept_nothing() {
         let states = [
             S::ReadSettings,
+            S::CheckingMembership { name: "a".into() },
             S::AlreadyMember { name: "a".into() },
+            S::MovingAside { name: "a".into(), member_id: 1, cluster_id: 2 },
+            S::StayingOut { name: "a".into(), member_id: 1, cluster_id: 2 },
             S::Discovering,
             S::Waiting { why: "w".into() },
             S::Forming { initial_cluster: vec![], token: "t".into() },
@@ -466,7 +626,11 @@ mod tests {
             assert_eq!(failed, S::Failed { message: "boom".into() });
             assert_eq!(failed.status(), "failed: boom");
         }
-        for end in [S::Ready { message: "ok".into() }, S::Failed { message: "boom".into() }] {
+        for end in [
+            S::Ready { message: "ok".into() },
+            S::Out { message: "out".into() },
+            S::Failed { message: "boom".into() },
+        ] {
             for e in [
                 E::Failed { message: "again".into() },
                 E::MemberHealthy,
@@ -498,6 +662,20 @@ mod tests {
             ),
             (S::Discovering, E::StaleRemoved),
             (S::Discovering, E::MemberHealthy),
+            // a member of an earlier boot is checked before etcd starts, and only then
+            (S::ReadSettings, E::MemberHealthy),
+            (S::CheckingMembership { name: "a".into() }, E::MemberHealthy),
+            (S::AlreadyMember { name: "a".into() }, checked(removed(), true)),
+            (S::Discovering, checked(removed(), true)),
+            (S::Discovering, E::MovedAside { kept: None }),
+            (
+                S::StayingOut { name: "a".into(), member_id: 1, cluster_id: 2 },
+                E::MovedAside { kept: None },
+            ),
+            (
+                S::MovingAside { name: "a".into(), member_id: 1, cluster_id: 2 },
+                E::StayedOut { data_dir: "d".into() },
+            ),
             // a member is recorded only once settled; a round runs before any pause
             (S::Settling { name: "a".into() }, E::Recorded),
             (S::Joining { endpoints: vec![] }, E::Recorded),

@@ -1,7 +1,10 @@
 //! `etcdadm bootstrap`: the first-boot agent. It reads cloud metadata and the drop-in
 //! configuration, discovers the intended peers, decides (in `decide`) between forming a
 //! cluster, joining one and waiting, runs `init`'s or `join`'s steps, and reports progress
-//! and readiness to systemd. Every later boot finds the member healthy and reports ready.
+//! and readiness to systemd. Every later boot first asks the peers whether the member is
+//! still one (`removed`): if so it finds the member healthy and reports ready; a member
+//! removed while the machine was away is moved aside and the machine joins anew, or stays
+//! out when the peer set no longer lists it.
 //!
 //! The agent is a state machine (`machine`): [`Agent::converge`] does the work of each
 //! state and reports what came of it as an event; `BootstrapState::next` alone decides the
@@ -10,6 +13,7 @@
 pub mod decide;
 pub mod machine;
 mod probe;
+pub mod removed;
 
 use crate::aws_credentials;
 use crate::config::{self, Config, ConfigSources};
@@ -22,10 +26,12 @@ use crate::notify;
 use crate::phases;
 use crate::pki::Ca;
 use crate::retry::{retry_observed, RetryObserver};
+use crate::service::Systemctl;
 use crate::state::{Progress, State};
 use anyhow::{anyhow, bail, Context, Result};
 use decide::{decide, Candidate, View};
 use machine::{BootstrapState, Event};
+use removed::Membership;
 use serde_yaml_ng::{Mapping, Value};
 use std::time::Duration;
 use tracing::info;
@@ -53,7 +59,7 @@ pub async fn run(sources: ConfigSources) -> Result<()> {
             ))
         }
     };
-    if let Err(e) = &outcome {
+    if let (Err(e), false) = (&outcome, matches!(agent.state, BootstrapState::Failed { .. })) {
         if let Err(refused) = agent.apply(Event::Failed { message: format!("{e:#}") }) {
             tracing::warn!("{refused}");
         }
@@ -68,6 +74,9 @@ struct Agent {
     state: BootstrapState,
     run: crate::metrics::BootstrapRun,
     retries: RetryObserver,
+    /// Where the data of this machine's removed member was moved aside, named in the status
+    /// line sent with READY=1.
+    kept: Option<String>,
 }
 
 /// What the rounds need, set up once the settings are read.
@@ -85,6 +94,7 @@ impl Agent {
             state: BootstrapState::ReadSettings,
             run: crate::metrics::BootstrapRun::start(),
             retries: RetryObserver::default(),
+            kept: None,
         }
     }
 
@@ -94,9 +104,14 @@ impl Agent {
         let event_name = event.name();
         let next = self.state.next(event)?;
         info!(from = self.state.name(), event = event_name, to = next.name(), "bootstrap state");
-        match &next {
-            BootstrapState::Ready { message } => notify::ready(message),
-            other => notify::status(&other.status()),
+        match (&next, &self.kept) {
+            (BootstrapState::Ready { message }, Some(kept)) => notify::ready(&format!(
+                "{message}; it joined as a new member, the removed member's data is kept in {kept}"
+            )),
+            (BootstrapState::Ready { message } | BootstrapState::Out { message }, _) => {
+                notify::ready(message)
+            }
+            (other, _) => notify::status(&other.status()),
         }
         if let Some(decision) = next.decision() {
             self.run.decided(decision);
@@ -121,7 +136,7 @@ impl Agent {
             config::load(&sources).context("configuration with instance metadata applied")?;
         let earlier = State::load(&c.state_file)?.filter(|s| s.progress == Progress::Member);
         let earlier_member = earlier.as_ref().map(State::member).transpose()?;
-        let rounds = match &earlier_member {
+        let mut rounds = match &earlier_member {
             Some(_) => None,
             None => Some(Rounds::prepare(&c, md.as_ref()).await?),
         };
@@ -137,6 +152,84 @@ impl Agent {
             let event = match self.state.clone() {
                 BootstrapState::ReadSettings => {
                     bail!("internal error: bootstrap read its settings twice")
+                }
+                BootstrapState::CheckingMembership { .. } => {
+                    let (Some(state), Some(m)) = (&earlier, &earlier_member) else {
+                        bail!("internal error: no member of an earlier boot");
+                    };
+                    let (membership, in_peer_set) =
+                        check_membership(&c, md.as_ref(), state, m).await;
+                    info!(
+                        member = %m.name,
+                        membership = membership.name(),
+                        in_peer_set,
+                        "asked the peers about the member of an earlier boot"
+                    );
+                    match membership {
+                        Membership::OtherCluster { member_id, local, peers } => Event::Failed {
+                            message: removed::ComebackError::other_cluster(
+                                member_id,
+                                local,
+                                &peers,
+                                &state.config.data_dir,
+                                &state.config.state_file,
+                            )
+                            .to_string(),
+                        },
+                        membership => Event::MembershipChecked { membership, in_peer_set },
+                    }
+                }
+                BootstrapState::MovingAside { name, member_id, .. } => {
+                    let state = earlier.as_ref().context("internal error: no earlier member")?;
+                    let unit = state.config.unit_name();
+                    // Disabled, not only stopped: a boot before the join ends must not start
+                    // it on a missing data directory. The join enables it again.
+                    Systemctl::disable_now(&unit).with_context(|| {
+                        format!("cannot stop and disable {unit} of removed member {name} before moving its data aside; nothing was moved")
+                    })?;
+                    let _ = Systemctl::reset_failed(&unit);
+                    let stamp = removed::stamp(time::OffsetDateTime::now_utc());
+                    let kept = removed::move_aside(&state.config.data_dir, &stamp, member_id)?;
+                    match &kept {
+                        Some(to) => info!(
+                            member = %name,
+                            data_dir = %state.config.data_dir.display(),
+                            kept = %to.display(),
+                            "moved the removed member's data directory aside (kept, never deleted)"
+                        ),
+                        None => info!(
+                            data_dir = %state.config.data_dir.display(),
+                            kept = ?removed::newest_kept(&state.config.data_dir),
+                            "the removed member's data directory was moved aside by an earlier run"
+                        ),
+                    }
+                    let kept = kept.or_else(|| removed::newest_kept(&state.config.data_dir));
+                    // The state file last: until it is moved, every run finds the member
+                    // removed and finishes this.
+                    if let Some(to) =
+                        removed::move_aside(&state.config.state_file, &stamp, member_id)?
+                    {
+                        info!(kept = %to.display(), "moved the removed member's state file aside");
+                    }
+                    self.kept = kept.map(|p| p.display().to_string());
+                    if rounds.is_none() {
+                        rounds = Some(Rounds::prepare(&c, md.as_ref()).await?);
+                    }
+                    Event::MovedAside { kept: self.kept.clone() }
+                }
+                BootstrapState::StayingOut { name, .. } => {
+                    let state = earlier.as_ref().context("internal error: no earlier member")?;
+                    let unit = state.config.unit_name();
+                    Systemctl::disable_now(&unit).with_context(|| {
+                        format!("cannot stop and disable {unit} of removed member {name}, which stays out of the cluster")
+                    })?;
+                    let _ = Systemctl::reset_failed(&unit);
+                    for timer in crate::config::TIMERS {
+                        if let Err(e) = Systemctl::disable_now(timer) {
+                            tracing::warn!("cannot disable {timer} of the removed member: {e:#}");
+                        }
+                    }
+                    Event::StayedOut { data_dir: state.config.data_dir.display().to_string() }
                 }
                 BootstrapState::AlreadyMember { .. } => {
                     let (Some(state), Some(m)) = (&earlier, &earlier_member) else {
@@ -244,12 +337,67 @@ impl Agent {
                     state.save()?;
                     Event::Recorded
                 }
-                BootstrapState::Ready { .. } => return Ok(()),
+                BootstrapState::Ready { .. } | BootstrapState::Out { .. } => return Ok(()),
                 BootstrapState::Failed { message } => bail!("{message}"),
             };
             self.apply(event)?;
         }
     }
+}
+
+/// Whether the peers' cluster still lists the member of an earlier boot (`removed`), and
+/// whether the peer set lists this machine: one discovery and one probe of the other peers.
+/// Anything that keeps it from asking (kubelet mode, no recorded ids, discovery failing)
+/// is `Unknown`, which starts etcd as before.
+async fn check_membership(
+    c: &Config,
+    md: Option<&InstanceMetadata>,
+    state: &State,
+    m: &LocalMember,
+) -> (Membership, bool) {
+    if state.config.init_system != crate::config::InitSystem::Systemd {
+        return (Membership::Unknown, false);
+    }
+    let Some(local) = removed::LocalIds::of(state) else {
+        info!("the state file records no member and cluster id; not asking the peers");
+        return (Membership::Unknown, false);
+    };
+    match ask_peers(c, md, m).await {
+        Ok((probes, in_peer_set)) => {
+            (removed::classify(Some(local), &m.peer_url, &probes), in_peer_set)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "cannot ask the peers whether member {} is still a member ({e:#}); starting it as before",
+                m.name
+            );
+            (Membership::Unknown, false)
+        }
+    }
+}
+
+/// How long the check of a member of an earlier boot waits for discovery.
+const CHECK_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The other peers' answers, and whether the peer set lists this machine (`m`'s peer URL).
+async fn ask_peers(
+    c: &Config,
+    md: Option<&InstanceMetadata>,
+    m: &LocalMember,
+) -> Result<(Vec<(Candidate, decide::Probe)>, bool)> {
+    let discovery = c.bootstrap.discovery.clone().context("no `bootstrap: discovery:` section")?;
+    let ctx = discovery_context(&c.bootstrap.metadata, md, &discovery).await?;
+    let set = tokio::time::timeout(CHECK_DISCOVERY_TIMEOUT, discovery::discover(&discovery, &ctx))
+        .await
+        .map_err(|_| {
+            anyhow!("peer discovery did not answer within {}s", CHECK_DISCOVERY_TIMEOUT.as_secs())
+        })?
+        .context("peer discovery failed")?;
+    let peers = candidates(&set, c);
+    let in_peer_set = peers.iter().any(|p| p.peer_url == m.peer_url);
+    let others: Vec<Candidate> = peers.into_iter().filter(|p| p.peer_url != m.peer_url).collect();
+    let tls = crate::cluster::TlsFiles::client(&m.pki);
+    Ok((probe::probe_all(&others, &tls).await, in_peer_set))
 }
 
 impl Rounds {
