@@ -83,14 +83,6 @@ trial_floor() { # N T
   return "$rc"
 }
 
-floor_voters() { # N M...: every floor machine sees N started voters
-  local n=$1 m
-  shift
-  for m; do
-    assert_eq "$n" "$(fleet_exec "$m" /opt/bin/etcdctl.sh member list | grep -c ', started, .*, false$')" "started voters seen by $m" || return 1
-  done
-}
-
 report() { # RESULTS SIZES
   local f=$1 n e h
   col() { awk -v v="$1" -v n="$2" -v c="$3" '$1 == v && $2 == n && $c != "-" { print $c }' "$f" | bench_stats | bench_fmt_stdin; }

@@ -232,6 +232,14 @@ floor_prepare() { # M K N TOKEN
     ln -sf ../etcd.service "$root/etc/systemd/system/multi-user.target.wants/etcd.service"
 }
 
+floor_voters() { # N M...: every floor machine sees N started voters
+  local n=$1 m
+  shift
+  for m; do
+    assert_eq "$n" "$(fleet_exec "$m" /opt/bin/etcdctl.sh member list | grep -c ', started, .*, false$')" "started voters seen by $m" || return 1
+  done
+}
+
 # The bootstrap configuration for static discovery of members 1..N.
 static_yaml() { # N
   local n=$1 i peers=()

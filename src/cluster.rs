@@ -43,6 +43,9 @@ fn transient(e: &etcd_client::Error) -> bool {
         "leader changed",
         "no leader",
         "too many requests",
+        // etcd admits one learner at a time: another machine joining at the same moment
+        // (after a restore, or two replacements) is promoted within seconds
+        "too many learner members",
         // the connection broke mid-call (e.g. the member is restarting); tonic reports it as
         // status Unknown
         "transport error",
@@ -624,6 +627,11 @@ mod tests {
         assert!(transient(&status(tonic::Code::Unknown, "transport error")));
         assert!(transient(&status(tonic::Code::Unavailable, "tcp connect error")));
         assert!(!transient(&status(tonic::Code::Unknown, "etcdserver: member not found")));
+        // what a second machine joining while another one is a learner gets from member add
+        assert!(transient(&status(
+            tonic::Code::FailedPrecondition,
+            "etcdserver: too many learner members in cluster"
+        )));
         assert!(!transient(&status(
             tonic::Code::PermissionDenied,
             "etcdserver: permission denied"

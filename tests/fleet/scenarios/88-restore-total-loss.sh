@@ -45,6 +45,8 @@ bootstrap:
     check "round $i: three new machines with restore-from report ready" all_ready "r${i}a" "r${i}b" "r${i}c"
     check "round $i: one cluster of three started voters" one_cluster_of 3 "r${i}a" "r${i}b" "r${i}c"
     check "round $i: exactly one machine restored, the others joined" one_restorer "r${i}a" "r${i}b" "r${i}c"
+    check "round $i: no machine's bootstrap failed on the way (NRestarts 0; two joiners at once are one learner at a time)" \
+      no_bootstrap_restarts "r${i}a" "r${i}b" "r${i}c"
     check "round $i: every key of the backup read through a member that did not restore" keys_back "r${i}a" "r${i}b" "r${i}c"
     check "round $i: the key written after the backup is absent" after_backup_absent "r${i}b"
     check "round $i: the cluster id is not the lost cluster's" not_id "r${i}c" "$lost_id"
@@ -154,4 +156,16 @@ boot_fails_naming() { # M TEXT...: each TEXT on the failure's line
 no_cluster() { # M
   ! fleet_exec "$1" test -e /var/lib/etcd/member || fleet__fail "$1 has member data"
   [[ $(fleet_exec "$1" systemctl is-active etcd.service) != active ]] || fleet__fail "etcd runs on $1"
+}
+
+no_bootstrap_restarts() { # M...
+  local m n
+  for m; do
+    n=$(fleet_exec "$m" systemctl show -p NRestarts --value etcdadm-bootstrap) || return 1
+    [[ $n == 0 ]] || {
+      echo "$m: etcdadm-bootstrap was restarted $n time(s); its errors:" >&2
+      fleet_journal "$m" -u etcdadm-bootstrap -o cat | grep -E '^error|failed' | tail -n 5 >&2
+      return 1
+    }
+  done
 }
