@@ -24,7 +24,7 @@ bench_main() {
   bench_clock_init
   make_ca "$FLEET_RUN/ca" || return 1
   floor_materials "$FLEET_RUN/ca" 1 2 3 || return 1
-  make_snapshot "$((mb * 10 / 13))" || return 1
+  make_snapshot "$((mb * 100 / 113))" || return 1
   local results=$FLEET_RUN/restore.tsv
   : >"$results"
   for ((t = 1; t <= trials; t++)); do
@@ -34,7 +34,7 @@ bench_main() {
   report "$results"
 }
 
-# $FLEET_RUN/snapshot.db: N values of 1 MB under /bench/ (the file: about 1.3 MB a value), saved by `etcdctl snapshot save`
+# $FLEET_RUN/snapshot.db: N values of 1 MB under /bench/ (the file: about 1.13 MB a value), saved by `etcdctl snapshot save`
 # from a one-member cluster made with etcdadm init on a machine destroyed afterwards.
 make_snapshot() { # N
   local n=$1
