@@ -61,7 +61,16 @@ pub async fn hand_over(
         return Err(LeadershipError::NoSuccessor { name: member.name.clone() });
     };
     info!(from = %member.name, to = %to_name, "moving leadership");
-    own.move_leader(to).await?;
+    // A leader election or a slow member fails MoveLeader transiently: retried within
+    // `wait`, unless a failed attempt moved leadership after all (etcd refuses a MoveLeader
+    // from a member that no longer leads).
+    crate::cluster::until_deadline("moving leadership", wait, || async {
+        if own.status().await?.leader != member.id {
+            return Ok(());
+        }
+        own.move_leader(to).await
+    })
+    .await?;
     let started = tokio::time::Instant::now();
     loop {
         if own.status().await.is_ok_and(|s| s.leader != 0 && s.leader != member.id) {
