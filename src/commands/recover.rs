@@ -59,11 +59,14 @@ fn print_preflight(p: &Preflight) -> Result<()> {
             None => ("no", "-".into()),
         };
         let endpoint = if s.endpoint.is_empty() { "(never started)" } else { &s.endpoint };
-        outln!(
-            "{:<16} {role:<8} {endpoint:<32} {answers:<8} {applied:>14}{}",
-            s.name,
-            if s.is_local { "  (this machine)" } else { "" }
-        )?;
+        let note = if s.is_local {
+            "  (this machine)"
+        } else if s.running_not_serving {
+            "  (etcd runs but serves no clients)"
+        } else {
+            ""
+        };
+        outln!("{:<16} {role:<8} {endpoint:<32} {answers:<8} {applied:>14}{note}", s.name)?;
     }
     Ok(())
 }

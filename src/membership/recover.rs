@@ -8,7 +8,7 @@
 //! pure rule: refuse while a quorum answers, name the better survivor when this is not it.
 
 use super::quorum::{find_me, quorum};
-use crate::cluster::{format_id, Cluster, ClusterError, TlsFiles};
+use crate::cluster::{format_id, Cluster, ClusterError, PeerAnswer, TlsFiles};
 use crate::config::{Config, InitSystem};
 use crate::service::{ClusterBootstrap, Systemctl};
 use crate::state::{Origin, Progress, State};
@@ -31,6 +31,11 @@ pub struct Seen {
     pub is_local: bool,
     /// What it answered, or None when it did not answer.
     pub answer: Option<Answer>,
+    /// It did not answer on its client port, but its etcd runs: its peer port answers for
+    /// this cluster. A member restarted after the quorum was lost serves no clients until
+    /// it has a quorum again (etcd publishes itself through raft first), so its applied
+    /// index cannot be read.
+    pub running_not_serving: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -63,15 +68,18 @@ pub enum Decision {
     AlreadyAlone,
     /// A quorum of the voters answers: the cluster is not lost.
     QuorumReachable { answering: usize, voters: usize },
+    /// Members whose etcd runs but cannot be asked for their applied index.
+    Unreadable { names: Vec<String> },
     /// Another survivor holds more recent data: recover there.
     RunElsewhere { name: String, endpoint: String, applied: u64, local_applied: u64 },
     /// This member holds the most recent data of the survivors: restore it alone.
     Proceed,
 }
 
-/// The rule: a quorum of answering voters (or, with a single voter, this one answering with
-/// itself as leader) means the cluster is not lost; otherwise the answering voter with the
-/// highest applied index must be the one recovered (this one on a tie).
+/// The rule: a quorum of answering voters means the cluster is not lost (a single voter
+/// answering alone: nothing to recover); a voter whose etcd runs but serves no clients
+/// cannot be compared, so nothing is chosen; otherwise the answering voter with the highest
+/// applied index must be the one recovered (this one on a tie).
 pub fn decide(members: &[Seen]) -> Decision {
     let voters: Vec<&Seen> = members.iter().filter(|s| !s.is_learner).collect();
     let answering = voters.iter().filter(|s| s.answer.is_some()).count();
@@ -80,6 +88,14 @@ pub fn decide(members: &[Seen]) -> Decision {
     }
     if answering >= quorum(voters.len()) {
         return Decision::QuorumReachable { answering, voters: voters.len() };
+    }
+    let unreadable: Vec<String> = voters
+        .iter()
+        .filter(|s| s.answer.is_none() && s.running_not_serving)
+        .map(|s| s.name.clone())
+        .collect();
+    if !unreadable.is_empty() {
+        return Decision::Unreadable { names: unreadable };
     }
     let applied = |s: &Seen| s.answer.as_ref().map_or(0, |a| a.raft_applied_index);
     let local_applied = members.iter().find(|s| s.is_local).map_or(0, applied);
@@ -111,6 +127,8 @@ pub enum RecoverError {
     NotAMember { name: String },
     #[error("recover refused: {answering} of the {voters} voters answer, a quorum: the cluster is not lost. Repair or replace the failed members instead (`etcdadm reset` / `etcdadm join`); nothing was changed")]
     QuorumReachable { answering: usize, voters: usize },
+    #[error("recover refused: etcd runs on {} (its peer port answers for this cluster) but serves no clients: a member restarted after the quorum was lost waits for a quorum before it serves, so its applied index cannot be read. To recover without its data, stop etcd there (`systemctl stop etcd`) and run again; nothing was changed", names.join(", "))]
+    Unreadable { names: Vec<String> },
     #[error("recover refused: {name} ({endpoint}) holds more recent data (applied index {applied}, this member {local_applied}): run `etcdadm recover` on {name} instead; nothing was changed")]
     RunElsewhere { name: String, endpoint: String, applied: u64, local_applied: u64 },
     #[error("recover supports members run by systemd (init-system: systemd); restore this kubelet-run member with `etcdadm init --snapshot` instead; nothing was changed")]
@@ -127,6 +145,7 @@ impl Decision {
             Decision::RunElsewhere { name, endpoint, applied, local_applied } => {
                 Some(RecoverError::RunElsewhere { name, endpoint, applied, local_applied })
             }
+            Decision::Unreadable { names } => Some(RecoverError::Unreadable { names }),
             Decision::AlreadyAlone | Decision::Proceed => None,
         }
     }
@@ -169,7 +188,15 @@ pub async fn preflight(state: &State) -> Result<Preflight> {
             } else {
                 probe(&endpoint, tls).await
             };
+            let running_not_serving = match (&answer, x.peer_urls.first()) {
+                (None, Some(peer)) => matches!(
+                    crate::cluster::peer_members(peer, tls, PROBE).await,
+                    PeerAnswer::Members { cluster_id, .. } if cluster_id == local_status.cluster_id
+                ),
+                _ => false,
+            };
             Seen {
+                running_not_serving,
                 name: x.name.clone(),
                 id: x.id,
                 endpoint,
@@ -333,6 +360,7 @@ mod tests {
             is_learner: false,
             is_local: local,
             answer: applied.map(|a| Answer { raft_applied_index: a, leader: 0, cluster_id: 7 }),
+            running_not_serving: false,
         }
     }
 
@@ -415,6 +443,17 @@ mod tests {
             learner,
         ]);
         assert_eq!(d, Decision::Proceed);
+    }
+
+    #[test]
+    fn a_survivor_whose_etcd_runs_but_serves_no_clients_stops_the_choice() {
+        let mut restarted = seen("m2", false, None);
+        restarted.running_not_serving = true;
+        let members = [seen("m1", true, Some(40)), restarted, seen("m3", false, None)];
+        assert_eq!(decide(&members), Decision::Unreadable { names: vec!["m2".into()] });
+        let e = decide(&members).refusal().unwrap().to_string();
+        assert!(e.contains("etcd runs on m2"), "{e}");
+        assert!(e.contains("stop etcd there (`systemctl stop etcd`) and run again"), "{e}");
     }
 
     #[test]

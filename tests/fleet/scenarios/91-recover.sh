@@ -5,7 +5,8 @@
 # a destroyed machine booted again with its old data is rejected (cluster ID mismatch).
 # recover on a healthy cluster is refused with nothing changed. Then the cluster grows to
 # five, one member (m4) is cut off while keys are written, three others die: recover on m4,
-# whose data is older, is refused naming m1; on m1 it proceeds.
+# whose data is older, is refused naming m1. m4's etcd restarted serves no clients without
+# a quorum: recover on m1 is refused naming it; once it is stopped, recover on m1 proceeds.
 
 scenario() {
   fleet_setup || return 1
@@ -51,8 +52,12 @@ scenario() {
   check "m4's peer connections reset inside m4 (ss -K) and etcd saw its streams from m1 lost, so nothing m1 queued before the loss reaches m4" drop_streams m4 m1 "$cut_at"
   check "m4 back on the network; still no leader (2 of 5)" heal_leaderless m4
   check "m4's applied index stays below m1's" lags m4 m1
+  check "recover on m1 lists m4 answering with its applied index, then asks (no terminal: refused)" lists_answering m1 m4
   check "recover on m4 (older data) is refused naming m1; data dir, etcd and cluster id unchanged" refused_older m4 m1
-  check "recover --yes on m1: preflight lists m4 answering and m5, m6, m7 not answering" recover_on m1 "m5 m6 m7" m4
+  check "etcd on m4 restarted: it serves no clients without a quorum, its peer port answers" restarted_not_serving m4
+  check "recover on m1 is refused naming m4, whose etcd runs but serves no clients; data dir, etcd and cluster id unchanged" refused_unreadable m1 m4
+  check "etcd on m4 stopped" fleet_exec m4 systemctl stop etcd
+  check "recover --yes on m1: preflight lists m4, m5, m6, m7 not answering" recover_on m1 "m4 m5 m6 m7"
   check "every key acknowledged before the loss reads back on m1" get_keys m1 /b 50
   check "m1 is a one-member cluster that accepts writes" writable_alone m1
   check "both old data directories are kept aside" kept_aside m1 2
@@ -222,5 +227,30 @@ refused_older() { # M NEWER
   if ea_out out "$1" recover --yes; then fleet__fail "recover succeeded on the older survivor"; return 1; fi
   assert_contains "$out" "recover refused: $2 (https://$(fleet_ip "${2#m}"):2379) holds more recent data" "refusal" &&
     assert_contains "$out" "run \`etcdadm recover\` on $2 instead; nothing was changed" "refusal" &&
+    assert_eq "$before" "$(untouched "$1")" "data dir, etcd and cluster id of $1"
+}
+
+lists_answering() { # M OTHER
+  if ea_out out "$1" recover </dev/null; then fleet__fail "recover ran without --yes"; return 1; fi
+  echo "$out" | grep_all -E "^$2 +voter +https://$(fleet_ip "${2#m}"):2379 +yes +[0-9]+$" || fleet__fail "$2 not listed as answering"
+}
+
+restarted_not_serving() { # M
+  fleet_exec "$1" systemctl restart --no-block etcd || return 1
+  sleep 1
+  fleet_retry 30 fleet_exec "$1" sh -c '[ "$(systemctl is-active etcd)" = activating ]' || return 1
+  sleep 3
+  assert_eq activating "$(fleet_exec "$1" systemctl is-active etcd)" "etcd unit on $1" || return 1
+  if ectl "$1" endpoint status >/dev/null 2>&1; then fleet__fail "etcd on $1 serves clients"; return 1; fi
+  fleet_exec "$1" bash -c ': </dev/tcp/'"$(fleet_ip "${1#m}")"'/2380'
+}
+
+refused_unreadable() { # M RUNNING
+  local before
+  before=$(untouched "$1")
+  if ea_out out "$1" recover --yes; then fleet__fail "recover succeeded"; return 1; fi
+  assert_contains "$out" "recover refused: etcd runs on $2 (its peer port answers for this cluster) but serves no clients" "refusal" &&
+    assert_contains "$out" "nothing was changed" "refusal" &&
+    echo "$out" | grep_all -E "^$2 +voter +https://[0-9.]+:2379 +no +-  \(etcd runs but serves no clients\)" &&
     assert_eq "$before" "$(untouched "$1")" "data dir, etcd and cluster id of $1"
 }
