@@ -6,12 +6,13 @@
 # recover on a healthy cluster is refused with nothing changed. Then the cluster grows to
 # five, one member (m4) is cut off while keys are written, three others die: recover on m4,
 # whose data is older, is refused naming m1. m4's etcd restarted serves no clients without
-# a quorum: recover on m1 is refused naming it; once it is stopped, recover on m1 proceeds.
+# a quorum: recover on m1 is refused naming it; once it is stopped, recover on m1 proceeds
+# (with restore-bump-revision: the revision jumps, the old revisions read as compacted).
 
 scenario() {
   fleet_setup || return 1
   machines m1 1 m2 2 m3 3 || return 1
-  local out ip1 old_id new_id cut_at
+  local out ip1 old_id new_id cut_at old_rev
   ip1=$(fleet_ip 1)
 
   check "init on m1" ea_out out m1 init
@@ -57,7 +58,10 @@ scenario() {
   check "etcd on m4 restarted: it serves no clients without a quorum, its peer port answers" restarted_not_serving m4
   check "recover on m1 is refused naming m4, whose etcd runs but serves no clients; data dir, etcd and cluster id unchanged" refused_unreadable m1 m4
   check "etcd on m4 stopped" fleet_exec m4 systemctl stop etcd
+  old_rev=$(mod_revision m1 /b/k1)
+  check "restore-bump-revision: 1000000 set in m1's config.d" fleet_exec m1 sh -c 'mkdir -p /etc/etcdadm/config.d && echo "restore-bump-revision: 1000000" > /etc/etcdadm/config.d/50-bump.yaml'
   check "recover --yes on m1: preflight lists m4, m5, m6, m7 not answering" recover_on m1 "m4 m5 m6 m7"
+  check "the revision jumped by at least 1000000 and /b/k1's old revision $old_rev reads as compacted" bumped m1 /b/k1 "$old_rev"
   check "every key acknowledged before the loss reads back on m1" get_keys m1 /b 50
   check "m1 is a one-member cluster that accepts writes" writable_alone m1
   check "both old data directories are kept aside" kept_aside m1 2
@@ -253,4 +257,18 @@ refused_unreadable() { # M RUNNING
     assert_contains "$out" "nothing was changed" "refusal" &&
     echo "$out" | grep_all -E "^$2 +voter +https://[0-9.]+:2379 +no +-  \(etcd runs but serves no clients\)" &&
     assert_eq "$before" "$(untouched "$1")" "data dir, etcd and cluster id of $1"
+}
+
+mod_revision() { # M KEY: the key's mod_revision, read serializably (no leader needed)
+  ectl "$1" get "$2" -w json --consistency=s | python3 -c 'import json, sys
+print(json.load(sys.stdin)["kvs"][0]["mod_revision"])'
+}
+
+bumped() { # M KEY OLD_REV
+  local rev err
+  rev=$(ectl "$1" get "$2" -w json | python3 -c 'import json, sys
+print(json.load(sys.stdin)["header"]["revision"])') || return 1
+  ((rev >= 1000000 + $3)) || fleet__fail "header revision $rev, expected at least $((1000000 + $3))" || return 1
+  if err=$(ectl "$1" get "$2" --rev="$3" 2>&1); then fleet__fail "read at revision $3 succeeded: $err"; return 1; fi
+  assert_contains "$err" "compacted" "read at revision $3"
 }
