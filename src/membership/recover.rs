@@ -116,7 +116,7 @@ pub fn decide(members: &[Seen]) -> Decision {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {
-    #[error("etcd on this machine ({endpoint}) does not answer: {source}. recover reads each survivor's applied raft index from its running etcd: start it (`systemctl start {unit}`) on this machine and on every other surviving machine, then run again; nothing was changed")]
+    #[error("etcd on this machine ({endpoint}) does not answer: {source}. recover reads each survivor's applied raft index from its running etcd: if {unit} is not running, start it (`systemctl start {unit}`) here and on every other surviving machine, then run again. If it runs but serves no clients, it was restarted after the quorum was lost and waits for a quorum: run recover on a survivor whose etcd kept running; nothing was changed")]
     LocalDown {
         endpoint: String,
         unit: String,
