@@ -37,6 +37,10 @@ pub enum Command {
     Download(DownloadArgs),
     /// Upgrade this member's etcd to --version in place (snapshot first, rolled back on failure).
     Upgrade(UpgradeArgs),
+    /// After a permanent loss of quorum: restore the survivor with the most recent data as a
+    /// one-member cluster with a new identity (old data directory kept aside), for the other
+    /// machines to join.
+    Recover(RecoverArgs),
     /// First-boot agent: discover peers, then form, join or heal the cluster (systemd unit).
     Bootstrap(BootstrapArgs),
     /// Run the configured peer discovery as bootstrap does and print the peer set it finds.
@@ -345,6 +349,18 @@ pub struct UpgradeArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub release: ReleaseFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub state: StateFlag,
+}
+
+/// `etcdadm recover`.
+#[derive(Debug, Args, Serialize)]
+pub struct RecoverArgs {
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    #[serde(skip)]
+    pub yes: bool,
     #[command(flatten)]
     #[serde(flatten)]
     pub state: StateFlag,

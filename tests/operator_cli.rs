@@ -149,3 +149,25 @@ fn allow_known_bad_release_lets_init_past_the_refusal_with_a_warning() {
     assert!(err.contains("installing a known-bad etcd release"), "{err}");
     assert!(!err.contains("nothing was changed") && err.contains("no-mirror"), "{err}");
 }
+
+#[test]
+fn recover_without_a_member_set_up_here_says_so_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let out = etcdadm()
+        .args(["recover", "--yes", "--config", "/dev/null", "--state-file"])
+        .arg(&state)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "no member set up by etcdadm on this machine ({} does not exist)",
+            state.display()
+        )),
+        "{stderr}"
+    );
+    assert!(files_under(dir.path()).is_empty(), "{:?}", files_under(dir.path()));
+}

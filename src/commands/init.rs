@@ -36,7 +36,7 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
 }
 
 /// The seed's post-init instructions: the files to copy and the join command.
-fn print_next_steps(c: &Config, m: &LocalMember) -> Result<()> {
+pub(super) fn print_next_steps(c: &Config, m: &LocalMember) -> Result<()> {
     outln!(
         "To add a member, copy {} and {} to the same paths on the new machine, then run there:",
         m.pki.ca_cert.display(),

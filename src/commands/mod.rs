@@ -14,6 +14,7 @@ pub mod generate;
 mod info;
 mod init;
 mod join;
+mod recover;
 mod reset;
 mod status;
 pub mod upgrade;
@@ -84,6 +85,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             discover::run(sources(&a.flags), req).await
         }
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
+        Command::Recover(a) => recover::run(load(&a)?, a.yes).await,
         Command::Download(a) => download::run(load(&a.release)?).await,
         Command::Upgrade(a) => {
             let req = upgrade::Request {
@@ -155,4 +157,24 @@ fn member_state(requested: &crate::config::Config) -> anyhow::Result<crate::stat
             requested.state_file.display()
         )
     })
+}
+
+/// Asks whether to go ahead with `action` unless `--yes` was given; without a terminal to
+/// ask on, refuses.
+fn confirm(yes: bool, action: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("{action} needs confirmation and stdin is not a terminal: pass --yes; nothing was changed");
+    }
+    eprint!("{action}: proceed? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        anyhow::bail!("{action} cancelled; nothing was changed")
+    }
 }

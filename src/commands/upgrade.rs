@@ -6,7 +6,7 @@
 //! cluster is healthy. On failure the previous binaries are swapped back, etcd restarted and
 //! waited for, and the command fails saying what failed and that it rolled back.
 
-use super::backup;
+use super::{backup, confirm};
 use crate::cluster::{Cluster, TlsFiles};
 use crate::config::{Config, EtcdVersion, InitSystem, Sha256Hex};
 use crate::member::LocalMember;
@@ -17,7 +17,6 @@ use crate::service::Systemctl;
 use crate::state::{Progress, State};
 use anyhow::{bail, Context, Result};
 use semver::Version;
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
@@ -256,25 +255,6 @@ async fn switch_and_wait(c: &Config, m: &LocalMember, tls: &TlsFiles, version: &
         }
         info!(%problem, "waiting for the member and the cluster to be healthy");
         tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// Asks whether to go ahead with `action` unless `--yes` was given; without a terminal to
-/// ask on, refuses.
-fn confirm(yes: bool, action: &str) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!("{action} needs confirmation and stdin is not a terminal: pass --yes; nothing was changed");
-    }
-    eprint!("{action}: proceed? [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-        Ok(())
-    } else {
-        bail!("upgrade cancelled; nothing was changed")
     }
 }
 
