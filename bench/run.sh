@@ -3,7 +3,7 @@
 # their figure tables; also saved to bench/results/<name>.md. Root only. Every benchmark
 # measures its own baseline in the same run; nothing here asserts a time.
 #
-#   bench/run.sh                 # all: formation tool download join perf defrag restore
+#   bench/run.sh                 # all: formation tool download join perf defrag restore recover
 #   bench/run.sh formation join  # some
 #   BENCH_TRIALS=10 BENCH_SIZES="3" bench/run.sh formation
 #
@@ -13,7 +13,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.." || exit 1
-all=(formation tool download join perf defrag restore)
+all=(formation tool download join perf defrag restore recover)
 if ((EUID != 0)); then
   echo "bench/run.sh: run as root: it boots systemd-nspawn machines" >&2
   exit 1

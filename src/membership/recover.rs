@@ -181,20 +181,28 @@ pub async fn preflight(state: &State) -> Result<Preflight> {
         };
         let (tls, local_status) = (&tls, &local_status);
         async move {
-            let answer = if is_local {
-                Some(answer_of(local_status))
-            } else if endpoint.is_empty() {
-                None
-            } else {
-                probe(&endpoint, tls).await
+            // its client port and its peer port asked at once: a dead member costs one
+            // probe timeout, not two
+            let client = async {
+                if is_local {
+                    Some(answer_of(local_status))
+                } else if endpoint.is_empty() {
+                    None
+                } else {
+                    probe(&endpoint, tls).await
+                }
             };
-            let running_not_serving = match (&answer, x.peer_urls.first()) {
-                (None, Some(peer)) => matches!(
-                    crate::cluster::peer_members(peer, tls, PROBE).await,
-                    PeerAnswer::Members { cluster_id, .. } if cluster_id == local_status.cluster_id
-                ),
-                _ => false,
+            let peer = async {
+                match x.peer_urls.first() {
+                    Some(peer) if !is_local => Some(
+                        crate::cluster::peer_members(peer, tls, PROBE).await,
+                    ),
+                    _ => None,
+                }
             };
+            let (answer, peer) = tokio::join!(client, peer);
+            let running_not_serving = answer.is_none()
+                && matches!(peer, Some(PeerAnswer::Members { cluster_id, .. }) if cluster_id == local_status.cluster_id);
             Seen {
                 running_not_serving,
                 name: x.name.clone(),
@@ -274,8 +282,17 @@ pub async fn recover(state: &State, requested: &Config, pre: &Preflight) -> Resu
         .context("cannot take a snapshot of this member's data; nothing was changed")?;
     snap.as_file().sync_all()?;
     info!(bytes, "took a snapshot of this member's data");
-    let release = crate::phases::fetch_release(&c).await?;
-    let restored = crate::snapshot::prepare(release.dir(), &c, &m, &token, snap.path(), false)?;
+    // The member's installed tools are the release its data was written by, and need no
+    // mirror, which a disaster may have taken too; the release is fetched only without them.
+    let fetched;
+    let tools: &std::path::Path =
+        if ["etcdutl", "etcdctl"].iter().any(|t| c.install_dir.join(t).is_file()) {
+            &c.install_dir
+        } else {
+            fetched = crate::phases::fetch_release(&c).await?;
+            fetched.dir()
+        };
+    let restored = crate::snapshot::prepare(tools, &c, &m, &token, snap.path(), false)?;
 
     // From here on the system changes; every error names the data kept aside.
     let unit = c.unit_name();
