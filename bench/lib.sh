@@ -122,6 +122,26 @@ bench_load() {
   echo "host: $(nproc) cores, load average (1 min) $l at $(date -u +%H:%M:%SZ)"
 }
 
+# The table of a benchmark with two variants, "etcdadm" and "floor", whose RESULTS lines
+# are "VARIANT TRIAL SECONDS" or "VARIANT TRIAL failed" (failed trials counted, not timed).
+bench_report_pair() { # RESULTS TITLE ETCDADM_LABEL FLOOR_LABEL
+  local f=$1 e h
+  e=$(awk '$1 == "etcdadm" && $3 != "failed" { print $3 }' "$f" | bench_stats)
+  h=$(awk '$1 == "floor" && $3 != "failed" { print $3 }' "$f" | bench_stats)
+  echo
+  echo "## $2"
+  bench_load
+  echo
+  echo "| variant | time | vs floor (median/median) | trials ok | failed |"
+  echo "|---|---|---|---|---|"
+  printf '| %s | %s | %s | %s | %s |\n' "$3" \
+    "$(bench_fmt "$e")" "$(bench_ratio "${e%% *}" "${h%% *}")" "${e##* }" "$(grep -c '^etcdadm .* failed$' "$f")"
+  printf '| %s | %s | 1.00 | %s | %s |\n' "$4" "$(bench_fmt "$h")" "${h##* }" "$(grep -c '^floor .* failed$' "$f")"
+  echo
+  echo "raw trials (variant trial seconds):"
+  sed 's/^/  /' "$f"
+}
+
 # --- the floor: hand-prepared etcd members -------------------------------------------------
 
 # The etcd flags etcdadm writes, hand-written for member K of N (address fleet_ip K) with a

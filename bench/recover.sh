@@ -116,20 +116,8 @@ trial_floor() { # T
 }
 
 report() { # RESULTS
-  local f=$1 e h
-  e=$(awk '$1 == "etcdadm" && $3 != "failed" { print $3 }' "$f" | bench_stats)
-  h=$(awk '$1 == "floor" && $3 != "failed" { print $3 }' "$f" | bench_stats)
-  echo
-  echo "## recover after quorum loss: command started -> the survivor takes a write ($RECOVER_KEYS values of 1 MB; seconds, median (min-max))"
-  bench_load
-  echo
-  echo "| variant | time | vs floor (median/median) | trials ok | failed |"
-  echo "|---|---|---|---|---|"
-  printf '| `etcdadm recover --yes` | %s | %s | %s | %s |\n' \
-    "$(bench_fmt "$e")" "$(bench_ratio "${e%% *}" "${h%% *}")" "${e##* }" "$(grep -c '^etcdadm .* failed$' "$f")"
-  printf '| floor: snapshot save, stop, move aside, `etcdutl snapshot restore`, env rewritten, start | %s | 1.00 | %s | %s |\n' \
-    "$(bench_fmt "$h")" "${h##* }" "$(grep -c '^floor .* failed$' "$f")"
-  echo
-  echo "raw trials (variant trial seconds):"
-  sed 's/^/  /' "$f"
+  bench_report_pair "$1" \
+    "recover after quorum loss: command started -> the survivor takes a write ($RECOVER_KEYS values of 1 MB; seconds, median (min-max))" \
+    '`etcdadm recover --yes`' \
+    'floor: snapshot save, stop, move aside, `etcdutl snapshot restore`, env rewritten, start'
 }

@@ -122,20 +122,8 @@ trial_floor() { # T
 }
 
 report() { # RESULTS
-  local f=$1 e h
-  e=$(awk '$1 == "etcdadm" && $3 != "failed" { print $3 }' "$f" | bench_stats)
-  h=$(awk '$1 == "floor" && $3 != "failed" { print $3 }' "$f" | bench_stats)
-  echo
-  echo "## restore after total loss: 3 machines started -> 3-member cluster serving a snapshot of $RESTORE_KEYS keys, $((RESTORE_BYTES / 1000000)) MB (seconds, median (min-max))"
-  bench_load
-  echo
-  echo "| variant | time | vs floor (median/median) | trials ok | failed |"
-  echo "|---|---|---|---|---|"
-  printf '| `etcdadm bootstrap` with `restore-from` (downloads etcd; one restores, two join) | %s | %s | %s | %s |\n' \
-    "$(bench_fmt "$e")" "$(bench_ratio "${e%% *}" "${h%% *}")" "${e##* }" "$(grep -c '^etcdadm .* failed$' "$f")"
-  printf '| floor: hand-written unit, `etcdutl snapshot restore` on every member | %s | 1.00 | %s | %s |\n' \
-    "$(bench_fmt "$h")" "${h##* }" "$(grep -c '^floor .* failed$' "$f")"
-  echo
-  echo "raw trials (variant trial seconds):"
-  sed 's/^/  /' "$f"
+  bench_report_pair "$1" \
+    "restore after total loss: 3 machines started -> 3-member cluster serving a snapshot of $RESTORE_KEYS keys, $((RESTORE_BYTES / 1000000)) MB (seconds, median (min-max))" \
+    '`etcdadm bootstrap` with `restore-from` (downloads etcd; one restores, two join)' \
+    'floor: hand-written unit, `etcdutl snapshot restore` on every member'
 }

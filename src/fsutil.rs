@@ -149,6 +149,33 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     OpenOptions::new().read(true).custom_flags(nix::libc::O_DIRECTORY).open(dir)?.sync_all()
 }
 
+/// `YYYYMMDDTHHMMSSZ` of `t` in UTC: the suffix of a directory moved aside.
+pub fn utc_stamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// `<path>.<label>-<stamp>`, with `-2`, `-3`, ... appended while that name exists: where
+/// `path` is moved aside (data directories are moved, never deleted).
+pub fn aside_path(path: &Path, label: &str, stamp: &str) -> std::path::PathBuf {
+    let base = format!("{}.{label}-{stamp}", path.display());
+    let mut to = std::path::PathBuf::from(&base);
+    let mut n = 1;
+    while std::fs::symlink_metadata(&to).is_ok() {
+        n += 1;
+        to = std::path::PathBuf::from(format!("{base}-{n}"));
+    }
+    to
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +223,24 @@ mod tests {
         assert!(copy_if_changed(&a, &b, MODE_EXEC).unwrap());
         assert!(!copy_if_changed(&a, &b, MODE_EXEC).unwrap());
         assert_eq!(fs::metadata(&b).unwrap().permissions().mode() & 0o7777, 0o755);
+    }
+
+    #[test]
+    fn a_directory_moved_aside_gets_a_name_that_is_free() {
+        let d = tempfile::tempdir().unwrap();
+        let data = d.path().join("etcd");
+        let first = aside_path(&data, "recovered", "20261205T000000Z");
+        assert_eq!(first, d.path().join("etcd.recovered-20261205T000000Z"));
+        std::fs::create_dir(&first).unwrap();
+        assert_eq!(
+            aside_path(&data, "recovered", "20261205T000000Z"),
+            d.path().join("etcd.recovered-20261205T000000Z-2")
+        );
+    }
+
+    #[test]
+    fn stamps_are_utc_seconds() {
+        let t = time::OffsetDateTime::from_unix_timestamp(1_765_000_000).unwrap();
+        assert_eq!(utc_stamp(t), "20251206T054640Z");
     }
 }

@@ -188,7 +188,7 @@ impl Agent {
                         format!("cannot stop and disable {unit} of removed member {name} before moving its data aside; nothing was moved")
                     })?;
                     let _ = Systemctl::reset_failed(&unit);
-                    let stamp = removed::stamp(time::OffsetDateTime::now_utc());
+                    let stamp = crate::fsutil::utc_stamp(time::OffsetDateTime::now_utc());
                     let kept = removed::move_aside(&state.config.data_dir, &stamp, member_id)?;
                     match &kept {
                         Some(to) => info!(

@@ -142,20 +142,6 @@ impl ComebackError {
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ` of `t` in UTC: the suffix of a moved-aside directory.
-pub fn stamp(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// Renames `path` to `<path>.removed-<stamp>` (`-2`, `-3`, ... appended when that exists) in
 /// one rename in the same directory, which is then synced; never deletes anything. `None`
 /// when `path` does not exist (moved on an earlier, interrupted run).
@@ -169,13 +155,7 @@ pub fn move_aside(path: &Path, stamp: &str, member: u64) -> Result<Option<PathBu
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(None);
     }
-    let base = format!("{}.removed-{stamp}", path.display());
-    let mut to = PathBuf::from(&base);
-    let mut n = 1;
-    while std::fs::symlink_metadata(&to).is_ok() {
-        n += 1;
-        to = PathBuf::from(format!("{base}-{n}"));
-    }
+    let to = crate::fsutil::aside_path(path, "removed", stamp);
     std::fs::rename(path, &to).map_err(|e| err(&to, e))?;
     if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
         crate::fsutil::sync_dir(parent).map_err(|e| err(&to, e))?;
@@ -366,12 +346,6 @@ mod tests {
         ] {
             assert!(e.contains(part), "{part} not in: {e}");
         }
-    }
-
-    #[test]
-    fn stamps_are_utc_seconds() {
-        let t = time::OffsetDateTime::from_unix_timestamp(1_765_000_000).unwrap();
-        assert_eq!(stamp(t), "20251206T054640Z");
     }
 
     #[test]

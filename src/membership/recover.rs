@@ -13,7 +13,7 @@ use crate::config::{Config, InitSystem};
 use crate::service::{ClusterBootstrap, Systemctl};
 use crate::state::{Origin, Progress, State};
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use tracing::info;
 
@@ -262,7 +262,7 @@ pub async fn recover(state: &State, requested: &Config, pre: &Preflight) -> Resu
     let mut c = state.config.clone();
     c.restore_bump_revision = requested.restore_bump_revision;
     c.timeout_seconds = requested.timeout_seconds;
-    let stamp = utc_stamp(time::OffsetDateTime::now_utc());
+    let stamp = crate::fsutil::utc_stamp(time::OffsetDateTime::now_utc());
     // A new token gives the new cluster a new id: the lost members' peers reject it.
     let token = format!("etcd-{}-recovered-{}", m.name, stamp.to_ascii_lowercase());
 
@@ -297,7 +297,7 @@ pub async fn recover(state: &State, requested: &Config, pre: &Preflight) -> Resu
     // From here on the system changes; every error names the data kept aside.
     let unit = c.unit_name();
     Systemctl::stop(&unit)?;
-    let aside = aside_name(&c.data_dir, &stamp);
+    let aside = crate::fsutil::aside_path(&c.data_dir, "recovered", &stamp);
     std::fs::rename(&c.data_dir, &aside).with_context(|| {
         format!(
             "cannot move {} aside to {}; etcd is stopped, its data untouched: `systemctl start {unit}` restores the member as it was",
@@ -337,32 +337,6 @@ pub async fn recover(state: &State, requested: &Config, pre: &Preflight) -> Resu
         cluster_id: format_id(st.cluster_id),
         old_data_dir: aside,
     })
-}
-
-/// `<data-dir>.recovered-<stamp>`, with a counter when that exists already.
-fn aside_name(data_dir: &Path, stamp: &str) -> PathBuf {
-    let base = format!("{}.recovered-{stamp}", data_dir.display());
-    let mut p = PathBuf::from(&base);
-    let mut n = 1;
-    while p.exists() {
-        n += 1;
-        p = PathBuf::from(format!("{base}-{n}"));
-    }
-    p
-}
-
-/// `YYYYMMDDTHHMMSSZ`.
-fn utc_stamp(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 #[cfg(test)]
@@ -476,18 +450,5 @@ mod tests {
     #[test]
     fn a_healthy_one_member_cluster_is_left_alone() {
         assert_eq!(decide(&[seen("m1", true, Some(9))]), Decision::AlreadyAlone);
-    }
-
-    #[test]
-    fn the_old_data_directory_gets_a_name_that_is_free() {
-        let d = tempfile::tempdir().unwrap();
-        let data = d.path().join("etcd");
-        let first = aside_name(&data, "20261205T000000Z");
-        assert_eq!(first, d.path().join("etcd.recovered-20261205T000000Z"));
-        std::fs::create_dir(&first).unwrap();
-        assert_eq!(
-            aside_name(&data, "20261205T000000Z"),
-            d.path().join("etcd.recovered-20261205T000000Z-2")
-        );
     }
 }
