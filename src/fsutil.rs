@@ -176,6 +176,16 @@ pub fn aside_path(path: &Path, label: &str, stamp: &str) -> std::path::PathBuf {
     to
 }
 
+/// Renames `from` to `to` (one rename, same file system) and syncs `to`'s directory, so the
+/// rename survives a crash.
+pub fn rename_synced(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::rename(from, to)?;
+    match to.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -189,21 +189,27 @@ impl Agent {
                     })?;
                     let _ = Systemctl::reset_failed(&unit);
                     let stamp = crate::fsutil::utc_stamp(time::OffsetDateTime::now_utc());
-                    let kept = removed::move_aside(&state.config.data_dir, &stamp, member_id)?;
-                    match &kept {
-                        Some(to) => info!(
-                            member = %name,
-                            data_dir = %state.config.data_dir.display(),
-                            kept = %to.display(),
-                            "moved the removed member's data directory aside (kept, never deleted)"
-                        ),
-                        None => info!(
-                            data_dir = %state.config.data_dir.display(),
-                            kept = ?removed::newest_kept(&state.config.data_dir),
-                            "the removed member's data directory was moved aside by an earlier run"
-                        ),
-                    }
-                    let kept = kept.or_else(|| removed::newest_kept(&state.config.data_dir));
+                    let kept = match removed::move_aside(&state.config.data_dir, &stamp, member_id)?
+                    {
+                        Some(to) => {
+                            info!(
+                                member = %name,
+                                data_dir = %state.config.data_dir.display(),
+                                kept = %to.display(),
+                                "moved the removed member's data directory aside (kept, never deleted)"
+                            );
+                            Some(to)
+                        }
+                        None => {
+                            let earlier = removed::newest_kept(&state.config.data_dir);
+                            info!(
+                                data_dir = %state.config.data_dir.display(),
+                                kept = ?earlier,
+                                "the removed member's data directory was moved aside by an earlier run"
+                            );
+                            earlier
+                        }
+                    };
                     // The state file last: until it is moved, every run finds the member
                     // removed and finishes this.
                     if let Some(to) =

@@ -156,10 +156,7 @@ pub fn move_aside(path: &Path, stamp: &str, member: u64) -> Result<Option<PathBu
         return Ok(None);
     }
     let to = crate::fsutil::aside_path(path, "removed", stamp);
-    std::fs::rename(path, &to).map_err(|e| err(&to, e))?;
-    if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
-        crate::fsutil::sync_dir(parent).map_err(|e| err(&to, e))?;
-    }
+    crate::fsutil::rename_synced(path, &to).map_err(|e| err(&to, e))?;
     Ok(Some(to))
 }
 

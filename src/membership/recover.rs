@@ -298,7 +298,7 @@ pub async fn recover(state: &State, requested: &Config, pre: &Preflight) -> Resu
     let unit = c.unit_name();
     Systemctl::stop(&unit)?;
     let aside = crate::fsutil::aside_path(&c.data_dir, "recovered", &stamp);
-    std::fs::rename(&c.data_dir, &aside).with_context(|| {
+    crate::fsutil::rename_synced(&c.data_dir, &aside).with_context(|| {
         format!(
             "cannot move {} aside to {}; etcd is stopped, its data untouched: `systemctl start {unit}` restores the member as it was",
             c.data_dir.display(),
