@@ -6,9 +6,12 @@
 //!   `bootstrap` the first-boot agent that decides between forming, joining and waiting.
 //! - operations: `membership` form, join, promote, remove, reset (init and join run as
 //!   tables of phases); `maintenance` defragmentation and alarms of a formed cluster;
-//!   `phases` the steps init and join share; `snapshot` restoring a data directory; `state`
-//!   the state file (the member's settings and progress); `leadership` hands leadership
-//!   over before a planned stop.
+//!   `backup` checked snapshots, kept and uploaded; `upgrade` an in-place upgrade with
+//!   rollback; `certificates` the CA ahead of init, certificate expiry and renewal;
+//!   `overview` the member and its cluster as they are now (info, status); `phases` the
+//!   steps init and join share; `snapshot` restoring a data directory; `state` the state
+//!   file (the member's settings and progress); `leadership` hands leadership over before a
+//!   planned stop.
 //! - etcd on this machine: `cluster` the etcd v3 API; `pki` the CA and certificates
 //!   (`pair_files` writes a certificate and its key as one unit);
 //!   `service` the unit, environment files and systemctl; `release` the etcd download and
@@ -30,8 +33,10 @@
 
 pub mod aws_api;
 pub mod aws_credentials;
+pub mod backup;
 pub mod bootstrap;
 pub mod bounded;
+pub mod certificates;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
@@ -48,6 +53,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod overview;
 pub mod pair_files;
 pub mod phases;
 pub mod pki;
@@ -60,3 +66,4 @@ pub mod service;
 pub mod snapshot;
 pub mod state;
 pub mod stdout;
+pub mod upgrade;

@@ -275,3 +275,46 @@ fn readme_source_layout_names_every_entry_of_src_and_nothing_else() {
         .collect();
     assert!(stale.is_empty(), "README's source layout names paths that do not exist: {stale:?}");
 }
+
+#[test]
+fn commands_reach_etcd_machinery_only_through_an_operation() {
+    // The verbs are thin: they parse, call one operation and print. The machinery below the
+    // operations (etcd's API connections, units and systemctl, certificates, downloads'
+    // internals, object stores, discovery, metadata, metrics files) is theirs to use.
+    const BELOW_OPERATIONS: &[&str] = &[
+        "service",
+        "s3",
+        "snapshot",
+        "phases",
+        "metrics",
+        "leadership",
+        "discovery",
+        "metadata",
+        "resolver",
+        "aws_api",
+        "aws_credentials",
+        "bounded",
+        "pair_files",
+        "retry",
+        "notify",
+    ];
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src.join("commands"), &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let code = code_only(&std::fs::read_to_string(&file).expect("read a command module"));
+        for m in referenced_modules(&code) {
+            if BELOW_OPERATIONS.contains(&m.as_str()) {
+                found.push(format!("{} uses {m}", file.display()));
+            }
+        }
+        // Of the etcd API only the id format is the edges' (for printing).
+        for handle in ["Cluster::", "TlsFiles", "Systemctl", "Ca::"] {
+            if code.contains(handle) {
+                found.push(format!("{} uses {handle}", file.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "commands/ must call an operation instead: {found:#?}");
+}

@@ -12,6 +12,7 @@
 
 pub mod decide;
 pub mod machine;
+pub mod preview;
 mod probe;
 pub mod removed;
 

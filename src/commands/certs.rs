@@ -1,57 +1,14 @@
-//! `etcdadm certs check` and `etcdadm certs renew`: the member's certificates, from the
-//! local CA, renewed ahead of expiry with at most one restart of the member.
+//! `etcdadm certs check` and `etcdadm certs renew`: the edge of `crate::certificates`.
 
+use crate::certificates::{self, Renewal};
 use crate::cli::Output;
-use crate::config::{Config, InitSystem};
-use crate::metrics::timers;
+use crate::config::Config;
 use crate::outln;
-use crate::phases;
-use crate::pki::{self, Ca, Lifetime};
-use crate::service::Systemctl;
-use crate::state::State;
 use anyhow::Result;
-use serde::Serialize;
-use std::path::PathBuf;
-use time::OffsetDateTime;
-use tracing::info;
-
-#[derive(Serialize)]
-struct CertStatus {
-    file: PathBuf,
-    common_name: String,
-    not_after: String,
-    days_left: i64,
-    /// `ok`, `renew` (inside the renewal window) or `expired`.
-    status: &'static str,
-}
 
 pub fn check(requested: Config, output: Output) -> Result<()> {
     let state = super::member_state(&requested)?;
-    let c = &state.config;
-    let m = state.member()?;
-    let window = i64::from(c.cert_renew_within_days);
-    let mut files = vec![m.pki.ca_cert.clone()];
-    files.extend(pki::member_certs(&m, c).into_iter().map(|(_, cert, _)| cert));
-    let now = OffsetDateTime::now_utc();
-    let mut rows = Vec::new();
-    for file in files {
-        let (common_name, not_after) = pki::describe(&file)?;
-        let days_left = (not_after - now).whole_days();
-        let status = if not_after <= now {
-            "expired"
-        } else if days_left < window {
-            "renew"
-        } else {
-            "ok"
-        };
-        rows.push(CertStatus {
-            file,
-            common_name,
-            not_after: not_after.date().to_string(),
-            days_left,
-            status,
-        });
-    }
+    let rows = certificates::expiry(&state)?;
     match output {
         Output::Json => outln!("{}", serde_json::to_string_pretty(&rows)?)?,
         Output::Table => {
@@ -73,77 +30,23 @@ pub fn check(requested: Config, output: Output) -> Result<()> {
                 )?;
             }
             outln!(
-                "(renewal window: {window} days; `etcdadm certs renew` renews what is inside it)"
+                "(renewal window: {} days; `etcdadm certs renew` renews what is inside it)",
+                state.config.cert_renew_within_days
             )?;
         }
     }
     Ok(())
 }
 
-/// `etcdadm certs renew`; afterwards, whatever its outcome, the expiry of every certificate
-/// of the member as on disk goes to the textfile metrics.
 pub async fn renew(requested: Config, force: bool, validity_days: Option<u32>) -> Result<()> {
     let state = super::member_state(&requested)?;
-    let certs = timers::member_certificates(&state.member()?.pki);
-    // the directory the member was set up with, which its timer's sandbox lets it write
-    let metrics_dir = state.config.metrics_textfile_dir.clone();
-    let result = renew_member(state, force, validity_days).await;
-    let ok = result.is_ok();
-    timers::record(&metrics_dir, "certs renew", |d| {
-        timers::write_certs(d, std::time::SystemTime::now(), ok, &certs)
-    });
-    result
-}
-
-async fn renew_member(state: State, force: bool, validity_days: Option<u32>) -> Result<()> {
-    let mut c = state.config.clone();
-    if let Some(days) = validity_days {
-        c.cert_validity_days = days;
+    match certificates::renew(state, force, validity_days).await? {
+        Renewal::NothingDue { member } => outln!(
+            "certificates of member {member} are valid beyond the renewal window; nothing to do"
+        )?,
+        Renewal::Renewed { member } => {
+            outln!("renewed the certificates of member {member}; etcd is healthy")?
+        }
     }
-    let m = state.member()?;
-    let ca = Ca::load_existing(&m.pki.ca_cert, &m.pki.ca_key)?;
-    let restarts = c.init_system == InitSystem::Systemd
-        && Systemctl::state(&c.unit_name()) == "active"
-        && pki::member_certs(&m, &c).iter().any(|(spec, cert, key)| {
-            spec.server_auth && (force || ca.is_due(spec, cert, key, Lifetime::of(&c)))
-        });
-    // Checked before anything is written: a refused renewal leaves the due certificates
-    // due, so the next run (the timer's) tries again. A leader hands leadership over first.
-    if restarts {
-        crate::membership::planned_stop::prepare(&m, &state, "renewing the certificates", force)
-            .await?;
-    }
-    let mut served_changed = false;
-    for (spec, cert, key) in pki::member_certs(&m, &c) {
-        let renewed = if force {
-            ca.issue(&spec, &cert, &key, c.cert_validity_days)?;
-            true
-        } else {
-            ca.ensure_cert(&spec, &cert, &key, Lifetime::of(&c))?
-        };
-        served_changed |= renewed && spec.server_auth;
-    }
-    if !served_changed {
-        outln!(
-            "certificates of member {} are valid beyond the renewal window; nothing to do",
-            m.name
-        )?;
-        return Ok(());
-    }
-    if restarts {
-        info!("restarting etcd to serve the renewed certificates");
-        // Waits for the restart job itself: health checked right after a queued restart
-        // could be answered by the old process, and `renew` (or the next member's renewal)
-        // would go on while this member is still restarting.
-        Systemctl::restart_wait(&c.unit_name(), c.timeout()).await?;
-        phases::wait_healthy(&c, &m).await?;
-    }
-    // Later runs (and the timer) renew with the validity used now.
-    if validity_days.is_some() {
-        let mut state = state;
-        state.config.cert_validity_days = c.cert_validity_days;
-        state.save()?;
-    }
-    outln!("renewed the certificates of member {}; etcd is healthy", m.name)?;
     Ok(())
 }

@@ -1,14 +1,14 @@
-//! One module per verb, the edge of the crate: only the binary calls `run`. `init`, `join`
-//! and `reset` are thin: they turn the parsed request into one membership operation
-//! (`crate::membership`) and print its outcome; `bootstrap` hands over to
-//! `crate::bootstrap`.
+//! One module per verb, the edge of the crate: only the binary calls `run`. Each is thin:
+//! it turns the parsed request into one operation of the layer below (`membership`,
+//! `maintenance`, `backup`, `upgrade`, `certificates`, `overview`, `bootstrap`, `release`)
+//! and prints its outcome (tests/architecture.rs fails when a verb reaches past them).
 
 mod alarm;
 mod backup;
 mod certs;
 mod config_view;
 mod defrag;
-pub mod discover;
+mod discover;
 mod download;
 pub mod generate;
 mod info;
@@ -17,7 +17,7 @@ mod join;
 mod recover;
 mod reset;
 mod status;
-pub mod upgrade;
+mod upgrade;
 
 use crate::cli::{
     flags_layer, AlarmCommand, CaCommand, CertsCommand, Cli, Command, ConfigCommand,
@@ -77,23 +77,21 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Bootstrap(a) => crate::bootstrap::run(sources(&a.flags)).await,
         Command::Discover(a) => {
-            let req = discover::Request {
-                output: a.output,
+            let req = crate::bootstrap::preview::Request {
                 once: a.once,
                 deadline_seconds: a.deadline_seconds,
             };
-            discover::run(sources(&a.flags), req).await
+            discover::run(sources(&a.flags), req, a.output).await
         }
         Command::Reset(a) => reset::run(load(&a.state)?, &a).await,
         Command::Recover(a) => recover::run(load(&a)?, a.yes).await,
         Command::Download(a) => download::run(load(&a.release)?).await,
         Command::Upgrade(a) => {
-            let req = upgrade::Request {
+            let req = crate::upgrade::Request {
                 version: a.release.version.clone(),
                 release_sha256: a.release.release_sha256.clone(),
-                yes: a.yes,
             };
-            upgrade::run(load(&a)?, req).await
+            upgrade::run(load(&a)?, req, a.yes).await
         }
         Command::Backup { dir, keep, flags } => backup::run(load(&flags)?, dir, keep).await,
         Command::Status(a) => status::run(load(&a.state)?, a.output).await,
@@ -109,9 +107,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             certs::renew(load(&state)?, force, cert_validity_days).await
         }
         Command::Ca(CaCommand::Create(f)) => {
-            let c = load(&f)?;
-            let pki = crate::member::PkiPaths::new(&c.certs_dir);
-            crate::pki::Ca::load_or_create(&pki.ca_cert, &pki.ca_key, c.ca_validity_days)?;
+            let pki = crate::certificates::create_ca(&load(&f)?)?;
             outln!("{}\n{}", pki.ca_cert.display(), pki.ca_key.display())?;
             Ok(())
         }

@@ -2,61 +2,16 @@
 //! behind the leader's raft index, database sizes, alarms — and this member's certificate
 //! expiry.
 
-use super::info::{cluster_view, ClusterView};
 use crate::cli::Output;
-use crate::cluster::{format_id, Cluster};
+use crate::cluster::format_id;
 use crate::config::Config;
 use crate::outln;
-use crate::pki;
-use anyhow::{Context, Result};
-use serde::Serialize;
-use time::OffsetDateTime;
-
-#[derive(Serialize)]
-struct Status {
-    cluster: ClusterView,
-    /// Raft index behind the leader, per member id (hex).
-    raft_lag: Vec<(String, u64)>,
-    alarms: Vec<(String, String)>,
-    /// This member's space quota (quota-backend-bytes); each DB size is shown against it.
-    quota_backend_bytes: u64,
-    /// Days until this member's certificates expire, by file.
-    cert_days_left: Vec<(String, i64)>,
-}
+use crate::overview::{self, Status};
+use anyhow::Result;
 
 pub async fn run(requested: Config, output: Output) -> Result<()> {
     let state = super::member_state(&requested)?;
-    let m = state.member()?;
-    let tls = crate::cluster::TlsFiles::client(&m.pki);
-    let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls)
-        .await
-        .context("cannot reach the local member; is etcd running? (`etcdadm info` shows what is known offline)")?;
-    let cluster = cluster_view(&cl, &tls).await?;
-    let leader_index = cluster
-        .members
-        .iter()
-        .find(|v| v.is_leader)
-        .and_then(|v| v.status.as_ref())
-        .map(|s| s.raft_index)
-        .unwrap_or(0);
-    let raft_lag = cluster
-        .members
-        .iter()
-        .filter_map(|v| {
-            v.status
-                .as_ref()
-                .map(|s| (format_id(v.member.id), leader_index.saturating_sub(s.raft_index)))
-        })
-        .collect();
-    let alarms = cl.alarms().await?.into_iter().map(|(id, a)| (format_id(id), a)).collect();
-    let now = OffsetDateTime::now_utc();
-    let mut cert_days_left = Vec::new();
-    for (_, cert, _) in pki::member_certs(&m, &state.config) {
-        let (_, not_after) = pki::describe(&cert)?;
-        cert_days_left.push((cert.display().to_string(), (not_after - now).whole_days()));
-    }
-    let quota_backend_bytes = state.config.quota_backend_bytes;
-    let status = Status { cluster, raft_lag, alarms, quota_backend_bytes, cert_days_left };
+    let status = overview::status(&state).await?;
     match output {
         Output::Json => outln!("{}", serde_json::to_string_pretty(&status)?)?,
         Output::Table => print_table(&status)?,

@@ -3,6 +3,7 @@
 
 pub mod alarm;
 pub mod defrag;
+pub mod on_member;
 
 use crate::cluster::{Cluster, ClusterError, EndpointStatus, MemberInfo, TlsFiles};
 use std::time::Duration;
