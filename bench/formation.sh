@@ -7,6 +7,9 @@
 # (READY=1, sent once the member is a healthy voter) for etcdadm, etcd.service (etcd's
 # own READY=1, sent once it has joined the new cluster) for the floor. Trials of the two
 # alternate, so load from other jobs on the host hits both alike.
+# A third variant, etcdadm with the release baked in: the same etcdadm trial on machines whose
+# image already holds the etcd binaries in /opt/bin (as an image build or Ignition
+# storage.files would put them), so the agent downloads and unpacks nothing.
 # BENCH_TRIALS (default 5) trials per N and per variant.
 
 bench_main() {
@@ -20,22 +23,31 @@ bench_main() {
   : >"$results"
   for n in $sizes; do
     for ((t = 1; t <= trials; t++)); do
-      trial_etcdadm "$n" "$t" >>"$results" || fleet_log "bench: etcdadm N=$n trial $t failed (left out)"
-      trial_floor "$n" "$t" >>"$results" || fleet_log "bench: floor N=$n trial $t failed (left out)"
+      # a failed trial is counted (and shown in the table), never dropped silently
+      trial_etcdadm "$n" "$t" >>"$results" || { fleet_log "bench: etcdadm N=$n trial $t failed"; echo "etcdadm-failed $n $t" >>"$results"; }
+      trial_floor "$n" "$t" >>"$results" || { fleet_log "bench: floor N=$n trial $t failed"; echo "floor-failed $n $t" >>"$results"; }
+      trial_etcdadm "$n" "$t" baked >>"$results" || { fleet_log "bench: baked N=$n trial $t failed"; echo "baked-failed $n $t" >>"$results"; }
     done
   done
   report "$results" "$sizes"
 }
 
-# Prints "etcdadm N T READY ETCD_ACTIVE UP AGENT_STARTED ETCD_STARTED" (seconds since the
-# start; each the latest over the machines).
-trial_etcdadm() { # N T
-  local n=$1 t=$2 k names=() args=() t0 up ready etcd agent estart rc=0
+# Prints "etcdadm N T READY ETCD_ACTIVE UP AGENT_STARTED ETCD_STARTED RELEASE_READY DECIDED"
+# (seconds since the start; each the latest over the machines; the last two from the agent's
+# log: its release unpacked or found, and its first decision to form or join).
+trial_etcdadm() { # N T [baked]
+  local n=$1 t=$2 variant=${3:-etcdadm} k names=() args=() t0 up ready etcd agent estart release decided rc=0
   for ((k = 1; k <= n; k++)); do
     names+=("b$k")
     args+=("b$k" "$k")
   done
   bootstrap_prepare "$FLEET_RUN/ca" "$(static_yaml "$n")" "${args[@]}" || { bench_destroy "${names[@]}"; return 1; }
+  if [[ $variant == baked ]]; then
+    for ((k = 1; k <= n; k++)); do
+      cp -a "$FLEET_RUN/floor/$k/bin/etcd" "$FLEET_RUN/floor/$k/bin/etcdctl" "$FLEET_RUN/floor/$k/bin/etcdutl" \
+        "$(fleet_root "b$k")/opt/bin/" || { bench_destroy "${names[@]}"; return 1; }
+    done
+  fi
   t0=$(bench_now_us)
   fleet_start "${names[@]}" >/dev/null 2>&1 || rc=1
   up=$(bench_now_us)
@@ -43,16 +55,19 @@ trial_etcdadm() { # N T
     etcd=$(bench_wait_active 5 etcd "${names[@]}") && one_cluster_of "$n" "${names[@]}" >/dev/null &&
     agent=$(bench_latest etcdadm-bootstrap InactiveExitTimestampMonotonic "${names[@]}") &&
     estart=$(bench_latest etcd InactiveExitTimestampMonotonic "${names[@]}"); then
-    printf 'etcdadm %s %s %s %s %s %s %s\n' "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$etcd")" \
-      "$(bench_secs "$t0" "$up")" "$(bench_secs "$t0" "$agent")" "$(bench_secs "$t0" "$estart")"
+    release=$(bench_latest_logged etcdadm-bootstrap 'unpacked the release|release unpacked earlier|etcd is installed already' "${names[@]}")
+    decided=$(bench_latest_logged etcdadm-bootstrap 'decided.*decision=(Form|Join|Restore)' "${names[@]}")
+    printf '%s %s %s %s %s %s %s %s %s %s\n' "$variant" "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$etcd")" \
+      "$(bench_secs "$t0" "$up")" "$(bench_secs "$t0" "$agent")" "$(bench_secs "$t0" "$estart")" \
+      "$(bench_secs_or_dash "$t0" "$release")" "$(bench_secs_or_dash "$t0" "$decided")"
     # what etcdadm wrote, to compare with the floor's hand-written files
-    if ((t == 1)); then
+    if ((t == 1)) && [[ $variant == etcdadm ]]; then
       { echo "start issued at monotonic $(((t0 - BENCH_MONO_OFFSET_US) / 1000000)).$(printf '%06d' $(((t0 - BENCH_MONO_OFFSET_US) % 1000000)))"
         fleet_journal "b$n" -o short-monotonic | grep -E 'etcdadm\[|systemd\[1\]: (Starting|Started) (etcd|etcdadm)'; } >"$BENCH_RESULTS/formation-journal-N$n.txt" 2>&1
     fi
     [[ -e $FLEET_RUN/etcdadm-etcd.env ]] || cp "$(fleet_root b1)/etc/etcd/etcd.env" "$FLEET_RUN/etcdadm-etcd.env"
     [[ -e $FLEET_RUN/etcdadm-etcd.service ]] || cp "$(fleet_root b1)/etc/systemd/system/etcd.service" "$FLEET_RUN/etcdadm-etcd.service"
-    fleet_log "bench: etcdadm N=$n trial $t: ready after $(bench_secs "$t0" "$ready") s"
+    fleet_log "bench: $variant N=$n trial $t: ready after $(bench_secs "$t0" "$ready") s"
   else
     rc=1
   fi
@@ -60,7 +75,7 @@ trial_etcdadm() { # N T
   return "$rc"
 }
 
-# Prints "floor N T ETCD_ACTIVE ETCD_ACTIVE UP - ETCD_STARTED".
+# Prints "floor N T ETCD_ACTIVE ETCD_ACTIVE UP - ETCD_STARTED - -".
 trial_floor() { # N T
   local n=$1 t=$2 k names=() t0 up ready estart rc=0
   for ((k = 1; k <= n; k++)); do
@@ -72,7 +87,7 @@ trial_floor() { # N T
   up=$(bench_now_us)
   if ((rc == 0)) && ready=$(bench_wait_active 300 etcd "${names[@]}") && floor_voters "$n" "${names[@]}" &&
     estart=$(bench_latest etcd InactiveExitTimestampMonotonic "${names[@]}"); then
-    printf 'floor %s %s %s %s %s - %s\n' "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$ready")" \
+    printf 'floor %s %s %s %s %s - %s - -\n' "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$ready")" \
       "$(bench_secs "$t0" "$up")" "$(bench_secs "$t0" "$estart")"
     [[ -e $FLEET_RUN/floor-etcd.env ]] || cp "$(fleet_root h1)/etc/etcd/etcd.env" "$FLEET_RUN/floor-etcd.env"
     fleet_log "bench: floor N=$n trial $t: etcd active after $(bench_secs "$t0" "$ready") s"
@@ -90,26 +105,31 @@ report() { # RESULTS SIZES
   echo "## formation: machines started -> last member ready (seconds, median (min-max) over trials)"
   bench_load
   echo
-  echo "| N | etcdadm bootstrap: READY | floor: etcd active | ratio | trials (etcdadm/floor) |"
-  echo "|---|---|---|---|---|"
+  echo "| N | etcdadm bootstrap: READY | floor: etcd active | ratio | etcdadm, release baked in: READY | ratio | trials (etcdadm/floor/baked) | failed trials (etcdadm/floor/baked) |"
+  echo "|---|---|---|---|---|---|---|---|"
   for n in $2; do
     e=$(awk -v n="$n" '$1 == "etcdadm" && $2 == n { print $4 }' "$f" | bench_stats)
     h=$(awk -v n="$n" '$1 == "floor" && $2 == n { print $4 }' "$f" | bench_stats)
-    printf '| %s | %s | %s | %s | %s/%s |\n' "$n" "$(bench_fmt "$e")" "$(bench_fmt "$h")" \
-      "$(bench_ratio "${e%% *}" "${h%% *}")" "${e##* }" "${h##* }"
+    b=$(awk -v n="$n" '$1 == "baked" && $2 == n { print $4 }' "$f" | bench_stats)
+    printf '| %s | %s | %s | %s | %s | %s | %s/%s/%s | %s/%s/%s |\n' "$n" "$(bench_fmt "$e")" "$(bench_fmt "$h")" \
+      "$(bench_ratio "${e%% *}" "${h%% *}")" "$(bench_fmt "$b")" "$(bench_ratio "${b%% *}" "${h%% *}")" \
+      "${e##* }" "${h##* }" "${b##* }" \
+      "$(grep -c "^etcdadm-failed $n " "$f")" "$(grep -c "^floor-failed $n " "$f")" "$(grep -c "^baked-failed $n " "$f")"
   done
   echo
   echo "Where the time goes (latest machine of each trial; seconds after the start, median (min-max)):"
   echo
-  echo "| N | variant | machines at multi-user | agent started | etcd started | etcd active | READY |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| N | variant | machines at multi-user | agent started | release ready | decided | etcd started | etcd active | READY |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for n in $2; do
-    printf '| %s | etcdadm | %s | %s | %s | %s | %s |\n' "$n" "$(col etcdadm "$n" 6)" "$(col etcdadm "$n" 7)" \
-      "$(col etcdadm "$n" 8)" "$(col etcdadm "$n" 5)" "$(col etcdadm "$n" 4)"
-    printf '| %s | floor | %s | - | %s | %s | - |\n' "$n" "$(col floor "$n" 6)" "$(col floor "$n" 8)" "$(col floor "$n" 5)"
+    printf '| %s | etcdadm | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$(col etcdadm "$n" 6)" "$(col etcdadm "$n" 7)" \
+      "$(col etcdadm "$n" 9)" "$(col etcdadm "$n" 10)" "$(col etcdadm "$n" 8)" "$(col etcdadm "$n" 5)" "$(col etcdadm "$n" 4)"
+    printf '| %s | baked | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$(col baked "$n" 6)" "$(col baked "$n" 7)" \
+      "$(col baked "$n" 9)" "$(col baked "$n" 10)" "$(col baked "$n" 8)" "$(col baked "$n" 5)" "$(col baked "$n" 4)"
+    printf '| %s | floor | %s | - | - | - | %s | %s | - |\n' "$n" "$(col floor "$n" 6)" "$(col floor "$n" 8)" "$(col floor "$n" 5)"
   done
   echo
-  echo "raw trials (variant N trial READY etcd-active multi-user agent-started etcd-started):"
+  echo "raw trials (variant N trial READY etcd-active multi-user agent-started etcd-started release-ready decided; a failed trial as variant-failed N trial):"
   sed 's/^/  /' "$f"
   if [[ -e $FLEET_RUN/etcdadm-etcd.env && -e $FLEET_RUN/floor-etcd.env ]]; then
     echo

@@ -54,6 +54,29 @@ bench_wait_active() { # SECONDS UNIT M...
   echo "$last"
 }
 
+# When UNIT in M first logged a line matching the extended regex PATTERN, as host
+# wall-clock microseconds (journald's monotonic stamp); "-" when it never did.
+bench_logged_at() { # M UNIT PATTERN
+  local line mono
+  line=$(fleet__in "$1" journalctl -q -b -u "$2" -o short-monotonic --no-pager | grep -m1 -E "$3") ||
+    { echo -; return 0; }
+  mono=$(sed -E 's/^\[ *([0-9]+)\.([0-9]{6})\].*/\1\2/' <<<"$line")
+  [[ $mono =~ ^[0-9]+$ ]] || { echo -; return 0; }
+  echo $((10#$mono + BENCH_MONO_OFFSET_US))
+}
+
+# The latest bench_logged_at over the machines; "-" when one of them never logged it.
+bench_latest_logged() { # UNIT PATTERN M...
+  local unit=$1 pattern=$2 m v last=0
+  shift 2
+  for m; do
+    v=$(bench_logged_at "$m" "$unit" "$pattern")
+    [[ $v == - ]] && { echo -; return 0; }
+    ((v > last)) && last=$v
+  done
+  echo "$last"
+}
+
 # The latest PROP (a *TimestampMonotonic property of UNIT) over the machines, as host
 # wall-clock microseconds; 0 when a machine has no such stamp.
 bench_latest() { # UNIT PROP M...
@@ -71,6 +94,11 @@ bench_latest() { # UNIT PROP M...
 # Seconds (3 decimals) between two microsecond stamps.
 bench_secs() { # FROM_US TO_US
   python3 -c 'import sys; print("%.3f" % ((int(sys.argv[2]) - int(sys.argv[1])) / 1e6))' "$1" "$2"
+}
+
+# bench_secs, or "-" when TO_US is "-".
+bench_secs_or_dash() { # FROM_US TO_US
+  if [[ $2 == - ]]; then echo -; else bench_secs "$1" "$2"; fi
 }
 
 # --- machines -----------------------------------------------------------------------------

@@ -615,6 +615,20 @@ where
     crate::retry::retry_while(what, deadline, ClusterError::is_retryable, op).await
 }
 
+/// How often `poll_until` tries.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Retries `op` on transient etcd errors every `POLL_INTERVAL` until `deadline`: for what
+/// comes true by itself soon (the local member starting, a learner catching up), so that it
+/// is noticed within 0.1 s rather than after a grown backoff.
+pub async fn poll_until<T, F, Fut>(what: &str, deadline: Duration, op: F) -> Result<T, ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClusterError>>,
+{
+    crate::retry::poll_while(what, deadline, POLL_INTERVAL, ClusterError::is_retryable, op).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,12 +11,11 @@ use crate::service::{self, ClusterBootstrap, Systemctl};
 use anyhow::{Context, Result};
 use tracing::{info, warn};
 
-/// Downloads (or reuses the verified cache) and unpacks the pinned etcd release, changing
-/// nothing on the system yet.
+/// The pinned etcd release ready to install (see `Release::ensure_unpacked`: already
+/// installed, unpacked earlier, or downloaded and verified now), changing nothing on the
+/// system yet.
 pub async fn fetch_release(c: &Config) -> Result<Unpacked> {
-    let r = Release::from_config(c);
-    let archive = r.ensure_cached().await?;
-    Ok(Unpacked::new(&r, &archive)?)
+    Ok(Release::from_config(c).ensure_unpacked(&c.install_dir).await?)
 }
 
 /// Installs the unpacked release's binaries.
@@ -262,16 +261,13 @@ pub fn start(c: &Config) -> Result<()> {
 pub async fn wait_healthy(c: &Config, m: &LocalMember) -> Result<Cluster> {
     let tls = TlsFiles::client(&m.pki);
     let endpoint = m.local_endpoint.clone();
-    let result = crate::cluster::until_deadline(
-        "waiting for etcd to become healthy",
-        c.timeout(),
-        || async {
+    let result =
+        crate::cluster::poll_until("waiting for etcd to become healthy", c.timeout(), || async {
             let cl = Cluster::connect(&endpoint, &tls).await?;
             cl.check_health().await?;
             Ok(cl)
-        },
-    )
-    .await;
+        })
+        .await;
     result.with_context(|| {
         format!(
             "etcd on {endpoint} did not become healthy within {}s ({}); see {}",

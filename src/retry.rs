@@ -121,6 +121,42 @@ where
         .await
 }
 
+/// Calls `op` every `interval` while `retryable` says its error is transient, until
+/// `deadline` has passed: for waits on something that comes true by itself soon (a local
+/// etcd starting, a learner catching up), where a growing backoff would notice it late. The
+/// unit's status line says what it waits for, at most once a second.
+pub async fn poll_while<T, E, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    interval: Duration,
+    retryable: fn(&E) -> bool,
+    mut op: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut said: Option<tokio::time::Instant> = None;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if !retryable(&e) || started.elapsed() + interval > deadline => return Err(e),
+            Err(e) => {
+                if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    crate::notify::status(&format!(
+                        "{what}: trying every {:.1}s: {e}",
+                        interval.as_secs_f64()
+                    ));
+                    said = Some(tokio::time::Instant::now());
+                }
+                tokio::time::sleep(interval).await;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +225,64 @@ mod tests {
                 .collect();
         assert!(!waits.is_empty());
         assert!(waits.iter().sum::<Duration>() <= budget);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polling_tries_at_a_fixed_interval_until_success_or_the_deadline() {
+        let mut calls = 0u32;
+        let started = tokio::time::Instant::now();
+        let ok: Result<u32, Busy> = poll_while(
+            "w",
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            |_| true,
+            || {
+                calls += 1;
+                let n = calls;
+                async move {
+                    if n < 5 {
+                        Err(Busy(n))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(ok.unwrap(), 5);
+        // four waits of exactly the interval: no growth, no jitter
+        assert_eq!(started.elapsed(), Duration::from_millis(400));
+        let mut calls = 0u32;
+        let failed: Result<(), Busy> = poll_while(
+            "w",
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+            |_| true,
+            || {
+                calls += 1;
+                let n = calls;
+                async move { Err(Busy(n)) }
+            },
+        )
+        .await;
+        assert_eq!(
+            failed.unwrap_err().0,
+            11,
+            "one call at the start, then one per interval up to the deadline"
+        );
+        let mut calls = 0u32;
+        let permanent: Result<(), Busy> = poll_while(
+            "w",
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+            |_| false,
+            || {
+                calls += 1;
+                async { Err(Busy(0)) }
+            },
+        )
+        .await;
+        assert!(permanent.is_err());
+        assert_eq!(calls, 1, "a permanent error is not retried");
     }
 }

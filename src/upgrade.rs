@@ -94,7 +94,10 @@ pub async fn run(requested: Config, req: Request, hooks: Hooks<'_>) -> Result<Ou
     info!(member = %m.name, from = %current, to = %target, ?step, "preflight passed");
 
     // Everything that can be checked before the system changes: the release.
-    let release = phases::fetch_release(&c)
+    // From the verified archive: the live binaries may be the target's after an interrupted
+    // run, and are not what gets kept.
+    let release = crate::release::Release::from_config(&c)
+        .unpack_verified()
         .await
         .with_context(|| format!("cannot get etcd {target}; nothing was changed"))?;
     (hooks.confirm)(&format!(

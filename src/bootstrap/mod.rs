@@ -26,6 +26,7 @@ use crate::net::{self, Host};
 use crate::notify;
 use crate::phases;
 use crate::pki::Ca;
+use crate::release::{Release, ReleaseError, Unpacked};
 use crate::retry::{retry_observed, RetryObserver};
 use crate::service::Systemctl;
 use crate::state::{Progress, State};
@@ -36,6 +37,19 @@ use removed::Membership;
 use serde_yaml_ng::{Mapping, Value};
 use std::time::Duration;
 use tracing::info;
+
+/// Waits for the release fetched while discovering (if any), so that form or join find it
+/// ready; a failure is logged, as their own fetch tries again and reports.
+async fn release_fetched(
+    prefetch: Option<tokio::task::JoinHandle<Result<Unpacked, ReleaseError>>>,
+) {
+    let Some(task) = prefetch else { return };
+    match task.await {
+        Ok(Ok(r)) => info!(dir = %r.dir().display(), "release ready (fetched while discovering)"),
+        Ok(Err(e)) => tracing::warn!("fetching the release while discovering failed: {e}"),
+        Err(e) => tracing::warn!("fetching the release while discovering stopped: {e}"),
+    }
+}
 
 /// Prefix of instance tags / attributes that carry etcdadm settings (`etcdadm-version`).
 pub const ATTRIBUTE_PREFIX: &str = "etcdadm-";
@@ -137,6 +151,22 @@ impl Agent {
             config::load(&sources).context("configuration with instance metadata applied")?;
         let earlier = State::load(&c.state_file)?.filter(|s| s.progress == Progress::Member);
         let earlier_member = earlier.as_ref().map(State::member).transpose()?;
+        // On a first boot the release is fetched (and unpacked) while discovery runs: form and
+        // join then find it ready (`Release::ensure_unpacked`). Its failure is only logged:
+        // their own fetch tries again and reports.
+        let mut prefetch = match &earlier_member {
+            None if crate::release::known_bad::check(
+                &c.version,
+                "version",
+                c.allow_known_bad_release,
+            )
+            .is_ok() =>
+            {
+                let (release, install_dir) = (Release::from_config(&c), c.install_dir.clone());
+                Some(tokio::spawn(async move { release.ensure_unpacked(&install_dir).await }))
+            }
+            _ => None,
+        };
         let mut rounds = match &earlier_member {
             Some(_) => None,
             None => Some(Rounds::prepare(&c, md.as_ref()).await?),
@@ -266,6 +296,7 @@ impl Agent {
                 }
                 BootstrapState::Forming { initial_cluster, token }
                 | BootstrapState::Restoring { initial_cluster, token } => {
+                    release_fetched(prefetch.take()).await;
                     let view = last.as_ref().context("internal error: forming without a round")?;
                     let name = view
                         .me
@@ -304,6 +335,7 @@ impl Agent {
                     Event::Formed { name: m.name, settle: view.authoritative }
                 }
                 BootstrapState::Joining { endpoints } => {
+                    release_fetched(prefetch.take()).await;
                     let view = last.as_ref().context("internal error: joining without a round")?;
                     if let Some(me) = &view.me {
                         c.name = Some(

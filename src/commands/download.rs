@@ -4,7 +4,7 @@ use crate::release::Release;
 use anyhow::Result;
 
 pub async fn run(c: Config) -> Result<()> {
-    let path = Release::from_config(&c).ensure_cached().await?;
+    let (path, _) = Release::from_config(&c).ensure_cached().await?;
     outln!("{}", path.display())?;
     Ok(())
 }

@@ -1,13 +1,13 @@
 //! Promoting a learner to a voting member once it has caught up with the leader.
 
-use crate::cluster::{format_id, until_deadline, Cluster};
+use crate::cluster::{format_id, poll_until, Cluster};
 use anyhow::{Context, Result};
 use std::time::Duration;
 use tracing::info;
 
 /// Promotes learner `id` through `cl`, retrying until `deadline` while it catches up.
 pub async fn promote_when_caught_up(cl: &Cluster, id: u64, deadline: Duration) -> Result<()> {
-    until_deadline("promoting this learner once it has caught up", deadline, || cl.promote(id))
+    poll_until("promoting this learner once it has caught up", deadline, || cl.promote(id))
         .await
         .context("the learner did not catch up with the leader in time")?;
     info!(id = %format_id(id), "promoted to voting member");

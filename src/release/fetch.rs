@@ -67,7 +67,7 @@ async fn stream_into(
     url: &str,
     limits: &Limits,
     what: &'static str,
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), ReleaseError>,
+    sink: &mut (dyn FnMut(&[u8]) -> Result<(), ReleaseError> + Send),
 ) -> Result<(), ReleaseError> {
     let resp = bounded::send(client(limits.connect)?.get(url), limits.idle)
         .await

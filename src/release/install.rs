@@ -1,7 +1,9 @@
 //! Unpacking a verified archive and installing its binaries into the install directory.
 
 use super::{io_err, Release, ReleaseError};
+use crate::digest::{to_hex, Sha256Digest};
 use crate::fsutil::{place_if_changed, MODE_EXEC};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tracing::info;
@@ -10,42 +12,103 @@ use tracing::info;
 pub(super) const BINARIES: &[(&str, bool)] =
     &[("etcd", true), ("etcdctl", true), ("etcdutl", false)];
 
-/// A verified release unpacked into a temporary directory (removed on drop). Nothing on the
+/// A verified release's binaries, ready to install: unpacked once into the cache, beside the
+/// archive, in a directory named after the archive's digest (made in a staging directory and
+/// renamed into place, so it is complete whenever it exists), and reused by every later use
+/// (a re-run, `join` after `join phase install`, bootstrap's early fetch). Nothing on the
 /// system has changed yet, so its tools can check inputs (snapshots) before anything does.
 pub struct Unpacked {
-    _staging: tempfile::TempDir,
     dir: PathBuf,
     version: String,
     archive: PathBuf,
 }
 
 impl Unpacked {
-    pub fn new(release: &Release, archive: &Path) -> Result<Unpacked, ReleaseError> {
+    /// The binaries of `archive` (verified to have `digest`), unpacked unless they are
+    /// already. Only the binaries are extracted (`BINARIES`), in one pass over the archive.
+    pub fn new(
+        release: &Release,
+        archive: &Path,
+        digest: &Sha256Digest,
+    ) -> Result<Unpacked, ReleaseError> {
         let cache = archive.parent().unwrap_or(Path::new("/tmp"));
-        let staging =
-            tempfile::Builder::new().prefix(".unpack-").tempdir_in(cache).map_err(io_err(cache))?;
-        let file = std::fs::File::open(archive).map_err(io_err(archive))?;
+        let dir = cache.join(format!("{}.{}", release.stem(), &to_hex(digest)[..16]));
+        let unpacked = |dir: PathBuf| Unpacked {
+            dir,
+            version: release.version.clone(),
+            archive: archive.to_path_buf(),
+        };
+        if dir.join("etcd").is_file() {
+            info!(dir = %dir.display(), "using the release unpacked earlier");
+            return Ok(unpacked(dir));
+        }
         let unusable = |message: String| ReleaseError::Archive {
             path: archive.display().to_string(),
             message,
         };
-        tar::Archive::new(flate2::read::GzDecoder::new(file))
-            .unpack(staging.path())
-            .map_err(|e| unusable(format!("cannot unpack: {e}")))?;
-        let dir = staging.path().join(release.stem());
+        let staging =
+            tempfile::Builder::new().prefix(".unpack-").tempdir_in(cache).map_err(io_err(cache))?;
+        let file = std::fs::File::open(archive).map_err(io_err(archive))?;
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        let entries = tar.entries().map_err(|e| unusable(format!("cannot read: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| unusable(format!("cannot unpack: {e}")))?;
+            let path = entry.path().map_err(|e| unusable(format!("cannot unpack: {e}")))?;
+            // `<stem>/<binary>` exactly: nothing else is written, whatever the archive holds.
+            let Some(bin) = path
+                .strip_prefix(release.stem())
+                .ok()
+                .and_then(|p| p.to_str())
+                .and_then(|p| BINARIES.iter().find(|(b, _)| *b == p))
+                .map(|(b, _)| *b)
+            else {
+                continue;
+            };
+            if !entry.header().entry_type().is_file() {
+                return Err(unusable(format!("{}/{bin} is not a regular file", release.stem())));
+            }
+            let dest = staging.path().join(bin);
+            entry.unpack(&dest).map_err(|e| unusable(format!("cannot unpack {bin}: {e}")))?;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(MODE_EXEC))
+                .map_err(io_err(&dest))?;
+        }
         for (bin, required) in BINARIES {
-            if *required && !dir.join(bin).is_file() {
+            if *required && !staging.path().join(bin).is_file() {
                 return Err(unusable(format!("{}/{bin} is missing", release.stem())));
             }
         }
-        let found = binary_version(&dir).map_err(|e| unusable(e.chain()))?;
+        let found = binary_version(staging.path()).map_err(|e| unusable(e.chain()))?;
         if found != release.version {
             return Err(unusable(format!(
                 "its etcd reports version {found}, expected {}",
                 release.version
             )));
         }
-        Ok(Unpacked { _staging: staging, dir, version: found, archive: archive.to_path_buf() })
+        // Made once: a concurrent run that got there first left the same binaries.
+        let staged = staging.keep();
+        if let Err(e) = std::fs::rename(&staged, &dir) {
+            let _ = std::fs::remove_dir_all(&staged);
+            if !dir.join("etcd").is_file() {
+                return Err(io_err(&dir)(e));
+            }
+        }
+        info!(dir = %dir.display(), version = %found, "unpacked the release");
+        Ok(unpacked(dir))
+    }
+
+    /// The binaries already in `install_dir`, when its etcd reports `version`: a release
+    /// installed by an earlier run, baked into the image or delivered by Ignition or
+    /// cloud-init (root's files, trusted as such). None when it is absent or another version.
+    pub fn installed(install_dir: &Path, version: &str) -> Option<Unpacked> {
+        let found = binary_version(install_dir).ok()?;
+        (found == version).then(|| {
+            info!(dir = %install_dir.display(), %version, "etcd is installed already; nothing to download");
+            Unpacked {
+                dir: install_dir.to_path_buf(),
+                version: found,
+                archive: install_dir.join("etcd"),
+            }
+        })
     }
 
     /// Directory holding the unpacked binaries.
@@ -56,6 +119,9 @@ impl Unpacked {
     /// Installs the binaries into `install_dir`; unchanged files are left alone. Not synced
     /// to disk yet (see `fsutil::place_if_changed`).
     pub fn install(&self, install_dir: &Path) -> Result<(), ReleaseError> {
+        if self.dir == install_dir {
+            return Ok(());
+        }
         let mut changed = Vec::new();
         for (bin, _) in BINARIES {
             let src = self.dir.join(bin);
@@ -122,5 +188,141 @@ mod tests {
         let out = "etcd Version: 3.5.30\nGit SHA: Not provided\nGo Version: go1.24\n";
         assert_eq!(super::parse_version(out).as_deref(), Some("3.5.30"));
         assert_eq!(super::parse_version("garbage"), None);
+    }
+
+    use super::*;
+    use crate::config::Config;
+    use std::io::Write;
+
+    /// An `etcd` that answers `--version` as etcd does.
+    fn fake_etcd(version: &str) -> Vec<u8> {
+        format!("#!/bin/sh\necho 'etcd Version: {version}'\n").into_bytes()
+    }
+
+    /// A release archive of `entries`: (path, content, or a symlink target).
+    fn archive(path: &Path, entries: &[(&str, Result<Vec<u8>, &str>)]) {
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (name, content) in entries {
+            let mut h = tar::Header::new_gnu();
+            match content {
+                Ok(bytes) => {
+                    h.set_size(bytes.len() as u64);
+                    h.set_mode(0o755);
+                    h.set_entry_type(tar::EntryType::Regular);
+                    tar.append_data(&mut h, name, bytes.as_slice()).unwrap();
+                }
+                Err(target) => {
+                    h.set_size(0);
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    tar.append_link(&mut h, name, target).unwrap();
+                }
+            }
+        }
+        tar.into_inner().unwrap().finish().unwrap().flush().unwrap();
+    }
+
+    fn release(cache: &Path) -> Release {
+        Release::from_config(&Config {
+            version: "3.5.30".into(),
+            arch: Some("amd64".into()),
+            cache_dir: cache.to_str().unwrap().parse().unwrap(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn only_the_binaries_are_unpacked_once_and_reused() {
+        let d = tempfile::tempdir().unwrap();
+        let r = release(d.path());
+        std::fs::create_dir_all(d.path().join("v3.5.30")).unwrap();
+        let tgz = d.path().join("v3.5.30").join("etcd.tar.gz");
+        let stem = r.stem();
+        archive(
+            &tgz,
+            &[
+                (&format!("{stem}/etcd"), Ok(fake_etcd("3.5.30"))),
+                (&format!("{stem}/etcdctl"), Ok(b"ctl".to_vec())),
+                (&format!("{stem}/etcdutl"), Ok(b"utl".to_vec())),
+                (&format!("{stem}/README.md"), Ok(b"docs".to_vec())),
+                (&format!("{stem}/Documentation/dev-guide.md"), Ok(b"docs".to_vec())),
+                ("elsewhere/etcd", Ok(b"not the release's".to_vec())),
+            ],
+        );
+        let digest = [7u8; 32];
+        let u = Unpacked::new(&r, &tgz, &digest).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(u.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["etcd", "etcdctl", "etcdutl"]);
+        assert_eq!(std::fs::read(u.dir().join("etcdctl")).unwrap(), b"ctl");
+        assert_eq!(
+            std::fs::metadata(u.dir().join("etcdutl")).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        assert_eq!(u.dir().parent(), tgz.parent(), "beside the archive");
+        // No staging directory is left, and a second use does not read the archive again.
+        let entries = std::fs::read_dir(tgz.parent().unwrap()).unwrap().count();
+        assert_eq!(entries, 2, "the archive and the unpacked directory");
+        std::fs::write(&tgz, b"no longer an archive").unwrap();
+        let again = Unpacked::new(&r, &tgz, &digest).unwrap();
+        assert_eq!(again.dir(), u.dir());
+        // Another digest is another archive: unpacked anew (and here refused).
+        let refused = Unpacked::new(&r, &tgz, &[8u8; 32]).err().expect("garbage is refused");
+        assert!(refused.to_string().contains("is unusable"), "{refused}");
+    }
+
+    #[test]
+    fn a_binary_that_is_a_link_or_of_another_version_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let r = release(d.path());
+        std::fs::create_dir_all(d.path().join("v3.5.30")).unwrap();
+        let tgz = d.path().join("v3.5.30").join("etcd.tar.gz");
+        let stem = r.stem();
+        archive(
+            &tgz,
+            &[
+                (&format!("{stem}/etcd"), Ok(fake_etcd("3.5.30"))),
+                (&format!("{stem}/etcdctl"), Err("/etc/shadow")),
+            ],
+        );
+        let e = Unpacked::new(&r, &tgz, &[1u8; 32]).err().expect("a link is refused");
+        assert!(e.to_string().contains("etcdctl is not a regular file"), "{e}");
+        archive(&tgz, &[(&format!("{stem}/etcd"), Ok(fake_etcd("3.4.1")))]);
+        let e = Unpacked::new(&r, &tgz, &[2u8; 32]).err().expect("another version is refused");
+        assert!(
+            e.to_string().contains("etcdctl is missing") || e.to_string().contains("3.4.1"),
+            "{e}"
+        );
+        archive(
+            &tgz,
+            &[
+                (&format!("{stem}/etcd"), Ok(fake_etcd("3.4.1"))),
+                (&format!("{stem}/etcdctl"), Ok(b"ctl".to_vec())),
+            ],
+        );
+        let e = Unpacked::new(&r, &tgz, &[3u8; 32]).err().expect("another version is refused");
+        assert!(e.to_string().contains("reports version 3.4.1, expected 3.5.30"), "{e}");
+        let left: Vec<_> = std::fs::read_dir(tgz.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the archive: no staging or partial directory");
+    }
+
+    #[test]
+    fn an_installed_etcd_of_the_version_is_used_as_it_is() {
+        let d = tempfile::tempdir().unwrap();
+        let etcd = d.path().join("etcd");
+        std::fs::write(&etcd, fake_etcd("3.5.30")).unwrap();
+        std::fs::set_permissions(&etcd, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let u = Unpacked::installed(d.path(), "3.5.30").expect("the installed release");
+        assert_eq!(u.dir(), d.path());
+        u.install(d.path()).unwrap();
+        assert_eq!(std::fs::read(&etcd).unwrap(), fake_etcd("3.5.30"), "left as it is");
+        assert!(Unpacked::installed(d.path(), "3.5.31").is_none(), "another version");
+        assert!(Unpacked::installed(&d.path().join("none"), "3.5.30").is_none(), "absent");
     }
 }

@@ -105,15 +105,37 @@ impl Release {
         self.cache_dir.join(self.archive_name())
     }
 
-    /// Makes sure a verified archive is in the cache and returns its path.
-    pub async fn ensure_cached(&self) -> Result<PathBuf, ReleaseError> {
+    /// The release's binaries ready to install: those in `install_dir` when they are this
+    /// version already (nothing is fetched), else from the verified archive, unpacked once.
+    pub async fn ensure_unpacked(&self, install_dir: &Path) -> Result<Unpacked, ReleaseError> {
+        if let Some(installed) = Unpacked::installed(install_dir, &self.version) {
+            return Ok(installed);
+        }
+        self.unpack_verified().await
+    }
+
+    /// The release's binaries from the verified archive (downloaded unless cached), unpacked
+    /// once; never those of an install directory.
+    pub async fn unpack_verified(&self) -> Result<Unpacked, ReleaseError> {
+        let (archive, digest) = self.ensure_cached().await?;
+        let (release, archive2) = (self.clone(), archive.clone());
+        tokio::task::spawn_blocking(move || Unpacked::new(&release, &archive2, &digest))
+            .await
+            .map_err(|e| ReleaseError::Archive {
+                path: archive.display().to_string(),
+                message: format!("unpacking stopped: {e}"),
+            })?
+    }
+
+    /// Makes sure a verified archive is in the cache; returns its path and digest.
+    pub async fn ensure_cached(&self) -> Result<(PathBuf, Sha256Digest), ReleaseError> {
         let expected = self.expected_digest().await?;
         let path = self.cached_archive();
         if path.exists() {
             let actual = digest::sha256_file(&path).map_err(io_err(&path))?;
             if actual == expected {
                 info!(archive = %path.display(), "using verified cached release");
-                return Ok(path);
+                return Ok((path, expected));
             }
             warn!(archive = %path.display(), "cached release fails verification; downloading again");
             std::fs::remove_file(&path).map_err(io_err(&path))?;
@@ -132,7 +154,7 @@ impl Release {
             });
         }
         info!(archive = %path.display(), sha256 = %digest::to_hex(&actual), "release verified");
-        Ok(path)
+        Ok((path, actual))
     }
 
     /// The pinned digest, else the one SHA256SUMS lists (fetched fresh; the cached copy is

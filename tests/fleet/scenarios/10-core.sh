@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# The core lifecycle on four real machines: init, join (learner -> voter), data
-# replication, idempotent re-runs, info, reset and its quorum guard, a tampered release,
+# The core lifecycle on four real machines: init, join (learner -> voter; one with the
+# release baked into the image), data replication, idempotent re-runs, info, reset and its
+# quorum guard, a tampered release,
 # join without a CA, and init --snapshot (corrupt and good) from a file:// mirror.
 
 scenario() {
@@ -18,7 +19,7 @@ scenario() {
   check "join without a CA fails and says which files to copy" join_without_ca m2
   copy_ca m1 m2 && copy_ca m1 m3
   check "m2 joins as learner then is promoted (first endpoint dead)" join m2 "https://10.213.$FLEET_NET.99:2379,https://$ip1:2379"
-  check "m3 joins" join m3 "$ip1"
+  check "m3 with etcd baked into /opt/bin joins with release-url unreachable, nothing downloaded" baked_join m3 "$ip1"
   check "three started voters" expect_voters m1 3
   check "m3 serves data written before it joined" local_read m3 /core/k1 before-join
 
@@ -86,6 +87,19 @@ join() { # M ENDPOINTS
   assert_contains "$out" "added as learner" "joined as learner" &&
     assert_contains "$out" "promoted to voting member" "promoted" &&
     assert_eq active "$(fleet_exec "$1" systemctl is-active etcd)" "etcd unit"
+}
+
+# The image already holds the release's binaries (m1's): join uses them as they are. The
+# mirror is unreachable, so any download would fail the join; nothing lands in the cache.
+baked_join() { # M ENDPOINTS
+  local b
+  for b in etcd etcdctl etcdutl; do
+    install -D -m 0755 "$(fleet_root m1)/opt/bin/$b" "$(fleet_root "$1")/opt/bin/$b" || return 1
+  done
+  ea_out out "$1" join "$2" --release-url "http://10.213.$FLEET_NET.99:9/unreachable" || return 1
+  assert_contains "$out" "promoted to voting member" "promoted" &&
+    assert_eq active "$(fleet_exec "$1" systemctl is-active etcd)" "etcd unit" &&
+    assert_eq 0 "$(fleet_exec "$1" sh -c "find /var/cache/etcdadm -type f 2>/dev/null | wc -l")" "files in the cache"
 }
 
 expect_voters() { # M N
