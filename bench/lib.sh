@@ -57,9 +57,11 @@ bench_wait_active() { # SECONDS UNIT M...
 # When UNIT in M first logged a line matching the extended regex PATTERN, as host
 # wall-clock microseconds (journald's monotonic stamp); "-" when it never did.
 bench_logged_at() { # M UNIT PATTERN
-  local line mono
-  line=$(fleet__in "$1" journalctl -q -b -u "$2" -o short-monotonic --no-pager | grep -m1 -E "$3") ||
-    { echo -; return 0; }
+  local journal line mono
+  # read whole, then searched: grep -m1 in the pipe would end journalctl with SIGPIPE, which
+  # pipefail turns into a failure
+  journal=$(fleet__in "$1" journalctl -q -b -u "$2" -o short-monotonic --no-pager) || { echo -; return 0; }
+  line=$(grep -m1 -E "$3" <<<"$journal") || { echo -; return 0; }
   mono=$(sed -E 's/^\[ *([0-9]+)\.([0-9]{6})\].*/\1\2/' <<<"$line")
   [[ $mono =~ ^[0-9]+$ ]] || { echo -; return 0; }
   echo $((10#$mono + BENCH_MONO_OFFSET_US))

@@ -11,6 +11,7 @@ use crate::digest::Sha256Digest;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 /// Largest SHA256SUMS we accept.
@@ -106,11 +107,14 @@ pub async fn fetch_small(url: &str, limits: &Limits) -> Result<Vec<u8>, ReleaseE
 }
 
 /// Streams `url` into `dest` (via a temporary file beside it), returning the SHA-256 of
-/// what was written. The file appears at `dest` only once complete.
+/// what was written. The file appears at `dest` only once complete. Each chunk also goes to
+/// `tee` while its receiver takes them (the release is unpacked in the same pass); a
+/// receiver that stops taking them changes nothing else.
 pub async fn download(
     url: &str,
     dest: &Path,
     limits: &Limits,
+    mut tee: Option<SyncSender<Vec<u8>>>,
 ) -> Result<Sha256Digest, ReleaseError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
@@ -120,6 +124,11 @@ pub async fn download(
     let mut hasher = Sha256::new();
     let mut sink = |chunk: &[u8]| -> Result<(), ReleaseError> {
         hasher.update(chunk);
+        if let Some(t) = &tee {
+            if send_blocking(t, chunk.to_vec()).is_err() {
+                tee = None;
+            }
+        }
         tmp.write_all(chunk).map_err(super::io_err(dest))
     };
     if let Some(path) = file_path(url)? {
@@ -144,10 +153,25 @@ pub async fn download(
     } else {
         stream_into(url, limits, "a release archive", &mut sink).await?;
     }
-    // Not synced: the cache is verified against the digest whenever it is used, so a file
-    // torn by a crash is simply downloaded again.
+    drop(tee); // its receiver sees the end of the stream
+               // Not synced: the cache is verified against the digest whenever it is used, so a file
+               // torn by a crash is simply downloaded again.
     tmp.persist(dest).map_err(|e| super::io_err(dest)(e.error))?;
     Ok(hasher.finalize().into())
+}
+
+/// Hands `chunk` to a receiver on a thread of its own, waiting while its bounded queue is
+/// full; on the multi-threaded runtime the wait lets the worker's other tasks move elsewhere.
+fn send_blocking(
+    tx: &SyncSender<Vec<u8>>,
+    chunk: Vec<u8>,
+) -> Result<(), std::sync::mpsc::SendError<Vec<u8>>> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+            tokio::task::block_in_place(|| tx.send(chunk))
+        }
+        _ => tx.send(chunk),
+    }
 }
 
 #[cfg(test)]
@@ -199,7 +223,7 @@ mod tests {
         let url = mirror("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc", false).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("etcd.tar.gz");
-        let e = bounded(download(&url, &dest, &limits(ARCHIVE_MAX_BYTES))).await.unwrap_err();
+        let e = bounded(download(&url, &dest, &limits(ARCHIVE_MAX_BYTES), None)).await.unwrap_err();
         assert!(e.to_string().contains("no data within 1s (timeout-seconds)"), "{e}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a file was left");
     }
@@ -209,7 +233,7 @@ mod tests {
         let url = mirror("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", true).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("etcd.tar.gz");
-        let e = bounded(download(&url, &dest, &limits(1 << 20))).await.unwrap_err();
+        let e = bounded(download(&url, &dest, &limits(1 << 20), None)).await.unwrap_err();
         assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a file was left");
         let e = bounded(fetch_small(&url, &limits(SUMS_MAX_BYTES))).await.unwrap_err();

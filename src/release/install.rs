@@ -24,6 +24,20 @@ pub struct Unpacked {
 }
 
 impl Unpacked {
+    /// The directory the binaries of the archive with `digest` are unpacked into.
+    fn dir_for(release: &Release, digest: &Sha256Digest) -> PathBuf {
+        release.cache_dir.join(format!("{}.{}", release.stem(), &to_hex(digest)[..16]))
+    }
+
+    /// The binaries of the archive with `digest`, when an earlier run unpacked them.
+    pub(super) fn existing(release: &Release, digest: &Sha256Digest) -> Option<Unpacked> {
+        let dir = Unpacked::dir_for(release, digest);
+        dir.join("etcd").is_file().then(|| {
+            info!(dir = %dir.display(), "using the release unpacked earlier");
+            Unpacked { dir, version: release.version.clone(), archive: release.cached_archive() }
+        })
+    }
+
     /// The binaries of `archive` (verified to have `digest`), unpacked unless they are
     /// already. Only the binaries are extracted (`BINARIES`), in one pass over the archive.
     pub fn new(
@@ -31,47 +45,36 @@ impl Unpacked {
         archive: &Path,
         digest: &Sha256Digest,
     ) -> Result<Unpacked, ReleaseError> {
-        let cache = archive.parent().unwrap_or(Path::new("/tmp"));
-        let dir = cache.join(format!("{}.{}", release.stem(), &to_hex(digest)[..16]));
-        let unpacked = |dir: PathBuf| Unpacked {
-            dir,
-            version: release.version.clone(),
-            archive: archive.to_path_buf(),
-        };
-        if dir.join("etcd").is_file() {
-            info!(dir = %dir.display(), "using the release unpacked earlier");
-            return Ok(unpacked(dir));
+        if let Some(u) = Unpacked::existing(release, digest) {
+            return Ok(u);
         }
+        let staging = Unpacked::staging(release)?;
+        let file = std::fs::File::open(archive).map_err(io_err(archive))?;
+        extract(file, &release.stem(), staging.path()).map_err(|message| {
+            ReleaseError::Archive { path: archive.display().to_string(), message }
+        })?;
+        Unpacked::finish(release, staging, digest)
+    }
+
+    /// A staging directory beside the unpacked ones, removed on drop.
+    pub(super) fn staging(release: &Release) -> Result<tempfile::TempDir, ReleaseError> {
+        let cache = &release.cache_dir;
+        crate::fsutil::create_dir_with_mode(cache, 0o755).map_err(io_err(cache))?;
+        tempfile::Builder::new().prefix(".unpack-").tempdir_in(cache).map_err(io_err(cache))
+    }
+
+    /// Checks what `extract` left in `staging` (every required binary, the version etcd
+    /// reports) and renames it into place as the archive's unpacked directory.
+    pub(super) fn finish(
+        release: &Release,
+        staging: tempfile::TempDir,
+        digest: &Sha256Digest,
+    ) -> Result<Unpacked, ReleaseError> {
+        let archive = release.cached_archive();
         let unusable = |message: String| ReleaseError::Archive {
             path: archive.display().to_string(),
             message,
         };
-        let staging =
-            tempfile::Builder::new().prefix(".unpack-").tempdir_in(cache).map_err(io_err(cache))?;
-        let file = std::fs::File::open(archive).map_err(io_err(archive))?;
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-        let entries = tar.entries().map_err(|e| unusable(format!("cannot read: {e}")))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| unusable(format!("cannot unpack: {e}")))?;
-            let path = entry.path().map_err(|e| unusable(format!("cannot unpack: {e}")))?;
-            // `<stem>/<binary>` exactly: nothing else is written, whatever the archive holds.
-            let Some(bin) = path
-                .strip_prefix(release.stem())
-                .ok()
-                .and_then(|p| p.to_str())
-                .and_then(|p| BINARIES.iter().find(|(b, _)| *b == p))
-                .map(|(b, _)| *b)
-            else {
-                continue;
-            };
-            if !entry.header().entry_type().is_file() {
-                return Err(unusable(format!("{}/{bin} is not a regular file", release.stem())));
-            }
-            let dest = staging.path().join(bin);
-            entry.unpack(&dest).map_err(|e| unusable(format!("cannot unpack {bin}: {e}")))?;
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(MODE_EXEC))
-                .map_err(io_err(&dest))?;
-        }
         for (bin, required) in BINARIES {
             if *required && !staging.path().join(bin).is_file() {
                 return Err(unusable(format!("{}/{bin} is missing", release.stem())));
@@ -85,6 +88,7 @@ impl Unpacked {
             )));
         }
         // Made once: a concurrent run that got there first left the same binaries.
+        let dir = Unpacked::dir_for(release, digest);
         let staged = staging.keep();
         if let Err(e) = std::fs::rename(&staged, &dir) {
             let _ = std::fs::remove_dir_all(&staged);
@@ -93,7 +97,7 @@ impl Unpacked {
             }
         }
         info!(dir = %dir.display(), version = %found, "unpacked the release");
-        Ok(unpacked(dir))
+        Ok(Unpacked { dir, version: found, archive })
     }
 
     /// The binaries already in `install_dir`, when its etcd reports `version`: a release
@@ -143,6 +147,35 @@ impl Unpacked {
         }
         Ok(())
     }
+}
+
+/// Extracts the binaries (`<stem>/<binary>` exactly, regular files only) of the gzipped
+/// tar stream `archive` into `dest`, executable; nothing else is written, whatever the archive
+/// holds. Stops reading once the archive ends.
+pub(super) fn extract(archive: impl std::io::Read, stem: &str, dest: &Path) -> Result<(), String> {
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    let entries = tar.entries().map_err(|e| format!("cannot read: {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("cannot unpack: {e}"))?;
+        let path = entry.path().map_err(|e| format!("cannot unpack: {e}"))?;
+        let Some(bin) = path
+            .strip_prefix(stem)
+            .ok()
+            .and_then(|p| p.to_str())
+            .and_then(|p| BINARIES.iter().find(|(b, _)| *b == p))
+            .map(|(b, _)| *b)
+        else {
+            continue;
+        };
+        if !entry.header().entry_type().is_file() {
+            return Err(format!("{stem}/{bin} is not a regular file"));
+        }
+        let to = dest.join(bin);
+        entry.unpack(&to).map_err(|e| format!("cannot unpack {bin}: {e}"))?;
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(MODE_EXEC))
+            .map_err(|e| format!("cannot make {bin} executable: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Why `etcd --version` gave no version.

@@ -18,6 +18,46 @@ use crate::config::Config;
 use crate::digest::{self, Sha256Digest};
 use std::path::{Path, PathBuf};
 use sums::{Sums, SumsError};
+
+/// Runs `f` (file work) on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    what: &Path,
+    f: impl FnOnce() -> Result<T, ReleaseError> + Send + 'static,
+) -> Result<T, ReleaseError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ReleaseError::Archive {
+        path: what.display().to_string(),
+        message: format!("unpacking stopped: {e}"),
+    })?
+}
+
+/// The chunks of a download as one byte stream, read on the unpacking thread; it ends when
+/// the download drops its sender.
+struct Chunks {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Chunks {
+    fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Chunks {
+        Chunks { rx, chunk: Vec::new(), at: 0 }
+    }
+}
+
+impl std::io::Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => (self.chunk, self.at) = (c, 0),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
 use tracing::{info, warn};
 
 #[derive(Debug, thiserror::Error)]
@@ -114,47 +154,85 @@ impl Release {
         self.unpack_verified().await
     }
 
-    /// The release's binaries from the verified archive (downloaded unless cached), unpacked
-    /// once; never those of an install directory.
+    /// The release's binaries from the verified archive, never those of an install
+    /// directory: unpacked earlier, else from the cached archive, else downloaded and
+    /// unpacked in the same pass (the unpacked binaries count only once the whole download
+    /// has the expected digest).
     pub async fn unpack_verified(&self) -> Result<Unpacked, ReleaseError> {
-        let (archive, digest) = self.ensure_cached().await?;
-        let (release, archive2) = (self.clone(), archive.clone());
-        tokio::task::spawn_blocking(move || Unpacked::new(&release, &archive2, &digest))
-            .await
-            .map_err(|e| ReleaseError::Archive {
-                path: archive.display().to_string(),
-                message: format!("unpacking stopped: {e}"),
-            })?
+        let expected = self.expected_digest().await?;
+        if let Some(u) = Unpacked::existing(self, &expected) {
+            return Ok(u);
+        }
+        let (release, archive) = (self.clone(), self.cached_archive());
+        if self.cached(&expected)?.is_some() {
+            return blocking(&archive.clone(), move || {
+                Unpacked::new(&release, &archive, &expected)
+            })
+            .await;
+        }
+        let staging = Unpacked::staging(self)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
+        let (stem, dest) = (self.stem(), staging.path().to_path_buf());
+        let extractor = std::thread::spawn(move || install::extract(Chunks::new(rx), &stem, &dest));
+        let downloaded = self.download(&expected, Some(tx)).await;
+        let extracted =
+            extractor.join().unwrap_or_else(|_| Err("the unpacking thread panicked".into()));
+        downloaded?;
+        extracted.map_err(|message| ReleaseError::Archive {
+            path: archive.display().to_string(),
+            message,
+        })?;
+        blocking(&archive, move || Unpacked::finish(&release, staging, &expected)).await
     }
 
     /// Makes sure a verified archive is in the cache; returns its path and digest.
     pub async fn ensure_cached(&self) -> Result<(PathBuf, Sha256Digest), ReleaseError> {
         let expected = self.expected_digest().await?;
-        let path = self.cached_archive();
-        if path.exists() {
-            let actual = digest::sha256_file(&path).map_err(io_err(&path))?;
-            if actual == expected {
-                info!(archive = %path.display(), "using verified cached release");
-                return Ok((path, expected));
-            }
-            warn!(archive = %path.display(), "cached release fails verification; downloading again");
-            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        if let Some(path) = self.cached(&expected)? {
+            return Ok((path, expected));
         }
+        Ok((self.download(&expected, None).await?, expected))
+    }
+
+    /// The cached archive when it has `expected`; a cached file that does not is deleted.
+    fn cached(&self, expected: &Sha256Digest) -> Result<Option<PathBuf>, ReleaseError> {
+        let path = self.cached_archive();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let actual = digest::sha256_file(&path).map_err(io_err(&path))?;
+        if actual == *expected {
+            info!(archive = %path.display(), "using verified cached release");
+            return Ok(Some(path));
+        }
+        warn!(archive = %path.display(), "cached release fails verification; downloading again");
+        std::fs::remove_file(&path).map_err(io_err(&path))?;
+        Ok(None)
+    }
+
+    /// Downloads the archive into the cache (each chunk also to `tee`); a download without
+    /// the `expected` digest is deleted and refused.
+    async fn download(
+        &self,
+        expected: &Sha256Digest,
+        tee: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    ) -> Result<PathBuf, ReleaseError> {
+        let path = self.cached_archive();
         crate::fsutil::create_dir_with_mode(&self.cache_dir, 0o755)
             .map_err(io_err(&self.cache_dir))?;
         let url = self.archive_url();
         info!(%url, "downloading etcd release");
-        let actual = fetch::download(&url, &path, &self.limits).await?;
-        if actual != expected {
+        let actual = fetch::download(&url, &path, &self.limits, tee).await?;
+        if actual != *expected {
             let _ = std::fs::remove_file(&path);
             return Err(ReleaseError::Mismatch {
                 url,
-                expected: digest::to_hex(&expected),
+                expected: digest::to_hex(expected),
                 actual: digest::to_hex(&actual),
             });
         }
         info!(archive = %path.display(), sha256 = %digest::to_hex(&actual), "release verified");
-        Ok((path, actual))
+        Ok(path)
     }
 
     /// The pinned digest, else the one SHA256SUMS lists (fetched fresh; the cached copy is
@@ -215,6 +293,83 @@ mod tests {
         assert_eq!(
             r.cached_archive(),
             Path::new("/var/cache/etcdadm/v3.5.30/etcd-v3.5.30-linux-arm64.tar.gz")
+        );
+    }
+
+    /// A mirror at `file://<dir>` holding a fake release archive of `version`; its digest.
+    fn mirror(dir: &Path, version: &str, etcd_reports: &str) -> Sha256Digest {
+        let stem = format!("etcd-v{version}-linux-amd64");
+        let v = dir.join(format!("v{version}"));
+        std::fs::create_dir_all(&v).unwrap();
+        let tgz = v.join(format!("{stem}.tar.gz"));
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&tgz).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        let etcd = format!("#!/bin/sh\necho 'etcd Version: {etcd_reports}'\n").into_bytes();
+        // large enough to take many chunks through the one-pass unpacking
+        let big = vec![7u8; 3 << 20];
+        for (name, body) in [("etcd", &etcd), ("etcdctl", &big), ("etcdutl", &big)] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o755);
+            tar.append_data(&mut h, format!("{stem}/{name}"), body.as_slice()).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+        digest::sha256_file(&tgz).unwrap()
+    }
+
+    fn pinned(mirror: &Path, cache: &Path, digest: &Sha256Digest) -> Release {
+        Release::from_config(&Config {
+            release_url: format!("file://{}", mirror.display()).parse().unwrap(),
+            release_sha256: Some(digest::to_hex(digest).parse().unwrap()),
+            version: "3.5.30".into(),
+            arch: Some("amd64".into()),
+            cache_dir: cache.to_str().unwrap().parse().unwrap(),
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_download_is_unpacked_in_the_same_pass_and_counts_only_when_verified() {
+        let (m, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let good = mirror(m.path(), "3.5.30", "3.5.30");
+        let r = pinned(m.path(), cache.path(), &good);
+        let u = r.unpack_verified().await.unwrap();
+        assert_eq!(std::fs::read(u.dir().join("etcdctl")).unwrap(), vec![7u8; 3 << 20]);
+        assert_eq!(
+            digest::sha256_file(&r.cached_archive()).unwrap(),
+            good,
+            "the archive is cached"
+        );
+        let names = |d: &Path| {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let v = cache.path().join("v3.5.30");
+        assert_eq!(
+            names(&v),
+            [
+                format!("etcd-v3.5.30-linux-amd64.{}", &digest::to_hex(&good)[..16]),
+                r.archive_name()
+            ],
+            "no staging directory or partial download left"
+        );
+        // A pinned digest the mirror's archive does not have: refused, nothing unpacked.
+        let other = [9u8; 32];
+        let cache2 = tempfile::tempdir().unwrap();
+        let bad = pinned(m.path(), cache2.path(), &other);
+        let e = bad.unpack_verified().await.err().expect("a digest mismatch is refused");
+        assert!(matches!(e, ReleaseError::Mismatch { .. }), "{e}");
+        assert!(
+            names(&cache2.path().join("v3.5.30")).is_empty(),
+            "nothing kept: {:?}",
+            names(&cache2.path().join("v3.5.30"))
         );
     }
 }
