@@ -25,7 +25,13 @@ for n in "${names[@]}"; do
 done
 scripts/install-deps.sh >&2 || exit 1
 "$here/setup.sh" >&2 || exit 1
-ETCDADM_BIN=$(scripts/build-static.sh) || exit 1
+# BENCH_ETCDADM_BIN measures another build (e.g. of an earlier commit, named by
+# BENCH_BINARY_COMMIT) with these scripts; by default the working tree's is built.
+if [[ -n ${BENCH_ETCDADM_BIN:-} ]]; then
+  ETCDADM_BIN=$BENCH_ETCDADM_BIN
+else
+  ETCDADM_BIN=$(scripts/build-static.sh) || exit 1
+fi
 export ETCDADM_BIN SCENARIO=bench FLEET_RESULTS=/dev/null BENCH_RESULTS=$here/results
 mkdir -p "$here/results"
 status=0
@@ -36,7 +42,7 @@ for n in "${names[@]}"; do
   out=$here/results/$n.md
   if FLEET_NET_INDEX=$index bash -c 'set -uo pipefail
     . tests/fleet/lib.sh; . tests/fleet/common.sh; . "$1/lib.sh"; . "$1/$2.sh"
-    echo "# bench $2: $(date -u +%Y-%m-%dT%H:%MZ), etcdadm $("$ETCDADM_BIN" version 2>&1 | head -1), commit $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src 2>/dev/null || echo " + uncommitted src changes")"
+    echo "# bench $2: $(date -u +%Y-%m-%dT%H:%MZ), etcdadm $("$ETCDADM_BIN" version 2>&1 | head -1), commit $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src 2>/dev/null || echo " + uncommitted src changes")${BENCH_ETCDADM_BIN:+, binary $BENCH_ETCDADM_BIN built from ${BENCH_BINARY_COMMIT:-an unnamed commit}}"
     bench_main' _ "$here" "$n" | tee "$out.tmp"; then
     mv "$out.tmp" "$out"
   else
