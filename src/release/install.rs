@@ -215,7 +215,7 @@ fn parse_version(out: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #[test]
     fn parses_etcd_version_output() {
         let out = "etcd Version: 3.5.30\nGit SHA: Not provided\nGo Version: go1.24\n";
@@ -228,12 +228,12 @@ mod tests {
     use std::io::Write;
 
     /// An `etcd` that answers `--version` as etcd does.
-    fn fake_etcd(version: &str) -> Vec<u8> {
+    pub(crate) fn fake_etcd(version: &str) -> Vec<u8> {
         format!("#!/bin/sh\necho 'etcd Version: {version}'\n").into_bytes()
     }
 
     /// A release archive of `entries`: (path, content, or a symlink target).
-    fn archive(path: &Path, entries: &[(&str, Result<Vec<u8>, &str>)]) {
+    pub(crate) fn archive(path: &Path, entries: &[(&str, Result<Vec<u8>, &str>)]) {
         let gz = flate2::write::GzEncoder::new(
             std::fs::File::create(path).unwrap(),
             flate2::Compression::fast(),
@@ -267,12 +267,19 @@ mod tests {
         })
     }
 
-    #[test]
-    fn only_the_binaries_are_unpacked_once_and_reused() {
+    /// A cache directory (kept while the first value lives), its release, and where an
+    /// archive goes in it.
+    fn fixture() -> (tempfile::TempDir, Release, PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let r = release(d.path());
         std::fs::create_dir_all(d.path().join("v3.5.30")).unwrap();
         let tgz = d.path().join("v3.5.30").join("etcd.tar.gz");
+        (d, r, tgz)
+    }
+
+    #[test]
+    fn only_the_binaries_are_unpacked_once_and_reused() {
+        let (_d, r, tgz) = fixture();
         let stem = r.stem();
         archive(
             &tgz,
@@ -312,10 +319,7 @@ mod tests {
 
     #[test]
     fn a_binary_that_is_a_link_or_of_another_version_is_refused() {
-        let d = tempfile::tempdir().unwrap();
-        let r = release(d.path());
-        std::fs::create_dir_all(d.path().join("v3.5.30")).unwrap();
-        let tgz = d.path().join("v3.5.30").join("etcd.tar.gz");
+        let (_d, r, tgz) = fixture();
         let stem = r.stem();
         archive(
             &tgz,

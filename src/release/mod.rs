@@ -302,21 +302,16 @@ mod tests {
         let v = dir.join(format!("v{version}"));
         std::fs::create_dir_all(&v).unwrap();
         let tgz = v.join(format!("{stem}.tar.gz"));
-        let gz = flate2::write::GzEncoder::new(
-            std::fs::File::create(&tgz).unwrap(),
-            flate2::Compression::fast(),
-        );
-        let mut tar = tar::Builder::new(gz);
-        let etcd = format!("#!/bin/sh\necho 'etcd Version: {etcd_reports}'\n").into_bytes();
         // large enough to take many chunks through the one-pass unpacking
         let big = vec![7u8; 3 << 20];
-        for (name, body) in [("etcd", &etcd), ("etcdctl", &big), ("etcdutl", &big)] {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(body.len() as u64);
-            h.set_mode(0o755);
-            tar.append_data(&mut h, format!("{stem}/{name}"), body.as_slice()).unwrap();
-        }
-        tar.into_inner().unwrap().finish().unwrap();
+        install::tests::archive(
+            &tgz,
+            &[
+                (&format!("{stem}/etcd"), Ok(install::tests::fake_etcd(etcd_reports))),
+                (&format!("{stem}/etcdctl"), Ok(big.clone())),
+                (&format!("{stem}/etcdutl"), Ok(big)),
+            ],
+        );
         digest::sha256_file(&tgz).unwrap()
     }
 

@@ -447,14 +447,15 @@ PY
 # "fail I: error" to $FLEET_RUN/writes.
 # Runs in the background; it stops when killed, when the scenario's shell ($$) is gone (a
 # failed check returns without killing it), and after 10 minutes at the most.
-writes_during() { # M [KEY]
-  local i=0 err deadline=$((SECONDS + 600))
+writes_during() { # M [KEY]: a failed write is recorded with the time it was started
+  local i=0 err started deadline=$((SECONDS + 600))
   : >"$FLEET_RUN/writes"
   while kill -0 "$$" 2>/dev/null && ((SECONDS < deadline)); do
+    started=$EPOCHREALTIME
     if err=$(ectl "$1" put "${2:-/probe}" "$i" 2>&1); then
       echo ok >>"$FLEET_RUN/writes"
     else
-      echo "fail $i: ${err//$'\n'/ }" >>"$FLEET_RUN/writes"
+      echo "fail $i started $started: ${err//$'\n'/ }" >>"$FLEET_RUN/writes"
     fi
     i=$((i + 1))
     sleep 0.2
