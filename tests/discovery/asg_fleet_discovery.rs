@@ -21,7 +21,7 @@ const STEP: usize = 5;
 const STEP_PAUSE: Duration = Duration::from_millis(400);
 /// max-requests-per-second of every process.
 const RPS: f64 = 4.0;
-/// The pause between discovery rounds is at least this (commands/discover.rs).
+/// The pause between discovery rounds is at least this (bootstrap/preview.rs).
 const ROUND_PAUSE_MIN: Duration = Duration::from_secs(1);
 
 fn fault(n: usize) -> Fault {
