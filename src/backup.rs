@@ -175,17 +175,7 @@ fn upload_target(
 /// suffix (which would sort wrongly).
 fn unused_name(dir: &Path, member: &str) -> PathBuf {
     loop {
-        let t = OffsetDateTime::now_utc();
-        let stamp = format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.millisecond()
-        );
+        let stamp = crate::s3::stamp_of(OffsetDateTime::now_utc());
         let candidate = dir.join(format!("{member}-{stamp}.db"));
         if !candidate.exists() {
             return candidate;

@@ -12,8 +12,8 @@ pub use client::{Client, ObjectInfo, ObjectMeta, MAX_LIST_OBJECTS, MAX_LIST_PAGE
 pub use credentials::credentials;
 pub use mac::{BackupKey, MAC_META};
 pub use snapshots::{
-    download_snapshot, prune_remote, snapshot_name_stamp, upload_snapshot, Downloaded, Skipped,
-    CLOCK_SKEW,
+    download_snapshot, prune_remote, snapshot_name_stamp, stamp_of, upload_snapshot, Downloaded,
+    Skipped, CLOCK_SKEW,
 };
 
 use std::fmt;

@@ -104,8 +104,9 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// `YYYYMMDDTHHMMSS.mmmZ` of `t`, comparable with `snapshot_name_stamp`'s stamps.
-fn stamp_of(t: time::OffsetDateTime) -> String {
+/// `YYYYMMDDTHHMMSS.mmmZ` of `t`, comparable with `snapshot_name_stamp`'s stamps: the stamp
+/// in the name of every snapshot `etcdadm backup` takes.
+pub fn stamp_of(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
