@@ -16,9 +16,8 @@
 //!   (`pair_files` writes a certificate and its key as one unit);
 //!   `service` the unit, environment files and systemctl; `release` the etcd download and
 //!   install; `member` the local member's name, URLs and paths.
-//! - settings and their sources: `cli` the command line (its setting flags come from
-//!   `config`'s one declaration of each setting, and it uses nothing else in the crate);
-//!   `config` the effective settings; `discovery` the intended
+//! - settings and their sources: `config` the effective settings (defaults, files,
+//!   drop-ins, flags, validation); `discovery` the intended
 //!   peers (static list, DNS SRV, AWS Auto Scaling); `metadata` cloud instance metadata;
 //!   `s3` snapshots in S3-compatible stores; `metrics` the bootstrap outcome for
 //!   node_exporter.
@@ -28,8 +27,11 @@
 //!   `aws_api` SigV4 signing and AWS error documents; `bounded` HTTP answers within a
 //!   time and size bound; `digest` SHA-256;
 //!   `fsutil` crash-safe writes; `error_chain` error text with every cause; `stdout` the
-//!   commands' output (a closed stdout ends etcdadm quietly); `safe_chars` what a value
-//!   written into a unit, environment file or script may hold.
+//!   commands' output (a closed stdout ends etcdadm quietly); `cli` the command line and
+//!   the one declaration of every setting (`settings`), the checked value types
+//!   (`values`: names, hosts, paths, URLs, `s3://` places) and what a value written into a
+//!   unit, environment file or script may hold (`safe_chars`); it uses nothing else in
+//!   the crate.
 
 pub mod aws_api;
 pub mod aws_credentials;
@@ -61,7 +63,6 @@ pub mod release;
 pub mod resolver;
 pub mod retry;
 pub mod s3;
-pub mod safe_chars;
 pub mod service;
 pub mod snapshot;
 pub mod state;

@@ -1,55 +1,7 @@
 //! Addresses and URLs: host parsing, IPv6 bracketing, and choosing the advertise address.
 
-use std::fmt;
+pub use crate::cli::values::Host;
 use std::net::IpAddr;
-
-/// A host as it appears in a URL or certificate: an IP address or a DNS name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host {
-    Ip(IpAddr),
-    Name(String),
-}
-
-impl Host {
-    /// Parses an IP (IPv6 with or without brackets) or a DNS name.
-    pub fn parse(s: &str) -> Result<Host, String> {
-        let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
-        if let Ok(ip) = bare.parse::<IpAddr>() {
-            return Ok(Host::Ip(ip));
-        }
-        let valid_label = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        };
-        let name = s.strip_suffix('.').unwrap_or(s);
-        let all_numeric = name.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()));
-        if name.len() <= 253 && name.split('.').all(valid_label) && !all_numeric {
-            Ok(Host::Name(name.to_ascii_lowercase()))
-        } else {
-            Err(format!("{s:?} is neither an IP address nor a valid DNS name"))
-        }
-    }
-
-    /// The host as it goes into a URL: IPv6 in brackets.
-    pub fn url_host(&self) -> String {
-        match self {
-            Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]"),
-            other => other.to_string(),
-        }
-    }
-}
-
-impl fmt::Display for Host {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Host::Ip(ip) => write!(f, "{ip}"),
-            Host::Name(n) => f.write_str(n),
-        }
-    }
-}
 
 /// `https://host:port` with IPv6 bracketed.
 pub fn https_url(host: &Host, port: u16) -> String {

@@ -46,7 +46,7 @@ pub fn check_status(tools: &Path, file: &Path) -> Result<()> {
 /// and verified against its MAC (keyed from the cluster CA key in certs-dir, which must be
 /// there already) and the SHA-256 recorded at upload. None for a local file.
 pub async fn fetch_s3(c: &Config, snapshot: &Path) -> Result<Option<crate::s3::Downloaded>> {
-    let Some(url) = crate::s3::S3Url::from_snapshot_arg(snapshot)? else {
+    let Some(url) = crate::s3::snapshot_url_of(snapshot)? else {
         return Ok(None);
     };
     // The backups are signed with a key derived from the cluster CA key: without it nothing

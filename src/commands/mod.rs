@@ -20,8 +20,8 @@ mod status;
 mod upgrade;
 
 use crate::cli::{
-    flags_layer, AlarmCommand, CaCommand, CertsCommand, Cli, Command, ConfigCommand,
-    InitPhaseCommand, JoinPhaseCommand,
+    AlarmCommand, CaCommand, CertsCommand, Cli, Command, ConfigCommand, InitPhaseCommand,
+    JoinPhaseCommand,
 };
 use crate::config::{self, Config, ConfigSources, DEFAULT_CONFIG_FILE};
 use crate::outln;
@@ -130,7 +130,7 @@ mod erased {
     }
     impl<T: super::Serialize> Layer for T {
         fn layer(&self) -> serde_yaml_ng::Mapping {
-            super::flags_layer(self)
+            crate::config::flags_layer(self)
         }
     }
 

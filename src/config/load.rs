@@ -109,12 +109,12 @@ fn typed(layer: &Mapping, origin: &str) -> Result<Config, ConfigError> {
         |key: String, message: String| ConfigError::Key { origin: origin.into(), key, message };
     // The one path setting that may be empty (no metrics): its type is a plain path.
     if !config.metrics_textfile_dir.as_os_str().is_empty() {
-        super::types::check_path(&config.metrics_textfile_dir).map_err(|e| {
+        super::check_path(&config.metrics_textfile_dir).map_err(|e| {
             key_error("metrics-textfile-dir".into(), format!("{e}, or \"\" to write no metrics"))
         })?;
     }
     for (i, k) in config.bootstrap.metadata.allowed_keys().iter().enumerate() {
-        super::types::check_metadata_key(k).map_err(|message| {
+        check_metadata_key(k).map_err(|message| {
             key_error(format!("bootstrap.metadata.allowed-keys[{i}]"), message)
         })?;
     }
@@ -195,6 +195,26 @@ fn kind(v: &Value) -> &'static str {
         Value::Sequence(_) => "a list",
         Value::Mapping(_) => "a mapping",
         Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// Whether `key` names a setting instance metadata could set at all: every top-level key
+/// but `bootstrap` (which holds the allow-list itself), and `cluster-size`
+/// (`bootstrap.cluster-size`).
+fn is_metadata_key(key: &str) -> bool {
+    key == "cluster-size"
+        || (key != "bootstrap"
+            && super::FLAG_KEYS.iter().chain(super::FILE_KEYS).any(|k| k.replace('_', "-") == key))
+}
+
+/// Checks an entry of `bootstrap.metadata.allowed-keys`.
+fn check_metadata_key(s: &str) -> Result<(), String> {
+    if s == "bootstrap" || s.starts_with("bootstrap.") || s == "allowed-keys" {
+        Err(format!("{s:?}: the bootstrap settings, the allow-list among them, can never be set from instance metadata; they come from the configuration files only"))
+    } else if is_metadata_key(s) {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not a setting; use a top-level key as `etcdadm config view` shows it, or cluster-size"))
     }
 }
 

@@ -1,21 +1,23 @@
 //! The effective configuration: defaults (those of the seed tool), then the YAML file, then
 //! its drop-ins in name order, then command-line flags. See `load` for the merge.
 //!
-//! Each setting is declared once, in `settings`: its key (= long flag), type, default and
-//! help text. Its type (`types`) checks the value when it is loaded; `validate` adds the
+//! Each setting is declared once, in the table of `cli::settings`: its key (= long flag),
+//! type, default and help text; `settings` here makes `Config` from that table. A value's
+//! type (`cli::values`, re-exported here) checks it when it is loaded; `validate` adds the
 //! checks that involve several settings.
 
+#[cfg(test)]
+mod flags_tests;
 mod load;
 mod settings;
-mod types;
 mod validate;
 
-pub use load::{check_layer, flags_layer, load, merge, ConfigSources};
-pub use settings::{
-    BackupFlags, Config, MemberFlags, ReleaseFlags, S3Flags, StateFlag, FILE_KEYS, FLAG_KEYS,
-    SETTINGS_HEADING,
+pub use crate::cli::settings::{
+    BackupFlags, MemberFlags, ReleaseFlags, S3Flags, StateFlag, SETTINGS_HEADING,
 };
-pub use types::*;
+pub use crate::cli::values::*;
+pub use load::{check_layer, flags_layer, load, merge, ConfigSources};
+pub use settings::{Config, FILE_KEYS, FLAG_KEYS};
 pub use validate::ConfigError;
 
 use serde::{Deserialize, Serialize};
@@ -35,30 +37,6 @@ pub const DEFRAG_TIMER: &str = "etcdadm-defrag.timer";
 pub const TIMERS: [&str; 3] = [RENEW_TIMER, BACKUP_TIMER, DEFRAG_TIMER];
 /// node_exporter's textfile collector directory, as its documentation sets it up.
 pub const DEFAULT_METRICS_TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_collector";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum InitSystem {
-    Systemd,
-    Kubelet,
-}
-
-/// etcd's `--auto-compaction-mode`: keep history for a time, or a number of revisions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum CompactionMode {
-    Periodic,
-    Revision,
-}
-
-impl CompactionMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CompactionMode::Periodic => "periodic",
-            CompactionMode::Revision => "revision",
-        }
-    }
-}
 
 /// `bootstrap:` — how the first-boot agent learns about this machine and its peers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

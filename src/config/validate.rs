@@ -22,7 +22,7 @@ fn invalid(key: &str, message: String) -> ConfigError {
 }
 
 /// Checks that involve several settings, or a value its type leaves open (each setting's own
-/// format is checked by its type when it is loaded, see `types`, and `load::typed`).
+/// format is checked by its type when it is loaded, see `cli::values`, and `load::typed`).
 pub fn validate(c: &Config) -> Result<(), ConfigError> {
     let ports = [c.client_port, c.peer_port, c.metrics_port];
     if ports.contains(&0) || ports[0] == ports[1] || ports[0] == ports[2] || ports[1] == ports[2] {

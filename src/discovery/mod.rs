@@ -217,7 +217,7 @@ pub fn refuse_bad_names(provider: &str, set: PeerSet) -> PeerSet {
     let (ok, bad): (Vec<Peer>, Vec<Peer>) = set
         .peers
         .into_iter()
-        .partition(|p| p.name.as_deref().is_none_or(crate::safe_chars::is_member_name));
+        .partition(|p| p.name.as_deref().is_none_or(crate::cli::safe_chars::is_member_name));
     for p in &bad {
         tracing::warn!(
             provider,

@@ -1,8 +1,8 @@
 //! The `static` provider: peers written in the configuration as `name=host` or `host`.
 
 use super::{DiscoveryError, Peer};
+use crate::cli::safe_chars::{unsafe_char, MEMBER_NAME_EXTRA};
 use crate::net::Host;
-use crate::safe_chars::{unsafe_char, MEMBER_NAME_EXTRA};
 use std::collections::BTreeMap;
 
 /// Parses every entry; the first bad entry fails the whole list. Identical entries collapse;

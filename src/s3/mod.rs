@@ -16,74 +16,19 @@ pub use snapshots::{
     Skipped, CLOCK_SKEW,
 };
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The user-defined metadata key (`x-amz-meta-sha256`) holding an uploaded snapshot's SHA-256.
 pub const SHA256_META: &str = "x-amz-meta-sha256";
 
-/// `s3://bucket/key`. A key that is empty or ends with `/` is a prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Url {
-    pub bucket: String,
-    pub key: String,
-}
+pub use crate::cli::values::S3Url;
 
-impl S3Url {
-    pub fn parse(s: &str) -> Result<S3Url, S3Error> {
-        let bad =
-            |why: &str| S3Error::Invalid(format!("{s:?} is not an s3://BUCKET/KEY URL: {why}"));
-        let rest = s.strip_prefix("s3://").ok_or_else(|| bad("it does not start with s3://"))?;
-        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-        let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
-        if !valid_bucket {
-            return Err(bad(
-                "the bucket name must be 3 to 63 lower-case letters, digits, dots or hyphens",
-            ));
-        }
-        if key.starts_with('/')
-            || key.contains("//")
-            || key.chars().any(char::is_control)
-            || key.len() > 900
-        {
-            return Err(bad("the key must not start with /, contain // or control characters"));
-        }
-        Ok(S3Url { bucket: bucket.into(), key: key.into() })
-    }
-
-    /// Whether the URL names a prefix (empty key or trailing `/`) rather than one object.
-    pub fn is_prefix(&self) -> bool {
-        self.key.is_empty() || self.key.ends_with('/')
-    }
-
-    /// The same place as a prefix: a `/` is added to a non-empty key without one.
-    pub fn as_prefix(&self) -> S3Url {
-        let key = if self.is_prefix() { self.key.clone() } else { format!("{}/", self.key) };
-        S3Url { bucket: self.bucket.clone(), key }
-    }
-
-    pub fn with_key(&self, key: &str) -> S3Url {
-        S3Url { bucket: self.bucket.clone(), key: key.into() }
-    }
-
-    /// `init --snapshot` takes a local file or an `s3://` URL.
-    pub fn from_snapshot_arg(arg: &Path) -> Result<Option<S3Url>, S3Error> {
-        match arg.to_str() {
-            Some(s) if s.starts_with("s3://") => S3Url::parse(s).map(Some),
-            _ => Ok(None),
-        }
-    }
-}
-
-impl fmt::Display for S3Url {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
+/// `init --snapshot` takes a local file or an `s3://` URL.
+pub fn snapshot_url_of(arg: &Path) -> Result<Option<S3Url>, S3Error> {
+    match arg.to_str() {
+        Some(s) if s.starts_with("s3://") => S3Url::parse(s).map(Some).map_err(S3Error::Invalid),
+        _ => Ok(None),
     }
 }
 
@@ -120,7 +65,7 @@ impl Settings {
             )));
         }
         if let Some(e) = endpoint {
-            check_endpoint(e).map_err(S3Error::Invalid)?;
+            crate::cli::values::check_endpoint(e).map_err(S3Error::Invalid)?;
         }
         Ok(Settings {
             endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
@@ -146,25 +91,6 @@ impl Settings {
             }
             None => format!("https://s3.{}.amazonaws.com", self.region),
         }
-    }
-}
-
-/// `backup-s3-endpoint` must be an `http(s)://host[:port]` URL without path, query or user info.
-pub fn check_endpoint(e: &str) -> Result<(), String> {
-    let u = url::Url::parse(e)
-        .map_err(|err| format!("backup-s3-endpoint {e:?} is not a URL: {err}"))?;
-    let ok = matches!(u.scheme(), "http" | "https")
-        && u.host_str().is_some()
-        && u.username().is_empty()
-        && u.password().is_none()
-        && u.query().is_none()
-        && (u.path() == "/" || u.path().is_empty());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "backup-s3-endpoint {e:?} must be http(s)://HOST[:PORT] without a path or user info"
-        ))
     }
 }
 
@@ -291,9 +217,9 @@ mod tests {
         ] {
             assert!(S3Url::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(S3Url::from_snapshot_arg(Path::new("/root/x.db")).unwrap(), None);
-        assert!(S3Url::from_snapshot_arg(Path::new("s3://bkt/p/")).unwrap().is_some());
-        assert!(S3Url::from_snapshot_arg(Path::new("s3://B/p/")).is_err());
+        assert_eq!(snapshot_url_of(Path::new("/root/x.db")).unwrap(), None);
+        assert!(snapshot_url_of(Path::new("s3://bkt/p/")).unwrap().is_some());
+        assert!(snapshot_url_of(Path::new("s3://B/p/")).is_err());
     }
 
     #[test]

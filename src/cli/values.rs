@@ -1,9 +1,13 @@
 //! Value types of settings. Each parses and checks itself once, at the edge: serde uses it
 //! when a file, drop-in or metadata layer is loaded, clap uses the same `FromStr` when a flag
 //! is given. Callers receive the checked value and never parse it again.
+//!
+//! Here too are the forms several settings share and the rest of the crate reuses: a host
+//! ([`Host`]), an `s3://` place ([`S3Url`]) and an S3 endpoint.
 
-use crate::net::Host;
+use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -87,7 +91,7 @@ macro_rules! checked_string {
     };
 }
 
-pub use crate::safe_chars::{check_chars, unsafe_char, MEMBER_NAME_EXTRA, PATH_CHARS, URL_CHARS};
+pub use super::safe_chars::{check_chars, unsafe_char, MEMBER_NAME_EXTRA, PATH_CHARS, URL_CHARS};
 
 /// A path that may be written into a unit file, an environment file or a shell script.
 pub fn check_path(p: &Path) -> Result<(), String> {
@@ -104,7 +108,7 @@ checked_string!(
     /// A member name: letters, digits, `-`, `_`, `.`.
     MemberName,
     |s| {
-        if crate::safe_chars::is_member_name(s) {
+        if super::safe_chars::is_member_name(s) {
             Ok(())
         } else {
             Err(format!("{s:?} is not a valid member name (letters, digits, '-', '_', '.')"))
@@ -145,15 +149,22 @@ checked_string!(
 checked_string!(
     /// A SHA-256 digest in hex (64 digits).
     Sha256Hex,
-    |s| match crate::digest::parse_hex(s) {
+    |s| match sha256_of_hex(s) {
         Some(_) if s.trim().len() == 64 => Ok(()),
         _ => Err("must be 64 hex digits".into()),
     }
 );
 
+fn sha256_of_hex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s.trim(), &mut out).ok()?;
+    Some(out)
+}
+
 impl Sha256Hex {
-    pub fn digest(&self) -> crate::digest::Sha256Digest {
-        crate::digest::parse_hex(&self.0).expect("checked when parsed")
+    /// The digest's 32 bytes.
+    pub fn digest(&self) -> [u8; 32] {
+        sha256_of_hex(&self.0).expect("checked when parsed")
     }
 }
 
@@ -175,13 +186,13 @@ checked_string!(
     S3Location,
     |s| {
         check_chars(s, URL_CHARS, "an S3 location")?;
-        crate::s3::S3Url::parse(s).map(|_| ()).map_err(|e| e.to_string())
+        S3Url::parse(s).map(|_| ())
     }
 );
 
 impl S3Location {
-    pub fn parsed(&self) -> crate::s3::S3Url {
-        crate::s3::S3Url::parse(&self.0).expect("checked when parsed")
+    pub fn parsed(&self) -> S3Url {
+        S3Url::parse(&self.0).expect("checked when parsed")
     }
 }
 
@@ -190,7 +201,7 @@ checked_string!(
     S3Endpoint,
     |s| {
         check_chars(s, URL_CHARS, "a URL")?;
-        crate::s3::check_endpoint(s)
+        check_endpoint(s)
     }
 );
 
@@ -240,29 +251,6 @@ checked_string!(
         }
     }
 );
-
-/// Whether `key` names a setting instance metadata could set at all: every top-level key
-/// but `bootstrap` (which holds the allow-list itself), and `cluster-size`
-/// (`bootstrap.cluster-size`).
-pub fn is_metadata_key(key: &str) -> bool {
-    key == "cluster-size"
-        || (key != "bootstrap"
-            && super::settings::FLAG_KEYS
-                .iter()
-                .chain(super::settings::FILE_KEYS)
-                .any(|k| k.replace('_', "-") == key))
-}
-
-/// Checks an entry of `bootstrap.metadata.allowed-keys`.
-pub fn check_metadata_key(s: &str) -> Result<(), String> {
-    if s == "bootstrap" || s.starts_with("bootstrap.") || s == "allowed-keys" {
-        Err(format!("{s:?}: the bootstrap settings, the allow-list among them, can never be set from instance metadata; they come from the configuration files only"))
-    } else if is_metadata_key(s) {
-        Ok(())
-    } else {
-        Err(format!("{s:?} is not a setting; use a top-level key as `etcdadm config view` shows it, or cluster-size"))
-    }
-}
 
 checked_string!(
     /// How much history etcd's auto-compaction keeps: a duration such as `1h` or `30m` in
@@ -320,7 +308,7 @@ checked_string!(
     SnapshotSource,
     |s| {
         if s.starts_with("s3://") {
-            crate::s3::S3Url::parse(s).map(|_| ()).map_err(|e| e.to_string())
+            S3Url::parse(s).map(|_| ())
         } else {
             check_path(Path::new(s)).map_err(|e| {
                 format!("{e}; give an s3://BUCKET/PREFIX/ URL or an absolute path to a snapshot file or directory")
@@ -461,6 +449,152 @@ pub fn parse_duration_seconds(s: &str) -> Result<u64, String> {
         rest = &rest[unit_len..];
     }
     Ok(total_ms.div_ceil(1000))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitSystem {
+    Systemd,
+    Kubelet,
+}
+
+/// etcd's `--auto-compaction-mode`: keep history for a time, or a number of revisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompactionMode {
+    Periodic,
+    Revision,
+}
+
+impl CompactionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompactionMode::Periodic => "periodic",
+            CompactionMode::Revision => "revision",
+        }
+    }
+}
+
+/// A host as it appears in a URL or certificate: an IP address or a DNS name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Ip(IpAddr),
+    Name(String),
+}
+
+impl Host {
+    /// Parses an IP (IPv6 with or without brackets) or a DNS name.
+    pub fn parse(s: &str) -> Result<Host, String> {
+        let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(Host::Ip(ip));
+        }
+        let valid_label = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        let name = s.strip_suffix('.').unwrap_or(s);
+        let all_numeric = name.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()));
+        if name.len() <= 253 && name.split('.').all(valid_label) && !all_numeric {
+            Ok(Host::Name(name.to_ascii_lowercase()))
+        } else {
+            Err(format!("{s:?} is neither an IP address nor a valid DNS name"))
+        }
+    }
+
+    /// The host as it goes into a URL: IPv6 in brackets.
+    pub fn url_host(&self) -> String {
+        match self {
+            Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]"),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Ip(ip) => write!(f, "{ip}"),
+            Host::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// `s3://bucket/key`. A key that is empty or ends with `/` is a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Url {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl S3Url {
+    pub fn parse(s: &str) -> Result<S3Url, String> {
+        let bad = |why: &str| format!("{s:?} is not an s3://BUCKET/KEY URL: {why}");
+        let rest = s.strip_prefix("s3://").ok_or_else(|| bad("it does not start with s3://"))?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !valid_bucket {
+            return Err(bad(
+                "the bucket name must be 3 to 63 lower-case letters, digits, dots or hyphens",
+            ));
+        }
+        if key.starts_with('/')
+            || key.contains("//")
+            || key.chars().any(char::is_control)
+            || key.len() > 900
+        {
+            return Err(bad("the key must not start with /, contain // or control characters"));
+        }
+        Ok(S3Url { bucket: bucket.into(), key: key.into() })
+    }
+
+    /// Whether the URL names a prefix (empty key or trailing `/`) rather than one object.
+    pub fn is_prefix(&self) -> bool {
+        self.key.is_empty() || self.key.ends_with('/')
+    }
+
+    /// The same place as a prefix: a `/` is added to a non-empty key without one.
+    pub fn as_prefix(&self) -> S3Url {
+        let key = if self.is_prefix() { self.key.clone() } else { format!("{}/", self.key) };
+        S3Url { bucket: self.bucket.clone(), key }
+    }
+
+    pub fn with_key(&self, key: &str) -> S3Url {
+        S3Url { bucket: self.bucket.clone(), key: key.into() }
+    }
+}
+
+/// `backup-s3-endpoint` must be an `http(s)://host[:port]` URL without path, query or user info.
+pub fn check_endpoint(e: &str) -> Result<(), String> {
+    let u = url::Url::parse(e)
+        .map_err(|err| format!("backup-s3-endpoint {e:?} is not a URL: {err}"))?;
+    let ok = matches!(u.scheme(), "http" | "https")
+        && u.host_str().is_some()
+        && u.username().is_empty()
+        && u.password().is_none()
+        && u.query().is_none()
+        && (u.path() == "/" || u.path().is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "backup-s3-endpoint {e:?} must be http(s)://HOST[:PORT] without a path or user info"
+        ))
+    }
+}
+
+impl fmt::Display for S3Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
 }
 
 #[cfg(test)]
