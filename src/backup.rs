@@ -4,18 +4,48 @@
 //! `etcdadm backup` and its timer run `run`; `upgrade` takes one with `take` first.
 
 use crate::cluster::Cluster;
+use crate::cluster::ClusterError;
 use crate::config::Config;
-use crate::fsutil::{create_dir_with_mode, MODE_PRIVATE};
+use crate::fsutil::{create_dir_with_mode, on_file, FileError, MODE_PRIVATE};
 use crate::member::LocalMember;
 use crate::metrics::timers;
+use crate::s3::S3Error;
 use crate::s3::{S3Url, Settings};
 use crate::snapshot;
+use crate::snapshot::SnapshotError;
 use crate::state::State;
-use anyhow::{anyhow, Context, Result};
+use crate::state::StateError;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use tracing::info;
+
+/// Why a backup failed; each names the file, directory or S3 place involved.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    S3(Box<S3Error>),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("the snapshot etcd sent does not check out; nothing was kept")]
+    Unchecked(#[source] SnapshotError),
+    #[error("{source}\nThe local snapshot {} was kept.", kept.display())]
+    Upload { kept: PathBuf, source: Box<S3Error> },
+    #[error("uploaded {object}, but removing old snapshots under {prefix} failed")]
+    PruneRemote { object: String, prefix: String, source: Box<S3Error> },
+}
+
+impl From<S3Error> for BackupError {
+    fn from(e: S3Error) -> Self {
+        BackupError::S3(Box::new(e))
+    }
+}
+
+type Result<T> = std::result::Result<T, BackupError>;
 
 /// What a backup kept: the local snapshot and, with an upload, the object it became.
 pub struct Outcome {
@@ -66,8 +96,7 @@ async fn backup(
     let Some(u) = upload else {
         return Ok(Outcome { snapshot: target, object: None });
     };
-    let kept =
-        |e: crate::s3::S3Error| anyhow!("{e}\nThe local snapshot {} was kept.", target.display());
+    let kept = |e| BackupError::Upload { kept: target.clone(), source: Box::new(e) };
     // Signed with a key derived from the cluster CA key, which restore checks.
     let key =
         crate::s3::BackupKey::from_ca_key_file(&m.pki.ca_key, "sign the upload").map_err(kept)?;
@@ -75,8 +104,12 @@ async fn backup(
     let client = crate::s3::Client::new(&u.settings, &u.prefix.bucket, &creds).map_err(kept)?;
     let object =
         crate::s3::upload_snapshot(&client, &u.prefix, &target, &key).await.map_err(kept)?;
-    crate::s3::prune_remote(&client, &u.prefix, &m.name, u.keep).await.map_err(|e| {
-        anyhow!("uploaded {object}, but removing old snapshots under {} failed: {e}", u.prefix)
+    crate::s3::prune_remote(&client, &u.prefix, &m.name, u.keep).await.map_err(|source| {
+        BackupError::PruneRemote {
+            object: object.to_string(),
+            prefix: u.prefix.to_string(),
+            source: Box::new(source),
+        }
     })?;
     Ok(Outcome { snapshot: target, object: Some(object.to_string()) })
 }
@@ -91,25 +124,25 @@ pub async fn take(
 ) -> Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| c.backup_dir.to_path_buf());
     let keep = keep.unwrap_or(c.backup_keep).max(1);
-    create_dir_with_mode(&dir, 0o700)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    create_dir_with_mode(&dir, 0o700).map_err(on_file("cannot create", &dir))?;
 
     let cl = Cluster::connect_any(
         std::slice::from_ref(&m.local_endpoint),
         &crate::cluster::TlsFiles::client(&m.pki),
     )
     .await?;
-    let mut part =
-        tempfile::Builder::new().prefix(".snapshot-").suffix(".part").tempfile_in(&dir)?;
+    let mut part = tempfile::Builder::new()
+        .prefix(".snapshot-")
+        .suffix(".part")
+        .tempfile_in(&dir)
+        .map_err(on_file("cannot create a snapshot file in", &dir))?;
     let bytes = cl.snapshot_to(part.as_file_mut()).await?;
-    part.as_file().sync_all()?;
-    snapshot::check_status(&c.install_dir, part.path())
-        .context("the snapshot etcd sent does not check out; nothing was kept")?;
-    std::fs::set_permissions(part.path(), std::fs::Permissions::from_mode(MODE_PRIVATE))?;
+    part.as_file().sync_all().map_err(on_file("cannot write", part.path()))?;
+    snapshot::check_status(&c.install_dir, part.path()).map_err(BackupError::Unchecked)?;
+    std::fs::set_permissions(part.path(), std::fs::Permissions::from_mode(MODE_PRIVATE))
+        .map_err(on_file("cannot set the mode of", part.path()))?;
     let target = unused_name(&dir, &m.name);
-    part.persist(&target)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", target.display()))?;
+    part.persist(&target).map_err(|e| on_file("cannot write", &target)(e.error))?;
     info!(file = %target.display(), bytes, "snapshot saved");
     for old in prune(&dir, &m.name, keep)? {
         info!(file = %old.display(), "removed old snapshot");
@@ -187,7 +220,8 @@ fn unused_name(dir: &Path, member: &str) -> PathBuf {
 /// Removes all but the newest `keep` snapshots of `member` (names `unused_name` gives it,
 /// exactly: member `m1` never touches `m1-a`'s); returns what was removed.
 fn prune(dir: &Path, member: &str, keep: usize) -> Result<Vec<PathBuf>> {
-    let mut snaps: Vec<(String, PathBuf)> = std::fs::read_dir(dir)?
+    let mut snaps: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(on_file("cannot read", dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter_map(|p| {
             let name = p.file_name()?.to_str()?;
@@ -199,7 +233,7 @@ fn prune(dir: &Path, member: &str, keep: usize) -> Result<Vec<PathBuf>> {
     let excess = snaps.len().saturating_sub(keep);
     let old: Vec<PathBuf> = snaps.into_iter().take(excess).map(|(_, p)| p).collect();
     for p in &old {
-        std::fs::remove_file(p).with_context(|| format!("cannot remove {}", p.display()))?;
+        std::fs::remove_file(p).map_err(on_file("cannot remove", p))?;
     }
     Ok(old)
 }

@@ -5,12 +5,39 @@
 
 use crate::config::{Config, InitSystem};
 use crate::member::PkiPaths;
+use crate::membership::MembershipError;
 use crate::metrics::timers;
 use crate::phases;
+use crate::phases::PhaseError;
+use crate::pki::PkiError;
 use crate::pki::{self, Ca, Lifetime};
 use crate::service::Systemctl;
+use crate::service::SystemctlError;
 use crate::state::State;
-use anyhow::Result;
+use crate::state::StateError;
+
+/// Why a certificate operation failed; each cause names its file or unit.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificatesError {
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Membership(Box<MembershipError>),
+    #[error(transparent)]
+    Systemctl(#[from] SystemctlError),
+    #[error(transparent)]
+    Phase(#[from] PhaseError),
+}
+
+impl From<MembershipError> for CertificatesError {
+    fn from(e: MembershipError) -> Self {
+        CertificatesError::Membership(Box::new(e))
+    }
+}
+
+type Result<T> = std::result::Result<T, CertificatesError>;
 use serde::Serialize;
 use std::path::PathBuf;
 use time::OffsetDateTime;

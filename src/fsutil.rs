@@ -5,7 +5,26 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// An I/O failure on one file or directory: "<what> <path>", with the OS error as its cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {}", path.display())]
+pub struct FileError {
+    pub what: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// For `map_err`: the failure of `what` ("cannot write", "cannot remove") on `path`.
+pub fn on_file(
+    what: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(io::Error) -> FileError {
+    let path = path.into();
+    move |source| FileError { what, path, source }
+}
 
 /// Mode for private keys.
 pub const MODE_PRIVATE: u32 = 0o600;

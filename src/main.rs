@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         // which returns EPIPE as an error: with SIGPIPE's default action a write to a socket
         // the peer closed (writev on a TLS connection, which has no MSG_NOSIGNAL) would kill
         // the process in the middle of a join or a bootstrap.
-        Err(e) if etcdadm::stdout::is_closed(&e) => ExitCode::from(141),
+        Err(e) if etcdadm::stdout::is_closed(e.as_ref()) => ExitCode::from(141),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -77,6 +77,11 @@ impl PkiPaths {
     }
 }
 
+/// Why this machine's member name or advertise address could not be determined.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot determine this member's identity: {0}")]
+pub struct IdentityError(pub String);
+
 impl LocalMember {
     /// Resolves name and addresses; `detect` supplies the advertise address when none is set.
     pub fn resolve(
@@ -132,11 +137,11 @@ impl LocalMember {
     }
 
     /// Resolves with the real host name and address detection.
-    pub fn from_config(c: &Config) -> anyhow::Result<LocalMember> {
+    pub fn from_config(c: &Config) -> Result<LocalMember, IdentityError> {
         Self::resolve(c, hostname, || {
             net::detect_advertise_address().map_err(|e| crate::error_chain::error_chain(&e))
         })
-        .map_err(|e| anyhow::anyhow!("cannot determine this member's identity: {e}"))
+        .map_err(IdentityError)
     }
 
     /// Names and IPs the server and peer certificates must carry.

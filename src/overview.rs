@@ -2,11 +2,30 @@
 //! and the cluster when it answers) and `etcdadm status` (the cluster at a glance: members,
 //! leader, raft lag, database sizes, alarms, certificate expiry).
 
+use crate::cluster::ClusterError;
 use crate::cluster::{format_id, Cluster, EndpointStatus, MemberInfo, TlsFiles};
 use crate::phases;
 use crate::pki;
 use crate::state::State;
-use anyhow::{Context, Result};
+use crate::state::StateError;
+
+/// Why the member or its cluster could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum OverviewError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
+    #[error(
+        "cannot reach the local member; is etcd running? (`etcdadm info` shows what is known \
+         offline)"
+    )]
+    LocalDown(#[source] ClusterError),
+}
+
+type Result<T> = std::result::Result<T, OverviewError>;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -175,7 +194,7 @@ pub async fn status(state: &State) -> Result<Status> {
     let tls = TlsFiles::client(&m.pki);
     let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls)
         .await
-        .context("cannot reach the local member; is etcd running? (`etcdadm info` shows what is known offline)")?;
+        .map_err(OverviewError::LocalDown)?;
     let cluster = cluster_view(&cl, &tls).await?;
     let leader_index = cluster
         .members

@@ -1,15 +1,46 @@
 //! The steps `init` and `join` share, each idempotent: running one again on a machine where
 //! it already ran changes nothing.
 
-use crate::cluster::{Cluster, TlsFiles};
+use crate::cluster::{Cluster, ClusterError, TlsFiles};
 use crate::config::{Config, InitSystem};
-use crate::fsutil::{write_if_changed, MODE_EXEC, MODE_PUBLIC};
+use crate::fsutil::{on_file, write_if_changed, FileError, MODE_EXEC, MODE_PUBLIC};
 use crate::member::LocalMember;
-use crate::pki::{self, Ca};
-use crate::release::{Release, Unpacked};
-use crate::service::{self, ClusterBootstrap, Systemctl};
-use anyhow::{Context, Result};
+use crate::pki::{self, Ca, PkiError};
+use crate::release::{Release, ReleaseError, Unpacked};
+use crate::service::user::UserError;
+use crate::service::{self, ClusterBootstrap, Systemctl, SystemctlError};
+use std::io;
+use std::path::PathBuf;
 use tracing::{info, warn};
+
+/// Why a step of init or join failed; each names the file, unit or endpoint involved.
+#[derive(Debug, thiserror::Error)]
+pub enum PhaseError {
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Systemctl(#[from] SystemctlError),
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error("cannot tell where the etcdadm binary is")]
+    CurrentExe(#[source] io::Error),
+    #[error("cannot create {} ({setting})", path.display())]
+    CreateDir { path: PathBuf, setting: &'static str, source: io::Error },
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("etcd on {endpoint} did not become healthy within {seconds}s ({state}); see {logs}")]
+    NotHealthy {
+        endpoint: String,
+        seconds: u64,
+        state: String,
+        logs: String,
+        source: Box<ClusterError>,
+    },
+}
+
+type Result<T> = std::result::Result<T, PhaseError>;
 
 /// The pinned etcd release ready to install (see `Release::ensure_unpacked`: already
 /// installed, unpacked earlier, or downloaded and verified now), changing nothing on the
@@ -27,7 +58,8 @@ pub fn install(c: &Config, release: &Unpacked) -> Result<()> {
 /// before the state file records a finished member.
 pub fn make_durable(c: &Config) -> Result<()> {
     crate::fsutil::sync_filesystem(&c.install_dir)
-        .with_context(|| format!("cannot sync {} to disk", c.install_dir.display()))
+        .map_err(on_file("cannot sync to disk", c.install_dir.to_path_buf()))?;
+    Ok(())
 }
 
 /// Issues (or keeps) the member's certificates from the CA.
@@ -101,7 +133,7 @@ pub fn needs_migration(c: &Config, m: &LocalMember) -> Result<bool> {
 /// files to the `etcd` user. An etcd running under a unit about to change is stopped first,
 /// so that no file it writes afterwards is left root's. Returns whether anything changed.
 fn write_units(c: &Config, m: &LocalMember, env: Option<String>) -> Result<bool> {
-    let etcdadm = std::env::current_exe().context("cannot tell where the etcdadm binary is")?;
+    let etcdadm = std::env::current_exe().map_err(PhaseError::CurrentExe)?;
     let ids = service::user::ensure_user()?;
     let unit_text = service::render_unit(c);
     let unit = c.unit_name();
@@ -113,14 +145,14 @@ fn write_units(c: &Config, m: &LocalMember, env: Option<String>) -> Result<bool>
         Systemctl::stop(&unit)?;
     }
     let mut changed = own_member_files(c, m, ids)?;
-    crate::fsutil::create_dir_with_mode_if_missing(&c.backup_dir, 0o700)
-        .with_context(|| format!("cannot create {}", c.backup_dir.display()))?;
+    let create_dir = |path: &std::path::Path, mode, setting| {
+        crate::fsutil::create_dir_with_mode_if_missing(path, mode)
+            .map_err(|source| PhaseError::CreateDir { path: path.to_path_buf(), setting, source })
+    };
+    create_dir(&c.backup_dir, 0o700, "backup-dir")?;
     // The timers' sandboxes may write the metrics directory but cannot create it.
     if !c.metrics_textfile_dir.as_os_str().is_empty() {
-        crate::fsutil::create_dir_with_mode_if_missing(&c.metrics_textfile_dir, 0o755)
-            .with_context(|| {
-                format!("cannot create {} (metrics-textfile-dir)", c.metrics_textfile_dir.display())
-            })?;
+        create_dir(&c.metrics_textfile_dir, 0o755, "metrics-textfile-dir")?;
     }
     let [renew_service, renew_timer, backup_service, backup_timer, defrag_service, defrag_timer] =
         c.timer_units();
@@ -153,7 +185,7 @@ pub fn own_member_files(
     c: &Config,
     m: &LocalMember,
     ids: service::user::Ids,
-) -> Result<bool, service::user::UserError> {
+) -> std::result::Result<bool, UserError> {
     use crate::fsutil::MODE_PRIVATE;
     use service::user::{own_file, own_tree, Ids};
     let mut changed = own_tree(&c.data_dir, ids)?;
@@ -219,7 +251,7 @@ pub fn link_etcdctl(link: &std::path::Path, wrapper: &std::path::Path) {
 /// Removes the link `link_etcdctl` made, and only that.
 pub fn unlink_etcdctl(link: &std::path::Path, wrapper: &std::path::Path) -> Result<()> {
     if std::fs::read_link(link).is_ok_and(|to| to == wrapper) {
-        std::fs::remove_file(link).with_context(|| format!("cannot remove {}", link.display()))?;
+        std::fs::remove_file(link).map_err(on_file("cannot remove", link))?;
         info!(file = %link.display(), "removed");
     }
     Ok(())
@@ -230,7 +262,7 @@ fn write_files(files: &[(&std::path::PathBuf, String, u32)]) -> Result<bool> {
     let mut changed = false;
     for (path, text, mode) in files {
         if write_if_changed(path, text.as_bytes(), *mode)
-            .with_context(|| format!("cannot write {}", path.display()))?
+            .map_err(on_file("cannot write", path.as_path()))?
         {
             info!(file = %path.display(), "wrote");
             changed = true;
@@ -268,17 +300,17 @@ pub async fn wait_healthy(c: &Config, m: &LocalMember) -> Result<Cluster> {
             Ok(cl)
         })
         .await;
-    result.with_context(|| {
-        format!(
-            "etcd on {endpoint} did not become healthy within {}s ({}); see {}",
-            c.timeout_seconds,
-            service_state(c),
-            match c.init_system {
-                InitSystem::Systemd => format!("`journalctl -u {}`", c.unit_name()),
-                InitSystem::Kubelet =>
-                    "the kubelet's log and `crictl logs` of the etcd container".into(),
+    result.map_err(|source| PhaseError::NotHealthy {
+        endpoint: endpoint.clone(),
+        seconds: c.timeout_seconds,
+        state: service_state(c),
+        logs: match c.init_system {
+            InitSystem::Systemd => format!("`journalctl -u {}`", c.unit_name()),
+            InitSystem::Kubelet => {
+                "the kubelet's log and `crictl logs` of the etcd container".into()
             }
-        )
+        },
+        source: Box::new(source),
     })
 }
 

@@ -5,10 +5,77 @@
 
 use crate::config::Config;
 use crate::member::LocalMember;
-use anyhow::{bail, Context, Result};
-use std::path::Path;
+use crate::pki::PkiError;
+use crate::s3::S3Error;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use tracing::info;
+
+/// Why a snapshot could not be fetched, checked or restored. Each names the file, URL or
+/// setting involved; "nothing was changed" where that holds.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot run {0}")]
+    Spawn(String, #[source] io::Error),
+    #[error("{what} failed: {last}")]
+    ToolFailed { what: String, last: String },
+    #[error(
+        "restoring from {url} needs the CA of the cluster that made the backups (they are \
+         signed with a key derived from its key): copy its ca.crt and ca.key into {} and run \
+         again; nothing was changed",
+        certs_dir.display()
+    )]
+    NoCa { url: String, certs_dir: PathBuf, source: PkiError },
+    #[error("cannot restore from {url}; nothing was changed")]
+    Download { url: String, source: Box<S3Error> },
+    #[error(transparent)]
+    S3(Box<S3Error>),
+    #[error("data-dir {} has no parent directory", .0.display())]
+    NoParent(PathBuf),
+    #[error("cannot create {}", .0.display())]
+    CreateDir(PathBuf, #[source] io::Error),
+    #[error("cannot read bootstrap.restore-from {}", .0.display())]
+    SourceUnreadable(PathBuf, #[source] io::Error),
+    #[error(
+        "bootstrap.restore-from {} holds no *.db snapshot; copy a backup there, or remove \
+         restore-from to form an empty cluster",
+        .0.display()
+    )]
+    SourceEmpty(PathBuf),
+    #[error(
+        "restore-bump-revision is set but {0} of this release has no --bump-revision (etcd \
+         3.5.10 and later have it); set version to such a release, or set \
+         restore-bump-revision: 0; nothing was changed"
+    )]
+    NoBumpRevision(String),
+    #[error("cannot read snapshot {}", .0.display())]
+    Unreadable(PathBuf, #[source] io::Error),
+    #[error("snapshot {} is empty or not a file; nothing was changed", .0.display())]
+    NotAFile(PathBuf),
+    #[error("snapshot {} is corrupt or truncated; nothing was changed", .0.display())]
+    Corrupt(PathBuf, #[source] Box<SnapshotError>),
+    #[error("{} is not empty; refusing to overwrite it", .0.display())]
+    NotEmpty(PathBuf, #[source] io::Error),
+    #[error("cannot move the restored data to {}", .0.display())]
+    Commit(PathBuf, #[source] io::Error),
+}
+
+impl From<S3Error> for SnapshotError {
+    fn from(e: S3Error) -> Self {
+        SnapshotError::S3(Box::new(e))
+    }
+}
+
+type Result<T> = std::result::Result<T, SnapshotError>;
+
+/// The directory the data directory lives in (where staging and downloads go), created.
+fn data_parent(c: &Config) -> Result<&Path> {
+    let parent =
+        c.data_dir.parent().ok_or_else(|| SnapshotError::NoParent(c.data_dir.to_path_buf()))?;
+    std::fs::create_dir_all(parent).map_err(|e| SnapshotError::CreateDir(parent.into(), e))?;
+    Ok(parent)
+}
 
 /// `etcdutl snapshot <sub>` (or `ETCDCTL_API=3 etcdctl snapshot <sub>` for 3.4).
 fn snapshot_command(tools: &Path, sub: &str) -> (Command, String) {
@@ -25,11 +92,11 @@ fn snapshot_command(tools: &Path, sub: &str) -> (Command, String) {
 }
 
 fn run(mut cmd: Command, what: &str) -> Result<()> {
-    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
+    let out = cmd.output().map_err(|e| SnapshotError::Spawn(what.into(), e))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no error output");
-        bail!("{what} failed: {}", last.trim());
+        return Err(SnapshotError::ToolFailed { what: what.into(), last: last.trim().into() });
     }
     Ok(())
 }
@@ -52,30 +119,24 @@ pub async fn fetch_s3(c: &Config, snapshot: &Path) -> Result<Option<crate::s3::D
     // The backups are signed with a key derived from the cluster CA key: without it nothing
     // can be verified, and a new CA would not be the cluster's anyway.
     let pki = crate::member::PkiPaths::new(&c.certs_dir);
-    crate::pki::Ca::load_existing(&pki.ca_cert, &pki.ca_key).with_context(|| {
-        format!(
-            "restoring from {url} needs the CA of the cluster that made the backups (they are \
-             signed with a key derived from its key): copy its ca.crt and ca.key into {} and \
-             run again; nothing was changed",
-            c.certs_dir.display()
-        )
+    crate::pki::Ca::load_existing(&pki.ca_cert, &pki.ca_key).map_err(|source| {
+        SnapshotError::NoCa { url: url.to_string(), certs_dir: c.certs_dir.to_path_buf(), source }
     })?;
-    let key = crate::s3::BackupKey::from_ca_key_file(&pki.ca_key, "verify the backups")
-        .with_context(|| format!("cannot restore from {url}; nothing was changed"))?;
+    let key = crate::s3::BackupKey::from_ca_key_file(&pki.ca_key, "verify the backups").map_err(
+        |source| SnapshotError::Download { url: url.to_string(), source: Box::new(source) },
+    )?;
     let settings = crate::s3::Settings::new(
         c.backup_s3_endpoint.as_deref(),
         c.backup_s3_region.as_deref(),
         c.backup_s3_path_style,
         c.timeout(),
     )?;
-    let parent = c.data_dir.parent().context("data-dir has no parent directory")?;
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let parent = data_parent(c)?;
     let creds = crate::s3::credentials(&c.bootstrap.metadata).await?;
     let client = crate::s3::Client::new(&settings, &url.bucket, &creds)?;
-    let d = crate::s3::download_snapshot(&client, &url, parent, &key)
-        .await
-        .with_context(|| format!("cannot restore from {url}; nothing was changed"))?;
+    let d = crate::s3::download_snapshot(&client, &url, parent, &key).await.map_err(|source| {
+        SnapshotError::Download { url: url.to_string(), source: Box::new(source) }
+    })?;
     // download_snapshot logged each newer object it skipped, with the reason.
     info!(object = %d.source, skipped = d.skipped.len(), "restoring the snapshot");
     Ok(Some(d))
@@ -88,38 +149,32 @@ pub fn resolve_source(from: &crate::config::SnapshotSource) -> Result<std::path:
     if from.starts_with("s3://") || !path.is_dir() {
         return Ok(path.to_path_buf());
     }
-    let unreadable = || format!("cannot read bootstrap.restore-from {}", path.display());
+    let unreadable = |e| SnapshotError::SourceUnreadable(path.to_path_buf(), e);
     let mut newest: Option<(std::time::SystemTime, std::path::PathBuf)> = None;
-    for e in std::fs::read_dir(path).with_context(unreadable)? {
-        let e = e.with_context(unreadable)?;
-        let (p, meta) = (e.path(), e.metadata().with_context(unreadable)?);
+    for e in std::fs::read_dir(path).map_err(unreadable)? {
+        let e = e.map_err(unreadable)?;
+        let (p, meta) = (e.path(), e.metadata().map_err(unreadable)?);
         if meta.is_file() && p.extension().is_some_and(|x| x == "db") {
-            let t = meta.modified().with_context(unreadable)?;
+            let t = meta.modified().map_err(unreadable)?;
             if newest.as_ref().is_none_or(|(n, _)| t > *n) {
                 newest = Some((t, p));
             }
         }
     }
-    newest.map(|(_, p)| p).with_context(|| {
-        format!(
-            "bootstrap.restore-from {} holds no *.db snapshot; copy a backup there, or remove restore-from to form an empty cluster",
-            path.display()
-        )
-    })
+    newest.map(|(_, p)| p).ok_or_else(|| SnapshotError::SourceEmpty(path.to_path_buf()))
 }
 
 /// Refuses `restore-bump-revision` when the release's restore tool lacks --bump-revision
 /// (etcdctl of 3.4, etcdutl before 3.5.10): asked by its own help, not by a version table.
 fn require_bump_revision(tools: &Path) -> Result<()> {
     let (mut cmd, what) = snapshot_command(tools, "restore");
-    let out = cmd.arg("--help").output().with_context(|| format!("cannot run {what} --help"))?;
+    let out = cmd
+        .arg("--help")
+        .output()
+        .map_err(|e| SnapshotError::Spawn(format!("{what} --help"), e))?;
     let help = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
     if !help.contains("--bump-revision") || !help.contains("--mark-compacted") {
-        bail!(
-            "restore-bump-revision is set but {what} of this release has no --bump-revision \
-             (etcd 3.5.10 and later have it); set version to such a release, or set \
-             restore-bump-revision: 0; nothing was changed"
-        );
+        return Err(SnapshotError::NoBumpRevision(what));
     }
     Ok(())
 }
@@ -142,17 +197,18 @@ pub fn prepare(
     skip_hash_check: bool,
 ) -> Result<Restored> {
     let meta = std::fs::metadata(snapshot)
-        .with_context(|| format!("cannot read snapshot {}", snapshot.display()))?;
+        .map_err(|e| SnapshotError::Unreadable(snapshot.to_path_buf(), e))?;
     if !meta.is_file() || meta.len() == 0 {
-        bail!("snapshot {} is empty or not a file; nothing was changed", snapshot.display());
+        return Err(SnapshotError::NotAFile(snapshot.to_path_buf()));
     }
     if c.restore_bump_revision > 0 {
         require_bump_revision(tools)?;
     }
-    let parent = c.data_dir.parent().context("data-dir has no parent directory")?;
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let staging = tempfile::Builder::new().prefix(".etcdadm-restore-").tempdir_in(parent)?;
+    let parent = data_parent(c)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".etcdadm-restore-")
+        .tempdir_in(parent)
+        .map_err(|e| SnapshotError::CreateDir(parent.join(".etcdadm-restore-*"), e))?;
     let data = staging.path().join("data");
     let (mut cmd, what) = snapshot_command(tools, "restore");
     cmd.arg(snapshot)
@@ -167,9 +223,7 @@ pub fn prepare(
     if c.restore_bump_revision > 0 {
         cmd.arg(format!("--bump-revision={}", c.restore_bump_revision)).arg("--mark-compacted");
     }
-    run(cmd, &what).with_context(|| {
-        format!("snapshot {} is corrupt or truncated; nothing was changed", snapshot.display())
-    })?;
+    run(cmd, &what).map_err(|e| SnapshotError::Corrupt(snapshot.to_path_buf(), Box::new(e)))?;
     Ok(Restored { _staging: staging, data })
 }
 
@@ -177,13 +231,12 @@ impl Restored {
     /// Moves the restored data to the data directory, which must be absent or empty.
     pub fn commit(self, data_dir: &Path) -> Result<()> {
         if data_dir.exists() {
-            std::fs::remove_dir(data_dir).with_context(|| {
-                format!("{} is not empty; refusing to overwrite it", data_dir.display())
-            })?;
+            std::fs::remove_dir(data_dir)
+                .map_err(|e| SnapshotError::NotEmpty(data_dir.to_path_buf(), e))?;
         }
-        crate::fsutil::create_dir_with_mode(&self.data, 0o700)?;
-        std::fs::rename(&self.data, data_dir)
-            .with_context(|| format!("cannot move the restored data to {}", data_dir.display()))?;
+        let commit = |e| SnapshotError::Commit(data_dir.to_path_buf(), e);
+        crate::fsutil::create_dir_with_mode(&self.data, 0o700).map_err(commit)?;
+        std::fs::rename(&self.data, data_dir).map_err(commit)?;
         info!(data_dir = %data_dir.display(), "restored snapshot");
         Ok(())
     }

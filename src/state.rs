@@ -5,9 +5,26 @@
 use crate::config::Config;
 use crate::fsutil::{write_atomic, MODE_PRIVATE};
 use crate::member::LocalMember;
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why the state file could not be read, written or used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read {}", .0.display())]
+    Read(PathBuf, #[source] std::io::Error),
+    #[error(
+        "{} is not a valid etcdadm state file; move it away only if no member is installed here",
+        .0.display()
+    )]
+    Invalid(PathBuf, #[source] serde_json::Error),
+    #[error("cannot write {}", .0.display())]
+    Write(PathBuf, #[source] std::io::Error),
+    #[error("{} does not describe a usable member: {}", .0.display(), .1)]
+    Unusable(PathBuf, String),
+}
+
+type Result<T> = std::result::Result<T, StateError>;
 
 /// How far setting up the member got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,30 +102,25 @@ impl State {
             || Err("no member name recorded".into()),
             || Err("no advertise address recorded".into()),
         )
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{} does not describe a usable member: {e}",
-                self.config.state_file.display()
-            )
-        })
+        .map_err(|e| StateError::Unusable(self.config.state_file.to_path_buf(), e))
     }
 
     pub fn load(path: &Path) -> Result<Option<State>> {
         match std::fs::read_to_string(path) {
             Ok(text) => serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a valid etcdadm state file; move it away only if no member is installed here", path.display()))
+                .map_err(|e| StateError::Invalid(path.to_path_buf(), e))
                 .map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(e) => Err(StateError::Read(path.to_path_buf(), e)),
         }
     }
 
     pub fn save(&self) -> Result<()> {
         let path = &self.config.state_file;
-        let mut text = serde_json::to_string_pretty(self)?;
+        let mut text = serde_json::to_string_pretty(self).expect("the state serializes");
         text.push('\n');
         write_atomic(path, text.as_bytes(), MODE_PRIVATE)
-            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(|e| StateError::Write(path.to_path_buf(), e))
     }
 }
 

@@ -30,8 +30,9 @@ pub fn write_bytes(bytes: &[u8]) -> Result<(), StdoutError> {
 }
 
 /// Whether `e` (or anything in its chain) is a write to a closed standard output.
-pub fn is_closed(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<StdoutError>().is_some_and(StdoutError::is_closed))
+pub fn is_closed(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |c| c.source())
+        .any(|c| c.downcast_ref::<StdoutError>().is_some_and(StdoutError::is_closed))
 }
 
 /// `println!` that returns `Result<(), StdoutError>` instead of panicking.
@@ -60,10 +61,13 @@ mod tests {
     #[test]
     fn only_a_broken_pipe_on_stdout_counts_as_closed() {
         let pipe = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
-        let closed = anyhow::Error::new(StdoutError(pipe())).context("printing the table");
-        assert!(is_closed(&closed));
-        assert!(!is_closed(&anyhow::Error::new(pipe())), "an EPIPE on a socket is a real error");
+        /// An operation's error caused by the closed stdout.
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot print the table")]
+        struct Printing(#[source] StdoutError);
+        assert!(is_closed(&Printing(StdoutError(pipe()))), "a closed stdout below another error");
+        assert!(!is_closed(&pipe()), "an EPIPE on a socket is a real error");
         let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
-        assert!(!is_closed(&anyhow::Error::new(StdoutError(full))));
+        assert!(!is_closed(&StdoutError(full)));
     }
 }

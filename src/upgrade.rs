@@ -6,19 +6,174 @@
 //! cluster is healthy. On failure the previous binaries are swapped back, etcd restarted and
 //! waited for, and the command fails saying what failed and that it rolled back.
 
-use crate::backup;
-use crate::cluster::{Cluster, TlsFiles};
+use crate::backup::{self, BackupError};
+use crate::cluster::{Cluster, ClusterError, TlsFiles};
 use crate::config::{Config, EtcdVersion, InitSystem, Sha256Hex};
 use crate::member::LocalMember;
-use crate::phases;
-use crate::release::{binary_version, known_bad, swap, version};
-use crate::service::Systemctl;
-use crate::state::{Progress, State};
-use anyhow::{bail, Context, Result};
+use crate::membership::MembershipError;
+use crate::phases::{self, PhaseError};
+use crate::release::known_bad::KnownBadError;
+use crate::release::version::StepError;
+use crate::release::{binary_version, known_bad, swap, version, ReleaseError, VersionError};
+use crate::service::{Systemctl, SystemctlError};
+use crate::state::{Progress, State, StateError};
+use crate::stdout::StdoutError;
 use semver::Version;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
+
+/// Why an upgrade did not happen or failed. Up to the swap, each says "nothing was changed";
+/// after it, what was rolled back and where the kept binaries and the snapshot are.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error(transparent)]
+    Step(Box<StepError>),
+    #[error(transparent)]
+    KnownBad(#[from] KnownBadError),
+    #[error(transparent)]
+    Membership(Box<MembershipError>),
+    #[error(transparent)]
+    Phase(#[from] PhaseError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    #[error(
+        "etcdadm upgrade needs --version: the etcd version to move this member to (e.g. \
+         --version 3.5.30)"
+    )]
+    NoVersion,
+    #[error(
+        "no member set up by etcdadm on this machine ({} does not exist); nothing to upgrade",
+        .0.display()
+    )]
+    NoMember(PathBuf),
+    #[error(
+        "member {name} is not completely set up (phase {progress} in {}); finish it with \
+         `etcdadm {origin}` before upgrading",
+        state_file.display()
+    )]
+    Unfinished { name: String, progress: &'static str, state_file: PathBuf, origin: &'static str },
+    #[error(
+        "member {name} runs as a kubelet static pod ({}); etcdadm upgrade swaps the binaries \
+         of a systemd unit. Change the image tag in the manifest instead",
+        manifest.display()
+    )]
+    Kubelet { name: String, manifest: PathBuf },
+    #[error("preflight: cannot read the cluster's member list; nothing was changed")]
+    Survey(#[source] ClusterError),
+    #[error(
+        "preflight: {0}; upgrade one member at a time, while every member is started and \
+         healthy (`etcdadm status`); nothing was changed"
+    )]
+    Unhealthy(String),
+    #[error("{0}")]
+    LocalVersion(String),
+    #[error("cannot upgrade member {member} to etcd {target}; nothing was changed")]
+    Refused { member: String, target: Version, source: Box<StepError> },
+    #[error("cannot get etcd {target}; nothing was changed")]
+    Fetch { target: Version, source: ReleaseError },
+    #[error("cannot snapshot the member before the upgrade; nothing was changed")]
+    Snapshot(#[source] BackupError),
+    #[error("cannot keep a copy of the running etcd {old} for a rollback; it was not touched")]
+    KeepRunning { old: String, source: ReleaseError },
+    #[error(
+        "the member runs etcd {old} but {}/etcd is {live} and no copy of {old} is kept in {}; \
+         nothing was changed. Reinstall {old} (`etcdadm init phase install --version {old}` \
+         with the member's other settings) first",
+        install_dir.display(),
+        kept_dir.display()
+    )]
+    NoKeptCopy { old: String, live: String, install_dir: PathBuf, kept_dir: PathBuf },
+    #[error("cannot stage the binaries of etcd {new}; the running etcd {old} was not touched")]
+    Stage { new: String, old: String, source: ReleaseError },
+    #[error(
+        "member {member} runs etcd {target}, but {}/etcd is {installed}; restart etcd \
+         (`systemctl restart {unit}`) or install {target} by hand before running upgrade again",
+        install_dir.display()
+    )]
+    InstalledDiffers {
+        member: String,
+        target: String,
+        install_dir: PathBuf,
+        installed: String,
+        unit: String,
+    },
+    #[error("etcd {version} did not start (see `journalctl -u {unit}`)")]
+    NotStarted { version: String, unit: String, source: SystemctlError },
+    #[error(
+        "after the restart with etcd {version}, the member and the cluster were not healthy \
+         within {seconds}s: {problem} ({state})"
+    )]
+    NotHealthy { version: String, seconds: u64, problem: String, state: String },
+    #[error(
+        "upgrade of member {member} to etcd {new} failed; rolled back to etcd {old}, which runs \
+         and is healthy (snapshot taken before: {})",
+        snapshot.display()
+    )]
+    RolledBack {
+        member: String,
+        new: String,
+        old: String,
+        snapshot: PathBuf,
+        source: Box<UpgradeError>,
+    },
+    #[error(
+        "upgrade of member {} to etcd {} failed, and so did the rollback to etcd {} ({}). The \
+         binaries of {} are in {}, the snapshot taken before is {}; see `journalctl -u {}`",
+        .left.member,
+        .left.new,
+        .left.old,
+        .left.rollback,
+        .left.old,
+        .left.kept_dir.display(),
+        .left.snapshot.display(),
+        .left.unit
+    )]
+    RollbackFailed { left: Box<FailedRollback>, source: Box<UpgradeError> },
+}
+
+impl From<StepError> for UpgradeError {
+    fn from(e: StepError) -> Self {
+        UpgradeError::Step(Box::new(e))
+    }
+}
+
+impl From<MembershipError> for UpgradeError {
+    fn from(e: MembershipError) -> Self {
+        UpgradeError::Membership(Box::new(e))
+    }
+}
+
+type Result<T> = std::result::Result<T, UpgradeError>;
+
+/// What a failed rollback left: the member, the versions, why the rollback failed, and
+/// where the previous binaries and the snapshot are.
+#[derive(Debug)]
+pub struct FailedRollback {
+    pub member: String,
+    pub new: String,
+    pub old: String,
+    pub rollback: String,
+    pub kept_dir: PathBuf,
+    pub snapshot: PathBuf,
+    pub unit: String,
+}
+
+/// Why the operator's side stopped the upgrade (`Hooks`): it was declined or could not be
+/// asked, before anything changed; or its output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{0}")]
+    Declined(String),
+    #[error("cannot print the upgrade's progress")]
+    Output(#[from] StdoutError),
+}
 
 /// What `upgrade` was asked for besides the configuration.
 pub struct Request {
@@ -31,8 +186,8 @@ pub struct Request {
 /// Where the upgrade meets its user: asked once, after the preflight and the download,
 /// before anything changes (an error cancels); told what it kept on the way.
 pub struct Hooks<'a> {
-    pub confirm: &'a dyn Fn(&str) -> Result<()>,
-    pub say: &'a dyn Fn(&str) -> Result<()>,
+    pub confirm: &'a dyn Fn(&str) -> std::result::Result<(), HookError>,
+    pub say: &'a dyn Fn(&str) -> std::result::Result<(), HookError>,
 }
 
 /// How an upgrade ended well.
@@ -44,49 +199,37 @@ pub enum Outcome {
 }
 
 pub async fn run(requested: Config, req: Request, hooks: Hooks<'_>) -> Result<Outcome> {
-    let target_text = req
-        .version
-        .context("etcdadm upgrade needs --version: the etcd version to move this member to (e.g. --version 3.5.30)")?;
+    let target_text = req.version.ok_or(UpgradeError::NoVersion)?;
     let target = version::parse("--version", &target_text)?;
     known_bad::check(&target_text, "--version", requested.allow_known_bad_release)?;
-    let mut state = State::load(&requested.state_file)?.with_context(|| {
-        format!(
-            "no member set up by etcdadm on this machine ({} does not exist); nothing to upgrade",
-            requested.state_file.display()
-        )
-    })?;
+    let mut state = State::load(&requested.state_file)?
+        .ok_or_else(|| UpgradeError::NoMember(requested.state_file.to_path_buf()))?;
     let name = state.config.name.as_deref().unwrap_or_default().to_string();
     if state.progress != Progress::Member {
-        bail!(
-            "member {name} is not completely set up (phase {} in {}); finish it with `etcdadm {}` before upgrading",
-            state.progress.as_str(),
-            requested.state_file.display(),
-            state.origin.as_str()
-        );
+        return Err(UpgradeError::Unfinished {
+            name,
+            progress: state.progress.as_str(),
+            state_file: requested.state_file.to_path_buf(),
+            origin: state.origin.as_str(),
+        });
     }
     if state.config.init_system == InitSystem::Kubelet {
-        bail!(
-            "member {name} runs as a kubelet static pod ({}); etcdadm upgrade swaps the binaries of a systemd unit. Change the image tag in the manifest instead",
-            state.config.pod_manifest().display()
-        );
+        return Err(UpgradeError::Kubelet { name, manifest: state.config.pod_manifest() });
     }
     let m = state.member()?;
     let c = upgrade_config(&state.config, &requested, &target_text, req.release_sha256);
     let tls = crate::cluster::TlsFiles::client(&m.pki);
 
     // Preflight: nothing changes unless every member is healthy and the step is supported.
-    let survey = Survey::take(&m, &tls)
-        .await
-        .context("preflight: cannot read the cluster's member list; nothing was changed")?;
-    if let Err(e) = survey.require_healthy() {
-        bail!("preflight: {e:#}; upgrade one member at a time, while every member is started and healthy (`etcdadm status`); nothing was changed");
-    }
-    let current = survey.local_version()?;
-    let step = version::plan(&current, &target, &survey.versions()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot upgrade member {} to etcd {target}: {e}; nothing was changed",
-            m.name
-        )
+    let survey = Survey::take(&m, &tls).await.map_err(UpgradeError::Survey)?;
+    survey.require_healthy().map_err(UpgradeError::Unhealthy)?;
+    let current = survey.local_version().map_err(UpgradeError::LocalVersion)?;
+    let step = version::plan(&current, &target, &survey.versions()).map_err(|source| {
+        UpgradeError::Refused {
+            member: m.name.clone(),
+            target: target.clone(),
+            source: Box::new(source),
+        }
     })?;
     if step == version::Step::Current {
         return already_current(&mut state, &c, &target);
@@ -99,21 +242,21 @@ pub async fn run(requested: Config, req: Request, hooks: Hooks<'_>) -> Result<Ou
     let release = crate::release::Release::from_config(&c)
         .unpack_verified()
         .await
-        .with_context(|| format!("cannot get etcd {target}; nothing was changed"))?;
+        .map_err(|source| UpgradeError::Fetch { target: target.clone(), source })?;
     (hooks.confirm)(&format!(
         "upgrading member {} from etcd {current} to {target} (etcd restarts on this machine)",
         m.name
     ))?;
 
-    let snap = backup::take(&state.config, &m, None, None)
-        .await
-        .context("cannot snapshot the member before the upgrade; nothing was changed")?;
+    let snap = backup::take(&state.config, &m, None, None).await.map_err(UpgradeError::Snapshot)?;
     (hooks.say)(&format!("snapshot of member {} before the upgrade: {}", m.name, snap.display()))?;
 
     let (old, new) = (current.to_string(), target.to_string());
     keep_running_binaries(&c.install_dir, &old)?;
-    swap::keep(release.dir(), &c.install_dir, &new).with_context(|| {
-        format!("cannot stage the binaries of etcd {new}; the running etcd {old} was not touched")
+    swap::keep(release.dir(), &c.install_dir, &new).map_err(|source| UpgradeError::Stage {
+        new: new.clone(),
+        old: old.clone(),
+        source,
     })?;
 
     // The restart (or the migration's stop) should not cost the cluster an election.
@@ -123,21 +266,23 @@ pub async fn run(requested: Config, req: Request, hooks: Hooks<'_>) -> Result<Ou
         phases::migrate_units(&c, &m)?;
     }
     if let Err(e) = switch_and_wait(&c, &m, &tls, &new).await {
-        warn!(error = %format!("{e:#}"), to = %old, "upgrade failed; rolling back");
-        return match switch_and_wait(&c, &m, &tls, &old).await {
-            Ok(()) => Err(e.context(format!(
-                "upgrade of member {} to etcd {new} failed; rolled back to etcd {old}, which runs and is healthy (snapshot taken before: {})",
-                m.name,
-                snap.display()
-            ))),
-            Err(rb) => Err(e.context(format!(
-                "upgrade of member {} to etcd {new} failed, and so did the rollback to etcd {old} ({rb:#}). The binaries of {old} are in {}, the snapshot taken before is {}; see `journalctl -u {}`",
-                m.name,
-                swap::versioned_dir(&c.install_dir, &old).display(),
-                snap.display(),
-                c.unit_name()
-            ))),
-        };
+        warn!(error = %crate::error_chain::error_chain(&e), to = %old, "upgrade failed; rolling back");
+        let (member, source) = (m.name.clone(), Box::new(e));
+        return Err(match switch_and_wait(&c, &m, &tls, &old).await {
+            Ok(()) => UpgradeError::RolledBack { member, new, old, snapshot: snap, source },
+            Err(rb) => UpgradeError::RollbackFailed {
+                left: Box::new(FailedRollback {
+                    member,
+                    rollback: crate::error_chain::error_chain(&rb),
+                    kept_dir: swap::versioned_dir(&c.install_dir, &old),
+                    new,
+                    old,
+                    snapshot: snap,
+                    unit: c.unit_name(),
+                }),
+                source,
+            },
+        });
     }
 
     state.config.version = target_text.clone();
@@ -189,16 +334,17 @@ fn upgrade_config(
 fn already_current(state: &mut State, c: &Config, target: &Version) -> Result<Outcome> {
     let installed = binary_version(&c.install_dir)?;
     if installed != target.to_string() {
-        bail!(
-            "member {} runs etcd {target}, but {}/etcd is {installed}; restart etcd (`systemctl restart {}`) or install {target} by hand before running upgrade again",
-            state.config.name.as_deref().unwrap_or("?"),
-            c.install_dir.display(),
-            c.unit_name()
-        );
+        return Err(UpgradeError::InstalledDiffers {
+            member: state.config.name.as_deref().unwrap_or("?").to_string(),
+            target: target.to_string(),
+            install_dir: c.install_dir.to_path_buf(),
+            installed,
+            unit: c.unit_name(),
+        });
     }
     if state.config.version != *target.to_string() {
         state.config.version =
-            target.to_string().parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            target.to_string().parse().expect("a semver version is an etcd version");
         state.save()?;
         info!(file = %state.config.state_file.display(), version = %target, "recorded the version");
     }
@@ -215,18 +361,20 @@ fn keep_running_binaries(install_dir: &Path, old: &str) -> Result<()> {
     match binary_version(install_dir) {
         Ok(v) if v == old => {
             swap::keep(install_dir, install_dir, old)
-                .with_context(|| format!("cannot keep a copy of the running etcd {old} for a rollback; it was not touched"))?;
+                .map_err(|source| UpgradeError::KeepRunning { old: old.into(), source })?;
         }
         live if swap::is_kept(install_dir, old) => {
             let live = live.unwrap_or_else(|e| e.chain());
             info!(%live, kept = %swap::versioned_dir(install_dir, old).display(), "the live binaries are not the running etcd's; using the copy kept by an earlier run");
         }
-        live => bail!(
-            "the member runs etcd {old} but {}/etcd is {} and no copy of {old} is kept in {}; nothing was changed. Reinstall {old} (`etcdadm init phase install --version {old}` with the member's other settings) first",
-            install_dir.display(),
-            live.unwrap_or_else(|e| e.chain()),
-            swap::versioned_dir(install_dir, old).display()
-        ),
+        live => {
+            return Err(UpgradeError::NoKeptCopy {
+                old: old.into(),
+                live: live.unwrap_or_else(|e| e.chain()),
+                install_dir: install_dir.to_path_buf(),
+                kept_dir: swap::versioned_dir(install_dir, old),
+            })
+        }
     }
     Ok(())
 }
@@ -240,30 +388,33 @@ async fn switch_and_wait(c: &Config, m: &LocalMember, tls: &TlsFiles, version: &
         warn!(error = %e, "cannot reset the unit's failed state");
     }
     info!(%unit, %version, "restarting etcd");
-    Systemctl::restart_wait(&unit, c.timeout())
-        .await
-        .with_context(|| format!("etcd {version} did not start (see `journalctl -u {unit}`)"))?;
+    Systemctl::restart_wait(&unit, c.timeout()).await.map_err(|source| {
+        UpgradeError::NotStarted { version: version.into(), unit: unit.clone(), source }
+    })?;
     let deadline = Instant::now() + c.timeout();
     loop {
         let problem = match Survey::take(m, tls).await {
             Ok(s) => match (s.require_healthy(), s.local_version()) {
                 (Ok(()), Ok(v)) if v.to_string() == version => return Ok(()),
                 (Ok(()), Ok(v)) => format!("member {} reports etcd {v}", m.name),
-                (Err(e), _) | (_, Err(e)) => format!("{e:#}"),
+                (Err(e), _) | (_, Err(e)) => e,
             },
-            Err(e) => format!("{e:#}"),
+            Err(e) => crate::error_chain::error_chain(&e),
         };
         if Instant::now() >= deadline {
-            bail!(
-                "after the restart with etcd {version}, the member and the cluster were not healthy within {}s: {problem} ({})",
-                c.timeout_seconds,
-                phases::service_state(c)
-            );
+            return Err(UpgradeError::NotHealthy {
+                version: version.into(),
+                seconds: c.timeout_seconds,
+                problem,
+                state: phases::service_state(c),
+            });
         }
         info!(%problem, "waiting for the member and the cluster to be healthy");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+const NOT_LISTED: &str = "this machine's member is not in the cluster's member list";
 
 /// Every member as seen from this machine: started, a voter, healthy, and its version.
 struct Survey {
@@ -275,11 +426,11 @@ struct Seen {
     endpoint: String,
     is_local: bool,
     /// The version it reports, or why it could not be read or is not healthy.
-    health: Result<Version, String>,
+    health: std::result::Result<Version, String>,
 }
 
 impl Survey {
-    async fn take(m: &LocalMember, tls: &TlsFiles) -> Result<Survey> {
+    async fn take(m: &LocalMember, tls: &TlsFiles) -> std::result::Result<Survey, ClusterError> {
         let local = Cluster::connect(&m.local_endpoint, tls).await?;
         let list = local.members().await?;
         let mut members = Vec::new();
@@ -304,7 +455,9 @@ impl Survey {
         Ok(Survey { members })
     }
 
-    fn require_healthy(&self) -> Result<()> {
+    /// Every member started, a voter and healthy, this machine's among them; else what is
+    /// not.
+    fn require_healthy(&self) -> std::result::Result<(), String> {
         let problems: Vec<String> = self
             .members
             .iter()
@@ -313,19 +466,22 @@ impl Survey {
             })
             .collect();
         if !problems.is_empty() {
-            bail!("the cluster is not healthy: {}", problems.join("; "));
+            return Err(format!("the cluster is not healthy: {}", problems.join("; ")));
         }
         if !self.members.iter().any(|s| s.is_local) {
-            bail!("this machine's member is not in the cluster's member list");
+            return Err(NOT_LISTED.into());
         }
         Ok(())
     }
 
-    fn local_version(&self) -> Result<Version> {
+    /// The version this machine's member runs, else why it cannot be read.
+    fn local_version(&self) -> std::result::Result<Version, String> {
         match self.members.iter().find(|s| s.is_local) {
             Some(Seen { health: Ok(v), .. }) => Ok(v.clone()),
-            Some(Seen { health: Err(e), name, .. }) => bail!("member {name} (this machine) {e}"),
-            None => bail!("this machine's member is not in the cluster's member list"),
+            Some(Seen { health: Err(e), name, .. }) => {
+                Err(format!("member {name} (this machine) {e}"))
+            }
+            None => Err(NOT_LISTED.into()),
         }
     }
 
@@ -338,7 +494,7 @@ impl Survey {
 }
 
 /// Health (a leader, a linearizable read) and version of one member, through its own endpoint.
-async fn probe(endpoint: &str, tls: &TlsFiles, name: &str) -> Result<Version, String> {
+async fn probe(endpoint: &str, tls: &TlsFiles, name: &str) -> std::result::Result<Version, String> {
     let cl =
         Cluster::connect(endpoint, tls).await.map_err(|e| format!("cannot be reached: {e}"))?;
     cl.check_health().await.map_err(|e| format!("is not healthy: {e}"))?;

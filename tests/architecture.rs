@@ -310,3 +310,23 @@ fn commands_reach_etcd_machinery_only_through_an_operation() {
     }
     assert!(found.is_empty(), "commands/ must call an operation instead: {found:#?}");
 }
+
+#[test]
+fn only_the_edges_use_anyhow_and_library_code_returns_typed_errors() {
+    // Library code returns its own error types (thiserror), whose causes stay reachable
+    // through `source()`; `anyhow` with context is for the edges only: the binary, the verbs
+    // and the first-boot agent, which turn errors into messages and exit codes.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let edges = [src.join("main.rs"), src.join("commands"), src.join("bootstrap")];
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !edges.iter().any(|e| f.starts_with(e)))
+        .filter(|f| {
+            code_only(&std::fs::read_to_string(f).expect("read a source file")).contains("anyhow")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "library code uses anyhow: {offenders:#?}");
+}

@@ -3,11 +3,13 @@
 
 use crate::config::Config;
 use crate::outln;
-use crate::upgrade::{self, Hooks, Outcome, Request};
+use crate::upgrade::{self, HookError, Hooks, Outcome, Request};
 use anyhow::Result;
 
 pub async fn run(requested: Config, req: Request, yes: bool) -> Result<()> {
-    let confirm = |action: &str| super::confirm(yes, action);
+    let confirm = |action: &str| {
+        super::confirm(yes, action).map_err(|e| HookError::Declined(format!("{e:#}")))
+    };
     let say = |line: &str| Ok(outln!("{line}")?);
     match upgrade::run(requested, req, Hooks { confirm: &confirm, say: &say }).await? {
         Outcome::Current { member, version } => outln!(

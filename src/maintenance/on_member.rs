@@ -4,12 +4,32 @@
 
 use super::alarm::{self, Alarm};
 use super::defrag::{self, Action, Report, Request, Rule, Scope};
+use crate::cluster::ClusterError;
 use crate::cluster::{format_id, Cluster, TlsFiles};
 use crate::config::Config;
 use crate::membership::quorum::find_me;
 use crate::metrics::timers;
 use crate::state::State;
-use anyhow::{bail, Context, Result};
+use crate::state::StateError;
+
+/// Why maintenance from this machine's member could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum OnMemberError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Defrag(#[from] super::defrag::DefragError),
+    #[error(transparent)]
+    Alarm(#[from] super::alarm::AlarmError),
+    #[error("{0} is not in its cluster's member list; nothing was changed")]
+    NotAMember(String),
+    #[error("cannot reach the local member; is etcd running?")]
+    LocalDown(#[source] ClusterError),
+}
+
+type Result<T> = std::result::Result<T, OnMemberError>;
 use std::time::{Duration, SystemTime};
 
 /// A defragmentation run from this machine (the whole cluster, or with `this_member` only
@@ -71,7 +91,7 @@ async fn run(
     let (local, tls) = connect_local(state, Some(timeout)).await?;
     let members = local.members().await?;
     let Some(me) = find_me(&members, &m, state) else {
-        bail!("{} is not in its cluster's member list; nothing was changed", m.name);
+        return Err(OnMemberError::NotAMember(m.name));
     };
     // The rule and timeout from this invocation's configuration (file and flags).
     let req = Request {
@@ -97,7 +117,7 @@ async fn connect_local(state: &State, timeout: Option<Duration>) -> Result<(Clus
         Some(t) => Cluster::connect_for(&m.local_endpoint, &tls, t).await,
         None => Cluster::connect_any(local, &tls).await,
     }
-    .context("cannot reach the local member; is etcd running?")?;
+    .map_err(OnMemberError::LocalDown)?;
     Ok((cl, tls))
 }
 

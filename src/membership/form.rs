@@ -2,7 +2,8 @@
 //! member of a new cluster, optionally restored from a snapshot. The init phases
 //! (cli::InitPhase) run in table order; `init phase X` runs X after its prerequisites.
 
-use super::existing::{check_existing, Existing};
+use super::error::{MembershipError, Result};
+use super::existing::{check_existing, has_data, vanished, Existing};
 use super::phase_table::{plan, PhaseTable};
 use crate::cli::InitPhase;
 use crate::config::Config;
@@ -13,7 +14,6 @@ use crate::release::Unpacked;
 use crate::service::ClusterBootstrap;
 use crate::snapshot::Restored;
 use crate::state::{Origin, Progress, State};
-use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use tracing::info;
 
@@ -46,20 +46,20 @@ pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -
         false,
         "the initial cluster",
     )?;
-    new.token
-        .parse::<crate::config::ClusterToken>()
-        .map_err(|e| anyhow::anyhow!("the initial cluster token: {e}; nothing was written"))?;
+    new.token.parse::<crate::config::ClusterToken>().map_err(|e| {
+        MembershipError::Refused(format!("the initial cluster token: {e}; nothing was written"))
+    })?;
     let state = match check_existing(c, m, Origin::Init).await? {
         // A member set up by an earlier version moves to the etcd user here.
         Existing::HealthyMember if req.phase.is_none() => return Ok(!phases::migrate(c, m).await?),
-        Existing::HealthyMember => State::load(&c.state_file)?.context("state file vanished")?,
+        Existing::HealthyMember => State::load(&c.state_file)?.ok_or_else(vanished(c))?,
         Existing::Resume(state) | Existing::TakeOver(state) => state,
         Existing::Fresh => {
-            if crate::fsutil::dir_has_entries(&c.data_dir)? {
-                bail!(
+            if has_data(c)? {
+                return Err(MembershipError::Refused(format!(
                     "{} already holds data that etcdadm did not create; move it away (never deleted by etcdadm) or, to start from it, take a snapshot and use `init --snapshot`",
                     c.data_dir.display()
-                );
+                )));
             }
             State::new(Origin::Init, c, m)
         }
@@ -68,7 +68,11 @@ pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -
     let mut run = InitRun { c, m, new, req, state, release: None, restored: None };
     for p in plan(req.phase) {
         info!(phase = %p.name(), "init phase");
-        run.phase(p).await.with_context(|| format!("init phase {}", p.name()))?;
+        run.phase(p).await.map_err(|e| MembershipError::InPhase {
+            command: "init",
+            phase: p.name(),
+            source: Box::new(e),
+        })?;
     }
     Ok(false)
 }

@@ -3,7 +3,8 @@
 //! repair; they never add a second member for this machine. The join phases (cli::JoinPhase)
 //! run in table order; `join phase X` runs X after its prerequisites.
 
-use super::existing::{check_existing, Existing};
+use super::error::{MembershipError, Result};
+use super::existing::{check_existing, has_data, vanished, Existing};
 use super::phase_table::{plan, PhaseTable};
 use super::promote::promote_when_caught_up;
 use crate::cli::JoinPhase;
@@ -15,7 +16,6 @@ use crate::phases;
 use crate::pki::Ca;
 use crate::service::{ClusterBootstrap, Systemctl};
 use crate::state::{Origin, Progress, State};
-use anyhow::{bail, Context, Result};
 use std::time::Duration;
 use tracing::info;
 
@@ -48,18 +48,18 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
             }
             return Ok(None);
         }
-        Existing::HealthyMember => State::load(&c.state_file)?.context("state file vanished")?,
+        Existing::HealthyMember => State::load(&c.state_file)?.ok_or_else(vanished(c))?,
         Existing::Resume(state) => state,
         Existing::TakeOver(state) => {
             taken_over = true;
             state
         }
         Existing::Fresh => {
-            if crate::fsutil::dir_has_entries(&c.data_dir)? {
-                bail!(
+            if has_data(c)? {
+                return Err(MembershipError::Refused(format!(
                     "{} already holds etcd data but this machine is not a member set up by etcdadm; move it away (etcdadm never deletes it) and run join again",
                     c.data_dir.display()
-                );
+                )));
             }
             fresh = true;
             State::new(Origin::Join, c, m)
@@ -72,7 +72,11 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
     let mut run = JoinRun { c, m, req, state, taken_over, cluster: None, member: None };
     for p in plan(req.phase) {
         info!(phase = %p.name(), "join phase");
-        run.phase(p).await.with_context(|| format!("join phase {}", p.name()))?;
+        run.phase(p).await.map_err(|e| MembershipError::InPhase {
+            command: "join",
+            phase: p.name(),
+            source: Box::new(e),
+        })?;
     }
     Ok(run.member.map(|(id, _)| id))
 }
@@ -84,7 +88,10 @@ async fn preflight(c: &Config, m: &LocalMember, req: &Request) -> Result<()> {
     if req.endpoints.is_empty() {
         return Ok(());
     }
-    let tmp = tempfile::tempdir()?;
+    let tmp = tempfile::tempdir().map_err(crate::fsutil::on_file(
+        "cannot create a temporary directory in",
+        std::env::temp_dir(),
+    ))?;
     let (spec, _, _) = crate::pki::client_cert(m);
     let (cert, key) = (tmp.path().join("client.crt"), tmp.path().join("client.key"));
     ca.ensure_cert(&spec, &cert, &key, crate::pki::Lifetime::of(c))?;
@@ -94,8 +101,15 @@ async fn preflight(c: &Config, m: &LocalMember, req: &Request) -> Result<()> {
         Cluster::connect_any(&req.endpoints, &tls)
     })
     .await
-    .with_context(|| format!("cannot reach the cluster at {}", req.endpoints.join(", ")))?;
+    .map_err(|source| MembershipError::Unreachable { endpoints: req.endpoints.clone(), source })?;
     Ok(())
+}
+
+/// A phase after membership ran without it (`join phase X` runs its prerequisites first).
+fn no_membership() -> MembershipError {
+    MembershipError::Refused(
+        "the membership phase did not run before this one; run `etcdadm join` again".into(),
+    )
 }
 
 struct JoinRun<'a> {
@@ -143,7 +157,7 @@ impl JoinRun<'_> {
             }
             JoinPhase::Membership => self.membership().await?,
             JoinPhase::Configure => {
-                let (id, members) = self.member.as_ref().context("membership did not run")?;
+                let (id, members) = self.member.as_ref().ok_or_else(no_membership)?;
                 let b = ClusterBootstrap {
                     initial_cluster: initial_cluster(members, *id, m),
                     state: "existing",
@@ -154,8 +168,8 @@ impl JoinRun<'_> {
             JoinPhase::Start => phases::start(c)?,
             JoinPhase::Etcdctl => phases::etcdctl(c, m)?,
             JoinPhase::Health => {
-                let (id, members) = self.member.clone().context("membership did not run")?;
-                let cl = self.cluster.as_ref().context("membership did not run")?;
+                let (id, members) = self.member.clone().ok_or_else(no_membership)?;
+                let cl = self.cluster.as_ref().ok_or_else(no_membership)?;
                 if members.iter().any(|x| x.id == id && x.is_learner) {
                     promote_when_caught_up(cl, id, self.deadline()).await?;
                 }
@@ -178,14 +192,14 @@ impl JoinRun<'_> {
         let (c, m) = (self.c, self.m);
         let endpoints = &self.req.endpoints;
         if endpoints.is_empty() {
-            bail!("membership needs the client URL of a member: `etcdadm join phase membership https://10.0.0.1:2379`");
+            return Err(MembershipError::Refused("membership needs the client URL of a member: `etcdadm join phase membership https://10.0.0.1:2379`".into()));
         }
         let tls = crate::cluster::TlsFiles::client(&m.pki);
         let cl = until_deadline("connecting to the cluster", self.deadline(), || {
             Cluster::connect_any(endpoints, &tls)
         })
         .await
-        .with_context(|| format!("cannot reach the cluster at {}", endpoints.join(", ")))?;
+        .map_err(|source| MembershipError::Unreachable { endpoints: endpoints.clone(), source })?;
         info!(endpoint = %cl.endpoint, "connected to the cluster");
         let members = cl.members().await?;
         crate::member::check_members(
@@ -194,26 +208,26 @@ impl JoinRun<'_> {
             &format!("the member list of the cluster at {}", cl.endpoint),
         )?;
         let (id, members) = match members.iter().find(|x| x.peer_urls.contains(&m.peer_url)) {
-            Some(me) if me.started() && !crate::fsutil::dir_has_entries(&c.data_dir)? => bail!(
+            Some(me) if me.started() && !has_data(c)? => return Err(MembershipError::Refused(format!(
                 "the cluster lists this machine as started member {} ({}), but {} is empty: its data is lost. \
                  Remove the stale member from a healthy member (`etcdctl member remove {}`), then run join again",
                 me.name, format_id(me.id), c.data_dir.display(), format_id(me.id)
-            ),
+            ))),
             Some(me) => {
                 info!(id = %format_id(me.id), learner = me.is_learner, started = me.started(), "this machine is already in the member list; completing the join");
                 (me.id, members.clone())
             }
             None => {
-                if crate::fsutil::dir_has_entries(&c.data_dir)? {
-                    bail!(
+                if has_data(c)? {
+                    return Err(MembershipError::Refused(format!(
                         "{} holds data of a member that is no longer in the cluster; move it away (etcdadm never deletes it) and run join again",
                         c.data_dir.display()
-                    );
+                    )));
                 }
                 let peer_url = m.peer_url.clone();
                 let (id, members) = until_deadline("adding this machine as a learner", self.deadline(), || cl.add_learner(&peer_url))
                     .await
-                    .context("cannot add this machine to the cluster as a learner")?;
+                    .map_err(MembershipError::AddLearner)?;
                 info!(id = %format_id(id), "added as learner");
                 (id, members)
             }

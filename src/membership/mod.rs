@@ -4,6 +4,7 @@
 //! `crate::phases`; `existing` decides what a re-run does with what is already here;
 //! `quorum` whether the cluster keeps its quorum without this member.
 
+mod error;
 pub mod existing;
 pub mod form;
 pub mod join;
@@ -14,3 +15,5 @@ pub mod quorum;
 pub mod recover;
 pub mod remove;
 pub mod reset;
+
+pub use error::MembershipError;

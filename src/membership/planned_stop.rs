@@ -2,12 +2,12 @@
 //! upgrade, reset): the quorum check, then leadership handed to the most caught-up voter,
 //! so the cluster keeps writing through the stop instead of waiting out an election.
 
+use super::error::Result;
 use super::quorum::{check_restart, find_me};
 use crate::cluster::{Cluster, TlsFiles};
 use crate::leadership;
 use crate::member::LocalMember;
 use crate::state::State;
-use anyhow::Result;
 use tracing::warn;
 
 /// Refuses (unless `force`) when the others are no quorum without this member, then moves
@@ -19,7 +19,7 @@ pub async fn prepare(m: &LocalMember, state: &State, what: &str, force: bool) ->
     }
     if let Err(e) = hand_over(m, state).await {
         warn!(
-            error = format!("{e:#}"),
+            error = crate::error_chain::error_chain(&e),
             "cannot hand leadership over before {what}; the cluster elects a new leader instead"
         );
     }

@@ -1,7 +1,7 @@
 //! Promoting a learner to a voting member once it has caught up with the leader.
 
+use super::error::{MembershipError, Result};
 use crate::cluster::{format_id, poll_until, Cluster};
-use anyhow::{Context, Result};
 use std::time::Duration;
 use tracing::info;
 
@@ -9,7 +9,7 @@ use tracing::info;
 pub async fn promote_when_caught_up(cl: &Cluster, id: u64, deadline: Duration) -> Result<()> {
     poll_until("promoting this learner once it has caught up", deadline, || cl.promote(id))
         .await
-        .context("the learner did not catch up with the leader in time")?;
+        .map_err(MembershipError::NotCaughtUp)?;
     info!(id = %format_id(id), "promoted to voting member");
     Ok(())
 }

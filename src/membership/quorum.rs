@@ -2,10 +2,10 @@
 //! good) or restarted (for a moment). Both count the other voters that answer with a leader;
 //! they alone must be a quorum of the current voters.
 
+use super::error::{MembershipError, Result};
 use crate::cluster::{format_id, Cluster, MemberInfo, TlsFiles};
 use crate::member::LocalMember;
 use crate::state::State;
-use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
 /// How long a restart check waits for other voters to answer with a leader again: longer
@@ -51,14 +51,14 @@ pub async fn check_removal(members: &[MemberInfo], me: &MemberInfo, tls: &TlsFil
     }
     let (voters, healthy) = healthy_others(members, me.id, tls).await;
     if voters <= 1 {
-        bail!("{} is the last voting member; removing it destroys the cluster. Nothing was changed; use --force to do it anyway", me.name);
+        return Err(MembershipError::Refused(format!("{} is the last voting member; removing it destroys the cluster. Nothing was changed; use --force to do it anyway", me.name)));
     }
     let quorum = quorum(voters);
     if healthy < quorum {
-        bail!(
+        return Err(MembershipError::Refused(format!(
             "removing {} is unsafe: the cluster has {voters} voting members, quorum is {quorum}, and only {healthy} other healthy voter(s) would remain to keep it. Nothing was changed; add or repair members first, or use --force",
             me.name
-        );
+        )));
     }
     Ok(())
 }
@@ -70,12 +70,13 @@ pub async fn check_restart(m: &LocalMember, state: &State, what: &str) -> Result
     let tls = TlsFiles::client(&m.pki);
     let cl = Cluster::connect_any(std::slice::from_ref(&m.local_endpoint), &tls)
         .await
-        .with_context(|| {
-            format!("cannot reach the local member to check the cluster's quorum before {what}; start etcd and retry, or use --force")
-        })?;
+        .map_err(|source| MembershipError::QuorumUnknown { what: what.into(), source })?;
     let members = cl.members().await?;
     let Some(me) = find_me(&members, m, state) else {
-        bail!("{} is not in its cluster's member list; nothing was changed", m.name);
+        return Err(MembershipError::Refused(format!(
+            "{} is not in its cluster's member list; nothing was changed",
+            m.name
+        )));
     };
     if me.is_learner {
         return Ok(());
@@ -92,10 +93,10 @@ pub async fn check_restart(m: &LocalMember, state: &State, what: &str) -> Result
     };
     let quorum = quorum(voters);
     if voters > 1 && healthy < quorum {
-        bail!(
+        return Err(MembershipError::Refused(format!(
             "{what} restarts {}, and that is unsafe now: the cluster has {voters} voting members, quorum is {quorum}, and only {healthy} other healthy voter(s) would keep it while {} restarts. Nothing was changed; repair the other members first, or use --force",
             m.name, m.name
-        );
+        )));
     }
     Ok(())
 }

@@ -7,12 +7,12 @@
 //! a member answers without a leader; it needs the survivors' etcd running. `decide` is the
 //! pure rule: refuse while a quorum answers, name the better survivor when this is not it.
 
+use super::error::{MembershipError, Result};
 use super::quorum::{find_me, quorum};
 use crate::cluster::{format_id, Cluster, ClusterError, PeerAnswer, TlsFiles};
 use crate::config::{Config, InitSystem};
 use crate::service::{ClusterBootstrap, Systemctl};
 use crate::state::{Origin, Progress, State};
-use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
 use tracing::info;
@@ -48,7 +48,7 @@ pub struct Answer {
     pub cluster_id: u64,
 }
 
-fn hex<S: serde::Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {
+fn hex<S: serde::Serializer>(id: &u64, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&format_id(*id))
 }
 
@@ -268,19 +268,21 @@ pub async fn recover(state: &State, requested: &Config, pre: &Preflight) -> Resu
 
     // Everything that can fail is done before the system changes: the snapshot, taken from
     // the running member (served without a leader) and checked by its restore into staging.
-    let parent = c.data_dir.parent().context("data-dir has no parent directory")?;
+    let parent = c.data_dir.parent().unwrap_or(std::path::Path::new("/"));
     let mut snap = tempfile::Builder::new()
         .prefix(".etcdadm-recover-")
         .suffix(".db")
         .tempfile_in(parent)
-        .with_context(|| format!("cannot create a snapshot file in {}", parent.display()))?;
+        .map_err(crate::fsutil::on_file("cannot create a snapshot file in", parent))?;
     let tls = TlsFiles::client(&m.pki);
     let local = Cluster::connect_for(&m.local_endpoint, &tls, c.timeout()).await?;
-    let bytes = local
-        .snapshot_to(snap.as_file_mut())
-        .await
-        .context("cannot take a snapshot of this member's data; nothing was changed")?;
-    snap.as_file().sync_all()?;
+    let bytes = local.snapshot_to(snap.as_file_mut()).await.map_err(|e| {
+        MembershipError::Refused(format!(
+            "cannot take a snapshot of this member's data ({}); nothing was changed",
+            crate::error_chain::error_chain(&e)
+        ))
+    })?;
+    snap.as_file().sync_all().map_err(crate::fsutil::on_file("cannot write", snap.path()))?;
     info!(bytes, "took a snapshot of this member's data");
     // The member's installed tools are the release its data was written by, and need no
     // mirror, which a disaster may have taken too; the release is fetched only without them.
@@ -298,38 +300,41 @@ pub async fn recover(state: &State, requested: &Config, pre: &Preflight) -> Resu
     let unit = c.unit_name();
     Systemctl::stop(&unit)?;
     let aside = crate::fsutil::aside_path(&c.data_dir, "recovered", &stamp);
-    crate::fsutil::rename_synced(&c.data_dir, &aside).with_context(|| {
-        format!(
-            "cannot move {} aside to {}; etcd is stopped, its data untouched: `systemctl start {unit}` restores the member as it was",
+    crate::fsutil::rename_synced(&c.data_dir, &aside).map_err(|e| {
+        MembershipError::Refused(format!(
+            "cannot move {} aside to {} ({e}); etcd is stopped, its data untouched: `systemctl start {unit}` restores the member as it was",
             c.data_dir.display(),
             aside.display()
-        )
+        ))
     })?;
     info!(from = %c.data_dir.display(), to = %aside.display(), "moved the old data directory aside");
-    let kept = |e: anyhow::Error| {
-        e.context(format!(
+    let kept = |e: MembershipError| {
+        MembershipError::AfterMovingAside {
+        context: format!(
             "recover failed after moving the old data directory to {}: it is intact; to go back, stop etcd, move {} away and {} back to it, then start etcd",
             aside.display(),
             c.data_dir.display(),
             aside.display()
-        ))
+        ),
+        source: Box::new(e),
+    }
     };
-    restored.commit(&c.data_dir).map_err(kept)?;
+    restored.commit(&c.data_dir).map_err(|e| kept(e.into()))?;
     let b = ClusterBootstrap {
         initial_cluster: vec![(m.name.clone(), m.peer_url.clone())],
         state: "new",
         token: Some(token),
     };
-    crate::phases::configure(&c, &m, &b).map_err(kept)?;
-    crate::phases::start(&c).map_err(kept)?;
-    let cl = crate::phases::wait_healthy(&c, &m).await.map_err(kept)?;
+    crate::phases::configure(&c, &m, &b).map_err(|e| kept(e.into()))?;
+    crate::phases::start(&c).map_err(|e| kept(e.into()))?;
+    let cl = crate::phases::wait_healthy(&c, &m).await.map_err(|e| kept(e.into()))?;
     let st = cl.status().await.map_err(|e| kept(e.into()))?;
     let mut s = state.clone();
     s.origin = Origin::Init;
     s.progress = Progress::Member;
     s.member_id = Some(format_id(st.member_id));
     s.cluster_id = Some(format_id(st.cluster_id));
-    s.save().map_err(kept)?;
+    s.save().map_err(|e| kept(e.into()))?;
     info!(member = %m.name, cluster = %format_id(st.cluster_id), "recovered as a one-member cluster");
     Ok(Recovered {
         name: m.name,

@@ -1,12 +1,12 @@
 //! Removing members from a cluster: this machine's own member (only while the rest keeps
 //! quorum), or a member whose machine departed.
 
+use super::error::{MembershipError, Result};
 use crate::cluster::{format_id, until_deadline, Cluster, ClusterError, TlsFiles};
 use crate::config::Config;
 use crate::member::LocalMember;
 use crate::retry::{retry_observed, RetryObserver};
 use crate::state::State;
-use anyhow::{bail, Context, Result};
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -40,9 +40,9 @@ pub async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bo
             warn!(error = %e, "cannot reach the local member; --force: uninstalling without removing it from the cluster");
             return Ok(());
         }
-        Err(e) => bail!(
+        Err(e) => return Err(MembershipError::Refused(format!(
             "cannot reach the local member to remove it from the cluster ({e}); start etcd and retry, use --skip-remove-member to leave the member list alone, or --force"
-        ),
+        ))),
     };
     let members = cl.members().await?;
     let Some(me) = super::quorum::find_me(&members, m, state).cloned() else {
@@ -84,10 +84,7 @@ pub async fn leave_cluster(c: &Config, m: &LocalMember, state: &State, force: bo
             )?;
             return Ok(());
         }
-        Err(e) => {
-            return Err(e)
-                .context("cannot remove this member from the cluster; nothing was uninstalled")
-        }
+        Err(e) => return Err(MembershipError::Remove(e)),
     }
     info!(id = %format_id(me.id), via = %cl.endpoint, "removed from the cluster");
     Ok(())

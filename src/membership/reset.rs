@@ -2,13 +2,13 @@
 //! the rest keeps quorum), then stop etcd and remove what etcdadm installed. The CA stays
 //! unless asked.
 
+use super::error::Result;
 use super::remove::leave_cluster;
 use crate::config::Config;
 use crate::fsutil::remove_file_if_exists;
 use crate::member::LocalMember;
 use crate::service::Systemctl;
 use crate::state::State;
-use anyhow::{Context, Result};
 use tracing::{info, warn};
 
 /// What `reset` was asked for besides the member's own state.
@@ -36,7 +36,7 @@ pub async fn reset(state: &State, req: &Request) -> Result<String> {
 fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
     let unit = c.unit_name();
     if remove_file_if_exists(&c.pod_manifest())
-        .with_context(|| format!("cannot remove {}", c.pod_manifest().display()))?
+        .map_err(crate::fsutil::on_file("cannot remove", c.pod_manifest()))?
     {
         info!(manifest = %c.pod_manifest().display(), "removed the static pod manifest; the kubelet stops etcd");
     }
@@ -69,7 +69,7 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
         files.extend([m.pki.ca_cert.clone(), m.pki.ca_key.clone()]);
     }
     for f in &files {
-        if remove_file_if_exists(f).with_context(|| format!("cannot remove {}", f.display()))? {
+        if remove_file_if_exists(f).map_err(crate::fsutil::on_file("cannot remove", f))? {
             info!(file = %f.display(), "removed");
         }
     }
@@ -78,7 +78,7 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
     // The generations behind the certificate links (`pair_files`).
     for (cert, key) in m.pki.member_pairs() {
         crate::pair_files::remove_pair(cert, key)
-            .with_context(|| format!("cannot remove the certificate pair of {}", cert.display()))?;
+            .map_err(crate::fsutil::on_file("cannot remove the certificate pair of", cert))?;
     }
     // Binaries kept beside the live ones by `etcdadm upgrade` (etcd-v<V>/).
     for dir in crate::release::swap::prune(&c.install_dir, &[])? {
@@ -98,8 +98,11 @@ fn uninstall(c: &Config, m: &LocalMember, remove_ca: bool) -> Result<()> {
     match std::fs::remove_dir_all(&c.data_dir) {
         Ok(()) => info!(dir = %c.data_dir.display(), "removed data directory"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot remove {}", c.data_dir.display())),
+        Err(e) => {
+            return Err(crate::fsutil::on_file("cannot remove", c.data_dir.to_path_buf())(e).into())
+        }
     }
-    remove_file_if_exists(&c.state_file)?;
+    remove_file_if_exists(&c.state_file)
+        .map_err(crate::fsutil::on_file("cannot remove", c.state_file.to_path_buf()))?;
     Ok(())
 }

@@ -12,7 +12,7 @@ pub mod sums;
 pub mod swap;
 pub mod version;
 
-pub use install::{binary_version, Unpacked};
+pub use install::{binary_version, Unpacked, VersionError};
 
 use crate::config::Config;
 use crate::digest::{self, Sha256Digest};

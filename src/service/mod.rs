@@ -10,4 +10,4 @@ pub use render::{
     render_pod_manifest, render_renew_service, render_renew_timer, render_unit, tls_floor_flags,
     ClusterBootstrap, CIPHER_SUITES,
 };
-pub use systemctl::Systemctl;
+pub use systemctl::{Systemctl, SystemctlError};

@@ -1,10 +1,22 @@
 //! systemctl, the one init system etcdadm drives.
 
-use anyhow::{bail, Context, Result};
 use std::process::Command;
 use tracing::debug;
 
 pub struct Systemctl;
+
+/// Why a systemctl call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemctlError {
+    #[error("cannot run systemctl; etcdadm needs systemd as the init system")]
+    Spawn(#[source] std::io::Error),
+    #[error("`systemctl {command}` failed: {stderr}")]
+    Failed { command: String, stderr: String },
+    #[error("`systemctl {command}` did not finish within {seconds}s")]
+    TimedOut { command: String, seconds: u64 },
+}
+
+type Result<T> = std::result::Result<T, SystemctlError>;
 
 /// Runs a blocking call (a systemctl process: up to seconds while systemd reloads) so that
 /// it does not hold one of the runtime's two async workers: on a multi-threaded runtime the
@@ -22,13 +34,12 @@ impl Systemctl {
     fn run(args: &[&str]) -> Result<String> {
         debug!(?args, "systemctl");
         let out = off_async_workers(|| Command::new("systemctl").args(args).output())
-            .context("cannot run systemctl; etcdadm needs systemd as the init system")?;
+            .map_err(SystemctlError::Spawn)?;
         if !out.status.success() {
-            bail!(
-                "`systemctl {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            return Err(SystemctlError::Failed {
+                command: args.join(" "),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
@@ -64,19 +75,20 @@ impl Systemctl {
         let mut cmd = tokio::process::Command::new("systemctl");
         cmd.args(["restart", unit]).kill_on_drop(true);
         let out = match tokio::time::timeout(timeout, cmd.output()).await {
-            Ok(out) => {
-                out.context("cannot run systemctl; etcdadm needs systemd as the init system")?
-            }
+            Ok(out) => out.map_err(SystemctlError::Spawn)?,
             Err(_) => {
-                bail!("`systemctl restart {unit}` did not finish within {}s", timeout.as_secs())
+                return Err(SystemctlError::TimedOut {
+                    command: format!("restart {unit}"),
+                    seconds: timeout.as_secs(),
+                })
             }
         };
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            bail!(
-                "`systemctl restart {unit}` failed: {}",
-                stderr.split_whitespace().collect::<Vec<_>>().join(" ")
-            );
+            return Err(SystemctlError::Failed {
+                command: format!("restart {unit}"),
+                stderr: stderr.split_whitespace().collect::<Vec<_>>().join(" "),
+            });
         }
         Ok(())
     }
