@@ -679,13 +679,15 @@ fn fits(key: &str, value: &Value) -> bool {
 /// What discovery needs, created once per process: this instance's id and region, the AWS
 /// credentials (only for `aws-asg` and `aws-tags`, by the one policy of `aws_credentials`),
 /// and a fresh state for the AWS providers' rate limiter and caches. First the discovery
-/// settings are checked against the rest of `bootstrap` (`b`, with the instance metadata
-/// applied): `aws-tags` needs `cluster-size`.
+/// settings are checked, by themselves and against the rest of `bootstrap` (`b`, with the
+/// instance metadata applied: `aws-tags` needs `cluster-size`), before any credential or
+/// network is involved.
 pub(crate) async fn discovery_context(
     b: &crate::config::BootstrapConfig,
     md: Option<&InstanceMetadata>,
     discovery: &DiscoveryConfig,
 ) -> Result<DiscoveryContext> {
+    discovery.validate()?;
     discovery.check_cluster_size(b.cluster_size)?;
     let credentials = match discovery {
         DiscoveryConfig::AwsAsg { .. } | DiscoveryConfig::AwsTags { .. } => {
