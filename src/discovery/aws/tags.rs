@@ -174,6 +174,108 @@ mod tests {
         assert!(e.to_string().contains("aws-tags max-requests-per-second"), "{e}");
     }
 
+    /// An EC2 endpoint that answers every call with one new tagged, running instance and
+    /// `next_token(n)` for the n-th call (from 1); the number of calls so far.
+    async fn paging_endpoint(
+        next_token: fn(usize) -> String,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = calls.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::spawn(async move {
+                    // The whole request: its head, then Content-Length bytes of form.
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 8192];
+                    loop {
+                        let Ok(got) = conn.read(&mut buf).await else { return };
+                        if got == 0 {
+                            return;
+                        }
+                        req.extend_from_slice(&buf[..got]);
+                        let text = String::from_utf8_lossy(&req).to_ascii_lowercase();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len = text
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if req.len() >= end + 4 + len {
+                                break;
+                            }
+                        }
+                    }
+                    let body = format!(
+                        "<DescribeInstancesResponse><reservationSet><item><instancesSet><item>\
+                         <instanceId>i-{n}</instanceId><instanceState><name>running</name></instanceState>\
+                         <privateIpAddress>10.0.{}.{}</privateIpAddress>\
+                         <tagSet><item><key>etcd-cluster</key><value>prod</value></item></tagSet>\
+                         </item></instancesSet></item></reservationSet><nextToken>{}</nextToken>\
+                         </DescribeInstancesResponse>",
+                        n / 250,
+                        n % 250 + 1,
+                        next_token(n)
+                    );
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        (url, calls)
+    }
+
+    fn settings(endpoint: &str) -> Settings<'_> {
+        Settings {
+            tag_key: "etcd-cluster",
+            tag_value: "prod",
+            region: None,
+            endpoint: Some(endpoint),
+            max_requests_per_second: 1000.0,
+        }
+    }
+
+    fn ctx() -> DiscoveryContext {
+        DiscoveryContext {
+            region: Some("us-east-1".into()),
+            credentials: Some(crate::discovery::AwsCredentials {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: "secret".into(),
+                session_token: None,
+                expiration: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_that_never_stops_paging_is_refused_after_50_pages() {
+        use std::sync::atomic::Ordering;
+        let (url, calls) = paging_endpoint(|n| format!("token-{n}")).await;
+        let e = discover(&settings(&url), &ctx()).await.unwrap_err();
+        let msg = e.to_string();
+        assert!(!e.is_retryable(), "{msg}");
+        assert!(msg.contains("more than 50 pages") && msg.contains(&url), "{msg}");
+        assert_eq!(calls.load(Ordering::SeqCst), super::super::MAX_PAGES);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_next_token_ends_the_list() {
+        use std::sync::atomic::Ordering;
+        let (url, calls) = paging_endpoint(|_| "same".into()).await;
+        let set = discover(&settings(&url), &ctx()).await.unwrap();
+        let ids: Vec<&str> = set.peers.iter().filter_map(|p| p.instance_id.as_deref()).collect();
+        assert_eq!(ids, ["i-1", "i-2"]);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
     #[tokio::test]
     async fn missing_region_or_credentials_are_configuration_errors_naming_aws_tags() {
         let s = Settings {
