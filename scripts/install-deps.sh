@@ -41,7 +41,7 @@ for c in fmt clippy; do
   }
 done
 
-# moto, the AWS emulator the discovery tests (aws-asg), the S3 tests (tests/s3.rs) and fleet
+# moto, the AWS emulator the discovery tests (aws-asg, aws-tags), the S3 tests (tests/s3.rs) and fleet
 # scenario 94-backup-s3 run as a server, pinned, in its own venv: Debian's python3 refuses
 # system-wide pip installs (PEP 668). Tests look for $MOTO_VENV/bin/moto_server (override:
 # ETCDADM_TEST_MOTO_SERVER); scenario 94 sets up its store with the venv's boto3 (a moto

@@ -1,5 +1,5 @@
 //! What every AWS call etcdadm makes shares (the Auto Scaling and EC2 Query APIs of `aws-asg`
-//! discovery, and S3): the SigV4 signature, by `aws-sigv4`, and the error document.
+//! and `aws-tags` discovery, and S3): the SigV4 signature, by `aws-sigv4`, and the error document.
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{

@@ -1,5 +1,5 @@
 //! AWS credentials and the one policy that finds them, for every AWS call etcdadm makes
-//! (`aws-asg` discovery and S3 backups; README, "AWS credentials"):
+//! (`aws-asg` and `aws-tags` discovery and S3 backups; README, "AWS credentials"):
 //! 1. the environment, when it is complete: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
 //!    (and `AWS_SESSION_TOKEN` if set);
 //! 2. a half-set environment (only one of the two) is an error naming the missing variable,

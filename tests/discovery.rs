@@ -9,6 +9,8 @@
 mod asg_fleet_discovery;
 #[path = "discovery/aws_asg_discovery.rs"]
 mod aws_asg_discovery;
+#[path = "discovery/aws_tags_discovery.rs"]
+mod aws_tags_discovery;
 #[path = "discovery/dns_discovery.rs"]
 mod dns_discovery;
 #[path = "support/moto.rs"]

@@ -1,7 +1,7 @@
 //! Fuzzing the parsers through the public API with proptest: configuration loading (main
 //! file, drop-ins, flag and metadata layers), SHA256SUMS, discovery settings (static
-//! discovery run for real; dns and aws-asg only validated, no network), and the bootstrap
-//! metadata layer. Garbage in, an `Err` (or a value) out, never a panic; and what is
+//! discovery run for real; dns, aws-asg and aws-tags only validated, no network), and the
+//! bootstrap metadata layer. Garbage in, an `Err` (or a value) out, never a panic; and what is
 //! accepted or refused keeps a few properties (below, per test).
 //!
 //! The committed corpus in `tests/fuzz-corpus/` (see its README) is replayed first, with its
@@ -345,6 +345,7 @@ fn leaf() -> impl Strategy<Value = Value> {
             Just("static".to_string()),
             Just("dns".to_string()),
             Just("aws-asg".to_string()),
+            Just("aws-tags".to_string()),
             Just("ec2".to_string()),
             Just("amd64".to_string()),
             "[a-z0-9.:=/_-]{0,24}",

@@ -167,8 +167,14 @@ fn form_or_wait(v: &View) -> Decision {
     debug_assert!(v.peers.contains(me));
     let mut sorted = v.peers.clone();
     sorted.sort();
-    let initial_cluster: Vec<(String, String)> =
+    // Sorted as `name=url` pairs, the order in which a machine that comes later recovers
+    // the list from the forming cluster's members (`leaderless`, `unstarted_initial_member`):
+    // the token is a digest of this list, so both must be one order, or the later machine
+    // starts another cluster. (Candidates sort by peer URL first; names such as instance ids
+    // need not sort as their addresses do.)
+    let mut initial_cluster: Vec<(String, String)> =
         sorted.iter().map(|c| (c.name.clone(), c.peer_url.clone())).collect();
+    initial_cluster.sort();
     if v.restore {
         // Every other peer answered without a running etcd (a silent one waits above, a
         // member of any cluster is rule 1 or F3), so no peer runs a member. Exactly one
@@ -386,6 +392,48 @@ mod tests {
         let Decision::Form { initial_cluster, token } = &decisions[0] else { unreachable!() };
         assert_eq!(initial_cluster[0], ("m1".into(), "https://10.0.0.1:2380".into()));
         assert_ne!(*token, super::token(&initial_cluster[..2]));
+    }
+
+    #[test]
+    fn a_machine_that_adopts_a_forming_cluster_computes_the_token_of_the_machine_that_formed_it() {
+        // Names that do not sort as their addresses do (instance ids): m1 at .1 is named
+        // i-7…, m2 at .2 is i-6…, m3 at .3 is i-8….
+        let named = |i: u8, name: &str| Candidate { name: name.into(), ..cand(i) };
+        let set = [
+            named(1, "i-70992e0afaecbf9f0"),
+            named(2, "i-65cc740174eb54f88"),
+            named(3, "i-8c15f54b45f21996b"),
+        ];
+        let mut first = view(1, &[1, 2, 3], Some(3));
+        first.peers = set.to_vec();
+        first.me = Some(set[0].clone());
+        first.probes = set[1..].iter().map(|c| (c.clone(), Probe::Refused)).collect();
+        let Decision::Form { initial_cluster, token: formed } = decide(&first) else {
+            panic!("{:?}", decide(&first))
+        };
+        // m1's etcd runs, without a leader yet, listing its initial cluster with the ids etcd
+        // computes from the token; m3 comes later and finds it.
+        let members: Vec<MemberInfo> = initial_cluster
+            .iter()
+            .map(|(name, url)| MemberInfo {
+                id: initial_member_id(std::slice::from_ref(url), &formed),
+                name: name.clone(),
+                peer_urls: vec![url.clone()],
+                client_urls: if name == &set[0].name {
+                    vec![set[0].client_url.clone()]
+                } else {
+                    vec![]
+                },
+                is_learner: false,
+            })
+            .collect();
+        let mut late = first.clone();
+        late.me = Some(set[2].clone());
+        late.probes = vec![
+            (set[0].clone(), Probe::Member { cluster_id: 9, leader: 0, members }),
+            (set[1].clone(), Probe::Refused),
+        ];
+        assert_eq!(decide(&late), Decision::Form { initial_cluster, token: formed });
     }
 
     #[test]

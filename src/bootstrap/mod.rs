@@ -425,7 +425,7 @@ async fn ask_peers(
     m: &LocalMember,
 ) -> Result<(Vec<(Candidate, decide::Probe)>, bool)> {
     let discovery = c.bootstrap.discovery.clone().context("no `bootstrap: discovery:` section")?;
-    let ctx = discovery_context(&c.bootstrap.metadata, md, &discovery).await?;
+    let ctx = discovery_context(&c.bootstrap, md, &discovery).await?;
     let set = tokio::time::timeout(CHECK_DISCOVERY_TIMEOUT, discovery::discover(&discovery, &ctx))
         .await
         .map_err(|_| {
@@ -448,7 +448,7 @@ impl Rounds {
             .discovery
             .clone()
             .context("no `bootstrap: discovery:` section in the configuration; add one (see README, \"Bootstrap\")")?;
-        let ctx = discovery_context(&c.bootstrap.metadata, md, &discovery).await?;
+        let ctx = discovery_context(&c.bootstrap, md, &discovery).await?;
         let me = LocalMember::from_config(c)?;
         let ca = Ca::load_existing(&me.pki.ca_cert, &me.pki.ca_key)?;
         let (spec, cert, key) = crate::pki::client_cert(&me);
@@ -677,22 +677,28 @@ fn fits(key: &str, value: &Value) -> bool {
 }
 
 /// What discovery needs, created once per process: this instance's id and region, the AWS
-/// credentials (only for `aws-asg`, by the one policy of `aws_credentials`), and a fresh
-/// state for the `aws-asg` provider's rate limiter and caches.
+/// credentials (only for `aws-asg` and `aws-tags`, by the one policy of `aws_credentials`),
+/// and a fresh state for the AWS providers' rate limiter and caches. First the discovery
+/// settings are checked, by themselves and against the rest of `bootstrap` (`b`, with the
+/// instance metadata applied: `aws-tags` needs `cluster-size`), before any credential or
+/// network is involved.
 pub(crate) async fn discovery_context(
-    cfg: &MetadataConfig,
+    b: &crate::config::BootstrapConfig,
     md: Option<&InstanceMetadata>,
     discovery: &DiscoveryConfig,
 ) -> Result<DiscoveryContext> {
+    discovery.validate()?;
+    discovery.check_cluster_size(b.cluster_size)?;
     let credentials = match discovery {
-        DiscoveryConfig::AwsAsg { .. } => {
+        DiscoveryConfig::AwsAsg { .. } | DiscoveryConfig::AwsTags { .. } => {
+            let provider = discovery.provider();
             let (credentials, source) = aws_credentials::resolve(
                 aws_credentials::process_env,
-                metadata::ec2_role_credentials(&cfg.imds()),
+                metadata::ec2_role_credentials(&b.metadata.imds()),
             )
             .await
-            .context("aws-asg discovery needs AWS credentials")?;
-            info!(?source, "AWS credentials for aws-asg discovery");
+            .with_context(|| format!("{provider} discovery needs AWS credentials"))?;
+            info!(?source, "AWS credentials for {provider} discovery");
             Some(credentials)
         }
         _ => None,

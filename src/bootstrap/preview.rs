@@ -35,7 +35,8 @@ pub struct Report {
     pub expected: Option<usize>,
     /// As many peers as expected (or no expected size known).
     pub complete: bool,
-    /// Members outside the set may be removed by bootstrap (aws-asg).
+    /// Members outside the set may be removed by bootstrap (aws-asg, or any provider with
+    /// `remove-departed-members: true`).
     pub authoritative: bool,
     /// Discovery rounds: answers of the provider, complete or not.
     pub rounds: u32,
@@ -83,7 +84,7 @@ pub async fn discover(mut sources: ConfigSources, req: Request) -> Result<Report
             .discovery
             .clone()
             .context("no `bootstrap: discovery:` section in the configuration; add one (see README, \"Bootstrap\")")?;
-        let ctx = super::discovery_context(&c.bootstrap.metadata, md.as_ref(), &cfg).await?;
+        let ctx = super::discovery_context(&c.bootstrap, md.as_ref(), &cfg).await?;
         until_complete(&c, &cfg, &ctx, &req, deadline, &observer, &mut last).await
     })
     .await;

@@ -44,13 +44,14 @@ pub const DEFAULT_METRICS_TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_
 pub struct BootstrapConfig {
     /// Cloud metadata source (`provider: none|ec2|gce|openstack|nocloud`).
     pub metadata: crate::metadata::MetadataConfig,
-    /// Peer discovery (`provider: static|dns|aws-asg`).
+    /// Peer discovery (`provider: static|dns|aws-asg|aws-tags`).
     pub discovery: Option<crate::discovery::DiscoveryConfig>,
     /// Intended number of members; defaults to the static list's length or the
-    /// autoscaling group's desired capacity.
+    /// autoscaling group's desired capacity (required with aws-tags).
     pub cluster_size: Option<usize>,
     /// Whether members whose machines left the discovered peer set are removed (one at a
-    /// time, only while quorum holds). Default: only for aws-asg, whose set is the truth.
+    /// time, only while quorum holds). Default: only for aws-asg, whose set is the truth
+    /// (aws-tags: only when set true).
     pub remove_departed_members: Option<bool>,
     /// Overall deadline of one bootstrap run.
     pub deadline_seconds: u64,

@@ -120,7 +120,7 @@ impl fmt::Display for AwsHint<'_> {
             }
             "InvalidInstanceID.NotFound" => "the instance was launched moments ago and EC2 does not list it yet (temporary)",
             "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnauthorizedAccess" => {
-                "grant the instance role autoscaling:DescribeAutoScalingGroups, autoscaling:DescribeAutoScalingInstances and ec2:DescribeInstances"
+                "grant the instance role what its discovery provider calls: aws-asg autoscaling:DescribeAutoScalingGroups, autoscaling:DescribeAutoScalingInstances and ec2:DescribeInstances; aws-tags ec2:DescribeInstances"
             }
             "AuthFailure" | "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch" | "IncompleteSignature" => {
                 "the credentials are not valid for this endpoint and region; check the instance role, the region and the clock"
@@ -129,7 +129,7 @@ impl fmt::Display for AwsHint<'_> {
                 "the temporary credentials expired; fetch fresh ones from the instance metadata"
             }
             "ValidationError" | "InvalidParameterValue" | "InvalidParameterCombination" | "MissingParameter" => {
-                "check the group name and region in the discovery settings"
+                "check the group name (aws-asg) or tag-key and tag-value (aws-tags), and the region, in the discovery settings"
             }
             _ if aws_retryable(code, status) => "AWS is throttling or failing for now (temporary)",
             _ => "see the AWS error code above",

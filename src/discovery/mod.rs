@@ -3,8 +3,9 @@
 //!
 //! One provider per folder or file: `static_list` (peers written in the configuration), `dns`
 //! (SRV records as etcd's `--discovery-srv` defines them, or the A/AAAA records of one name)
-//! and `aws` (the instances of an EC2 Auto Scaling group). Adding a provider adds one module,
-//! one `DiscoveryConfig` variant and one match arm in [`discover`].
+//! and `aws` (`aws-asg`: the instances of an EC2 Auto Scaling group; `aws/tags`: `aws-tags`,
+//! the instances that carry a tag key/value). Adding a provider adds one module, one
+//! `DiscoveryConfig` variant and one match arm in [`discover`].
 //!
 //! One call of [`discover`] is one attempt: it does not retry. Callers wrap it in backoff with a
 //! deadline and retry while [`DiscoveryError::is_retryable`] says so.
@@ -22,8 +23,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::net::SocketAddr;
 
-/// Where the peer set comes from. YAML/JSON: `provider: static | dns | aws-asg` plus the
-/// provider's kebab-case fields.
+/// Where the peer set comes from. YAML/JSON: `provider: static | dns | aws-asg | aws-tags`
+/// plus the provider's kebab-case fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum DiscoveryConfig {
@@ -59,6 +60,22 @@ pub enum DiscoveryConfig {
         #[serde(default = "default_max_requests_per_second")]
         max_requests_per_second: f64,
     },
+    /// The pending and running EC2 instances that carry the tag `tag-key` = `tag-value`.
+    /// Needs `bootstrap.cluster-size`; authoritative only with `remove-departed-members: true`.
+    #[serde(rename_all = "kebab-case")]
+    AwsTags {
+        tag_key: String,
+        tag_value: String,
+        /// Defaults to the region of this instance ([`DiscoveryContext::region`]).
+        #[serde(default)]
+        region: Option<String>,
+        /// Replaces `https://ec2.<region>.amazonaws.com` (VPC endpoints, the moto emulator).
+        #[serde(default)]
+        endpoint: Option<String>,
+        /// Upper bound on AWS API calls per second, shared by the whole process.
+        #[serde(default = "default_max_requests_per_second")]
+        max_requests_per_second: f64,
+    },
 }
 
 fn default_max_requests_per_second() -> f64 {
@@ -75,8 +92,36 @@ impl DiscoveryConfig {
                 dns::Query::new(domain.as_deref(), name.as_deref()).map(|_| ())
             }
             DiscoveryConfig::AwsAsg { endpoint, max_requests_per_second, .. } => {
-                aws::validate(endpoint.as_deref(), *max_requests_per_second)
+                aws::validate("aws-asg", endpoint.as_deref(), *max_requests_per_second)
             }
+            DiscoveryConfig::AwsTags {
+                tag_key,
+                tag_value,
+                endpoint,
+                max_requests_per_second,
+                ..
+            } => aws::tags::validate(
+                tag_key,
+                tag_value,
+                endpoint.as_deref(),
+                *max_requests_per_second,
+            ),
+        }
+    }
+
+    /// Checks the settings against `bootstrap.cluster-size` (`cluster_size`, after the
+    /// instance metadata's `cluster-size` applied): `aws-tags` knows no intended size (a tag
+    /// has no desired capacity), so it must be set.
+    pub fn check_cluster_size(&self, cluster_size: Option<usize>) -> Result<(), DiscoveryError> {
+        match (self, cluster_size) {
+            (DiscoveryConfig::AwsTags { tag_key, tag_value, .. }, None) => {
+                Err(DiscoveryError::Config(format!(
+                    "bootstrap.cluster-size is not set, and aws-tags discovery (tag {tag_key}={tag_value}) \
+                     needs it: a tag has no intended number of instances; set bootstrap: cluster-size: N \
+                     in the configuration (or the allowed instance tag etcdadm-cluster-size)"
+                )))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -86,6 +131,7 @@ impl DiscoveryConfig {
             DiscoveryConfig::Static { .. } => "static",
             DiscoveryConfig::Dns { .. } => "dns",
             DiscoveryConfig::AwsAsg { .. } => "aws-asg",
+            DiscoveryConfig::AwsTags { .. } => "aws-tags",
         }
     }
 }
@@ -99,7 +145,7 @@ pub struct Peer {
     /// Where its peer and client ports are reached.
     #[serde(serialize_with = "serialize_host")]
     pub host: Host,
-    /// The EC2 instance id (aws-asg only).
+    /// The EC2 instance id (aws-asg and aws-tags only).
     pub instance_id: Option<String>,
 }
 
@@ -150,7 +196,7 @@ pub struct PeerSet {
     /// group's DesiredCapacity). More or fewer peers than this means the group is still changing.
     pub expected: Option<usize>,
     /// True when the set is the truth about membership (aws-asg): members outside it may be
-    /// removed. False when it is only a hint (static, dns).
+    /// removed. False when it is only a hint (static, dns, aws-tags).
     pub authoritative: bool,
 }
 
@@ -187,13 +233,13 @@ pub fn expected_size(
 /// between attempts. A process creates one and passes it to every attempt.
 #[derive(Debug, Clone, Default)]
 pub struct DiscoveryContext {
-    /// This machine's EC2 instance id (finds its own Auto Scaling group).
+    /// This machine's EC2 instance id (finds its own Auto Scaling group, and itself in a set).
     pub instance_id: Option<String>,
     /// This machine's AWS region.
     pub region: Option<String>,
     /// Credentials for the AWS APIs (`aws_credentials::resolve`).
     pub credentials: Option<AwsCredentials>,
-    /// The `aws-asg` provider's rate limiter and caches, for the life of the process.
+    /// The AWS providers' rate limiter and caches, for the life of the process.
     pub aws: AwsDiscoveryState,
 }
 
@@ -250,6 +296,22 @@ async fn provider_set(
             };
             aws::discover(&settings, ctx).await
         }
+        DiscoveryConfig::AwsTags {
+            tag_key,
+            tag_value,
+            region,
+            endpoint,
+            max_requests_per_second,
+        } => {
+            let settings = aws::tags::Settings {
+                tag_key,
+                tag_value,
+                region: region.as_deref(),
+                endpoint: endpoint.as_deref(),
+                max_requests_per_second: *max_requests_per_second,
+            };
+            aws::tags::discover(&settings, ctx).await
+        }
     }
 }
 
@@ -298,11 +360,65 @@ mod tests {
     }
 
     #[test]
+    fn aws_tags_config_takes_kebab_case_fields_with_the_aws_asg_defaults() {
+        let c = yaml("provider: aws-tags\ntag-key: etcd-cluster\ntag-value: prod").unwrap();
+        assert_eq!(
+            c,
+            DiscoveryConfig::AwsTags {
+                tag_key: "etcd-cluster".into(),
+                tag_value: "prod".into(),
+                region: None,
+                endpoint: None,
+                max_requests_per_second: 5.0
+            }
+        );
+        assert_eq!(c.provider(), "aws-tags");
+        c.validate().unwrap();
+        let c = yaml(
+            "provider: aws-tags\ntag-key: k\ntag-value: v\nregion: eu-west-1\n\
+             endpoint: http://127.0.0.1:5000\nmax-requests-per-second: 2",
+        )
+        .unwrap();
+        let back: DiscoveryConfig =
+            serde_yaml_ng::from_str(&serde_yaml_ng::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        for (bad, says) in [
+            ("provider: aws-tags\ntag-value: prod", "missing field `tag-key`"),
+            ("provider: aws-tags\ntag-key: etcd", "missing field `tag-value`"),
+            ("provider: aws-tags\ntag_key: a\ntag-value: b", "unknown field `tag_key`"),
+            ("provider: aws-tags\ntag-key: a\ntag-value: b\ngroup: g", "unknown field `group`"),
+        ] {
+            let e = yaml(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn aws_tags_without_cluster_size_is_a_configuration_error_naming_the_key_and_the_tag() {
+        let c = yaml("provider: aws-tags\ntag-key: etcd-cluster\ntag-value: prod").unwrap();
+        let e = c.check_cluster_size(None).unwrap_err();
+        let msg = e.to_string();
+        assert!(!e.is_retryable(), "{msg}");
+        assert!(
+            msg.contains("bootstrap.cluster-size is not set")
+                && msg.contains("etcd-cluster=prod")
+                && msg.contains("set bootstrap: cluster-size: N"),
+            "{msg}"
+        );
+        c.check_cluster_size(Some(3)).unwrap();
+        // The other providers know a size, or wait for one (dns).
+        for other in ["provider: aws-asg", "provider: dns\ndomain: example.com"] {
+            yaml(other).unwrap().check_cluster_size(None).unwrap();
+        }
+    }
+
+    #[test]
     fn config_rejects_unknown_fields_and_providers() {
         assert!(yaml("provider: dns\ndomain: a.b\nport: 53").is_err());
         assert!(yaml("provider: static\npeers: []\nextra: 1").is_err());
         assert!(yaml("provider: consul\npeers: []").is_err());
         assert!(yaml("provider: aws-asg\nmax_requests_per_second: 1").is_err());
+        assert!(yaml("provider: aws-tags\ntag-key: a\ntag-value: b\nextra: 1").is_err());
     }
 
     #[test]

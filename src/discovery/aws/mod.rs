@@ -1,15 +1,24 @@
-//! The `aws-asg` provider: the instances of an EC2 Auto Scaling group that are in service or
-//! being launched, by private IPv4 address.
+//! The AWS providers, one module each, and what they share: signed Query API calls
+//! (`query`), their XML answers (`xml`), the process's rate limiter and caches
+//! ([`AwsDiscoveryState`]), the settings both take (`region`, `endpoint`,
+//! `max-requests-per-second`) and the paginated, filtered `ec2:DescribeInstances`.
 //!
-//! Calls (IAM actions the instance role needs): `autoscaling:DescribeAutoScalingInstances`
-//! (once per process, only when no group is configured), `autoscaling:DescribeAutoScalingGroups`
-//! (once per attempt) and `ec2:DescribeInstances` (only for instances whose address this
-//! process has not learned yet), all together at most `max-requests-per-second` across the
-//! process. What "the process" learned and how fast it calls live in one [`AwsDiscoveryState`],
-//! which the process creates once and passes in (in its `DiscoveryContext`). A throttled or
-//! failed call ends the attempt with a retryable error; the caller retries with backoff.
+//! `aws-asg` (here): the instances of an EC2 Auto Scaling group that are in service or
+//! being launched, by private IPv4 address. `aws-tags` (`tags`): the pending and running
+//! instances that carry one tag key/value.
+//!
+//! Calls of `aws-asg` (IAM actions the instance role needs):
+//! `autoscaling:DescribeAutoScalingInstances` (once per process, only when no group is
+//! configured), `autoscaling:DescribeAutoScalingGroups` (once per attempt) and
+//! `ec2:DescribeInstances` (only for instances whose address this process has not learned
+//! yet), all together at most `max-requests-per-second` across the process. What "the
+//! process" learned and how fast it calls live in one [`AwsDiscoveryState`], which the
+//! process creates once and passes in (in its `DiscoveryContext`); both providers share it. A
+//! throttled or failed call ends the attempt with a retryable error; the caller retries with
+//! backoff.
 
 mod query;
+pub(super) mod tags;
 mod xml;
 
 use super::{DiscoveryContext, DiscoveryError, Peer, PeerSet};
@@ -33,6 +42,8 @@ const MAX_PAGES: usize = 50;
 /// Bounds of max-requests-per-second: one call per 100 s at the slowest.
 const MIN_REQUESTS_PER_SECOND: f64 = 0.01;
 const MAX_REQUESTS_PER_SECOND: f64 = 1000.0;
+/// An AWS region name (`eu-west-1`, `us-gov-west-1`, `cn-north-1`) is at most this long.
+const MAX_REGION_LEN: usize = 32;
 
 pub(super) struct Settings<'a> {
     pub region: Option<&'a str>,
@@ -41,13 +52,15 @@ pub(super) struct Settings<'a> {
     pub max_requests_per_second: f64,
 }
 
+/// The checks of the settings every AWS provider takes; `provider` names it in the errors.
 pub(super) fn validate(
+    provider: &str,
     endpoint: Option<&str>,
     max_requests_per_second: f64,
 ) -> Result<(), DiscoveryError> {
     if !(MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&max_requests_per_second) {
         return Err(DiscoveryError::Config(format!(
-            "aws-asg max-requests-per-second must be between {MIN_REQUESTS_PER_SECOND} and \
+            "{provider} max-requests-per-second must be between {MIN_REQUESTS_PER_SECOND} and \
              {MAX_REQUESTS_PER_SECOND}, not {max_requests_per_second}"
         )));
     }
@@ -55,36 +68,70 @@ pub(super) fn validate(
         let ok = url::Url::parse(e)
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if !ok {
+            let service = if provider == "aws-asg" { "autoscaling" } else { "ec2" };
             return Err(DiscoveryError::Config(format!(
-                "aws-asg endpoint {e:?} is not an http(s) URL such as https://autoscaling.eu-west-1.amazonaws.com"
+                "{provider} endpoint {e:?} is not an http(s) URL such as https://{service}.eu-west-1.amazonaws.com"
             )));
         }
     }
     Ok(())
 }
 
+/// The region the calls go to and are signed for: the setting, else this instance's (from
+/// its metadata). It becomes the host name of the default endpoints, so it must look like a
+/// region name: lower-case letters, digits and '-', at most 32 characters.
+fn region<'a>(
+    provider: &str,
+    configured: Option<&'a str>,
+    ctx: &'a DiscoveryContext,
+) -> Result<&'a str, DiscoveryError> {
+    let (region, source) = match (configured, ctx.region.as_deref()) {
+        (Some(r), _) => (r, "the setting region"),
+        (None, Some(r)) => (r, "the instance metadata"),
+        (None, None) => {
+            return Err(DiscoveryError::Config(format!(
+                "{provider} needs a region: set region, or run on EC2 where the instance metadata gives it"
+            )))
+        }
+    };
+    let ok = !region.is_empty()
+        && region.len() <= MAX_REGION_LEN
+        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        return Err(DiscoveryError::Config(format!(
+            "{provider} region {region:?} (from {source}) is not an AWS region name such as \
+             eu-west-1 (lower-case letters, digits and '-', at most {MAX_REGION_LEN}); set region \
+             in the {provider} settings"
+        )));
+    }
+    Ok(region)
+}
+
+/// The client of one attempt: the settings checked, the region and credentials found, calls
+/// paced by the process's limiter (in `ctx`).
+fn client<'a>(
+    provider: &str,
+    region_setting: Option<&str>,
+    endpoint: Option<&str>,
+    max_requests_per_second: f64,
+    ctx: &'a DiscoveryContext,
+) -> Result<QueryClient<'a>, DiscoveryError> {
+    validate(provider, endpoint, max_requests_per_second)?;
+    let region = region(provider, region_setting, ctx)?;
+    let credentials = ctx.credentials.as_ref().ok_or_else(|| {
+        DiscoveryError::Config(format!(
+            "{provider} needs AWS credentials and none were found; attach an instance profile (IAM role) to the instance"
+        ))
+    })?;
+    QueryClient::new(&ctx.aws.0.limiter, credentials, region, endpoint, max_requests_per_second)
+}
+
 pub(super) async fn discover(
     s: &Settings<'_>,
     ctx: &DiscoveryContext,
 ) -> Result<PeerSet, DiscoveryError> {
-    validate(s.endpoint, s.max_requests_per_second)?;
-    let region = s.region.or(ctx.region.as_deref()).ok_or_else(|| {
-        DiscoveryError::Config("aws-asg needs a region: set region, or run on EC2 where the instance metadata gives it".into())
-    })?;
-    let credentials = ctx.credentials.as_ref().ok_or_else(|| {
-        DiscoveryError::Config(
-            "aws-asg needs AWS credentials and none were found; attach an instance profile (IAM role) to the instance"
-                .into(),
-        )
-    })?;
+    let client = client("aws-asg", s.region, s.endpoint, s.max_requests_per_second, ctx)?;
     let state = &ctx.aws.0;
-    let client = QueryClient::new(
-        &state.limiter,
-        credentials,
-        region,
-        s.endpoint,
-        s.max_requests_per_second,
-    )?;
     let group_name = match s.group {
         Some(g) => g.to_string(),
         None => own_group(state, &client, ctx.instance_id.as_deref()).await?,
@@ -104,7 +151,7 @@ pub(super) async fn discover(
             .collect()
     };
     if !unknown.is_empty() {
-        let instances = describe_instances(&client, &unknown).await?;
+        let instances = describe_instances_by_id(&client, &unknown).await?;
         let found = peers(&unknown, &instances);
         let mut cache = state.address_of_instance.lock().unwrap_or_else(|p| p.into_inner());
         for p in found {
@@ -155,8 +202,8 @@ fn peers(wanted: &[&str], instances: &[xml::Ec2Instance]) -> Vec<Peer> {
         .collect()
 }
 
-/// What the `aws-asg` provider keeps for the life of a process: the pace of its AWS calls
-/// and what it learned from them. The process creates one and passes it to every discovery
+/// What the AWS providers keep for the life of a process: the pace of their AWS calls (one
+/// limiter for both) and what `aws-asg` learned from them. The process creates one and passes it to every discovery
 /// attempt; clones share it (a fresh value is a fresh process's view).
 #[derive(Debug, Clone, Default)]
 pub struct AwsDiscoveryState(Arc<StateInner>);
@@ -224,50 +271,63 @@ async fn describe_group(
 
 /// DescribeInstances of `ids`, filtered by id and state rather than by `InstanceId.N`, so
 /// that an id EC2 does not know yet is left out instead of failing the call.
-async fn describe_instances(
+async fn describe_instances_by_id(
     client: &QueryClient<'_>,
     ids: &[&str],
 ) -> Result<Vec<xml::Ec2Instance>, DiscoveryError> {
-    const ACTION: &str = "DescribeInstances";
     let mut found = Vec::new();
     for chunk in ids.chunks(IDS_PER_CALL) {
-        let mut base: Vec<(String, String)> = vec![("Filter.1.Name".into(), "instance-id".into())];
+        let filters = [("instance-id", chunk), ("instance-state-name", MEMBER_EC2_STATES)];
+        found.extend(describe_instances(client, &filters, None).await?);
+    }
+    Ok(found)
+}
+
+/// The instances that match every filter (`(name, values)`: any of the values), all pages:
+/// `NextToken` followed until the answer has none, or repeats the last one, at most
+/// [`MAX_PAGES`] pages. `page_size` is sent as `MaxResults` (EC2 takes 5 to 1000).
+async fn describe_instances(
+    client: &QueryClient<'_>,
+    filters: &[(&str, &[&str])],
+    page_size: Option<usize>,
+) -> Result<Vec<xml::Ec2Instance>, DiscoveryError> {
+    const ACTION: &str = "DescribeInstances";
+    let mut base: Vec<(String, String)> = Vec::new();
+    for (n, (name, values)) in filters.iter().enumerate() {
+        base.push((format!("Filter.{}.Name", n + 1), name.to_string()));
         base.extend(
-            chunk
+            values
                 .iter()
                 .enumerate()
-                .map(|(n, id)| (format!("Filter.1.Value.{}", n + 1), id.to_string())),
+                .map(|(v, value)| (format!("Filter.{}.Value.{}", n + 1, v + 1), value.to_string())),
         );
-        base.push(("Filter.2.Name".into(), "instance-state-name".into()));
-        base.extend(
-            MEMBER_EC2_STATES
-                .iter()
-                .enumerate()
-                .map(|(n, s)| (format!("Filter.2.Value.{}", n + 1), s.to_string())),
-        );
-        let mut token: Option<String> = None;
-        for page_number in 1.. {
-            if page_number > MAX_PAGES {
-                return Err(bad(
-                    client,
-                    Service::Ec2,
-                    ACTION,
-                    format!("more than {MAX_PAGES} pages of instances"),
-                ));
-            }
-            let mut params: Vec<(&str, &str)> =
-                base.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            if let Some(t) = &token {
-                params.push(("NextToken", t));
-            }
-            let body = client.call(Service::Ec2, ACTION, &params).await?;
-            let (page, next) =
-                xml::describe_instances(&body).map_err(|e| bad(client, Service::Ec2, ACTION, e))?;
-            found.extend(page);
-            match next {
-                Some(t) if Some(&t) != token.as_ref() => token = Some(t),
-                _ => break,
-            }
+    }
+    if let Some(size) = page_size {
+        base.push(("MaxResults".into(), size.to_string()));
+    }
+    let mut found = Vec::new();
+    let mut token: Option<String> = None;
+    for page_number in 1.. {
+        if page_number > MAX_PAGES {
+            return Err(bad(
+                client,
+                Service::Ec2,
+                ACTION,
+                format!("more than {MAX_PAGES} pages of instances"),
+            ));
+        }
+        let mut params: Vec<(&str, &str)> =
+            base.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        if let Some(t) = &token {
+            params.push(("NextToken", t));
+        }
+        let body = client.call(Service::Ec2, ACTION, &params).await?;
+        let (page, next) =
+            xml::describe_instances(&body).map_err(|e| bad(client, Service::Ec2, ACTION, e))?;
+        found.extend(page);
+        match next {
+            Some(t) if Some(&t) != token.as_ref() => token = Some(t),
+            _ => break,
         }
     }
     Ok(found)
@@ -293,7 +353,12 @@ mod tests {
     use xml::Ec2Instance;
 
     fn ec2(id: &str, state: &str, ip: Option<&str>) -> Ec2Instance {
-        Ec2Instance { instance_id: id.into(), state: state.into(), private_ip: ip.map(Into::into) }
+        Ec2Instance {
+            instance_id: id.into(),
+            state: state.into(),
+            private_ip: ip.map(Into::into),
+            tags: vec![],
+        }
     }
 
     #[test]
@@ -319,6 +384,7 @@ mod tests {
 
     #[test]
     fn settings_checks() {
+        let validate = |e, r| validate("aws-asg", e, r);
         assert!(validate(None, 5.0).is_ok());
         assert!(validate(Some("https://autoscaling.eu-west-1.amazonaws.com"), 0.1).is_ok());
         assert!(validate(None, 0.0).is_err());
@@ -341,5 +407,21 @@ mod tests {
         let ctx = DiscoveryContext { region: Some("eu-west-1".into()), ..Default::default() };
         let e = discover(&s, &ctx).await.unwrap_err();
         assert!(!e.is_retryable() && e.to_string().contains("credentials"), "{e}");
+    }
+
+    #[test]
+    fn a_region_that_is_no_region_name_is_refused_before_it_becomes_a_host_name() {
+        let from_metadata =
+            |r: &str| DiscoveryContext { region: Some(r.into()), ..Default::default() };
+        let ctx = from_metadata("eu-west-1");
+        assert_eq!(region("aws-tags", None, &ctx).unwrap(), "eu-west-1");
+        assert_eq!(region("aws-tags", Some("us-gov-west-1"), &ctx).unwrap(), "us-gov-west-1");
+        for bad in ["evil.com/x", "eu-west-1.attacker.example", "", "EU-WEST-1", &"a".repeat(33)] {
+            let e = region("aws-tags", None, &from_metadata(bad)).unwrap_err();
+            let msg = e.to_string();
+            assert!(!e.is_retryable() && msg.contains("instance metadata"), "{msg}");
+            let e = region("aws-asg", Some(bad), &ctx).unwrap_err().to_string();
+            assert!(e.contains("aws-asg region") && e.contains("the setting region"), "{e}");
+        }
     }
 }

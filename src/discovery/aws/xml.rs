@@ -135,6 +135,8 @@ pub(super) struct Ec2Instance {
     pub state: String,
     /// Absent for an instance that has no network interface yet or any more.
     pub private_ip: Option<String>,
+    /// Its tags, as (key, value), in the answer's order.
+    pub tags: Vec<(String, String)>,
 }
 
 /// DescribeInstances: one page of instances, and the token of the next page.
@@ -160,10 +162,18 @@ pub(super) fn describe_instances(xml: &str) -> Result<(Vec<Ec2Instance>, Option<
         instance_state: State,
         #[serde(default)]
         private_ip_address: Option<String>,
+        #[serde(default)]
+        tag_set: Items<Tag>,
     }
     #[derive(Deserialize)]
     struct State {
         name: String,
+    }
+    #[derive(Deserialize)]
+    struct Tag {
+        key: String,
+        #[serde(default)]
+        value: String,
     }
     let r: Response = quick_xml::de::from_str(xml).map_err(|e| e.to_string())?;
     let instances = r
@@ -175,6 +185,7 @@ pub(super) fn describe_instances(xml: &str) -> Result<(Vec<Ec2Instance>, Option<
             instance_id: i.instance_id,
             state: i.instance_state.name,
             private_ip: i.private_ip_address.filter(|ip| !ip.is_empty()),
+            tags: i.tag_set.item.into_iter().map(|t| (t.key, t.value)).collect(),
         })
         .collect();
     Ok((instances, r.next_token.filter(|t| !t.is_empty())))
@@ -263,17 +274,20 @@ mod tests {
                 Ec2Instance {
                     instance_id: "i-720dcc3b89e34b699".into(),
                     state: "running".into(),
-                    private_ip: Some("10.107.11.109".into())
+                    private_ip: Some("10.107.11.109".into()),
+                    tags: vec![("aws:autoscaling:groupName".into(), "etcd".into())],
                 },
                 Ec2Instance {
                     instance_id: "i-b33653870684ebae0".into(),
                     state: "pending".into(),
-                    private_ip: None
+                    private_ip: None,
+                    tags: vec![],
                 },
                 Ec2Instance {
                     instance_id: "i-3".into(),
                     state: "stopped".into(),
-                    private_ip: Some("10.0.0.3".into())
+                    private_ip: Some("10.0.0.3".into()),
+                    tags: vec![],
                 },
             ]
         );
