@@ -25,7 +25,7 @@
 //!   deadline; `notify` sd_notify status and readiness; `net` addresses and URLs; `resolver`
 //!   host names resolved without libc; `aws_credentials` the one AWS credential rule;
 //!   `aws_api` SigV4 signing and AWS error documents; `bounded` HTTP answers within a
-//!   time and size bound; `digest` SHA-256;
+//!   time and size bound; `blocking` child processes run off the async workers; `digest` SHA-256;
 //!   `fsutil` crash-safe writes; `error_chain` error text with every cause; `stdout` the
 //!   commands' output (a closed stdout ends etcdadm quietly); `cli` the command line and
 //!   the one declaration of every setting (`settings`), the checked value types
@@ -36,6 +36,7 @@
 pub mod aws_api;
 pub mod aws_credentials;
 pub mod backup;
+pub mod blocking;
 pub mod bootstrap;
 pub mod bounded;
 pub mod certificates;

@@ -92,7 +92,8 @@ fn snapshot_command(tools: &Path, sub: &str) -> (Command, String) {
 }
 
 fn run(mut cmd: Command, what: &str) -> Result<()> {
-    let out = cmd.output().map_err(|e| SnapshotError::Spawn(what.into(), e))?;
+    let out =
+        crate::blocking::output(&mut cmd).map_err(|e| SnapshotError::Spawn(what.into(), e))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no error output");
@@ -168,9 +169,7 @@ pub fn resolve_source(from: &crate::config::SnapshotSource) -> Result<std::path:
 /// (etcdctl of 3.4, etcdutl before 3.5.10): asked by its own help, not by a version table.
 fn require_bump_revision(tools: &Path) -> Result<()> {
     let (mut cmd, what) = snapshot_command(tools, "restore");
-    let out = cmd
-        .arg("--help")
-        .output()
+    let out = crate::blocking::output(cmd.arg("--help"))
         .map_err(|e| SnapshotError::Spawn(format!("{what} --help"), e))?;
     let help = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
     if !help.contains("--bump-revision") || !help.contains("--mark-compacted") {

@@ -330,3 +330,28 @@ fn only_the_edges_use_anyhow_and_library_code_returns_typed_errors() {
         .collect();
     assert!(offenders.is_empty(), "library code uses anyhow: {offenders:#?}");
 }
+
+#[test]
+fn child_processes_are_waited_for_off_the_async_workers() {
+    // A child process etcdadm waits for (systemctl, systemd-sysusers, etcd --version,
+    // etcdutl) blocks its thread for up to seconds; only src/blocking.rs waits for one, off
+    // the runtime's async workers (or bounded in time). A module that builds a Command hands
+    // it to `blocking::output` / `output_within` instead of calling `.output()`, `.status()`
+    // or `.spawn()` itself.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut found = Vec::new();
+    for f in files.iter().filter(|f| !f.ends_with("blocking.rs")) {
+        let code = code_only(&std::fs::read_to_string(f).expect("read a source file"));
+        if !code.contains("process::Command") {
+            continue;
+        }
+        for call in [".output()", ".status()", ".spawn()"] {
+            if code.contains(call) {
+                found.push(format!("{} calls {call}", f.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "wait for child processes through crate::blocking: {found:#?}");
+}

@@ -38,16 +38,24 @@ use serde_yaml_ng::{Mapping, Value};
 use std::time::Duration;
 use tracing::info;
 
-/// Waits for the release fetched while discovering (if any), so that form or join find it
-/// ready; a failure is logged, as their own fetch tries again and reports.
+/// Waits for the release fetched while discovering (if any) and hands it to form or join;
+/// a failure is logged, as their own fetch (None) tries again and reports.
 async fn release_fetched(
     prefetch: Option<tokio::task::JoinHandle<Result<Unpacked, ReleaseError>>>,
-) {
-    let Some(task) = prefetch else { return };
-    match task.await {
-        Ok(Ok(r)) => info!(dir = %r.dir().display(), "release ready (fetched while discovering)"),
-        Ok(Err(e)) => tracing::warn!("fetching the release while discovering failed: {e}"),
-        Err(e) => tracing::warn!("fetching the release while discovering stopped: {e}"),
+) -> Option<Unpacked> {
+    match prefetch?.await {
+        Ok(Ok(r)) => {
+            info!(dir = %r.dir().display(), "release ready (fetched while discovering)");
+            Some(r)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("fetching the release while discovering failed: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("fetching the release while discovering stopped: {e}");
+            None
+        }
     }
 }
 
@@ -296,7 +304,7 @@ impl Agent {
                 }
                 BootstrapState::Forming { initial_cluster, token }
                 | BootstrapState::Restoring { initial_cluster, token } => {
-                    release_fetched(prefetch.take()).await;
+                    let release = release_fetched(prefetch.take()).await;
                     let view = last.as_ref().context("internal error: forming without a round")?;
                     let name = view
                         .me
@@ -322,6 +330,7 @@ impl Agent {
                     let req = form::Request {
                         defer_member: view.authoritative,
                         snapshot,
+                        release,
                         ..Default::default()
                     };
                     form::form(&c, &m, form::NewCluster { initial_cluster, token }, &req)
@@ -335,7 +344,7 @@ impl Agent {
                     Event::Formed { name: m.name, settle: view.authoritative }
                 }
                 BootstrapState::Joining { endpoints } => {
-                    release_fetched(prefetch.take()).await;
+                    let release = release_fetched(prefetch.take()).await;
                     let view = last.as_ref().context("internal error: joining without a round")?;
                     if let Some(me) = &view.me {
                         c.name = Some(
@@ -352,6 +361,7 @@ impl Agent {
                             phase: None,
                             defer_member: view.authoritative,
                             cluster_checked: true,
+                            release,
                         },
                     )
                     .await?;

@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 skip_hash_check: opts.skip_hash_check,
                 phase,
                 defer_member: false,
+                release: None,
             };
             init::run(load(&erased::Both { a: &opts.flags, b: &opts.s3 })?, req).await
         }
@@ -71,6 +72,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     phase,
                     defer_member: false,
                     cluster_checked: false,
+                    release: None,
                 },
             )
             .await

@@ -33,6 +33,9 @@ pub struct Request {
     /// Leave the state file short of `member` once healthy: bootstrap saves it after its
     /// last round (spec/README.md, F4).
     pub defer_member: bool,
+    /// The release, fetched already for this configuration (bootstrap fetches it while it
+    /// discovers); None: the install phase fetches it.
+    pub release: Option<Unpacked>,
 }
 
 /// Sets up this machine as a member of a new cluster and waits until it is healthy (for a
@@ -105,7 +108,10 @@ impl InitRun<'_> {
                     Some(s) => crate::snapshot::fetch_s3(c, s).await?,
                     None => None,
                 };
-                let release = phases::fetch_release(c).await?;
+                let release = match &self.req.release {
+                    Some(r) => r.clone(),
+                    None => phases::fetch_release(c).await?,
+                };
                 if let Some(snap) = snap {
                     let local = downloaded.as_ref().map_or(snap, |d| d.file.path());
                     self.restored = Some(crate::snapshot::prepare(

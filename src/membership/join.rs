@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::member::LocalMember;
 use crate::phases;
 use crate::pki::Ca;
+use crate::release::Unpacked;
 use crate::service::{ClusterBootstrap, Systemctl};
 use crate::state::{Origin, Progress, State};
 use std::time::Duration;
@@ -32,6 +33,9 @@ pub struct Request {
     /// The caller already reached the cluster with this machine's own client certificate
     /// (bootstrap's probes): no preflight.
     pub cluster_checked: bool,
+    /// The release, fetched already for this configuration (bootstrap fetches it while it
+    /// discovers); None: the install phase fetches it.
+    pub release: Option<Unpacked>,
 }
 
 /// Joins the cluster at the request's endpoints and waits until this member is a healthy
@@ -151,7 +155,10 @@ impl JoinRun<'_> {
                 phases::certificates(c, m, &ca)?;
             }
             JoinPhase::Install => {
-                let release = phases::fetch_release(c).await?;
+                let release = match &self.req.release {
+                    Some(r) => r.clone(),
+                    None => phases::fetch_release(c).await?,
+                };
                 self.state.save()?;
                 phases::install(c, &release)?;
             }

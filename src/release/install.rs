@@ -17,6 +17,7 @@ pub(super) const BINARIES: &[(&str, bool)] =
 /// renamed into place, so it is complete whenever it exists), and reused by every later use
 /// (a re-run, `join` after `join phase install`, bootstrap's early fetch). Nothing on the
 /// system has changed yet, so its tools can check inputs (snapshots) before anything does.
+#[derive(Debug, Clone)]
 pub struct Unpacked {
     dir: PathBuf,
     version: String,
@@ -202,9 +203,7 @@ impl VersionError {
 pub fn binary_version(dir: &Path) -> Result<String, VersionError> {
     let etcd = dir.join("etcd");
     let path = || etcd.display().to_string();
-    let out = Command::new(&etcd)
-        .arg("--version")
-        .output()
+    let out = crate::blocking::output(Command::new(&etcd).arg("--version"))
         .map_err(|cause| VersionError::Run { path: path(), cause })?;
     parse_version(&String::from_utf8_lossy(&out.stdout))
         .ok_or_else(|| VersionError::NoVersion { path: path() })
@@ -313,7 +312,7 @@ pub(super) mod tests {
         let again = Unpacked::new(&r, &tgz, &digest).unwrap();
         assert_eq!(again.dir(), u.dir());
         // Another digest is another archive: unpacked anew (and here refused).
-        let refused = Unpacked::new(&r, &tgz, &[8u8; 32]).err().expect("garbage is refused");
+        let refused = Unpacked::new(&r, &tgz, &[8u8; 32]).expect_err("garbage is refused");
         assert!(refused.to_string().contains("is unusable"), "{refused}");
     }
 
@@ -328,10 +327,10 @@ pub(super) mod tests {
                 (&format!("{stem}/etcdctl"), Err("/etc/shadow")),
             ],
         );
-        let e = Unpacked::new(&r, &tgz, &[1u8; 32]).err().expect("a link is refused");
+        let e = Unpacked::new(&r, &tgz, &[1u8; 32]).expect_err("a link is refused");
         assert!(e.to_string().contains("etcdctl is not a regular file"), "{e}");
         archive(&tgz, &[(&format!("{stem}/etcd"), Ok(fake_etcd("3.4.1")))]);
-        let e = Unpacked::new(&r, &tgz, &[2u8; 32]).err().expect("another version is refused");
+        let e = Unpacked::new(&r, &tgz, &[2u8; 32]).expect_err("another version is refused");
         assert!(
             e.to_string().contains("etcdctl is missing") || e.to_string().contains("3.4.1"),
             "{e}"
@@ -343,7 +342,7 @@ pub(super) mod tests {
                 (&format!("{stem}/etcdctl"), Ok(b"ctl".to_vec())),
             ],
         );
-        let e = Unpacked::new(&r, &tgz, &[3u8; 32]).err().expect("another version is refused");
+        let e = Unpacked::new(&r, &tgz, &[3u8; 32]).expect_err("another version is refused");
         assert!(e.to_string().contains("reports version 3.4.1, expected 3.5.30"), "{e}");
         let left: Vec<_> = std::fs::read_dir(tgz.parent().unwrap()).unwrap().collect();
         assert_eq!(left.len(), 1, "only the archive: no staging or partial directory");

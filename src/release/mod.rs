@@ -359,7 +359,7 @@ mod tests {
         let other = [9u8; 32];
         let cache2 = tempfile::tempdir().unwrap();
         let bad = pinned(m.path(), cache2.path(), &other);
-        let e = bad.unpack_verified().await.err().expect("a digest mismatch is refused");
+        let e = bad.unpack_verified().await.expect_err("a digest mismatch is refused");
         assert!(matches!(e, ReleaseError::Mismatch { .. }), "{e}");
         assert!(
             names(&cache2.path().join("v3.5.30")).is_empty(),

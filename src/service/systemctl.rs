@@ -18,22 +18,10 @@ pub enum SystemctlError {
 
 type Result<T> = std::result::Result<T, SystemctlError>;
 
-/// Runs a blocking call (a systemctl process: up to seconds while systemd reloads) so that
-/// it does not hold one of the runtime's two async workers: on a multi-threaded runtime the
-/// worker hands its tasks to another thread first (`block_in_place`); elsewhere (no
-/// runtime, or a single-threaded test runtime) the call simply runs.
-fn off_async_workers<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
-
 impl Systemctl {
     fn run(args: &[&str]) -> Result<String> {
         debug!(?args, "systemctl");
-        let out = off_async_workers(|| Command::new("systemctl").args(args).output())
+        let out = crate::blocking::output(Command::new("systemctl").args(args))
             .map_err(SystemctlError::Spawn)?;
         if !out.status.success() {
             return Err(SystemctlError::Failed {
@@ -73,10 +61,10 @@ impl Systemctl {
     pub async fn restart_wait(unit: &str, timeout: std::time::Duration) -> Result<()> {
         debug!(unit, "systemctl restart");
         let mut cmd = tokio::process::Command::new("systemctl");
-        cmd.args(["restart", unit]).kill_on_drop(true);
-        let out = match tokio::time::timeout(timeout, cmd.output()).await {
-            Ok(out) => out.map_err(SystemctlError::Spawn)?,
-            Err(_) => {
+        cmd.args(["restart", unit]);
+        let out = match crate::blocking::output_within(cmd, timeout).await {
+            Some(out) => out.map_err(SystemctlError::Spawn)?,
+            None => {
                 return Err(SystemctlError::TimedOut {
                     command: format!("restart {unit}"),
                     seconds: timeout.as_secs(),
@@ -104,40 +92,8 @@ impl Systemctl {
 
     /// `active`, `activating`, `failed`, `inactive`, ...
     pub fn state(unit: &str) -> String {
-        Command::new("systemctl")
-            .args(["is-active", unit])
-            .output()
+        crate::blocking::output(Command::new("systemctl").args(["is-active", unit]))
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_else(|_| "unknown".into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::off_async_workers;
-
-    #[test]
-    fn a_blocking_call_on_a_worker_lets_the_other_tasks_run() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (started, blocking) = tokio::sync::oneshot::channel();
-            // With one worker, the sender runs while the call blocks only if the call gave
-            // the worker up; otherwise the receive times out and the send fails.
-            let blocked = tokio::spawn(async move {
-                started.send(()).unwrap();
-                off_async_workers(|| rx.recv_timeout(std::time::Duration::from_secs(10)))
-            });
-            blocking.await.unwrap();
-            let sender = tokio::spawn(async move { tx.send(()).is_ok() });
-            let sent = tokio::time::timeout(std::time::Duration::from_secs(5), sender).await;
-            assert!(matches!(sent, Ok(Ok(true))), "the other task did not run: {sent:?}");
-            assert_eq!(blocked.await.unwrap(), Ok(()));
-        });
-        assert_eq!(off_async_workers(|| 7), 7, "outside a runtime the call just runs");
     }
 }

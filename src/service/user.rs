@@ -82,9 +82,7 @@ fn ensure_user_in(sysusers: &Path, passwd: &Path) -> Result<Ids, UserError> {
         user: ETCD_USER,
         cause,
     };
-    let out = Command::new("systemd-sysusers")
-        .arg(sysusers)
-        .output()
+    let out = crate::blocking::output(Command::new("systemd-sysusers").arg(sysusers))
         .map_err(|e| sysusers_error(e.to_string()))?;
     if !out.status.success() {
         return Err(sysusers_error(String::from_utf8_lossy(&out.stderr).trim().to_string()));
