@@ -188,18 +188,23 @@ fn peers(wanted: &[&str], instances: &[xml::Ec2Instance]) -> Vec<Peer> {
     let wanted: BTreeSet<&str> = wanted.iter().copied().collect();
     instances
         .iter()
-        .filter(|i| {
-            wanted.contains(i.instance_id.as_str()) && MEMBER_EC2_STATES.contains(&i.state.as_str())
-        })
-        .filter_map(|i| {
-            let ip: Ipv4Addr = i.private_ip.as_deref()?.parse().ok()?;
-            Some(Peer {
-                name: Some(i.instance_id.clone()),
-                host: Host::Ip(ip.into()),
-                instance_id: Some(i.instance_id.clone()),
-            })
-        })
+        .filter(|i| wanted.contains(i.instance_id.as_str()))
+        .filter_map(member_peer)
         .collect()
+}
+
+/// The peer an instance of an answer is: only when the answer shows it pending or running
+/// with a private IPv4 address; named by its instance id.
+fn member_peer(i: &xml::Ec2Instance) -> Option<Peer> {
+    if !MEMBER_EC2_STATES.contains(&i.state.as_str()) {
+        return None;
+    }
+    let ip: Ipv4Addr = i.private_ip.as_deref()?.parse().ok()?;
+    Some(Peer {
+        name: Some(i.instance_id.clone()),
+        host: Host::Ip(ip.into()),
+        instance_id: Some(i.instance_id.clone()),
+    })
 }
 
 /// What the AWS providers keep for the life of a process: the pace of their AWS calls (one

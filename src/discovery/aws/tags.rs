@@ -16,10 +16,8 @@
 //! pending or running and carrying the tag, with a private IPv4 address; its instance id
 //! becomes the member name only if it is a valid one (`refuse_bad_names`).
 
-use super::{client, describe_instances, xml, MEMBER_EC2_STATES};
+use super::{client, describe_instances, member_peer, xml, MEMBER_EC2_STATES};
 use crate::discovery::{DiscoveryContext, DiscoveryError, Peer, PeerSet};
-use crate::net::Host;
-use std::net::Ipv4Addr;
 
 /// Instances per DescribeInstances page (`MaxResults`). A page of 100 of moto's or EC2's
 /// instances is well under the 8 MiB cap of one answer.
@@ -93,16 +91,8 @@ pub(in crate::discovery) async fn discover(
 fn peers(key: &str, value: &str, instances: &[xml::Ec2Instance]) -> Vec<Peer> {
     instances
         .iter()
-        .filter(|i| MEMBER_EC2_STATES.contains(&i.state.as_str()))
         .filter(|i| i.tags.iter().any(|(k, v)| k == key && v == value))
-        .filter_map(|i| {
-            let ip: Ipv4Addr = i.private_ip.as_deref()?.parse().ok()?;
-            Some(Peer {
-                name: Some(i.instance_id.clone()),
-                host: Host::Ip(ip.into()),
-                instance_id: Some(i.instance_id.clone()),
-            })
-        })
+        .filter_map(member_peer)
         .collect()
 }
 
