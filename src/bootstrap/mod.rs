@@ -709,7 +709,23 @@ pub(crate) async fn discovery_context(
         region: md.and_then(|m| m.region.clone()).or_else(|| env("AWS_REGION")),
         credentials,
         aws: Default::default(),
+        gce: gce_discovery(b, md),
     })
+}
+
+/// What the GCE providers take from the machine: its zone, when the instance metadata came
+/// from GCE's metadata server, and that server's address (the `gce` source's `base-url`).
+fn gce_discovery(
+    b: &crate::config::BootstrapConfig,
+    md: Option<&InstanceMetadata>,
+) -> discovery::GceDiscovery {
+    discovery::GceDiscovery::new(
+        md.filter(|m| m.provider == "gce").and_then(|m| m.availability_zone.clone()),
+        match &b.metadata {
+            MetadataConfig::Gce(c) => Some(c.base_url.clone()),
+            _ => None,
+        },
+    )
 }
 
 #[cfg(test)]
