@@ -543,6 +543,43 @@ mod tests {
     }
 
     #[test]
+    fn gce_configs_take_kebab_case_fields_and_gce_labels_needs_cluster_size() {
+        let c = yaml("provider: gce-mig\ngroup: etcd\nregion: europe-west1").unwrap();
+        assert_eq!(
+            c,
+            DiscoveryConfig::GceMig {
+                project: None,
+                zone: None,
+                region: Some("europe-west1".into()),
+                group: Some("etcd".into()),
+                endpoint: None,
+                metadata_url: None,
+                max_requests_per_second: 5.0
+            }
+        );
+        assert_eq!(c.provider(), "gce-mig");
+        c.validate().unwrap();
+        c.check_cluster_size(None).unwrap();
+        let c = yaml(
+            "provider: gce-labels\nlabel-key: etcd-cluster\nlabel-value: prod\nproject: my-project\n\
+             zones: [europe-west1-b, europe-west1-c]\nendpoint: http://127.0.0.1:1\n\
+             metadata-url: http://127.0.0.1:2\nmax-requests-per-second: 2",
+        )
+        .unwrap();
+        assert_eq!(c.provider(), "gce-labels");
+        c.validate().unwrap();
+        let back: DiscoveryConfig =
+            serde_yaml_ng::from_str(&serde_yaml_ng::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let e = c.check_cluster_size(None).unwrap_err().to_string();
+        assert!(e.contains("gce-labels discovery (label etcd-cluster=prod)"), "{e}");
+        c.check_cluster_size(Some(3)).unwrap();
+        let e = yaml("provider: gce-mig\nzone: europe-west1-b").unwrap().validate().unwrap_err();
+        assert!(e.to_string().contains("gce-mig group is not set"), "{e}");
+        assert!(yaml("provider: gce-labels\nlabel-key: a\nlabel-value: b\ngroup: g").is_err());
+    }
+
+    #[test]
     fn config_rejects_unknown_fields_and_providers() {
         assert!(yaml("provider: dns\ndomain: a.b\nport: 53").is_err());
         assert!(yaml("provider: static\npeers: []\nextra: 1").is_err());

@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const PROJECT: &str = "etcd-test-project";
+/// The zone of the machine the metadata server describes.
+pub const OWN_ZONE: &str = "europe-west1-b";
 pub const SELF_LINK: &str = "https://www.googleapis.com/compute/v1";
 
 #[derive(Debug, Clone)]
@@ -264,6 +266,9 @@ fn answer(
         }
         return match key {
             "project/project-id" => (200, FLAVOR, PROJECT.into()),
+            // What the `gce` metadata source reads of this machine (the rest is absent).
+            "instance/id" => (200, FLAVOR, "4520031799277581759".into()),
+            "instance/zone" => (200, FLAVOR, format!("projects/123456789012/zones/{OWN_ZONE}")),
             "instance/service-accounts/default/token" => {
                 w.tokens_issued += 1;
                 let token = format!("ya29.test-token-{}", w.tokens_issued);
