@@ -1,6 +1,6 @@
 //! Fuzzing the parsers through the public API with proptest: configuration loading (main
 //! file, drop-ins, flag and metadata layers), SHA256SUMS, discovery settings (static
-//! discovery run for real; dns, aws-asg and aws-tags only validated, no network), and the
+//! discovery run for real; dns, aws-asg, aws-tags, gce-mig and gce-labels only validated, no network), and the
 //! bootstrap metadata layer. Garbage in, an `Err` (or a value) out, never a panic; and what is
 //! accepted or refused keeps a few properties (below, per test).
 //!
