@@ -192,3 +192,22 @@ async fn gce_discovery_config_errors_say_which_key_is_wrong_and_call_no_compute_
     let compute: Vec<_> = server.calls().into_iter().filter(|c| c.is_compute()).collect();
     assert!(compute.is_empty(), "the Compute API was called: {compute:?}");
 }
+
+#[tokio::test]
+async fn gce_mig_discovery_without_permission_fails_at_once_naming_the_role_and_permission() {
+    let server = GceServer::start().await;
+    fleet(&server);
+    server.fail_next(&[403]);
+    let started = std::time::Instant::now();
+    let (ok, _, stderr) = discover_json(
+        &server,
+        &format!("  discovery: {{provider: gce-mig, group: etcd, endpoint: '{}'}}\n", server.url),
+    )
+    .await;
+    assert!(!ok, "{stderr}");
+    for s in ["HTTP 403, forbidden", "roles/compute.viewer", "compute.instanceGroupManagers.get"] {
+        assert!(stderr.contains(s), "no {s:?} in {stderr}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "{stderr}");
+    assert_eq!(server.calls().iter().filter(|c| c.is_compute()).count(), 1);
+}

@@ -302,3 +302,20 @@ async fn gce_without_a_zone_or_metadata_server_says_what_to_set() {
     let e = discover(&labels(&server, &[]), &ctx).await.unwrap_err();
     assert!(!e.is_retryable() && e.to_string().contains("not the GCE metadata server"), "{e}");
 }
+
+#[tokio::test]
+async fn gce_labels_answers_with_bad_addresses_or_names_are_left_out_and_no_token_shows_in_debug() {
+    let server = GceServer::start().await;
+    let want = fleet(&server, 2);
+    let prod = [("etcd-cluster", "prod")];
+    server.add_instance(ZONE, "no-ip", "RUNNING", "", &prod);
+    server.add_instance(ZONE, "v6-only", "RUNNING", "fd00::1", &prod);
+    server.add_instance(ZONE, "garbage-ip", "RUNNING", "10.0.0.1; rm -rf /", &prod);
+    server.add_instance(ZONE, "Bad_Name", "RUNNING", "10.0.9.9", &prod);
+    server.add_instance(ZONE, "m1\nETCD_DATA_DIR=/tmp", "RUNNING", "10.0.9.8", &prod);
+    let ctx = ctx(&server);
+    let set = discover(&labels(&server, &[]), &ctx).await.unwrap();
+    assert_eq!(shown(&set), want);
+    let shown_ctx = format!("{ctx:?} {ctx:#?}");
+    assert!(!shown_ctx.contains("ya29"), "{shown_ctx}");
+}
