@@ -10,7 +10,8 @@
 //!   `authError`), also for a token that expired or was revoked ([`GceServer::expire_token`]).
 //!   `instanceGroupManagers.get` (`targetSize`), `instanceGroupManagers.listManagedInstances`
 //!   (POST; `managedInstances[]` with `instance` URL, `id`, `instanceStatus`,
-//!   `currentAction`), their `regionInstanceGroupManagers` twins, `instances.get`,
+//!   `currentAction`; paged only when the group's `listManagedInstancesResults` is
+//!   `PAGINATED`, else all in one answer), their `regionInstanceGroupManagers` twins, `instances.get`,
 //!   `instances.list` with `filter=labels.KEY = "VALUE"`. Lists page by `maxResults` (at most
 //!   500) and an opaque `pageToken`/`nextPageToken` (here with `/+&=` in it, so that only a
 //!   client that encodes it gets the next page), absent on the last page; `items` is absent
@@ -48,6 +49,9 @@ pub struct Mig {
     pub scope: String,
     pub name: String,
     pub target_size: u32,
+    /// `listManagedInstancesResults`: `PAGINATED` (true) pages `listManagedInstances`;
+    /// `PAGELESS`, the API's default, ignores `maxResults` and `pageToken` and answers all.
+    pub paginated: bool,
     /// (zone, instance name, currentAction).
     pub members: Vec<(String, String, String)>,
 }
@@ -142,11 +146,19 @@ impl GceServer {
                 scope: scope.into(),
                 name: name.into(),
                 target_size,
+                paginated: true,
                 members: members
                     .iter()
                     .map(|(z, n, a)| (z.to_string(), n.to_string(), a.to_string()))
                     .collect(),
             })
+        })
+    }
+
+    /// The group's `listManagedInstancesResults` becomes `PAGELESS`.
+    pub fn set_pageless(&self, name: &str) {
+        self.with(|w| {
+            w.migs.iter_mut().filter(|m| m.name == name).for_each(|m| m.paginated = false)
         })
     }
 
@@ -358,7 +370,12 @@ fn answer(
                     v
                 })
                 .collect();
-            page(query, all, "managedInstances")
+            if m.paginated {
+                page(query, all, "managedInstances")
+            } else {
+                let doc = json!({"managedInstances": all});
+                (200, JSON, doc.to_string())
+            }
         }
         ("GET", ["zones", zone, "instances", name]) => {
             match w.instances.iter().find(|i| i.zone == *zone && i.name == *name) {

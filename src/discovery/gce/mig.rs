@@ -2,7 +2,9 @@
 //! regional (`region`), by primary internal IPv4 address, named by instance name.
 //!
 //! One attempt: `instanceGroupManagers.get` (the group's `targetSize`, the expected size),
-//! `instanceGroupManagers.listManagedInstances` (every page; POST, as the API defines it),
+//! `instanceGroupManagers.listManagedInstances` (POST, as the API defines it; every page
+//! when the group's `listManagedInstancesResults` is `PAGINATED`, one answer with every
+//! instance when it is `PAGELESS`, the default),
 //! then `instances.get` for each member whose address this process has not learned yet (the
 //! list carries no addresses). Regional groups use the `regionInstanceGroupManagers` calls.
 //! Like `aws-asg`, the set is complete when it has `targetSize` peers and authoritative: the

@@ -319,3 +319,14 @@ async fn gce_labels_answers_with_bad_addresses_or_names_are_left_out_and_no_toke
     let shown_ctx = format!("{ctx:?} {ctx:#?}");
     assert!(!shown_ctx.contains("ya29"), "{shown_ctx}");
 }
+
+#[tokio::test]
+async fn gce_mig_pageless_group_answers_every_member_in_one_list_call() {
+    let server = GceServer::start().await;
+    let want = fleet(&server, 230);
+    server.set_pageless("etcd");
+    let set = discover(&mig(&server, None), &ctx(&server)).await.unwrap();
+    assert_eq!(shown(&set), want);
+    let lists = server.calls().iter().filter(|c| c.path.ends_with("/listManagedInstances")).count();
+    assert_eq!(lists, 1);
+}
