@@ -346,6 +346,8 @@ fn leaf() -> impl Strategy<Value = Value> {
             Just("dns".to_string()),
             Just("aws-asg".to_string()),
             Just("aws-tags".to_string()),
+            Just("gce-mig".to_string()),
+            Just("gce-labels".to_string()),
             Just("ec2".to_string()),
             Just("amd64".to_string()),
             "[a-z0-9.:=/_-]{0,24}",

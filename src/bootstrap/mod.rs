@@ -678,9 +678,10 @@ fn fits(key: &str, value: &Value) -> bool {
 
 /// What discovery needs, created once per process: this instance's id and region, the AWS
 /// credentials (only for `aws-asg` and `aws-tags`, by the one policy of `aws_credentials`),
-/// and a fresh state for the AWS providers' rate limiter and caches. First the discovery
+/// and a fresh state for the AWS providers' rate limiter and caches (and the GCE providers':
+/// with this instance's zone and the metadata server, see `gce_discovery`). First the discovery
 /// settings are checked, by themselves and against the rest of `bootstrap` (`b`, with the
-/// instance metadata applied: `aws-tags` needs `cluster-size`), before any credential or
+/// instance metadata applied: `aws-tags` and `gce-labels` need `cluster-size`), before any credential or
 /// network is involved.
 pub(crate) async fn discovery_context(
     b: &crate::config::BootstrapConfig,
