@@ -84,6 +84,8 @@ pub struct World {
     pub migs: Vec<Mig>,
     pub tokens_issued: usize,
     pub valid_token: Option<String>,
+    /// The `expires_in` of the tokens issued (default 3599, as GCE's).
+    pub token_lifetime: Option<u64>,
     pub faults: VecDeque<u16>,
     pub calls: Vec<Call>,
 }
@@ -170,6 +172,11 @@ impl GceServer {
     /// The token issued last stops being accepted (it expired, or was revoked).
     pub fn expire_token(&self) {
         self.with(|w| w.valid_token = None)
+    }
+
+    /// Tokens issued from now on expire after `seconds`.
+    pub fn set_token_lifetime(&self, seconds: u64) {
+        self.with(|w| w.token_lifetime = Some(seconds))
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -285,8 +292,7 @@ fn answer(
                 w.tokens_issued += 1;
                 let token = format!("ya29.test-token-{}", w.tokens_issued);
                 w.valid_token = Some(token.clone());
-                let doc =
-                    json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"});
+                let doc = json!({"access_token": token, "expires_in": w.token_lifetime.unwrap_or(3599), "token_type": "Bearer"});
                 (
                     200,
                     "metadata-flavor: Google\r\ncontent-type: application/json\r\n",

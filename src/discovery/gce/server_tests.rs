@@ -330,3 +330,23 @@ async fn gce_mig_pageless_group_answers_every_member_in_one_list_call() {
     let lists = server.calls().iter().filter(|c| c.path.ends_with("/listManagedInstances")).count();
     assert_eq!(lists, 1);
 }
+
+#[tokio::test]
+async fn gce_token_is_reused_until_a_minute_before_it_expires() {
+    let server = GceServer::start().await;
+    fleet(&server, 2);
+    let first = ctx(&server);
+    // 3599 s: one token for both attempts.
+    discover(&labels(&server, &[]), &first).await.unwrap();
+    discover(&labels(&server, &[]), &first).await.unwrap();
+    assert_eq!(server.tokens_issued(), 1);
+    // A token that expires within the minute is not kept: fetched again before each call,
+    // never refused by the API.
+    // (A fresh context: a new process, nothing cached.)
+    let second = ctx(&server);
+    server.set_token_lifetime(30);
+    discover(&labels(&server, &[]), &second).await.unwrap();
+    discover(&labels(&server, &[]), &second).await.unwrap();
+    assert_eq!(server.tokens_issued(), 3);
+    assert!(server.calls().iter().all(|c| c.status != 401));
+}
