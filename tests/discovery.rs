@@ -2,6 +2,9 @@
 //! AWS emulator (run as a server) for `aws-asg`. Both come from scripts/install-deps.sh; when
 //! one is missing the tests fail and say so, they do not skip.
 //!
+//! `gce-mig` and `gce-labels` run against discovery/gce_server.rs, a loopback server of these
+//! tests that answers as the Compute API and the GCE metadata server do.
+//!
 //! Every test name contains "discovery", so `cargo test discovery` runs these with the unit
 //! tests of `src/discovery/`.
 
@@ -13,6 +16,10 @@ mod aws_asg_discovery;
 mod aws_tags_discovery;
 #[path = "discovery/dns_discovery.rs"]
 mod dns_discovery;
+#[path = "discovery/gce_discovery.rs"]
+mod gce_discovery;
+#[path = "discovery/gce_server.rs"]
+mod gce_server;
 #[path = "support/moto.rs"]
 mod moto;
 #[path = "discovery/sigv4_verify.rs"]

@@ -1,6 +1,6 @@
 //! Fuzzing the parsers through the public API with proptest: configuration loading (main
 //! file, drop-ins, flag and metadata layers), SHA256SUMS, discovery settings (static
-//! discovery run for real; dns, aws-asg and aws-tags only validated, no network), and the
+//! discovery run for real; dns, aws-asg, aws-tags, gce-mig and gce-labels only validated, no network), and the
 //! bootstrap metadata layer. Garbage in, an `Err` (or a value) out, never a panic; and what is
 //! accepted or refused keeps a few properties (below, per test).
 //!
@@ -346,6 +346,8 @@ fn leaf() -> impl Strategy<Value = Value> {
             Just("dns".to_string()),
             Just("aws-asg".to_string()),
             Just("aws-tags".to_string()),
+            Just("gce-mig".to_string()),
+            Just("gce-labels".to_string()),
             Just("ec2".to_string()),
             Just("amd64".to_string()),
             "[a-z0-9.:=/_-]{0,24}",

@@ -10,7 +10,9 @@ fn read(rel: &str) -> String {
 #[test]
 fn cloud_init_examples_embed_the_packaged_unit() {
     let unit = read("packaging/etcdadm-bootstrap.service");
-    for example in ["cloud-init/static-3-members.yaml", "cloud-init/asg.yaml"] {
+    for example in
+        ["cloud-init/static-3-members.yaml", "cloud-init/asg.yaml", "cloud-init/gce-mig.yaml"]
+    {
         let text = read(example);
         assert!(text.starts_with("#cloud-config\n"), "{example}");
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
@@ -24,6 +26,35 @@ fn cloud_init_examples_embed_the_packaged_unit() {
         let key = files.iter().find(|f| f["path"] == "/etc/etcd/pki/ca.key").unwrap();
         assert_eq!(key["permissions"], "0600", "{example}: CA key mode");
     }
+}
+
+/// The etcdadm configuration an example writes (its /etc/etcdadm/config.yaml).
+fn example_config(example: &str) -> String {
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read(example)).unwrap();
+    doc["write_files"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/etc/etcdadm/config.yaml")
+        .and_then(|f| f["content"].as_str())
+        .unwrap_or_else(|| panic!("{example} writes no /etc/etcdadm/config.yaml"))
+        .to_string()
+}
+
+#[test]
+fn cloud_init_gce_mig_example_config_passes_etcdadm_config_view_as_gce_mig_with_gce_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, example_config("cloud-init/gce-mig.yaml")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_etcdadm"))
+        .args(["config", "view", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("provider: gce-mig") && stdout.contains("group: etcd"), "{stdout}");
+    assert!(stdout.contains("provider: gce"), "{stdout}");
 }
 
 /// The bytes an Ignition `contents` object (`source` a `data:` URL, optional `compression`)

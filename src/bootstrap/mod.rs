@@ -688,9 +688,10 @@ fn fits(key: &str, value: &Value) -> bool {
 
 /// What discovery needs, created once per process: this instance's id and region, the AWS
 /// credentials (only for `aws-asg` and `aws-tags`, by the one policy of `aws_credentials`),
-/// and a fresh state for the AWS providers' rate limiter and caches. First the discovery
+/// and a fresh state for the AWS providers' rate limiter and caches (and the GCE providers':
+/// with this instance's zone and the metadata server, see `gce_discovery`). First the discovery
 /// settings are checked, by themselves and against the rest of `bootstrap` (`b`, with the
-/// instance metadata applied: `aws-tags` needs `cluster-size`), before any credential or
+/// instance metadata applied: `aws-tags` and `gce-labels` need `cluster-size`), before any credential or
 /// network is involved.
 pub(crate) async fn discovery_context(
     b: &crate::config::BootstrapConfig,
@@ -719,7 +720,23 @@ pub(crate) async fn discovery_context(
         region: md.and_then(|m| m.region.clone()).or_else(|| env("AWS_REGION")),
         credentials,
         aws: Default::default(),
+        gce: gce_discovery(b, md),
     })
+}
+
+/// What the GCE providers take from the machine: its zone, when the instance metadata came
+/// from GCE's metadata server, and that server's address (the `gce` source's `base-url`).
+fn gce_discovery(
+    b: &crate::config::BootstrapConfig,
+    md: Option<&InstanceMetadata>,
+) -> discovery::GceDiscovery {
+    discovery::GceDiscovery::new(
+        md.filter(|m| m.provider == "gce").and_then(|m| m.availability_zone.clone()),
+        match &b.metadata {
+            MetadataConfig::Gce(c) => Some(c.base_url.clone()),
+            _ => None,
+        },
+    )
 }
 
 #[cfg(test)]

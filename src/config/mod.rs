@@ -44,14 +44,15 @@ pub const DEFAULT_METRICS_TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_
 pub struct BootstrapConfig {
     /// Cloud metadata source (`provider: none|ec2|gce|openstack|nocloud`).
     pub metadata: crate::metadata::MetadataConfig,
-    /// Peer discovery (`provider: static|dns|aws-asg|aws-tags`).
+    /// Peer discovery (`provider: static|dns|aws-asg|aws-tags|gce-mig|gce-labels`).
     pub discovery: Option<crate::discovery::DiscoveryConfig>,
     /// Intended number of members; defaults to the static list's length or the
-    /// autoscaling group's desired capacity (required with aws-tags).
+    /// autoscaling group's desired capacity or the managed instance group's target size
+    /// (required with aws-tags and gce-labels).
     pub cluster_size: Option<usize>,
     /// Whether members whose machines left the discovered peer set are removed (one at a
-    /// time, only while quorum holds). Default: only for aws-asg, whose set is the truth
-    /// (aws-tags: only when set true).
+    /// time, only while quorum holds). Default: only for aws-asg and gce-mig, whose set is
+    /// the truth (aws-tags, gce-labels: only when set true).
     pub remove_departed_members: Option<bool>,
     /// Overall deadline of one bootstrap run.
     pub deadline_seconds: u64,

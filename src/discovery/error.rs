@@ -37,6 +37,10 @@ pub enum DiscoveryError {
     /// An AWS API answered something this client does not understand.
     #[error("AWS {action} at {endpoint}: unexpected answer: {detail}; check that the endpoint is an AWS (or moto) {service} endpoint")]
     BadResponse { action: &'static str, endpoint: String, service: &'static str, detail: String },
+
+    /// A GCE call (Compute API, metadata server) failed.
+    #[error(transparent)]
+    Gce(#[from] crate::discovery::GceError),
 }
 
 /// AWS error codes that mean "slow down" or "not now".
@@ -81,6 +85,7 @@ impl DiscoveryError {
             }
             DiscoveryError::NoPeers { .. } | DiscoveryError::DnsSetup { .. } => true,
             DiscoveryError::Aws { status, code, .. } => aws_retryable(code, *status),
+            DiscoveryError::Gce(e) => e.is_retryable(),
         }
     }
 

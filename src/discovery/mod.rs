@@ -4,7 +4,8 @@
 //! One provider per folder or file: `static_list` (peers written in the configuration), `dns`
 //! (SRV records as etcd's `--discovery-srv` defines them, or the A/AAAA records of one name)
 //! and `aws` (`aws-asg`: the instances of an EC2 Auto Scaling group; `aws/tags`: `aws-tags`,
-//! the instances that carry a tag key/value). Adding a provider adds one module, one
+//! the instances that carry a tag key/value), `gce` (`gce-mig`: a managed instance group;
+//! `gce-labels`: the instances that carry a label). Adding a provider adds one module, one
 //! `DiscoveryConfig` variant and one match arm in [`discover`].
 //!
 //! One call of [`discover`] is one attempt: it does not retry. Callers wrap it in backoff with a
@@ -13,6 +14,7 @@
 mod aws;
 mod dns;
 mod error;
+mod gce;
 mod static_list;
 
 pub use error::DiscoveryError;
@@ -23,7 +25,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::net::SocketAddr;
 
-/// Where the peer set comes from. YAML/JSON: `provider: static | dns | aws-asg | aws-tags`
+/// Where the peer set comes from. YAML/JSON: `provider: static | dns | aws-asg | aws-tags |
+/// gce-mig | gce-labels`
 /// plus the provider's kebab-case fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "kebab-case", deny_unknown_fields)]
@@ -76,6 +79,49 @@ pub enum DiscoveryConfig {
         #[serde(default = "default_max_requests_per_second")]
         max_requests_per_second: f64,
     },
+    /// The instances of a GCE managed instance group, zonal (`zone`, default this instance's)
+    /// or regional (`region`). Complete at the group's `targetSize`; authoritative.
+    #[serde(rename_all = "kebab-case")]
+    GceMig {
+        /// Defaults to this instance's project (the metadata server's `project/project-id`).
+        #[serde(default)]
+        project: Option<String>,
+        #[serde(default)]
+        zone: Option<String>,
+        #[serde(default)]
+        region: Option<String>,
+        /// The managed instance group's name (required).
+        #[serde(default)]
+        group: Option<String>,
+        /// Replaces `https://compute.googleapis.com` (Private Service Connect, tests).
+        #[serde(default)]
+        endpoint: Option<String>,
+        /// Replaces the metadata server (token, project id); default the `gce` metadata
+        /// source's `base-url`, else `http://169.254.169.254`.
+        #[serde(default)]
+        metadata_url: Option<String>,
+        /// Upper bound on Compute API calls per second, shared by the whole process.
+        #[serde(default = "default_max_requests_per_second")]
+        max_requests_per_second: f64,
+    },
+    /// The provisioning, staging and running GCE instances that carry the label `label-key` =
+    /// `label-value` in `zones` (default this instance's zone). Needs
+    /// `bootstrap.cluster-size`; authoritative only with `remove-departed-members: true`.
+    #[serde(rename_all = "kebab-case")]
+    GceLabels {
+        label_key: String,
+        label_value: String,
+        #[serde(default)]
+        project: Option<String>,
+        #[serde(default)]
+        zones: Vec<String>,
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default)]
+        metadata_url: Option<String>,
+        #[serde(default = "default_max_requests_per_second")]
+        max_requests_per_second: f64,
+    },
 }
 
 fn default_max_requests_per_second() -> f64 {
@@ -106,6 +152,9 @@ impl DiscoveryConfig {
                 endpoint.as_deref(),
                 *max_requests_per_second,
             ),
+            DiscoveryConfig::GceMig { .. } | DiscoveryConfig::GceLabels { .. } => {
+                gce_validate(self)
+            }
         }
     }
 
@@ -121,6 +170,13 @@ impl DiscoveryConfig {
                      in the configuration (or the allowed instance tag etcdadm-cluster-size)"
                 )))
             }
+            (DiscoveryConfig::GceLabels { label_key, label_value, .. }, None) => {
+                Err(DiscoveryError::Config(format!(
+                    "bootstrap.cluster-size is not set, and gce-labels discovery (label {label_key}={label_value}) \
+                     needs it: a label has no intended number of instances; set bootstrap: cluster-size: N \
+                     in the configuration (or the allowed instance attribute etcdadm-cluster-size)"
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -132,6 +188,8 @@ impl DiscoveryConfig {
             DiscoveryConfig::Dns { .. } => "dns",
             DiscoveryConfig::AwsAsg { .. } => "aws-asg",
             DiscoveryConfig::AwsTags { .. } => "aws-tags",
+            DiscoveryConfig::GceMig { .. } => "gce-mig",
+            DiscoveryConfig::GceLabels { .. } => "gce-labels",
         }
     }
 }
@@ -241,7 +299,11 @@ pub struct DiscoveryContext {
     pub credentials: Option<AwsCredentials>,
     /// The AWS providers' rate limiter and caches, for the life of the process.
     pub aws: AwsDiscoveryState,
+    /// The GCE providers' zone and metadata server, rate limiter and caches.
+    pub gce: GceDiscovery,
 }
+
+pub use gce::{GceDiscovery, GceError};
 
 pub use aws::AwsDiscoveryState;
 
@@ -312,6 +374,74 @@ async fn provider_set(
             };
             aws::tags::discover(&settings, ctx).await
         }
+        DiscoveryConfig::GceMig { .. } | DiscoveryConfig::GceLabels { .. } => {
+            gce_discover(cfg, ctx).await
+        }
+    }
+}
+
+/// The settings of `gce-mig` or `gce-labels` (`None` for other providers).
+fn gce_settings(cfg: &DiscoveryConfig) -> Option<GceSettings<'_>> {
+    Some(match cfg {
+        DiscoveryConfig::GceMig {
+            project,
+            zone,
+            region,
+            group,
+            endpoint,
+            metadata_url,
+            max_requests_per_second,
+        } => GceSettings::Mig(gce::mig::Settings {
+            project: project.as_deref(),
+            zone: zone.as_deref(),
+            region: region.as_deref(),
+            group: group.as_deref(),
+            endpoint: endpoint.as_deref(),
+            metadata_url: metadata_url.as_deref(),
+            max_requests_per_second: *max_requests_per_second,
+        }),
+        DiscoveryConfig::GceLabels {
+            label_key,
+            label_value,
+            project,
+            zones,
+            endpoint,
+            metadata_url,
+            max_requests_per_second,
+        } => GceSettings::Labels(gce::labels::Settings {
+            label_key,
+            label_value,
+            project: project.as_deref(),
+            zones,
+            endpoint: endpoint.as_deref(),
+            metadata_url: metadata_url.as_deref(),
+            max_requests_per_second: *max_requests_per_second,
+        }),
+        _ => return None,
+    })
+}
+
+enum GceSettings<'a> {
+    Mig(gce::mig::Settings<'a>),
+    Labels(gce::labels::Settings<'a>),
+}
+
+fn gce_validate(cfg: &DiscoveryConfig) -> Result<(), DiscoveryError> {
+    match gce_settings(cfg) {
+        Some(GceSettings::Mig(mig)) => gce::mig::validate(&mig),
+        Some(GceSettings::Labels(labels)) => gce::labels::validate(&labels),
+        None => Ok(()),
+    }
+}
+
+async fn gce_discover(
+    cfg: &DiscoveryConfig,
+    ctx: &DiscoveryContext,
+) -> Result<PeerSet, DiscoveryError> {
+    match gce_settings(cfg) {
+        Some(GceSettings::Mig(mig)) => gce::mig::discover(&mig, ctx).await,
+        Some(GceSettings::Labels(labels)) => gce::labels::discover(&labels, ctx).await,
+        None => Err(DiscoveryError::Config(format!("{} is not a GCE provider", cfg.provider()))),
     }
 }
 
@@ -410,6 +540,43 @@ mod tests {
         for other in ["provider: aws-asg", "provider: dns\ndomain: example.com"] {
             yaml(other).unwrap().check_cluster_size(None).unwrap();
         }
+    }
+
+    #[test]
+    fn gce_configs_take_kebab_case_fields_and_gce_labels_needs_cluster_size() {
+        let c = yaml("provider: gce-mig\ngroup: etcd\nregion: europe-west1").unwrap();
+        assert_eq!(
+            c,
+            DiscoveryConfig::GceMig {
+                project: None,
+                zone: None,
+                region: Some("europe-west1".into()),
+                group: Some("etcd".into()),
+                endpoint: None,
+                metadata_url: None,
+                max_requests_per_second: 5.0
+            }
+        );
+        assert_eq!(c.provider(), "gce-mig");
+        c.validate().unwrap();
+        c.check_cluster_size(None).unwrap();
+        let c = yaml(
+            "provider: gce-labels\nlabel-key: etcd-cluster\nlabel-value: prod\nproject: my-project\n\
+             zones: [europe-west1-b, europe-west1-c]\nendpoint: http://127.0.0.1:1\n\
+             metadata-url: http://127.0.0.1:2\nmax-requests-per-second: 2",
+        )
+        .unwrap();
+        assert_eq!(c.provider(), "gce-labels");
+        c.validate().unwrap();
+        let back: DiscoveryConfig =
+            serde_yaml_ng::from_str(&serde_yaml_ng::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let e = c.check_cluster_size(None).unwrap_err().to_string();
+        assert!(e.contains("gce-labels discovery (label etcd-cluster=prod)"), "{e}");
+        c.check_cluster_size(Some(3)).unwrap();
+        let e = yaml("provider: gce-mig\nzone: europe-west1-b").unwrap().validate().unwrap_err();
+        assert!(e.to_string().contains("gce-mig group is not set"), "{e}");
+        assert!(yaml("provider: gce-labels\nlabel-key: a\nlabel-value: b\ngroup: g").is_err());
     }
 
     #[test]

@@ -32,7 +32,8 @@ scenario() {
   check "runcmd enabled the unit cloud-init wrote" unit_enabled m1 m2 m3
   check "the CA key landed intact with mode 0600" ca_key_landed m1 m2 m3
   check "the CA key is in no log" key_not_logged m1 m2 m3
-  check "the shipped asg.yaml passes cloud-init's schema and etcdadm's config check" asg_example_valid m1
+  check "the shipped asg.yaml passes cloud-init's schema and etcdadm's config check" example_valid m1 asg.yaml aws-asg
+  check "the shipped gce-mig.yaml passes cloud-init's schema and etcdadm's config check" example_valid m1 gce-mig.yaml gce-mig
 }
 
 # etcdadm where the user-data's unit runs it (the image has no other copy).
@@ -139,13 +140,13 @@ key_not_logged() { # M...
 
 # The ASG example (placeholders and all: they sit in strings and comments) is valid
 # cloud-config for M's cloud-init, and the etcdadm configuration it writes loads.
-asg_example_valid() { # M
-  local dir=/root/asg-example
-  install -D -m 0600 "$EXAMPLES/asg.yaml" "$(fleet_root "$1")$dir/user-data" &&
+example_valid() { # M FILE PROVIDER
+  local dir=/root/example-${2%.yaml}
+  install -D -m 0600 "$EXAMPLES/$2" "$(fleet_root "$1")$dir/user-data" &&
     schema_ok "$1" -c "$dir/user-data" &&
     fleet_exec "$1" python3 -c 'import sys, yaml
 files = yaml.safe_load(open(sys.argv[1]))["write_files"]
 open(sys.argv[2], "w").write(next(f["content"] for f in files if f["path"] == "/etc/etcdadm/config.yaml"))' \
       "$dir/user-data" "$dir/config.yaml" &&
-    assert_contains "$(ea "$1" config view --config "$dir/config.yaml")" "provider: aws-asg" "asg example config"
+    assert_contains "$(ea "$1" config view --config "$dir/config.yaml")" "provider: $3" "$2 example config"
 }
