@@ -616,7 +616,7 @@ impl MetadataLayer {
 /// What the provider calls the settings attached to an instance.
 fn tag_word(provider: &str) -> &'static str {
     match provider {
-        "ec2" => "tag",
+        "ec2" | "azure" => "tag",
         "openstack" => "meta key",
         _ => "attribute",
     }
