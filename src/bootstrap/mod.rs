@@ -703,13 +703,48 @@ pub(crate) async fn discovery_context(
         }
         _ => None,
     };
+    let azure = match discovery {
+        DiscoveryConfig::AzureVmss { .. } => azure_vmss_state(b, md.is_some()).await?,
+        _ => Default::default(),
+    };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     Ok(DiscoveryContext {
         instance_id: md.map(|m| m.instance_id.clone()),
         region: md.and_then(|m| m.region.clone()).or_else(|| env("AWS_REGION")),
         credentials,
         aws: Default::default(),
+        azure,
     })
+}
+
+/// `azure-vmss`'s state: IMDS where the `azure` metadata source reads it (else the default
+/// address), and, when that source is configured, this VM's subscription, resource group and
+/// scale set (the settings' defaults), read from IMDS within the bootstrap deadline.
+async fn azure_vmss_state(
+    b: &crate::config::BootstrapConfig,
+    have_metadata: bool,
+) -> Result<discovery::AzureDiscoveryState> {
+    let MetadataConfig::Azure(imds) = &b.metadata else {
+        let d = metadata::AzureConfig::default();
+        return Ok(discovery::AzureDiscoveryState::new(&d.base_url, d.timeout_seconds, None));
+    };
+    let identity = if have_metadata {
+        Some(
+            crate::retry::retry_while(
+                "reading this VM's scale set from Azure IMDS",
+                Duration::from_secs(b.deadline_seconds),
+                metadata::MetadataError::is_retryable,
+                || metadata::azure_identity(imds),
+            )
+            .await
+            .context(
+                "azure-vmss discovery: cannot read this VM's scale set from instance metadata",
+            )?,
+        )
+    } else {
+        None
+    };
+    Ok(discovery::AzureDiscoveryState::new(&imds.base_url, imds.timeout_seconds, identity))
 }
 
 #[cfg(test)]

@@ -37,6 +37,11 @@ pub enum DiscoveryError {
     /// An AWS API answered something this client does not understand.
     #[error("AWS {action} at {endpoint}: unexpected answer: {detail}; check that the endpoint is an AWS (or moto) {service} endpoint")]
     BadResponse { action: &'static str, endpoint: String, service: &'static str, detail: String },
+
+    /// An Azure call (the IMDS managed-identity token, an ARM read) failed or answered
+    /// something unexpected; `hint` says what to do.
+    #[error("Azure {call} ({url}) failed: {detail}; {hint}")]
+    Azure { call: &'static str, url: String, detail: String, hint: String, retryable: bool },
 }
 
 /// AWS error codes that mean "slow down" or "not now".
@@ -81,6 +86,7 @@ impl DiscoveryError {
             }
             DiscoveryError::NoPeers { .. } | DiscoveryError::DnsSetup { .. } => true,
             DiscoveryError::Aws { status, code, .. } => aws_retryable(code, *status),
+            DiscoveryError::Azure { retryable, .. } => *retryable,
         }
     }
 

@@ -4,13 +4,15 @@
 //! One provider per folder or file: `static_list` (peers written in the configuration), `dns`
 //! (SRV records as etcd's `--discovery-srv` defines them, or the A/AAAA records of one name)
 //! and `aws` (`aws-asg`: the instances of an EC2 Auto Scaling group; `aws/tags`: `aws-tags`,
-//! the instances that carry a tag key/value). Adding a provider adds one module, one
+//! the instances that carry a tag key/value; `azure`: `azure-vmss`, the VMs of an Azure
+//! virtual machine scale set). Adding a provider adds one module, one
 //! `DiscoveryConfig` variant and one match arm in [`discover`].
 //!
 //! One call of [`discover`] is one attempt: it does not retry. Callers wrap it in backoff with a
 //! deadline and retry while [`DiscoveryError::is_retryable`] says so.
 
 mod aws;
+mod azure;
 mod dns;
 mod error;
 mod static_list;
@@ -23,7 +25,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::net::SocketAddr;
 
-/// Where the peer set comes from. YAML/JSON: `provider: static | dns | aws-asg | aws-tags`
+/// Where the peer set comes from. YAML/JSON: `provider: static | dns | aws-asg | aws-tags |
+/// azure-vmss`
 /// plus the provider's kebab-case fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "kebab-case", deny_unknown_fields)]
@@ -76,6 +79,24 @@ pub enum DiscoveryConfig {
         #[serde(default = "default_max_requests_per_second")]
         max_requests_per_second: f64,
     },
+    /// The VMs of an Azure virtual machine scale set (uniform orchestration) that are not
+    /// being deleted, by primary private IPv4; expected size the scale set's `sku.capacity`.
+    /// Each name defaults to this VM's (instance metadata `provider: azure`).
+    #[serde(rename_all = "kebab-case")]
+    AzureVmss {
+        #[serde(default)]
+        subscription_id: Option<String>,
+        #[serde(default)]
+        resource_group: Option<String>,
+        #[serde(default)]
+        scale_set: Option<String>,
+        /// Replaces `https://management.azure.com` (sovereign clouds, tests).
+        #[serde(default)]
+        endpoint: Option<String>,
+        /// Upper bound on Azure Resource Manager calls per second, for the whole process.
+        #[serde(default = "default_max_requests_per_second")]
+        max_requests_per_second: f64,
+    },
 }
 
 fn default_max_requests_per_second() -> f64 {
@@ -106,6 +127,7 @@ impl DiscoveryConfig {
                 endpoint.as_deref(),
                 *max_requests_per_second,
             ),
+            DiscoveryConfig::AzureVmss { .. } => azure::validate(&self.azure_settings()),
         }
     }
 
@@ -132,6 +154,33 @@ impl DiscoveryConfig {
             DiscoveryConfig::Dns { .. } => "dns",
             DiscoveryConfig::AwsAsg { .. } => "aws-asg",
             DiscoveryConfig::AwsTags { .. } => "aws-tags",
+            DiscoveryConfig::AzureVmss { .. } => "azure-vmss",
+        }
+    }
+
+    /// The `azure-vmss` settings (all unset for any other provider).
+    fn azure_settings(&self) -> azure::Settings<'_> {
+        match self {
+            DiscoveryConfig::AzureVmss {
+                subscription_id,
+                resource_group,
+                scale_set,
+                endpoint,
+                max_requests_per_second,
+            } => azure::Settings {
+                subscription_id: subscription_id.as_deref(),
+                resource_group: resource_group.as_deref(),
+                scale_set: scale_set.as_deref(),
+                endpoint: endpoint.as_deref(),
+                max_requests_per_second: *max_requests_per_second,
+            },
+            _ => azure::Settings {
+                subscription_id: None,
+                resource_group: None,
+                scale_set: None,
+                endpoint: None,
+                max_requests_per_second: default_max_requests_per_second(),
+            },
         }
     }
 }
@@ -145,7 +194,7 @@ pub struct Peer {
     /// Where its peer and client ports are reached.
     #[serde(serialize_with = "serialize_host")]
     pub host: Host,
-    /// The EC2 instance id (aws-asg and aws-tags only).
+    /// The EC2 instance id (aws-asg and aws-tags), the Azure vmId (azure-vmss).
     pub instance_id: Option<String>,
 }
 
@@ -241,9 +290,12 @@ pub struct DiscoveryContext {
     pub credentials: Option<AwsCredentials>,
     /// The AWS providers' rate limiter and caches, for the life of the process.
     pub aws: AwsDiscoveryState,
+    /// `azure-vmss`'s IMDS address, this VM's Azure identity, rate limiter and token.
+    pub azure: AzureDiscoveryState,
 }
 
 pub use aws::AwsDiscoveryState;
+pub use azure::AzureDiscoveryState;
 
 pub use crate::aws_credentials::AwsCredentials;
 
@@ -312,6 +364,7 @@ async fn provider_set(
             };
             aws::tags::discover(&settings, ctx).await
         }
+        DiscoveryConfig::AzureVmss { .. } => azure::discover(&cfg.azure_settings(), ctx).await,
     }
 }
 

@@ -140,6 +140,7 @@ fn context(aws: &AwsDiscoveryState, instance_id: Option<&str>) -> DiscoveryConte
             expiration: None,
         }),
         aws: aws.clone(),
+        azure: Default::default(),
     }
 }
 

@@ -86,6 +86,7 @@ fn context() -> DiscoveryContext {
             expiration: None,
         }),
         aws: AwsDiscoveryState::default(),
+        azure: Default::default(),
     }
 }
 
