@@ -89,18 +89,19 @@ async fn reads_vm_id_name_location_zone_addresses_and_tags() {
     );
 }
 
+/// Which tags become settings is decided by bootstrap's metadata layer against
+/// `allowed-keys` (tested there, `azure_tags_become_settings_only_when_their_key_is_in_allowed_keys`);
+/// here: all tags arrive as attributes under their own names, and the azure source has the
+/// same default allow-list as the others.
 #[tokio::test]
-async fn tags_become_settings_only_when_their_key_is_in_allowed_keys() {
+async fn tags_arrive_as_attributes_under_the_shared_default_allow_list() {
     let mut server = server().await;
     imds(&mut server, DOCUMENT).await;
     not_found_otherwise(&mut server).await;
     let md = fetch(&cfg(&server)).await.unwrap();
-    let allowed = AzureConfig::default().allowed_keys;
-    let layer = crate::bootstrap::metadata_layer(&md, &allowed).unwrap();
-    assert_eq!(layer.ignored, ["etcdadm-data-dir"]);
-    assert_eq!(layer.settings.get("version").and_then(|v| v.as_str()), Some("3.5.17"));
-    assert!(layer.settings.get("data-dir").is_none(), "{:?}", layer.settings);
-    assert_eq!(layer.settings.get("advertise-address").and_then(|v| v.as_str()), Some("10.1.0.6"));
+    assert!(md.attributes.contains_key("etcdadm-data-dir"), "{:?}", md.attributes);
+    let cfg = crate::metadata::MetadataConfig::Azure(AzureConfig::default());
+    assert_eq!(cfg.allowed_keys(), crate::metadata::DEFAULT_ALLOWED_KEYS);
 }
 
 #[tokio::test]
