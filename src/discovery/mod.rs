@@ -90,7 +90,8 @@ pub enum DiscoveryConfig {
         resource_group: Option<String>,
         #[serde(default)]
         scale_set: Option<String>,
-        /// Replaces `https://management.azure.com` (sovereign clouds, tests).
+        /// Replaces `https://management.azure.com` (tests; the managed-identity token is
+        /// always asked for `https://management.azure.com/`).
         #[serde(default)]
         endpoint: Option<String>,
         /// Upper bound on Azure Resource Manager calls per second, for the whole process.
