@@ -39,6 +39,10 @@ pub struct Behaviour {
     pub hostile_next_link: Option<String>,
     /// Every ARM request is answered 403 AuthorizationFailed.
     pub forbid: bool,
+    /// The `Retry-After` of the throttled answers (seconds).
+    pub retry_after: &'static str,
+    /// Every page of the VM list has a `nextLink` to one more page.
+    pub endless: bool,
 }
 
 impl Default for Behaviour {
@@ -52,6 +56,8 @@ impl Default for Behaviour {
             tokens_valid_from: 1,
             hostile_next_link: None,
             forbid: false,
+            retry_after: "1",
+            endless: false,
         }
     }
 }
@@ -241,7 +247,7 @@ fn route(
         return (
             429,
             vec![
-                ("retry-after", "1".into()),
+                ("retry-after", b.retry_after.into()),
                 ("x-ms-ratelimit-remaining-resource", "Microsoft.Compute/HighCostGet3Min;0".into()),
             ],
             json(serde_json::json!({"error": {"code": "TooManyRequests", "message": "throttled"}})),
@@ -269,7 +275,9 @@ fn route(
     let page = |items: Vec<serde_json::Value>, p: &str, hostile: Option<&String>| {
         let end = (skip + b.page_size).min(items.len());
         let mut out = serde_json::json!({"value": items[skip.min(end)..end]});
-        if end < items.len() {
+        if b.endless && p.ends_with("/virtualMachines") {
+            out["nextLink"] = format!("{base}{p}?api-version=x&%24skiptoken={}", skip + 1).into();
+        } else if end < items.len() {
             let next = match hostile {
                 Some(h) if skip == 0 => h.clone(),
                 _ => format!("{base}{p}?api-version=x&%24skiptoken={end}"),

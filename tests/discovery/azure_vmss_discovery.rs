@@ -102,6 +102,47 @@ async fn azure_vmss_discovery_waits_out_429_retry_after_then_succeeds_in_one_att
 }
 
 #[tokio::test]
+async fn azure_vmss_discovery_429_with_a_long_retry_after_ends_the_attempt_retryable_naming_the_remaining_quota(
+) {
+    let server = AzureServer::start(Behaviour {
+        vms: vms(1),
+        capacity: 1,
+        throttle_first: 1,
+        retry_after: "120",
+        ..Default::default()
+    })
+    .await;
+    let started = Instant::now();
+    let e = discover(&config(&server), &context(&server)).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let msg = e.to_string();
+    assert!(e.is_retryable(), "{msg}");
+    assert!(
+        msg.contains("HTTP 429, TooManyRequests")
+            && msg
+                .contains("x-ms-ratelimit-remaining-resource=Microsoft.Compute/HighCostGet3Min;0")
+            && msg.contains("throttling (temporary)"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn azure_vmss_discovery_refuses_an_endpoint_that_never_stops_paging_after_50_pages() {
+    let server = AzureServer::start(Behaviour {
+        vms: vms(2),
+        capacity: 2,
+        page_size: 1,
+        endless: true,
+        ..Default::default()
+    })
+    .await;
+    let e = discover(&config(&server), &context(&server)).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(!e.is_retryable() && msg.contains("more than 50 pages"), "{msg}");
+    assert_eq!(server.count("/virtualMachines"), 50);
+}
+
+#[tokio::test]
 async fn azure_vmss_discovery_5xx_is_retryable_and_the_retry_policy_ends_with_the_set() {
     let server = AzureServer::start(Behaviour {
         vms: vms(3),
