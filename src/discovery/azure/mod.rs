@@ -496,6 +496,9 @@ fn arm_error(body: &str) -> (String, String) {
 
 struct Arm<'a> {
     http: reqwest::Client,
+    /// For IMDS: never through a proxy (IMDS refuses forwarded requests, and the token must
+    /// not pass through one).
+    imds: reqwest::Client,
     state: &'a StateInner,
     endpoint: Url,
     min_interval: Duration,
@@ -516,8 +519,17 @@ impl<'a> Arm<'a> {
             .user_agent(concat!("etcdadm/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| config(format!("cannot set up the HTTP client: {e}")))?;
+        let imds = reqwest::Client::builder()
+            .connect_timeout(state.imds_timeout)
+            .timeout(state.imds_timeout)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("etcdadm/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| config(format!("cannot set up the HTTP client for IMDS: {e}")))?;
         Ok(Arm {
             http,
+            imds,
             state,
             endpoint,
             min_interval: Duration::from_secs_f64(1.0 / max_requests_per_second),
@@ -586,7 +598,7 @@ impl<'a> Arm<'a> {
             .append_pair("api-version", TOKEN_API_VERSION)
             .append_pair("resource", TOKEN_RESOURCE);
         let idle = self.state.imds_timeout;
-        let req = self.http.get(url.clone()).header("metadata", "true").timeout(idle);
+        let req = self.imds.get(url.clone()).header("metadata", "true");
         let (status, _, body) = self.send(CALL, &url, req, idle, MAX_TOKEN_BODY).await?;
         if !status.is_success() {
             let code = status.as_u16();
