@@ -243,10 +243,11 @@ pub struct PeerSet {
     /// Sorted (see [`Peer`]'s order) and without duplicates.
     pub peers: Vec<Peer>,
     /// The size the cluster is meant to have, when the provider knows it (the Auto Scaling
-    /// group's DesiredCapacity). More or fewer peers than this means the group is still changing.
+    /// group's DesiredCapacity, the scale set's sku.capacity). More or fewer peers than this
+    /// means the group is still changing.
     pub expected: Option<usize>,
-    /// True when the set is the truth about membership (aws-asg): members outside it may be
-    /// removed. False when it is only a hint (static, dns, aws-tags).
+    /// True when the set is the truth about membership (aws-asg, azure-vmss): members
+    /// outside it may be removed. False when it is only a hint (static, dns, aws-tags).
     pub authoritative: bool,
 }
 
