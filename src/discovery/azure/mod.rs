@@ -315,8 +315,8 @@ const NOT_MEMBER_STATES: &[&str] = &["Deleting", "Failed"];
 pub(in crate::discovery) fn peers(vms: &[Vm], nics: &[Nic]) -> Vec<Peer> {
     let mut address: BTreeMap<String, (bool, Ipv4Addr)> = BTreeMap::new();
     for nic in nics {
-        let Some(vm) = nic.properties.virtual_machine.as_ref().map(|v| v.id.to_ascii_lowercase())
-        else {
+        let vm = nic.properties.virtual_machine.as_ref().map(|v| v.id.to_ascii_lowercase());
+        let Some(vm) = vm.filter(|id| !id.is_empty()) else {
             continue;
         };
         let configs = &nic.properties.ip_configurations;
@@ -341,7 +341,7 @@ pub(in crate::discovery) fn peers(vms: &[Vm], nics: &[Nic]) -> Vec<Peer> {
         .filter(|vm| {
             !NOT_MEMBER_STATES.contains(&vm.properties.provisioning_state.as_deref().unwrap_or(""))
         })
-        .filter(|vm| !vm.name.is_empty())
+        .filter(|vm| !vm.name.is_empty() && !vm.id.is_empty())
         .filter_map(|vm| {
             let (_, ip) = address.get(&vm.id.to_ascii_lowercase())?;
             Some(Peer {

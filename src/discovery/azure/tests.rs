@@ -43,7 +43,7 @@ fn nic(n: u32, primary: bool, ip: &str) -> Nic {
 
 #[test]
 fn peers_are_the_vms_not_deleting_or_failed_with_the_primary_ipv4_of_their_primary_nic() {
-    let vms = [
+    let mut vms = vec![
         vm(0, "Succeeded"),
         vm(1, "Creating"),
         vm(2, "Deleting"),
@@ -51,7 +51,7 @@ fn peers_are_the_vms_not_deleting_or_failed_with_the_primary_ipv4_of_their_prima
         vm(4, "Updating"),
         vm(5, "Succeeded"),
     ];
-    let nics = [
+    let mut nics = vec![
         nic(0, true, "10.0.0.4"),
         nic(0, false, "10.0.1.4"),
         nic(1, true, "10.0.0.5"),
@@ -61,6 +61,9 @@ fn peers_are_the_vms_not_deleting_or_failed_with_the_primary_ipv4_of_their_prima
         // vm 5 has no NIC listed yet: left out, a later round sees it.
         nic(9, true, "10.0.0.99"),
     ];
+    // A VM without an id cannot be matched to a NIC (nor can a NIC without one).
+    vms.push(serde_json::from_value(serde_json::json!({"name": "etcd_7"})).unwrap());
+    nics.push(serde_json::from_value(serde_json::json!({"properties": {"virtualMachine": {"id": ""}, "ipConfigurations": [{"properties": {"privateIPAddress": "10.0.0.77"}}]}})).unwrap());
     let set = PeerSet::new(peers(&vms, &nics), Some(6), true);
     let shown: Vec<String> = set
         .peers
