@@ -14,6 +14,10 @@ mod asg_fleet_discovery;
 mod aws_asg_discovery;
 #[path = "discovery/aws_tags_discovery.rs"]
 mod aws_tags_discovery;
+#[path = "discovery/azure_server.rs"]
+mod azure_server;
+#[path = "discovery/azure_vmss_discovery.rs"]
+mod azure_vmss_discovery;
 #[path = "discovery/dns_discovery.rs"]
 mod dns_discovery;
 #[path = "discovery/gce_discovery.rs"]

@@ -10,9 +10,12 @@ fn read(rel: &str) -> String {
 #[test]
 fn cloud_init_examples_embed_the_packaged_unit() {
     let unit = read("packaging/etcdadm-bootstrap.service");
-    for example in
-        ["cloud-init/static-3-members.yaml", "cloud-init/asg.yaml", "cloud-init/gce-mig.yaml"]
-    {
+    for example in [
+        "cloud-init/static-3-members.yaml",
+        "cloud-init/asg.yaml",
+        "cloud-init/gce-mig.yaml",
+        "cloud-init/azure-vmss.yaml",
+    ] {
         let text = read(example);
         assert!(text.starts_with("#cloud-config\n"), "{example}");
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
@@ -55,6 +58,22 @@ fn cloud_init_gce_mig_example_config_passes_etcdadm_config_view_as_gce_mig_with_
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("provider: gce-mig") && stdout.contains("group: etcd"), "{stdout}");
     assert!(stdout.contains("provider: gce"), "{stdout}");
+}
+
+/// The Azure example's configuration is one etcdadm accepts: azure metadata, azure-vmss
+/// discovery with every name taken from the VM.
+#[test]
+fn azure_vmss_cloud_init_example_config_loads_with_azure_metadata_and_discovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, example_config("cloud-init/azure-vmss.yaml")).unwrap();
+    let sources =
+        etcdadm::config::ConfigSources { file: path, file_explicit: true, ..Default::default() };
+    let config = etcdadm::config::load(&sources).unwrap_or_else(|e| panic!("azure-vmss.yaml: {e}"));
+    let discovery = serde_json::to_value(&config.bootstrap.discovery).unwrap();
+    assert_eq!(discovery["provider"], "azure-vmss", "{discovery}");
+    let metadata = serde_json::to_value(&config.bootstrap.metadata).unwrap();
+    assert_eq!(metadata["provider"], "azure", "{metadata}");
 }
 
 /// The bytes an Ignition `contents` object (`source` a `data:` URL, optional `compression`)

@@ -626,7 +626,7 @@ impl MetadataLayer {
 /// What the provider calls the settings attached to an instance.
 fn tag_word(provider: &str) -> &'static str {
     match provider {
-        "ec2" => "tag",
+        "ec2" | "azure" => "tag",
         "openstack" => "meta key",
         _ => "attribute",
     }
@@ -714,6 +714,13 @@ pub(crate) async fn discovery_context(
         }
         _ => None,
     };
+    let azure = match discovery {
+        DiscoveryConfig::AzureVmss { subscription_id, resource_group, scale_set, .. } => {
+            let unset = [subscription_id, resource_group, scale_set].iter().any(|v| v.is_none());
+            azure_vmss_state(b, md.is_some() && unset).await?
+        }
+        _ => Default::default(),
+    };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     Ok(DiscoveryContext {
         instance_id: md.map(|m| m.instance_id.clone()),
@@ -721,6 +728,7 @@ pub(crate) async fn discovery_context(
         credentials,
         aws: Default::default(),
         gce: gce_discovery(b, md),
+        azure,
     })
 }
 
@@ -739,9 +747,67 @@ fn gce_discovery(
     )
 }
 
+/// `azure-vmss`'s state: IMDS where the `azure` metadata source reads it (else the default
+/// address), and, when that source is configured, this VM's subscription, resource group and
+/// scale set (the settings' defaults), read from IMDS within the bootstrap deadline when a
+/// setting is missing.
+async fn azure_vmss_state(
+    b: &crate::config::BootstrapConfig,
+    read_identity: bool,
+) -> Result<discovery::AzureDiscoveryState> {
+    let MetadataConfig::Azure(imds) = &b.metadata else {
+        let d = metadata::AzureConfig::default();
+        return Ok(discovery::AzureDiscoveryState::new(&d.base_url, d.timeout_seconds, None));
+    };
+    let identity = if read_identity {
+        Some(
+            crate::retry::retry_while(
+                "reading this VM's scale set from Azure IMDS",
+                Duration::from_secs(b.deadline_seconds),
+                metadata::MetadataError::is_retryable,
+                || metadata::azure_identity(imds),
+            )
+            .await
+            .context(
+                "azure-vmss discovery: cannot read this VM's scale set from instance metadata",
+            )?,
+        )
+    } else {
+        None
+    };
+    Ok(discovery::AzureDiscoveryState::new(&imds.base_url, imds.timeout_seconds, identity))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn azure_tags_become_settings_only_when_their_key_is_in_allowed_keys() {
+        let md = InstanceMetadata {
+            provider: "azure",
+            instance_id: "02aab8a4-74ef-476e-8182-f6d2ba4166a6".into(),
+            hostname: Some("etcd_2".into()),
+            private_ipv4: Some("10.1.0.6".parse().unwrap()),
+            private_ipv6: None,
+            region: Some("westeurope".into()),
+            availability_zone: Some("2".into()),
+            attributes: [
+                ("etcd-cluster", "prod"),
+                ("etcdadm-data-dir", "/tmp/evil"),
+                ("etcdadm-version", "3.5.17"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        };
+        let allowed = metadata::AzureConfig::default().allowed_keys;
+        let layer = metadata_layer(&md, &allowed).unwrap();
+        assert_eq!(layer.ignored, ["etcdadm-data-dir"]);
+        assert_eq!(layer.settings.get("version").and_then(|v| v.as_str()), Some("3.5.17"));
+        assert!(layer.settings.get("data-dir").is_none(), "{:?}", layer.settings);
+        assert_eq!(tag_word(md.provider), "tag");
+    }
 
     #[test]
     fn names_from_hosts() {

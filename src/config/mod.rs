@@ -42,17 +42,17 @@ pub const DEFAULT_METRICS_TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct BootstrapConfig {
-    /// Cloud metadata source (`provider: none|ec2|gce|openstack|nocloud`).
+    /// Cloud metadata source (`provider: none|ec2|gce|openstack|nocloud|azure`).
     pub metadata: crate::metadata::MetadataConfig,
-    /// Peer discovery (`provider: static|dns|aws-asg|aws-tags|gce-mig|gce-labels`).
+    /// Peer discovery (`provider: static|dns|aws-asg|aws-tags|gce-mig|gce-labels|azure-vmss`).
     pub discovery: Option<crate::discovery::DiscoveryConfig>,
-    /// Intended number of members; defaults to the static list's length or the
-    /// autoscaling group's desired capacity or the managed instance group's target size
-    /// (required with aws-tags and gce-labels).
+    /// Intended number of members; defaults to the static list's length, the autoscaling
+    /// group's desired capacity, the managed instance group's target size or the scale set's
+    /// capacity (required with aws-tags and gce-labels).
     pub cluster_size: Option<usize>,
     /// Whether members whose machines left the discovered peer set are removed (one at a
-    /// time, only while quorum holds). Default: only for aws-asg and gce-mig, whose set is
-    /// the truth (aws-tags, gce-labels: only when set true).
+    /// time, only while quorum holds). Default: only for aws-asg, gce-mig and azure-vmss,
+    /// whose set is the truth (aws-tags, gce-labels: only when set true).
     pub remove_departed_members: Option<bool>,
     /// Overall deadline of one bootstrap run.
     pub deadline_seconds: u64,

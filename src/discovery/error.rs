@@ -41,6 +41,10 @@ pub enum DiscoveryError {
     /// A GCE call (Compute API, metadata server) failed.
     #[error(transparent)]
     Gce(#[from] crate::discovery::GceError),
+    /// An Azure call (the IMDS managed-identity token, an ARM read) failed or answered
+    /// something unexpected; `hint` says what to do.
+    #[error("Azure {call} ({url}) failed: {detail}; {hint}")]
+    Azure { call: &'static str, url: String, detail: String, hint: String, retryable: bool },
 }
 
 /// AWS error codes that mean "slow down" or "not now".
@@ -86,6 +90,7 @@ impl DiscoveryError {
             DiscoveryError::NoPeers { .. } | DiscoveryError::DnsSetup { .. } => true,
             DiscoveryError::Aws { status, code, .. } => aws_retryable(code, *status),
             DiscoveryError::Gce(e) => e.is_retryable(),
+            DiscoveryError::Azure { retryable, .. } => *retryable,
         }
     }
 

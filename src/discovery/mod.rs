@@ -5,13 +5,15 @@
 //! (SRV records as etcd's `--discovery-srv` defines them, or the A/AAAA records of one name)
 //! and `aws` (`aws-asg`: the instances of an EC2 Auto Scaling group; `aws/tags`: `aws-tags`,
 //! the instances that carry a tag key/value), `gce` (`gce-mig`: a managed instance group;
-//! `gce-labels`: the instances that carry a label). Adding a provider adds one module, one
+//! `gce-labels`: the instances that carry a label), `azure` (`azure-vmss`: the VMs of an
+//! Azure virtual machine scale set). Adding a provider adds one module, one
 //! `DiscoveryConfig` variant and one match arm in [`discover`].
 //!
 //! One call of [`discover`] is one attempt: it does not retry. Callers wrap it in backoff with a
 //! deadline and retry while [`DiscoveryError::is_retryable`] says so.
 
 mod aws;
+mod azure;
 mod dns;
 mod error;
 mod gce;
@@ -26,7 +28,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 /// Where the peer set comes from. YAML/JSON: `provider: static | dns | aws-asg | aws-tags |
-/// gce-mig | gce-labels`
+/// gce-mig | gce-labels | azure-vmss`
 /// plus the provider's kebab-case fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "kebab-case", deny_unknown_fields)]
@@ -122,6 +124,25 @@ pub enum DiscoveryConfig {
         #[serde(default = "default_max_requests_per_second")]
         max_requests_per_second: f64,
     },
+    /// The VMs of an Azure virtual machine scale set (uniform orchestration) that are not
+    /// being deleted, by primary private IPv4; expected size the scale set's `sku.capacity`.
+    /// Each name defaults to this VM's (instance metadata `provider: azure`).
+    #[serde(rename_all = "kebab-case")]
+    AzureVmss {
+        #[serde(default)]
+        subscription_id: Option<String>,
+        #[serde(default)]
+        resource_group: Option<String>,
+        #[serde(default)]
+        scale_set: Option<String>,
+        /// Replaces `https://management.azure.com` (tests; the managed-identity token is
+        /// always asked for `https://management.azure.com/`).
+        #[serde(default)]
+        endpoint: Option<String>,
+        /// Upper bound on Azure Resource Manager calls per second, for the whole process.
+        #[serde(default = "default_max_requests_per_second")]
+        max_requests_per_second: f64,
+    },
 }
 
 fn default_max_requests_per_second() -> f64 {
@@ -155,6 +176,7 @@ impl DiscoveryConfig {
             DiscoveryConfig::GceMig { .. } | DiscoveryConfig::GceLabels { .. } => {
                 gce_validate(self)
             }
+            DiscoveryConfig::AzureVmss { .. } => azure::validate(&self.azure_settings()),
         }
     }
 
@@ -190,6 +212,33 @@ impl DiscoveryConfig {
             DiscoveryConfig::AwsTags { .. } => "aws-tags",
             DiscoveryConfig::GceMig { .. } => "gce-mig",
             DiscoveryConfig::GceLabels { .. } => "gce-labels",
+            DiscoveryConfig::AzureVmss { .. } => "azure-vmss",
+        }
+    }
+
+    /// The `azure-vmss` settings (all unset for any other provider).
+    fn azure_settings(&self) -> azure::Settings<'_> {
+        match self {
+            DiscoveryConfig::AzureVmss {
+                subscription_id,
+                resource_group,
+                scale_set,
+                endpoint,
+                max_requests_per_second,
+            } => azure::Settings {
+                subscription_id: subscription_id.as_deref(),
+                resource_group: resource_group.as_deref(),
+                scale_set: scale_set.as_deref(),
+                endpoint: endpoint.as_deref(),
+                max_requests_per_second: *max_requests_per_second,
+            },
+            _ => azure::Settings {
+                subscription_id: None,
+                resource_group: None,
+                scale_set: None,
+                endpoint: None,
+                max_requests_per_second: default_max_requests_per_second(),
+            },
         }
     }
 }
@@ -203,7 +252,7 @@ pub struct Peer {
     /// Where its peer and client ports are reached.
     #[serde(serialize_with = "serialize_host")]
     pub host: Host,
-    /// The EC2 instance id (aws-asg and aws-tags only).
+    /// The EC2 instance id (aws-asg and aws-tags), the Azure vmId (azure-vmss).
     pub instance_id: Option<String>,
 }
 
@@ -251,10 +300,11 @@ pub struct PeerSet {
     /// Sorted (see [`Peer`]'s order) and without duplicates.
     pub peers: Vec<Peer>,
     /// The size the cluster is meant to have, when the provider knows it (the Auto Scaling
-    /// group's DesiredCapacity). More or fewer peers than this means the group is still changing.
+    /// group's DesiredCapacity, the scale set's sku.capacity). More or fewer peers than this
+    /// means the group is still changing.
     pub expected: Option<usize>,
-    /// True when the set is the truth about membership (aws-asg): members outside it may be
-    /// removed. False when it is only a hint (static, dns, aws-tags).
+    /// True when the set is the truth about membership (aws-asg, azure-vmss): members
+    /// outside it may be removed. False when it is only a hint (static, dns, aws-tags).
     pub authoritative: bool,
 }
 
@@ -301,11 +351,14 @@ pub struct DiscoveryContext {
     pub aws: AwsDiscoveryState,
     /// The GCE providers' zone and metadata server, rate limiter and caches.
     pub gce: GceDiscovery,
+    /// `azure-vmss`'s IMDS address, this VM's Azure identity, rate limiter and token.
+    pub azure: AzureDiscoveryState,
 }
 
 pub use gce::{GceDiscovery, GceError};
 
 pub use aws::AwsDiscoveryState;
+pub use azure::AzureDiscoveryState;
 
 pub use crate::aws_credentials::AwsCredentials;
 
@@ -377,6 +430,7 @@ async fn provider_set(
         DiscoveryConfig::GceMig { .. } | DiscoveryConfig::GceLabels { .. } => {
             gce_discover(cfg, ctx).await
         }
+        DiscoveryConfig::AzureVmss { .. } => azure::discover(&cfg.azure_settings(), ctx).await,
     }
 }
 

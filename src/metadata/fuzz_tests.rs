@@ -23,6 +23,7 @@ proptest! {
         let _ = gce::parse_zone(&text);
         let _ = gce::parse_attributes(&text);
         let _ = openstack::parse_meta_data(&text);
+        let _ = azure::parse_document(&text);
         let _ = nocloud::parse_meta_data(&text);
         let _ = nocloud::parse_network_config(&text);
         let _ = http::parse_ip::<std::net::IpAddr>(&text);
@@ -82,6 +83,7 @@ fn garbage_bodies_through_http_never_panic() {
                 MetadataConfig::Ec2(Ec2Config { base_url: url.clone(), allow_imdsv1: true, timeout_seconds: 2, ..Default::default() }),
                 MetadataConfig::Gce(GceConfig { base_url: url.clone(), timeout_seconds: 2, ..Default::default() }),
                 MetadataConfig::Openstack(OpenstackConfig { base_url: url.clone(), timeout_seconds: 2, ..Default::default() }),
+                MetadataConfig::Azure(AzureConfig { base_url: url.clone(), timeout_seconds: 2, ..Default::default() }),
             ] {
                 let _ = fetch(&cfg).await;
             }

@@ -1,7 +1,7 @@
 //! Cloud instance metadata: who this machine is (instance id, host name, addresses, zone)
 //! and the settings its operator attached to it (tags, attributes, meta).
 //!
-//! One folder per source (`ec2/`, `gce/`, `openstack/`, `nocloud/`), each with its HTTP or
+//! One folder per source (`ec2/`, `gce/`, `openstack/`, `nocloud/`, `azure/`), each with its HTTP or
 //! file behaviour tested beside it; adding a source touches one folder and one match arm in
 //! [`fetch`]. Every request has a timeout, but nothing here retries: callers wrap [`fetch`]
 //! with backon and ask [`MetadataError::is_retryable`] which failures are worth another try.
@@ -9,6 +9,7 @@
 //! Requests go straight to the configured address: no proxy from the environment, no
 //! redirects (a redirect could carry the EC2 session token elsewhere).
 
+mod azure;
 mod ec2;
 mod error;
 mod gce;
@@ -21,6 +22,7 @@ mod fuzz_tests;
 #[cfg(test)]
 mod test_support;
 
+pub use azure::{azure_identity, AzureIdentity};
 pub use ec2::{ec2_role_credentials, AwsCredentials};
 pub use error::MetadataError;
 
@@ -29,7 +31,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-/// The link-local address the EC2, GCE and OpenStack metadata services answer on.
+/// The link-local address the EC2, GCE, OpenStack and Azure metadata services answer on.
 pub const DEFAULT_METADATA_URL: &str = "http://169.254.169.254";
 pub const DEFAULT_NOCLOUD_SEED_DIR: &str = "/var/lib/cloud/seed/nocloud";
 /// The keys instance tags and attributes (`etcdadm-<key>`) may set unless the configuration
@@ -66,6 +68,8 @@ pub enum MetadataConfig {
     Openstack(OpenstackConfig),
     /// cloud-init NoCloud seed directory.
     Nocloud(NocloudConfig),
+    /// Azure Instance Metadata Service (IMDS).
+    Azure(AzureConfig),
 }
 
 /// What [`MetadataConfig`] is read through: serde ignores other keys beside the tag of a
@@ -78,6 +82,7 @@ enum MetadataConfigRepr {
     Gce(GceConfig),
     Openstack(OpenstackConfig),
     Nocloud(NocloudConfig),
+    Azure(AzureConfig),
 }
 
 #[derive(Deserialize)]
@@ -92,6 +97,7 @@ impl From<MetadataConfigRepr> for MetadataConfig {
             MetadataConfigRepr::Gce(c) => MetadataConfig::Gce(c),
             MetadataConfigRepr::Openstack(c) => MetadataConfig::Openstack(c),
             MetadataConfigRepr::Nocloud(c) => MetadataConfig::Nocloud(c),
+            MetadataConfigRepr::Azure(c) => MetadataConfig::Azure(c),
         }
     }
 }
@@ -104,6 +110,7 @@ impl MetadataConfig {
             MetadataConfig::Ec2(c) => &c.allowed_keys,
             MetadataConfig::Gce(c) => &c.allowed_keys,
             MetadataConfig::Openstack(c) => &c.allowed_keys,
+            MetadataConfig::Azure(c) => &c.allowed_keys,
             MetadataConfig::None | MetadataConfig::Nocloud(_) => &[],
         }
     }
@@ -189,6 +196,29 @@ impl Default for OpenstackConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct AzureConfig {
+    /// IMDS answers on `http://169.254.169.254` only (`/metadata/instance`, API version
+    /// pinned); also the address of the managed-identity token for `azure-vmss` discovery.
+    pub base_url: String,
+    pub timeout_seconds: u64,
+    /// Settings instance tags `etcdadm-<key>` may set (the whole list: name the defaults too
+    /// to keep them). Default: version, cluster-size, backup-on-calendar. Others are ignored
+    /// with a warning. Never `bootstrap`.
+    pub allowed_keys: Vec<String>,
+}
+
+impl Default for AzureConfig {
+    fn default() -> Self {
+        AzureConfig {
+            base_url: DEFAULT_METADATA_URL.into(),
+            timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            allowed_keys: default_allowed_keys(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct NocloudConfig {
     /// Directory holding `meta-data` (and optionally `network-config`).
     pub seed_dir: PathBuf,
@@ -206,7 +236,7 @@ impl Default for NocloudConfig {
 /// for instance): log their keys, not this whole struct.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstanceMetadata {
-    /// `ec2`, `gce`, `openstack` or `nocloud`.
+    /// `ec2`, `gce`, `openstack`, `nocloud` or `azure`.
     pub provider: &'static str,
     pub instance_id: String,
     pub hostname: Option<String>,
@@ -215,7 +245,8 @@ pub struct InstanceMetadata {
     pub region: Option<String>,
     pub availability_zone: Option<String>,
     /// Settings carried by the instance: EC2 instance tags exposed in metadata
-    /// (`tags/instance/*`), GCE instance attributes, OpenStack meta. Keys as given.
+    /// (`tags/instance/*`), GCE instance attributes, OpenStack meta, Azure VM tags
+    /// (`compute.tagsList`). Keys as given.
     pub attributes: BTreeMap<String, String>,
 }
 
@@ -228,6 +259,7 @@ pub async fn fetch(cfg: &MetadataConfig) -> Result<Option<InstanceMetadata>, Met
         MetadataConfig::Gce(c) => gce::fetch(c).await?,
         MetadataConfig::Openstack(c) => openstack::fetch(c).await?,
         MetadataConfig::Nocloud(c) => nocloud::fetch(c).await?,
+        MetadataConfig::Azure(c) => azure::fetch(c).await?,
     };
     tracing::debug!(
         provider = md.provider,
@@ -278,6 +310,16 @@ mod tests {
             MetadataConfig::Openstack(OpenstackConfig::default())
         );
         assert_eq!(
+            parse("provider: azure").unwrap(),
+            MetadataConfig::Azure(AzureConfig {
+                base_url: "http://169.254.169.254".into(),
+                timeout_seconds: 5,
+                allowed_keys: ["version", "cluster-size", "backup-on-calendar"]
+                    .map(String::from)
+                    .to_vec(),
+            })
+        );
+        assert_eq!(
             parse("provider: nocloud").unwrap(),
             MetadataConfig::Nocloud(NocloudConfig {
                 seed_dir: "/var/lib/cloud/seed/nocloud".into()
@@ -311,7 +353,8 @@ mod tests {
             "provider: openstack\nbase_url: http://x",
             "provider: nocloud\nbase-url: http://x",
             "provider: none\nbase-url: http://x",
-            "provider: azure",
+            "provider: azure\nallow-imdsv1: true",
+            "provider: AZURE",
             "provider: EC2",
             "base-url: http://x",
         ] {
@@ -329,6 +372,7 @@ mod tests {
             MetadataConfig::Gce(GceConfig::default()),
             MetadataConfig::Openstack(OpenstackConfig::default()),
             MetadataConfig::Nocloud(NocloudConfig::default()),
+            MetadataConfig::Azure(AzureConfig::default()),
         ] {
             let yaml = serde_yaml_ng::to_string(&cfg).unwrap();
             assert!(yaml.starts_with("provider: "), "{yaml}");

@@ -23,7 +23,9 @@ mod xml;
 
 use super::{DiscoveryContext, DiscoveryError, Peer, PeerSet};
 use crate::net::Host;
-use query::{QueryClient, RateLimiter, Service};
+/// The pace of a process's cloud API calls, also used by `azure-vmss`.
+pub(super) use query::RateLimiter;
+use query::{QueryClient, Service};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};

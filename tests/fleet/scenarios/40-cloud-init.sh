@@ -34,6 +34,7 @@ scenario() {
   check "the CA key is in no log" key_not_logged m1 m2 m3
   check "the shipped asg.yaml passes cloud-init's schema and etcdadm's config check" example_valid m1 asg.yaml aws-asg
   check "the shipped gce-mig.yaml passes cloud-init's schema and etcdadm's config check" example_valid m1 gce-mig.yaml gce-mig
+  check "the shipped azure-vmss.yaml passes cloud-init's schema and etcdadm's config check" example_valid m1 azure-vmss.yaml azure-vmss
 }
 
 # etcdadm where the user-data's unit runs it (the image has no other copy).
