@@ -90,35 +90,16 @@ fn context() -> DiscoveryContext {
     }
 }
 
-/// `etcdadm discover --output json` (the built binary) with `bootstrap:` = `bootstrap`
-/// (YAML lines, indented by two), credentials from the environment; (exit success, the JSON
-/// report or Null, stderr).
+/// `etcdadm discover --output json` with `bootstrap` (YAML lines, indented by two),
+/// credentials from the environment.
 async fn discover_json(bootstrap: &str) -> (bool, Value, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "state-file: {state}\nadvertise-address: 127.0.0.1\nbootstrap:\n  deadline-seconds: 60\n{bootstrap}",
-            state = dir.path().join("state.json").display(),
-        ),
-    )
-    .unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_etcdadm"))
-        .args(["discover", "--output", "json", "--config"])
-        .arg(&config)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_REGION")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run etcdadm discover");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("do-not-print"), "{stderr}");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.success(), report, stderr)
+    let env = [
+        ("AWS_ACCESS_KEY_ID", Some("AKIDTESTEXAMPLE")),
+        ("AWS_SECRET_ACCESS_KEY", Some(TEST_SECRET)),
+        ("AWS_SESSION_TOKEN", None),
+        ("AWS_REGION", None),
+    ];
+    crate::support::discover_json(60, bootstrap, &env, "do-not-print").await
 }
 
 fn tags_discovery(endpoint: &str) -> String {

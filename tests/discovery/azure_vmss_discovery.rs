@@ -256,30 +256,9 @@ async fn azure_vmss_discovery_403_is_final_and_names_the_role_and_actions() {
     }
 }
 
-/// `etcdadm discover --output json` (the built binary) with `bootstrap:` = `bootstrap`
-/// (YAML lines, indented by two); (exit success, the JSON report or Null, stderr).
+/// `etcdadm discover --output json` with `bootstrap` (YAML lines, indented by two).
 async fn discover_json(bootstrap: &str) -> (bool, Value, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "state-file: {state}\nadvertise-address: 127.0.0.1\nbootstrap:\n  deadline-seconds: 30\n{bootstrap}",
-            state = dir.path().join("state.json").display(),
-        ),
-    )
-    .unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_etcdadm"))
-        .args(["discover", "--output", "json", "--config"])
-        .arg(&config)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run etcdadm discover");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("token-1"), "the token leaked: {stderr}");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.success(), report, stderr)
+    crate::support::discover_json(30, bootstrap, &[], "token-1").await
 }
 
 #[tokio::test]

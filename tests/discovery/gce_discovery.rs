@@ -9,32 +9,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// `etcdadm discover --output json` with `bootstrap:` = the GCE metadata source at the
-/// server, then `bootstrap` (YAML lines, indented by two); (exit success, report or Null,
-/// stderr).
+/// server, then `bootstrap` (YAML lines, indented by two).
 async fn discover_json(server: &GceServer, bootstrap: &str) -> (bool, Value, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "state-file: {state}\nadvertise-address: 127.0.0.1\nbootstrap:\n  deadline-seconds: 60\n  \
-             metadata: {{provider: gce, base-url: '{url}'}}\n{bootstrap}",
-            state = dir.path().join("state.json").display(),
-            url = server.url,
-        ),
-    )
-    .unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_etcdadm"))
-        .args(["discover", "--output", "json", "--config"])
-        .arg(&config)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run etcdadm discover");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("ya29."), "a token was printed: {stderr}");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.success(), report, stderr)
+    let with_metadata =
+        format!("  metadata: {{provider: gce, base-url: '{url}'}}\n{bootstrap}", url = server.url);
+    crate::support::discover_json(60, &with_metadata, &[], "ya29.").await
 }
 
 /// The report's peers as (name, peer URL).

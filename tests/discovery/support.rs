@@ -70,3 +70,39 @@ impl Drop for ChildGuard {
 pub fn crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// `etcdadm discover --output json` (the built binary) with a configuration whose
+/// `bootstrap:` section holds `deadline-seconds: deadline` and then `bootstrap` (YAML lines,
+/// indented by two); `env` is set (a value) or removed (None) for the run, and the test fails
+/// when `secret` appears in what it prints on stderr. Returns (exit success, the JSON report
+/// or Null, stderr).
+pub async fn discover_json(
+    deadline: u32,
+    bootstrap: &str,
+    env: &[(&str, Option<&str>)],
+    secret: &str,
+) -> (bool, serde_json::Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "state-file: {state}\nadvertise-address: 127.0.0.1\nbootstrap:\n  deadline-seconds: {deadline}\n{bootstrap}",
+            state = dir.path().join("state.json").display(),
+        ),
+    )
+    .unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_etcdadm"));
+    cmd.args(["discover", "--output", "json", "--config"]).arg(&config).kill_on_drop(true);
+    for (k, v) in env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().await.expect("run etcdadm discover");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains(secret), "{secret:?} was printed: {stderr}");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.success(), report, stderr)
+}
