@@ -149,6 +149,22 @@ fn default_max_requests_per_second() -> f64 {
     5.0
 }
 
+/// Bounds of every cloud provider's `max-requests-per-second`: one call per 100 s at the
+/// slowest.
+const MIN_REQUESTS_PER_SECOND: f64 = 0.01;
+const MAX_REQUESTS_PER_SECOND: f64 = 1000.0;
+
+/// Refuses a `max-requests-per-second` outside its bounds, naming `provider`.
+fn check_rate(provider: &str, max_requests_per_second: f64) -> Result<(), DiscoveryError> {
+    if (MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&max_requests_per_second) {
+        return Ok(());
+    }
+    Err(DiscoveryError::Config(format!(
+        "{provider} max-requests-per-second must be between {MIN_REQUESTS_PER_SECOND} and \
+         {MAX_REQUESTS_PER_SECOND}, not {max_requests_per_second}"
+    )))
+}
+
 impl DiscoveryConfig {
     /// Checks what can be checked without the network, so that a bad configuration fails at
     /// load time rather than after a retry loop. [`discover`] runs the same checks.

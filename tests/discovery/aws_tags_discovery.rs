@@ -108,15 +108,7 @@ fn tags_discovery(endpoint: &str) -> String {
     )
 }
 
-/// The report's peers as (name, peer URL).
-fn report_peers(report: &Value) -> BTreeSet<(String, String)> {
-    report["peers"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no peers in {report}"))
-        .iter()
-        .map(|p| (p["name"].as_str().unwrap().into(), p["peer-url"].as_str().unwrap().into()))
-        .collect()
-}
+use crate::support::report_peers;
 
 /// The value of form parameter `key` of a call.
 fn param<'a>(c: &'a Call, key: &str) -> Option<&'a str> {

@@ -277,12 +277,7 @@ async fn azure_vmss_discovery_json_shows_the_scale_set_complete_and_authoritativ
     .await;
     assert!(ok, "{stderr}");
     assert_eq!(report["provider"], "azure-vmss", "{report}");
-    let peers: BTreeSet<(String, String)> = report["peers"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no peers in {report}"))
-        .iter()
-        .map(|p| (p["name"].as_str().unwrap().into(), p["peer-url"].as_str().unwrap().into()))
-        .collect();
+    let peers = crate::support::report_peers(&report);
     let want: BTreeSet<(String, String)> =
         [("etcd_0", "10.0.0.4"), ("etcd_1", "10.0.0.5"), ("etcd_2", "10.0.0.6")]
             .iter()

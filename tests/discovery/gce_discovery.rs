@@ -16,15 +16,7 @@ async fn discover_json(server: &GceServer, bootstrap: &str) -> (bool, Value, Str
     crate::support::discover_json(60, &with_metadata, &[], "ya29.").await
 }
 
-/// The report's peers as (name, peer URL).
-fn report_peers(report: &Value) -> BTreeSet<(String, String)> {
-    report["peers"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no peers in {report}"))
-        .iter()
-        .map(|p| (p["name"].as_str().unwrap().into(), p["peer-url"].as_str().unwrap().into()))
-        .collect()
-}
+use crate::support::report_peers;
 
 fn want(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     pairs.iter().map(|(n, ip)| (n.to_string(), format!("https://{ip}:2380"))).collect()

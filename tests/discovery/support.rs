@@ -106,3 +106,13 @@ pub async fn discover_json(
     let report = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out.status.success(), report, stderr)
 }
+
+/// The peers of a `discover --output json` report as (name, peer URL).
+pub fn report_peers(report: &serde_json::Value) -> std::collections::BTreeSet<(String, String)> {
+    report["peers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no peers in {report}"))
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().into(), p["peer-url"].as_str().unwrap().into()))
+        .collect()
+}

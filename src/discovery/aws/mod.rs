@@ -41,9 +41,6 @@ const IDS_PER_CALL: usize = 100;
 /// Pages of one DescribeInstances before giving up on an endpoint that never stops paging.
 const MAX_PAGES: usize = 50;
 
-/// Bounds of max-requests-per-second: one call per 100 s at the slowest.
-const MIN_REQUESTS_PER_SECOND: f64 = 0.01;
-const MAX_REQUESTS_PER_SECOND: f64 = 1000.0;
 /// An AWS region name (`eu-west-1`, `us-gov-west-1`, `cn-north-1`) is at most this long.
 const MAX_REGION_LEN: usize = 32;
 
@@ -60,12 +57,7 @@ pub(super) fn validate(
     endpoint: Option<&str>,
     max_requests_per_second: f64,
 ) -> Result<(), DiscoveryError> {
-    if !(MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&max_requests_per_second) {
-        return Err(DiscoveryError::Config(format!(
-            "{provider} max-requests-per-second must be between {MIN_REQUESTS_PER_SECOND} and \
-             {MAX_REQUESTS_PER_SECOND}, not {max_requests_per_second}"
-        )));
-    }
+    super::check_rate(provider, max_requests_per_second)?;
     if let Some(e) = endpoint {
         let ok = url::Url::parse(e)
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());

@@ -64,8 +64,6 @@ pub(in crate::discovery) const MAX_THROTTLE_WAITS: usize = 3;
 const TOKEN_MARGIN: Duration = Duration::from_secs(300);
 /// A uniform scale set holds at most 1000 VMs.
 const MAX_CAPACITY: u64 = 1000;
-const MIN_REQUESTS_PER_SECOND: f64 = 0.01;
-const MAX_REQUESTS_PER_SECOND: f64 = 1000.0;
 
 const READER_HINT: &str = "give this VM's managed identity the role Reader on the scale set (or its resource group), or a role with the actions Microsoft.Compute/virtualMachineScaleSets/read (GET the scale set), Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read (list its VMs) and Microsoft.Network/networkInterfaces/read (list its network interfaces)";
 
@@ -137,13 +135,7 @@ impl std::fmt::Debug for Token {
 
 /// The checks that need no network.
 pub(in crate::discovery) fn validate(s: &Settings<'_>) -> Result<(), DiscoveryError> {
-    if !(MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&s.max_requests_per_second) {
-        return Err(config(format!(
-            "max-requests-per-second must be between {MIN_REQUESTS_PER_SECOND} and \
-             {MAX_REQUESTS_PER_SECOND}, not {}",
-            s.max_requests_per_second
-        )));
-    }
+    super::check_rate("azure-vmss", s.max_requests_per_second)?;
     if let Some(e) = s.endpoint {
         endpoint(Some(e))?;
     }

@@ -44,9 +44,6 @@ pub(super) const PAGE_SIZE: usize = 100;
 pub(super) const MAX_PAGES: usize = 50;
 /// A token is used until this long before it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
-/// Bounds of max-requests-per-second: one call per 100 s at the slowest.
-const MIN_REQUESTS_PER_SECOND: f64 = 0.01;
-const MAX_REQUESTS_PER_SECOND: f64 = 1000.0;
 /// Instance statuses of instances that can be members (not STOPPING, SUSPENDED,
 /// TERMINATED, ...).
 pub(super) const MEMBER_STATUSES: &[&str] = &["PROVISIONING", "STAGING", "RUNNING"];
@@ -159,12 +156,7 @@ pub(super) fn validate(
     metadata_url: Option<&str>,
     max_requests_per_second: f64,
 ) -> Result<(), DiscoveryError> {
-    if !(MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&max_requests_per_second) {
-        return Err(config(format!(
-            "{provider} max-requests-per-second must be between {MIN_REQUESTS_PER_SECOND} and \
-             {MAX_REQUESTS_PER_SECOND}, not {max_requests_per_second}"
-        )));
-    }
+    super::check_rate(provider, max_requests_per_second)?;
     for (key, value, example) in [
         ("endpoint", endpoint, DEFAULT_ENDPOINT),
         ("metadata-url", metadata_url, crate::metadata::DEFAULT_METADATA_URL),
