@@ -34,7 +34,8 @@ bench_main() {
 
 # Prints "etcdadm N T READY ETCD_ACTIVE UP AGENT_STARTED ETCD_STARTED RELEASE_READY DECIDED"
 # (seconds since the start; each the latest over the machines; the last two from the agent's
-# log: its release unpacked or found, and its first decision to form or join).
+# log: the release it may start etcd from unpacked or found (etcd's binary, when etcd starts
+# ahead of etcdctl and etcdutl), and its first decision to form or join).
 trial_etcdadm() { # N T [baked]
   local n=$1 t=$2 variant=${3:-etcdadm} k names=() args=() t0 up ready etcd agent estart release decided rc=0
   for ((k = 1; k <= n; k++)); do
@@ -55,7 +56,7 @@ trial_etcdadm() { # N T [baked]
     etcd=$(bench_wait_active 5 etcd "${names[@]}") && one_cluster_of "$n" "${names[@]}" >/dev/null &&
     agent=$(bench_latest etcdadm-bootstrap InactiveExitTimestampMonotonic "${names[@]}") &&
     estart=$(bench_latest etcd InactiveExitTimestampMonotonic "${names[@]}"); then
-    release=$(bench_latest_logged etcdadm-bootstrap 'unpacked the release|release unpacked earlier|etcd is installed already' "${names[@]}")
+    release=$(bench_latest_logged etcdadm-bootstrap 'etcd unpacked and verified|unpacked the release|release unpacked earlier|etcd is installed already' "${names[@]}")
     decided=$(bench_latest_logged etcdadm-bootstrap 'decided.*decision=(Form|Join|Restore)' "${names[@]}")
     printf '%s %s %s %s %s %s %s %s %s %s\n' "$variant" "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$etcd")" \
       "$(bench_secs "$t0" "$up")" "$(bench_secs "$t0" "$agent")" "$(bench_secs "$t0" "$estart")" \

@@ -6,7 +6,7 @@ use crate::config::{Config, InitSystem};
 use crate::fsutil::{on_file, write_if_changed, FileError, MODE_EXEC, MODE_PUBLIC};
 use crate::member::LocalMember;
 use crate::pki::{self, Ca, PkiError};
-use crate::release::{Release, ReleaseError, Unpacked};
+use crate::release::{EtcdFirst, Ready, Release, ReleaseError, Unpacked};
 use crate::service::user::UserError;
 use crate::service::{self, ClusterBootstrap, Systemctl, SystemctlError};
 use std::io;
@@ -46,12 +46,70 @@ type Result<T> = std::result::Result<T, PhaseError>;
 /// installed, unpacked earlier, or downloaded and verified now), changing nothing on the
 /// system yet.
 pub async fn fetch_release(c: &Config) -> Result<Unpacked> {
-    Ok(Release::from_config(c).ensure_unpacked(&c.install_dir).await?)
+    Ok(Release::from_config(c).ensure_unpacked(&c.install_dir, None).await?)
 }
 
-/// Installs the unpacked release's binaries.
+/// The whole release: the prefetched one once unpacked, else fetched now.
+pub async fn whole_release(c: &Config, prefetched: Option<Ready>) -> Result<Unpacked> {
+    match prefetched {
+        Some(ready) => match ready.whole().await {
+            Some(u) => Ok(u),
+            None => fetch_release(c).await,
+        },
+        None => fetch_release(c).await,
+    }
+}
+
+/// What of the release can be installed now: the etcd binary alone when that is all of the
+/// prefetched release that is ready yet, else the whole release (fetched now when nothing was
+/// prefetched or prefetching failed).
+pub async fn ready_release(c: &Config, prefetched: Option<Ready>) -> Result<Ready> {
+    match prefetched {
+        Some(first @ Ready::EtcdFirst(_)) => Ok(first),
+        other => Ok(Ready::Whole(whole_release(c, other).await?)),
+    }
+}
+
+/// Installs what is ready; with the etcd binary alone, etcd can start meanwhile, and the
+/// rest is returned for `install_rest`, before the member is recorded.
+pub async fn install_ready(c: &Config, ready: Ready) -> Result<Option<EtcdFirst>> {
+    let whole = match ready {
+        Ready::EtcdFirst(first) if first.install_etcd(&c.install_dir)? => {
+            sync_in_background(c);
+            return Ok(Some(first));
+        }
+        other => whole_release(c, Some(other)).await?,
+    };
+    install(c, &whole)?;
+    Ok(None)
+}
+
+/// Installs what `install_ready` left out, once unpacked (fetched again if that failed).
+pub async fn install_rest(c: &Config, rest: Option<EtcdFirst>) -> Result<()> {
+    let Some(rest) = rest else { return Ok(()) };
+    let release = match rest.rest().await {
+        Some(u) => u,
+        None => fetch_release(c).await?,
+    };
+    install(c, &release)
+}
+
+/// Installs the unpacked release's binaries, and starts writing them to disk in the
+/// background: etcd starts from the page cache meanwhile, and `make_durable` (before the
+/// member is recorded) finds little left to write.
 pub fn install(c: &Config, release: &Unpacked) -> Result<()> {
-    Ok(release.install(&c.install_dir)?)
+    release.install(&c.install_dir)?;
+    sync_in_background(c);
+    Ok(())
+}
+
+fn sync_in_background(c: &Config) {
+    let dir = c.install_dir.to_path_buf();
+    std::thread::spawn(move || {
+        if let Err(e) = crate::fsutil::sync_filesystem(&dir) {
+            tracing::debug!(dir = %dir.display(), "early sync of the installed release: {e}");
+        }
+    });
 }
 
 /// Commits the installed binaries (written unsynced, so etcd could start sooner) to disk,
@@ -133,11 +191,10 @@ pub fn needs_migration(c: &Config, m: &LocalMember) -> Result<bool> {
 /// files to the `etcd` user. An etcd running under a unit about to change is stopped first,
 /// so that no file it writes afterwards is left root's. Returns whether anything changed.
 fn write_units(c: &Config, m: &LocalMember, env: Option<String>) -> Result<bool> {
-    let etcdadm = std::env::current_exe().map_err(PhaseError::CurrentExe)?;
     let ids = service::user::ensure_user()?;
-    let unit_text = service::render_unit(c);
     let unit = c.unit_name();
-    let unit_changes = std::fs::read_to_string(&*c.unit_file).ok().as_deref() != Some(&unit_text);
+    let unit_changes =
+        std::fs::read_to_string(&*c.unit_file).ok().as_deref() != Some(&service::render_unit(c));
     if unit_changes
         && matches!(Systemctl::state(&unit).as_str(), "active" | "activating" | "reloading")
     {
@@ -145,6 +202,32 @@ fn write_units(c: &Config, m: &LocalMember, env: Option<String>) -> Result<bool>
         Systemctl::stop(&unit)?;
     }
     let mut changed = own_member_files(c, m, ids)?;
+    // etcd reads its environment file when it starts: writing it needs no daemon-reload.
+    if let Some(env) = env {
+        changed |= write_files(&[(&c.env_file.to_path_buf(), env, MODE_PUBLIC)])?;
+    }
+    changed |= write_unit_files(c)?;
+    Ok(changed)
+}
+
+/// Bootstrap's head start on a first boot, run while it discovers its peers: the `etcd`
+/// user, and the etcd and timer units with their one `daemon-reload`. None of these depends
+/// on the decision or the member's name, so once bootstrap has decided, `configure` writes
+/// only the environment file and systemd need not reload again. Does nothing in kubelet
+/// mode, or when the etcd unit exists already (then `configure` decides what changes).
+/// Returns whether it wrote the units.
+pub fn prepare_units(c: &Config) -> Result<bool> {
+    if c.init_system == InitSystem::Kubelet || c.unit_file.exists() {
+        return Ok(false);
+    }
+    service::user::ensure_user()?;
+    write_unit_files(c)
+}
+
+/// Writes the etcd unit and the timers' units, and the directories their sandboxes need;
+/// reloads systemd once if a unit changed. Returns whether one did.
+fn write_unit_files(c: &Config) -> Result<bool> {
+    let etcdadm = std::env::current_exe().map_err(PhaseError::CurrentExe)?;
     let create_dir = |path: &std::path::Path, mode, setting| {
         crate::fsutil::create_dir_with_mode_if_missing(path, mode)
             .map_err(|source| PhaseError::CreateDir { path: path.to_path_buf(), setting, source })
@@ -156,23 +239,18 @@ fn write_units(c: &Config, m: &LocalMember, env: Option<String>) -> Result<bool>
     }
     let [renew_service, renew_timer, backup_service, backup_timer, defrag_service, defrag_timer] =
         c.timer_units();
-    let mut files = vec![
-        (c.unit_file.to_path_buf(), unit_text, MODE_PUBLIC),
-        (renew_service, service::render_renew_service(c, &etcdadm), MODE_PUBLIC),
-        (renew_timer, service::render_renew_timer(), MODE_PUBLIC),
-        (backup_service, service::render_backup_service(c, &etcdadm), MODE_PUBLIC),
-        (backup_timer, service::render_backup_timer(c), MODE_PUBLIC),
-        (defrag_service, service::render_defrag_service(c, &etcdadm), MODE_PUBLIC),
-        (defrag_timer, service::render_defrag_timer(c), MODE_PUBLIC),
+    let files = [
+        (&c.unit_file.to_path_buf(), service::render_unit(c), MODE_PUBLIC),
+        (&renew_service, service::render_renew_service(c, &etcdadm), MODE_PUBLIC),
+        (&renew_timer, service::render_renew_timer(), MODE_PUBLIC),
+        (&backup_service, service::render_backup_service(c, &etcdadm), MODE_PUBLIC),
+        (&backup_timer, service::render_backup_timer(c), MODE_PUBLIC),
+        (&defrag_service, service::render_defrag_service(c, &etcdadm), MODE_PUBLIC),
+        (&defrag_timer, service::render_defrag_timer(c), MODE_PUBLIC),
     ];
-    if let Some(env) = env {
-        files.insert(0, (c.env_file.to_path_buf(), env, MODE_PUBLIC));
-    }
-    let refs: Vec<(&std::path::PathBuf, String, u32)> =
-        files.iter().map(|(p, t, m)| (p, t.clone(), *m)).collect();
-    if write_files(&refs)? {
+    let changed = write_files(&files)?;
+    if changed {
         Systemctl::daemon_reload()?;
-        changed = true;
     }
     Ok(changed)
 }

@@ -240,7 +240,7 @@ pub async fn run(requested: Config, req: Request, hooks: Hooks<'_>) -> Result<Ou
     // From the verified archive: the live binaries may be the target's after an interrupted
     // run, and are not what gets kept.
     let release = crate::release::Release::from_config(&c)
-        .unpack_verified()
+        .unpack_verified(None)
         .await
         .map_err(|source| UpgradeError::Fetch { target: target.clone(), source })?;
     (hooks.confirm)(&format!(

@@ -11,6 +11,7 @@
 //! next state; every transition is logged and sets the unit's status line.
 
 pub mod decide;
+mod head_start;
 pub mod machine;
 pub mod preview;
 mod probe;
@@ -26,38 +27,17 @@ use crate::net::{self, Host};
 use crate::notify;
 use crate::phases;
 use crate::pki::Ca;
-use crate::release::{Release, ReleaseError, Unpacked};
 use crate::retry::{retry_observed, RetryObserver};
 use crate::service::Systemctl;
 use crate::state::{Progress, State};
 use anyhow::{anyhow, bail, Context, Result};
 use decide::{decide, Candidate, View};
+use head_start::HeadStart;
 use machine::{BootstrapState, Event};
 use removed::Membership;
 use serde_yaml_ng::{Mapping, Value};
 use std::time::Duration;
 use tracing::info;
-
-/// Waits for the release fetched while discovering (if any) and hands it to form or join;
-/// a failure is logged, as their own fetch (None) tries again and reports.
-async fn release_fetched(
-    prefetch: Option<tokio::task::JoinHandle<Result<Unpacked, ReleaseError>>>,
-) -> Option<Unpacked> {
-    match prefetch?.await {
-        Ok(Ok(r)) => {
-            info!(dir = %r.dir().display(), "release ready (fetched while discovering)");
-            Some(r)
-        }
-        Ok(Err(e)) => {
-            tracing::warn!("fetching the release while discovering failed: {e}");
-            None
-        }
-        Err(e) => {
-            tracing::warn!("fetching the release while discovering stopped: {e}");
-            None
-        }
-    }
-}
 
 /// Prefix of instance tags / attributes that carry etcdadm settings (`etcdadm-version`).
 pub const ATTRIBUTE_PREFIX: &str = "etcdadm-";
@@ -159,22 +139,14 @@ impl Agent {
             config::load(&sources).context("configuration with instance metadata applied")?;
         let earlier = State::load(&c.state_file)?.filter(|s| s.progress == Progress::Member);
         let earlier_member = earlier.as_ref().map(State::member).transpose()?;
-        // On a first boot the release is fetched (and unpacked) while discovery runs: form and
-        // join then find it ready (`Release::ensure_unpacked`). Its failure is only logged:
-        // their own fetch tries again and reports.
-        let mut prefetch = match &earlier_member {
-            None if crate::release::known_bad::check(
-                &c.version,
-                "version",
-                c.allow_known_bad_release,
-            )
-            .is_ok() =>
-            {
-                let (release, install_dir) = (Release::from_config(&c), c.install_dir.clone());
-                Some(tokio::spawn(async move { release.ensure_unpacked(&install_dir).await }))
-            }
-            _ => None,
-        };
+        // On a first boot the release is fetched (and unpacked), and the units written,
+        // while discovery runs: form and join then find them ready.
+        let mut head_start = earlier_member.is_none().then(|| {
+            let release_allowed =
+                crate::release::known_bad::check(&c.version, "version", c.allow_known_bad_release)
+                    .is_ok();
+            HeadStart::start(&c, release_allowed)
+        });
         let mut rounds = match &earlier_member {
             Some(_) => None,
             None => Some(Rounds::prepare(&c, md.as_ref()).await?),
@@ -304,7 +276,10 @@ impl Agent {
                 }
                 BootstrapState::Forming { initial_cluster, token }
                 | BootstrapState::Restoring { initial_cluster, token } => {
-                    let release = release_fetched(prefetch.take()).await;
+                    let release = match head_start.take() {
+                        Some(h) => h.finish().await,
+                        None => None,
+                    };
                     let view = last.as_ref().context("internal error: forming without a round")?;
                     let name = view
                         .me
@@ -333,7 +308,7 @@ impl Agent {
                         release,
                         ..Default::default()
                     };
-                    form::form(&c, &m, form::NewCluster { initial_cluster, token }, &req)
+                    form::form(&c, &m, form::NewCluster { initial_cluster, token }, req)
                         .await
                         .with_context(|| match (restoring, &c.bootstrap.restore_from) {
                             (true, Some(from)) => format!(
@@ -344,7 +319,10 @@ impl Agent {
                     Event::Formed { name: m.name, settle: view.authoritative }
                 }
                 BootstrapState::Joining { endpoints } => {
-                    let release = release_fetched(prefetch.take()).await;
+                    let release = match head_start.take() {
+                        Some(h) => h.finish().await,
+                        None => None,
+                    };
                     let view = last.as_ref().context("internal error: joining without a round")?;
                     if let Some(me) = &view.me {
                         c.name = Some(
@@ -355,7 +333,7 @@ impl Agent {
                     join::join(
                         &c,
                         &m,
-                        &join::Request {
+                        join::Request {
                             endpoints,
                             retry: true,
                             phase: None,

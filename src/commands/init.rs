@@ -24,7 +24,7 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
         return print_next_steps(&c, &m);
     }
     let whole = req.phase.is_none();
-    if form(&c, &m, new, &req).await? {
+    if form(&c, &m, new, req).await? {
         info!("this machine already runs a healthy member set up by init; nothing to do");
     }
     if whole {

@@ -13,7 +13,7 @@ pub async fn run(mut c: Config, req: Request) -> Result<()> {
     let m = LocalMember::from_config(&c)?;
     c.name = Some(m.name.parse().map_err(|e| anyhow::anyhow!("member name: {e}"))?);
     let whole = req.phase.is_none();
-    match join(&c, &m, &req).await? {
+    match join(&c, &m, req).await? {
         None if whole => {
             outln!("etcd member {} is already a voting member; nothing to do", m.name)?
         }

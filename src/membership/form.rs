@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::member::LocalMember;
 use crate::phases;
 use crate::pki::Ca;
-use crate::release::Unpacked;
+use crate::release::{EtcdFirst, Ready};
 use crate::service::ClusterBootstrap;
 use crate::snapshot::Restored;
 use crate::state::{Origin, Progress, State};
@@ -33,15 +33,15 @@ pub struct Request {
     /// Leave the state file short of `member` once healthy: bootstrap saves it after its
     /// last round (spec/README.md, F4).
     pub defer_member: bool,
-    /// The release, fetched already for this configuration (bootstrap fetches it while it
-    /// discovers); None: the install phase fetches it.
-    pub release: Option<Unpacked>,
+    /// The release fetched already for this configuration, or its etcd binary alone
+    /// (bootstrap fetches it while it discovers); None: the install phase fetches it.
+    pub release: Option<Ready>,
 }
 
 /// Sets up this machine as a member of a new cluster and waits until it is healthy (for a
 /// multi-member cluster, until enough of its members have started). Returns whether it was
 /// already a healthy member, in which case nothing was changed.
-pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -> Result<bool> {
+pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, mut req: Request) -> Result<bool> {
     // Names and URLs may come from discovery or from another member's member list: checked
     // before anything is written (they go into the environment file).
     crate::member::check_members(
@@ -68,7 +68,8 @@ pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, req: &Request) -
         }
     };
     crate::release::known_bad::check(&c.version, "version", c.allow_known_bad_release)?;
-    let mut run = InitRun { c, m, new, req, state, release: None, restored: None };
+    let prefetched = req.release.take();
+    let mut run = InitRun { c, m, new, req: &req, state, prefetched, rest: None, restored: None };
     for p in plan(req.phase) {
         info!(phase = %p.name(), "init phase");
         run.phase(p).await.map_err(|e| MembershipError::InPhase {
@@ -86,7 +87,9 @@ struct InitRun<'a> {
     new: NewCluster,
     req: &'a Request,
     state: State,
-    release: Option<Unpacked>,
+    prefetched: Option<Ready>,
+    /// The release's binaries still unpacking while etcd starts (`phases::install_ready`).
+    rest: Option<EtcdFirst>,
     restored: Option<Restored>,
 }
 
@@ -108,24 +111,28 @@ impl InitRun<'_> {
                     Some(s) => crate::snapshot::fetch_s3(c, s).await?,
                     None => None,
                 };
-                let release = match &self.req.release {
-                    Some(r) => r.clone(),
-                    None => phases::fetch_release(c).await?,
-                };
-                if let Some(snap) = snap {
-                    let local = downloaded.as_ref().map_or(snap, |d| d.file.path());
-                    self.restored = Some(crate::snapshot::prepare(
-                        release.dir(),
-                        c,
-                        m,
-                        &self.new.token,
-                        local,
-                        self.req.skip_hash_check,
-                    )?);
+                match snap {
+                    // A snapshot is restored with the release's etcdutl: all of it first.
+                    Some(snap) => {
+                        let release = phases::whole_release(c, self.prefetched.take()).await?;
+                        let local = downloaded.as_ref().map_or(snap, |d| d.file.path());
+                        self.restored = Some(crate::snapshot::prepare(
+                            release.dir(),
+                            c,
+                            m,
+                            &self.new.token,
+                            local,
+                            self.req.skip_hash_check,
+                        )?);
+                        self.state.save()?;
+                        phases::install(c, &release)?;
+                    }
+                    None => {
+                        let ready = phases::ready_release(c, self.prefetched.take()).await?;
+                        self.state.save()?;
+                        self.rest = phases::install_ready(c, ready).await?;
+                    }
                 }
-                self.state.save()?;
-                phases::install(c, &release)?;
-                self.release = Some(release);
             }
             InitPhase::Certificates => {
                 let ca = Ca::load_or_create(&m.pki.ca_cert, &m.pki.ca_key, c.ca_validity_days)?;
@@ -153,6 +160,7 @@ impl InitRun<'_> {
             InitPhase::PostInitInstructions => {}
             InitPhase::Health => {
                 let cl = phases::wait_healthy(c, m).await?;
+                phases::install_rest(c, self.rest.take()).await?;
                 phases::make_durable(c)?;
                 let st = cl.status().await?;
                 if !self.req.defer_member {

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::member::LocalMember;
 use crate::phases;
 use crate::pki::Ca;
-use crate::release::Unpacked;
+use crate::release::{EtcdFirst, Ready};
 use crate::service::{ClusterBootstrap, Systemctl};
 use crate::state::{Origin, Progress, State};
 use std::time::Duration;
@@ -33,15 +33,15 @@ pub struct Request {
     /// The caller already reached the cluster with this machine's own client certificate
     /// (bootstrap's probes): no preflight.
     pub cluster_checked: bool,
-    /// The release, fetched already for this configuration (bootstrap fetches it while it
-    /// discovers); None: the install phase fetches it.
-    pub release: Option<Unpacked>,
+    /// The release fetched already for this configuration, or its etcd binary alone
+    /// (bootstrap fetches it while it discovers); None: the install phase fetches it.
+    pub release: Option<Ready>,
 }
 
 /// Joins the cluster at the request's endpoints and waits until this member is a healthy
 /// voter. Returns its member id, or `None` when it already was a healthy voter and nothing
 /// changed (or when only a phase before membership ran).
-pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u64>> {
+pub async fn join(c: &Config, m: &LocalMember, mut req: Request) -> Result<Option<u64>> {
     let mut fresh = false;
     let mut taken_over = false;
     let state = match check_existing(c, m, Origin::Join).await? {
@@ -71,9 +71,20 @@ pub async fn join(c: &Config, m: &LocalMember, req: &Request) -> Result<Option<u
     };
     crate::release::known_bad::check(&c.version, "version", c.allow_known_bad_release)?;
     if fresh && req.phase.is_none() && !req.cluster_checked {
-        preflight(c, m, req).await?;
+        preflight(c, m, &req).await?;
     }
-    let mut run = JoinRun { c, m, req, state, taken_over, cluster: None, member: None };
+    let prefetched = req.release.take();
+    let mut run = JoinRun {
+        c,
+        m,
+        req: &req,
+        state,
+        taken_over,
+        cluster: None,
+        member: None,
+        prefetched,
+        rest: None,
+    };
     for p in plan(req.phase) {
         info!(phase = %p.name(), "join phase");
         run.phase(p).await.map_err(|e| MembershipError::InPhase {
@@ -126,6 +137,9 @@ struct JoinRun<'a> {
     cluster: Option<Cluster>,
     /// This member's id and the member list, once membership ran.
     member: Option<(u64, Vec<MemberInfo>)>,
+    prefetched: Option<Ready>,
+    /// The release's binaries still unpacking while etcd starts (`phases::install_ready`).
+    rest: Option<EtcdFirst>,
 }
 
 impl JoinRun<'_> {
@@ -155,12 +169,9 @@ impl JoinRun<'_> {
                 phases::certificates(c, m, &ca)?;
             }
             JoinPhase::Install => {
-                let release = match &self.req.release {
-                    Some(r) => r.clone(),
-                    None => phases::fetch_release(c).await?,
-                };
+                let ready = phases::ready_release(c, self.prefetched.take()).await?;
                 self.state.save()?;
-                phases::install(c, &release)?;
+                self.rest = phases::install_ready(c, ready).await?;
             }
             JoinPhase::Membership => self.membership().await?,
             JoinPhase::Configure => {
@@ -181,6 +192,7 @@ impl JoinRun<'_> {
                     promote_when_caught_up(cl, id, self.deadline()).await?;
                 }
                 let local = phases::wait_healthy(c, m).await?;
+                phases::install_rest(c, self.rest.take()).await?;
                 phases::make_durable(c)?;
                 let st = local.status().await?;
                 if !self.req.defer_member {

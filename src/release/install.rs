@@ -26,7 +26,7 @@ pub struct Unpacked {
 
 impl Unpacked {
     /// The directory the binaries of the archive with `digest` are unpacked into.
-    fn dir_for(release: &Release, digest: &Sha256Digest) -> PathBuf {
+    pub(super) fn dir_for(release: &Release, digest: &Sha256Digest) -> PathBuf {
         release.cache_dir.join(format!("{}.{}", release.stem(), &to_hex(digest)[..16]))
     }
 
@@ -51,7 +51,7 @@ impl Unpacked {
         }
         let staging = Unpacked::staging(release)?;
         let file = std::fs::File::open(archive).map_err(io_err(archive))?;
-        extract(file, &release.stem(), staging.path()).map_err(|message| {
+        extract(file, &release.stem(), staging.path(), &mut |_| {}).map_err(|message| {
             ReleaseError::Archive { path: archive.display().to_string(), message }
         })?;
         Unpacked::finish(release, staging, digest)
@@ -116,6 +116,20 @@ impl Unpacked {
         })
     }
 
+    /// Whether each of the unpacked binaries is in `install_dir` as the same file (a hard
+    /// link), and nothing else stands there in place of a missing one.
+    fn linked_into(&self, install_dir: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        BINARIES.iter().all(|(bin, _)| {
+            match (std::fs::metadata(self.dir.join(bin)), std::fs::metadata(install_dir.join(bin)))
+            {
+                (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+                (Err(_), Err(_)) => true,
+                _ => false,
+            }
+        })
+    }
+
     /// Directory holding the unpacked binaries.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -137,10 +151,16 @@ impl Unpacked {
                 changed.push(*bin);
             }
         }
-        let installed = binary_version(install_dir).map_err(|e| ReleaseError::Archive {
-            path: self.archive.display().to_string(),
-            message: e.chain(),
-        })?;
+        // Hard links to the unpacked binaries are the files whose version `finish` checked;
+        // only copies (another filesystem) are asked again.
+        let installed = if self.linked_into(install_dir) {
+            self.version.clone()
+        } else {
+            binary_version(install_dir).map_err(|e| ReleaseError::Archive {
+                path: self.archive.display().to_string(),
+                message: e.chain(),
+            })?
+        };
         if changed.is_empty() {
             info!(dir = %install_dir.display(), version = %installed, "etcd binaries already installed");
         } else {
@@ -153,7 +173,12 @@ impl Unpacked {
 /// Extracts the binaries (`<stem>/<binary>` exactly, regular files only) of the gzipped
 /// tar stream `archive` into `dest`, executable; nothing else is written, whatever the archive
 /// holds. Stops reading once the archive ends.
-pub(super) fn extract(archive: impl std::io::Read, stem: &str, dest: &Path) -> Result<(), String> {
+pub(super) fn extract(
+    archive: impl std::io::Read,
+    stem: &str,
+    dest: &Path,
+    on_binary: &mut dyn FnMut(&'static str),
+) -> Result<(), String> {
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
     let entries = tar.entries().map_err(|e| format!("cannot read: {e}"))?;
     for entry in entries {
@@ -175,6 +200,7 @@ pub(super) fn extract(archive: impl std::io::Read, stem: &str, dest: &Path) -> R
         entry.unpack(&to).map_err(|e| format!("cannot unpack {bin}: {e}"))?;
         std::fs::set_permissions(&to, std::fs::Permissions::from_mode(MODE_EXEC))
             .map_err(|e| format!("cannot make {bin} executable: {e}"))?;
+        on_binary(bin);
     }
     Ok(())
 }

@@ -7,12 +7,19 @@
 mod fetch;
 mod install;
 pub mod known_bad;
+mod prefetch;
 mod progress;
 pub mod sums;
 pub mod swap;
 pub mod version;
 
 pub use install::{binary_version, Unpacked, VersionError};
+pub use prefetch::{EtcdFirst, Prefetch, Ready};
+
+/// Where `unpack_verified` sends the etcd binary it may start before the rest is unpacked:
+/// its path while the rest unpacks, and its path once the unpacked release is renamed into
+/// place (one of them exists at any time).
+pub type EtcdFirstSender = tokio::sync::oneshot::Sender<[PathBuf; 2]>;
 
 use crate::config::Config;
 use crate::digest::{self, Sha256Digest};
@@ -147,18 +154,29 @@ impl Release {
 
     /// The release's binaries ready to install: those in `install_dir` when they are this
     /// version already (nothing is fetched), else from the verified archive, unpacked once.
-    pub async fn ensure_unpacked(&self, install_dir: &Path) -> Result<Unpacked, ReleaseError> {
+    /// `etcd_first`, when given, receives the etcd binary as soon as it may run, before the
+    /// rest is unpacked (see `unpack_verified`).
+    pub async fn ensure_unpacked(
+        &self,
+        install_dir: &Path,
+        etcd_first: Option<EtcdFirstSender>,
+    ) -> Result<Unpacked, ReleaseError> {
         if let Some(installed) = Unpacked::installed(install_dir, &self.version) {
             return Ok(installed);
         }
-        self.unpack_verified().await
+        self.unpack_verified(etcd_first).await
     }
 
     /// The release's binaries from the verified archive, never those of an install
     /// directory: unpacked earlier, else from the cached archive, else downloaded and
     /// unpacked in the same pass (the unpacked binaries count only once the whole download
-    /// has the expected digest).
-    pub async fn unpack_verified(&self) -> Result<Unpacked, ReleaseError> {
+    /// has the expected digest). On a download, `etcd_first` (if given) receives the path of
+    /// the etcd binary as soon as the whole archive has verified, etcd is unpacked and
+    /// reports the expected version: etcd may start while the other binaries unpack.
+    pub async fn unpack_verified(
+        &self,
+        etcd_first: Option<EtcdFirstSender>,
+    ) -> Result<Unpacked, ReleaseError> {
         let expected = self.expected_digest().await?;
         if let Some(u) = Unpacked::existing(self, &expected) {
             return Ok(u);
@@ -173,8 +191,30 @@ impl Release {
         let staging = Unpacked::staging(self)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
         let (stem, dest) = (self.stem(), staging.path().to_path_buf());
-        let extractor = std::thread::spawn(move || install::extract(Chunks::new(rx), &stem, &dest));
+        let (etcd_tx, etcd_unpacked) = tokio::sync::oneshot::channel::<()>();
+        let extractor = std::thread::spawn(move || {
+            let mut etcd_tx = Some(etcd_tx);
+            let mut on_binary = |bin: &str| {
+                if bin == "etcd" {
+                    etcd_tx.take().map(|tx| tx.send(()));
+                }
+            };
+            install::extract(Chunks::new(rx), &stem, &dest, &mut on_binary)
+        });
         let downloaded = self.download(&expected, Some(tx)).await;
+        if let (Ok(_), Some(first)) = (&downloaded, etcd_first) {
+            // The whole archive has the expected digest: what it unpacks may run.
+            if etcd_unpacked.await.is_ok() {
+                let dir = staging.path().to_path_buf();
+                if let Ok(Ok(v)) = tokio::task::spawn_blocking(move || binary_version(&dir)).await {
+                    if v == self.version {
+                        info!(version = %v, "etcd unpacked and verified; the other binaries are still unpacking");
+                        let unpacked = Unpacked::dir_for(self, &expected).join("etcd");
+                        let _ = first.send([staging.path().join("etcd"), unpacked]);
+                    }
+                }
+            }
+        }
         let extracted =
             extractor.join().unwrap_or_else(|_| Err("the unpacking thread panicked".into()));
         downloaded?;
@@ -331,7 +371,7 @@ mod tests {
         let (m, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let good = mirror(m.path(), "3.5.30", "3.5.30");
         let r = pinned(m.path(), cache.path(), &good);
-        let u = r.unpack_verified().await.unwrap();
+        let u = r.unpack_verified(None).await.unwrap();
         assert_eq!(std::fs::read(u.dir().join("etcdctl")).unwrap(), vec![7u8; 3 << 20]);
         assert_eq!(
             digest::sha256_file(&r.cached_archive()).unwrap(),
@@ -359,12 +399,43 @@ mod tests {
         let other = [9u8; 32];
         let cache2 = tempfile::tempdir().unwrap();
         let bad = pinned(m.path(), cache2.path(), &other);
-        let e = bad.unpack_verified().await.expect_err("a digest mismatch is refused");
+        let e = bad.unpack_verified(None).await.expect_err("a digest mismatch is refused");
         assert!(matches!(e, ReleaseError::Mismatch { .. }), "{e}");
         assert!(
             names(&cache2.path().join("v3.5.30")).is_empty(),
             "nothing kept: {:?}",
             names(&cache2.path().join("v3.5.30"))
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn etcd_is_handed_over_ahead_of_the_rest_only_from_a_verified_archive_of_the_version() {
+        let (m, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let good = mirror(m.path(), "3.5.30", "3.5.30");
+        let r = pinned(m.path(), cache.path(), &good);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let u = r.unpack_verified(Some(tx)).await.unwrap();
+        let [staged, unpacked] = rx.await.expect("etcd handed over ahead of the rest");
+        assert!(staged.ends_with("etcd") && staged.parent() != Some(u.dir()), "{staged:?}");
+        assert_eq!(unpacked, u.dir().join("etcd"));
+        assert!(!staged.exists(), "the staging directory became the unpacked release");
+        assert_eq!(
+            std::fs::read(&unpacked).unwrap(),
+            install::tests::fake_etcd("3.5.30"),
+            "the etcd handed over is the archive's"
+        );
+        // An archive without the pinned digest: etcd is never handed over.
+        let cache2 = tempfile::tempdir().unwrap();
+        let bad = pinned(m.path(), cache2.path(), &[9u8; 32]);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        assert!(bad.unpack_verified(Some(tx)).await.is_err());
+        assert!(rx.await.is_err(), "etcd of an archive that failed verification was handed over");
+        // A verified archive whose etcd reports another version: not handed over either.
+        let (m3, cache3) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let other = mirror(m3.path(), "3.5.30", "3.5.29");
+        let wrong = pinned(m3.path(), cache3.path(), &other);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        assert!(wrong.unpack_verified(Some(tx)).await.is_err());
+        assert!(rx.await.is_err(), "etcd of another version was handed over");
     }
 }

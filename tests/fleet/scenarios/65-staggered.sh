@@ -32,6 +32,10 @@ staggered_trial() { # T: machines s<T>a..s<T>e with addresses .(10+5T-4) .. .(10
     # The last one finds the set complete at once; the others wait, having seen fewer.
     ((${#records[@]} == 5)) && break
     bootstrap_status_is "$m" "discovering peers ${#records[@]}/5" 60 || { rc=1; break; }
+    if ((t == 1 && ${#records[@]} == 1)); then
+      check "a machine still waiting for its peers has the etcd user and etcd.service loaded by systemd, disabled and inactive, and no etcd.env (written only once it decides)" \
+        fleet_retry 10 units_before_decision "$m"
+    fi
     ms=$((RANDOM % 3001))
     fleet_log "trial $t: $m saw ${#records[@]}/5; next record in ${ms} ms"
     sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
@@ -41,4 +45,15 @@ staggered_trial() { # T: machines s<T>a..s<T>e with addresses .(10+5T-4) .. .(10
   fi
   for m in "${names[@]}"; do fleet_kill "$m" >/dev/null 2>&1; done
   return "$rc"
+}
+
+# Bootstrap's head start (issue 16): what does not depend on the decision is done while the
+# machine waits for its peers.
+units_before_decision() { # M
+  local m=$1 show
+  show=$(fleet_exec "$m" systemctl show -p LoadState -p UnitFileState -p ActiveState etcd.service) || return 1
+  [[ $show == *LoadState=loaded* && $show == *UnitFileState=disabled* && $show == *ActiveState=inactive* ]] ||
+    fleet__fail "$m: etcd.service is not loaded, disabled and inactive: ${show//$'\n'/ }" || return 1
+  fleet_exec "$m" getent passwd etcd >/dev/null || fleet__fail "$m: no etcd user" || return 1
+  ! fleet_exec "$m" test -e /etc/etcd/etcd.env || fleet__fail "$m: /etc/etcd/etcd.env exists before the decision"
 }
