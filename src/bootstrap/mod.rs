@@ -35,7 +35,7 @@ use decide::{decide, Candidate, View};
 use machine::{BootstrapState, Event};
 use removed::Membership;
 use serde_yaml_ng::{Mapping, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::info;
 
 /// Waits for the release fetched while discovering (if any) and hands it to form or join;
@@ -755,9 +755,16 @@ async fn azure_vmss_state(
     b: &crate::config::BootstrapConfig,
     read_identity: bool,
 ) -> Result<discovery::AzureDiscoveryState> {
+    // Discovery ends within the bootstrap deadline from here at the latest.
+    let deadline = Some(Instant::now() + Duration::from_secs(b.deadline_seconds));
     let MetadataConfig::Azure(imds) = &b.metadata else {
         let d = metadata::AzureConfig::default();
-        return Ok(discovery::AzureDiscoveryState::new(&d.base_url, d.timeout_seconds, None));
+        return Ok(discovery::AzureDiscoveryState::new(
+            &d.base_url,
+            d.timeout_seconds,
+            None,
+            deadline,
+        ));
     };
     let identity = if read_identity {
         Some(
@@ -775,7 +782,12 @@ async fn azure_vmss_state(
     } else {
         None
     };
-    Ok(discovery::AzureDiscoveryState::new(&imds.base_url, imds.timeout_seconds, identity))
+    Ok(discovery::AzureDiscoveryState::new(
+        &imds.base_url,
+        imds.timeout_seconds,
+        identity,
+        deadline,
+    ))
 }
 
 #[cfg(test)]
