@@ -610,7 +610,8 @@ cloud_start() { # gce|azure PORT FIXTURE
   fleet_log "cloud: fake $1 at $CLOUD_URL"
 }
 
-# What the fake cloud holds from now on; once it runs, waits until it has loaded the change.
+# What the fake cloud holds from now on (a fixture that differs from the current one); once
+# the server runs, waits until it has loaded the change.
 cloud_set() { # FIXTURE
   local f=$FLEET_RUN/cloud.json loaded
   loaded=$(grep -c '^cloud_api_server: loaded ' "$FLEET_RUN/cloud.log" 2>/dev/null)
