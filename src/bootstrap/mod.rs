@@ -435,7 +435,8 @@ async fn ask_peers(
     m: &LocalMember,
 ) -> Result<(Vec<(Candidate, decide::Probe)>, bool)> {
     let discovery = c.bootstrap.discovery.clone().context("no `bootstrap: discovery:` section")?;
-    let ctx = discovery_context(&c.bootstrap, md, &discovery).await?;
+    let until = Instant::now() + CHECK_DISCOVERY_TIMEOUT;
+    let ctx = discovery_context(&c.bootstrap, md, &discovery, until).await?;
     let set = tokio::time::timeout(CHECK_DISCOVERY_TIMEOUT, discovery::discover(&discovery, &ctx))
         .await
         .map_err(|_| {
@@ -458,7 +459,8 @@ impl Rounds {
             .discovery
             .clone()
             .context("no `bootstrap: discovery:` section in the configuration; add one (see README, \"Bootstrap\")")?;
-        let ctx = discovery_context(&c.bootstrap, md, &discovery).await?;
+        let until = Instant::now() + Duration::from_secs(c.bootstrap.deadline_seconds);
+        let ctx = discovery_context(&c.bootstrap, md, &discovery, until).await?;
         let me = LocalMember::from_config(c)?;
         let ca = Ca::load_existing(&me.pki.ca_cert, &me.pki.ca_key)?;
         let (spec, cert, key) = crate::pki::client_cert(&me);
@@ -692,11 +694,13 @@ fn fits(key: &str, value: &Value) -> bool {
 /// with this instance's zone and the metadata server, see `gce_discovery`). First the discovery
 /// settings are checked, by themselves and against the rest of `bootstrap` (`b`, with the
 /// instance metadata applied: `aws-tags` and `gce-labels` need `cluster-size`), before any credential or
-/// network is involved.
+/// network is involved. `until`: when discovery must have ended (`azure-vmss` waits out no
+/// `Retry-After` past it).
 pub(crate) async fn discovery_context(
     b: &crate::config::BootstrapConfig,
     md: Option<&InstanceMetadata>,
     discovery: &DiscoveryConfig,
+    until: Instant,
 ) -> Result<DiscoveryContext> {
     discovery.validate()?;
     discovery.check_cluster_size(b.cluster_size)?;
@@ -717,7 +721,7 @@ pub(crate) async fn discovery_context(
     let azure = match discovery {
         DiscoveryConfig::AzureVmss { subscription_id, resource_group, scale_set, .. } => {
             let unset = [subscription_id, resource_group, scale_set].iter().any(|v| v.is_none());
-            azure_vmss_state(b, md.is_some() && unset).await?
+            azure_vmss_state(b, md.is_some() && unset, until).await?
         }
         _ => Default::default(),
     };
@@ -754,9 +758,9 @@ fn gce_discovery(
 async fn azure_vmss_state(
     b: &crate::config::BootstrapConfig,
     read_identity: bool,
+    until: Instant,
 ) -> Result<discovery::AzureDiscoveryState> {
-    // Discovery ends within the bootstrap deadline from here at the latest.
-    let deadline = Some(Instant::now() + Duration::from_secs(b.deadline_seconds));
+    let deadline = Some(until);
     let MetadataConfig::Azure(imds) = &b.metadata else {
         let d = metadata::AzureConfig::default();
         return Ok(discovery::AzureDiscoveryState::new(
