@@ -4,6 +4,8 @@
 //!
 //! `gce-mig` and `gce-labels` run against discovery/gce_server.rs, a loopback server of these
 //! tests that answers as the Compute API and the GCE metadata server do.
+//! `azure-vmss` runs against discovery/azure_server.rs (ARM and IMDS). Both servers also run
+//! standalone on a fleet bridge (examples/cloud_api_server.rs, fleet scenarios 81-83).
 //!
 //! Every test name contains "discovery", so `cargo test discovery` runs these with the unit
 //! tests of `src/discovery/`.

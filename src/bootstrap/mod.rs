@@ -36,7 +36,7 @@ use head_start::HeadStart;
 use machine::{BootstrapState, Event};
 use removed::Membership;
 use serde_yaml_ng::{Mapping, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::info;
 
 /// Prefix of instance tags / attributes that carry etcdadm settings (`etcdadm-version`).
@@ -413,7 +413,8 @@ async fn ask_peers(
     m: &LocalMember,
 ) -> Result<(Vec<(Candidate, decide::Probe)>, bool)> {
     let discovery = c.bootstrap.discovery.clone().context("no `bootstrap: discovery:` section")?;
-    let ctx = discovery_context(&c.bootstrap, md, &discovery).await?;
+    let until = Instant::now() + CHECK_DISCOVERY_TIMEOUT;
+    let ctx = discovery_context(&c.bootstrap, md, &discovery, until).await?;
     let set = tokio::time::timeout(CHECK_DISCOVERY_TIMEOUT, discovery::discover(&discovery, &ctx))
         .await
         .map_err(|_| {
@@ -436,7 +437,8 @@ impl Rounds {
             .discovery
             .clone()
             .context("no `bootstrap: discovery:` section in the configuration; add one (see README, \"Bootstrap\")")?;
-        let ctx = discovery_context(&c.bootstrap, md, &discovery).await?;
+        let until = Instant::now() + Duration::from_secs(c.bootstrap.deadline_seconds);
+        let ctx = discovery_context(&c.bootstrap, md, &discovery, until).await?;
         let me = LocalMember::from_config(c)?;
         let ca = Ca::load_existing(&me.pki.ca_cert, &me.pki.ca_key)?;
         let (spec, cert, key) = crate::pki::client_cert(&me);
@@ -670,11 +672,13 @@ fn fits(key: &str, value: &Value) -> bool {
 /// with this instance's zone and the metadata server, see `gce_discovery`). First the discovery
 /// settings are checked, by themselves and against the rest of `bootstrap` (`b`, with the
 /// instance metadata applied: `aws-tags` and `gce-labels` need `cluster-size`), before any credential or
-/// network is involved.
+/// network is involved. `until`: when discovery must have ended (`azure-vmss` waits out no
+/// `Retry-After` past it).
 pub(crate) async fn discovery_context(
     b: &crate::config::BootstrapConfig,
     md: Option<&InstanceMetadata>,
     discovery: &DiscoveryConfig,
+    until: Instant,
 ) -> Result<DiscoveryContext> {
     discovery.validate()?;
     discovery.check_cluster_size(b.cluster_size)?;
@@ -695,7 +699,7 @@ pub(crate) async fn discovery_context(
     let azure = match discovery {
         DiscoveryConfig::AzureVmss { subscription_id, resource_group, scale_set, .. } => {
             let unset = [subscription_id, resource_group, scale_set].iter().any(|v| v.is_none());
-            azure_vmss_state(b, md.is_some() && unset).await?
+            azure_vmss_state(b, md.is_some() && unset, until).await?
         }
         _ => Default::default(),
     };
@@ -732,10 +736,17 @@ fn gce_discovery(
 async fn azure_vmss_state(
     b: &crate::config::BootstrapConfig,
     read_identity: bool,
+    until: Instant,
 ) -> Result<discovery::AzureDiscoveryState> {
+    let deadline = Some(until);
     let MetadataConfig::Azure(imds) = &b.metadata else {
         let d = metadata::AzureConfig::default();
-        return Ok(discovery::AzureDiscoveryState::new(&d.base_url, d.timeout_seconds, None));
+        return Ok(discovery::AzureDiscoveryState::new(
+            &d.base_url,
+            d.timeout_seconds,
+            None,
+            deadline,
+        ));
     };
     let identity = if read_identity {
         Some(
@@ -753,7 +764,12 @@ async fn azure_vmss_state(
     } else {
         None
     };
-    Ok(discovery::AzureDiscoveryState::new(&imds.base_url, imds.timeout_seconds, identity))
+    Ok(discovery::AzureDiscoveryState::new(
+        &imds.base_url,
+        imds.timeout_seconds,
+        identity,
+        deadline,
+    ))
 }
 
 #[cfg(test)]

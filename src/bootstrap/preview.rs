@@ -84,7 +84,8 @@ pub async fn discover(mut sources: ConfigSources, req: Request) -> Result<Report
             .discovery
             .clone()
             .context("no `bootstrap: discovery:` section in the configuration; add one (see README, \"Bootstrap\")")?;
-        let ctx = super::discovery_context(&c.bootstrap, md.as_ref(), &cfg).await?;
+        let ctx = super::discovery_context(&c.bootstrap, md.as_ref(), &cfg, started + deadline)
+            .await?;
         until_complete(&c, &cfg, &ctx, &req, deadline, &observer, &mut last).await
     })
     .await;

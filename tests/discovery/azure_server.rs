@@ -5,7 +5,16 @@
 //! network interfaces, paginated with `nextLink`, a bearer token required). The test picks
 //! how it misbehaves: throttling with `Retry-After`, 5xx, a token that expires early, a
 //! `nextLink` that points elsewhere. One request per connection (`Connection: close`).
+//!
+//! IMDS describes the caller: a request from a VM's private address is answered with that
+//! VM's name, id and address (and no tags), so machines on a bridge
+//! (examples/cloud_api_server.rs, the fleet scenarios) each see their own; any other caller
+//! (loopback) gets `etcd_0` at 10.0.0.4 tagged `etcdadm-cluster-size=7`. What the server
+//! holds can change while it runs ([`AzureServer::update`]).
+// Parts of it serve only the unit tests, the integration tests or examples/cloud_api_server.rs.
+#![allow(dead_code)]
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -81,18 +90,26 @@ struct State {
 pub struct AzureServer {
     pub url: String,
     state: Arc<Mutex<State>>,
+    behaviour: Arc<Mutex<Behaviour>>,
 }
 
 impl AzureServer {
+    /// On loopback, at a free port.
     pub async fn start(b: Behaviour) -> AzureServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        AzureServer::start_on("127.0.0.1:0", b).await.unwrap()
+    }
+
+    /// On `addr` (`IP:PORT`).
+    pub async fn start_on(addr: &str, b: Behaviour) -> std::io::Result<AzureServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let url = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(Mutex::new(State::default()));
-        let (st, base) = (state.clone(), url.clone());
-        let b = Arc::new(b);
+        let behaviour = Arc::new(Mutex::new(b));
+        let (st, base, bh) = (state.clone(), url.clone(), behaviour.clone());
         tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let (st, base, b) = (st.clone(), base.clone(), b.clone());
+            while let Ok((mut conn, peer)) = listener.accept().await {
+                let (st, base) = (st.clone(), base.clone());
+                let b = bh.lock().unwrap().clone();
                 tokio::spawn(async move {
                     let mut req = Vec::new();
                     let mut buf = [0u8; 8192];
@@ -103,7 +120,7 @@ impl AzureServer {
                         }
                     }
                     let text = String::from_utf8_lossy(&req).into_owned();
-                    let (status, headers, body) = answer(&text, &st, &base, &b);
+                    let (status, headers, body) = answer(&text, peer.ip(), &st, &base, &b);
                     let mut resp = format!(
                         "HTTP/1.1 {status} X\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
                         body.len()
@@ -117,7 +134,12 @@ impl AzureServer {
                 });
             }
         });
-        AzureServer { url, state }
+        Ok(AzureServer { url, state, behaviour })
+    }
+
+    /// Changes what the server holds and does, for the requests from now on.
+    pub fn update(&self, f: impl FnOnce(&mut Behaviour)) {
+        f(&mut self.behaviour.lock().unwrap())
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -138,6 +160,7 @@ fn vmss_path() -> String {
 
 fn answer(
     req: &str,
+    peer: IpAddr,
     st: &Mutex<State>,
     base: &str,
     b: &Behaviour,
@@ -155,16 +178,19 @@ fn answer(
     let authorization = header("authorization");
     let mut s = st.lock().unwrap();
     let (status, headers, body) =
-        route(&path, &query, &header, authorization.as_deref(), &mut s, base, b);
+        route(&path, &query, &header, authorization.as_deref(), peer, &mut s, base, b);
     s.seen.push(Seen { path, query, status, authorization });
     (status, headers, body)
 }
 
+// The request's parts, the server's state and what it holds: one call per request.
+#[allow(clippy::too_many_arguments)]
 fn route(
     path: &str,
     query: &str,
     header: &dyn Fn(&str) -> Option<String>,
     authorization: Option<&str>,
+    peer: IpAddr,
     s: &mut State,
     base: &str,
     b: &Behaviour,
@@ -200,6 +226,23 @@ fn route(
                 (200, vec![], json(body))
             }
             "/metadata/instance" => {
+                let me = b.vms.iter().find(|v| v.ip.and_then(|ip| ip.parse().ok()) == Some(peer));
+                if let Some(v) = me {
+                    let body = serde_json::json!({
+                        "compute": {
+                            "location": "westeurope",
+                            "name": format!("{SCALE_SET}_{}", v.index),
+                            "resourceGroupName": GROUP,
+                            "subscriptionId": SUBSCRIPTION,
+                            "vmId": format!("vm-id-{}", v.index),
+                            "vmScaleSetName": SCALE_SET,
+                            "zone": "1",
+                            "tagsList": []
+                        },
+                        "network": {"interface": [{"ipv4": {"ipAddress": [{"privateIpAddress": v.ip}]}}]}
+                    });
+                    return (200, vec![], json(body));
+                }
                 let body = serde_json::json!({
                     "compute": {
                         "location": "westeurope",

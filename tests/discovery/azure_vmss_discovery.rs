@@ -26,6 +26,11 @@ fn config(server: &AzureServer) -> DiscoveryConfig {
 
 /// A context as bootstrap makes it on an Azure VM whose metadata source is `azure`.
 fn context(server: &AzureServer) -> DiscoveryContext {
+    context_until(server, None)
+}
+
+/// The same, with discovery's deadline.
+fn context_until(server: &AzureServer, deadline: Option<Instant>) -> DiscoveryContext {
     let identity = AzureIdentity {
         subscription_id: Some(SUBSCRIPTION.into()),
         resource_group: Some(GROUP.into()),
@@ -33,7 +38,7 @@ fn context(server: &AzureServer) -> DiscoveryContext {
     };
     DiscoveryContext {
         instance_id: Some("vm-id-0".into()),
-        azure: AzureDiscoveryState::new(&server.url, 2, Some(identity)),
+        azure: AzureDiscoveryState::new(&server.url, 2, Some(identity), deadline),
         ..Default::default()
     }
 }
@@ -123,6 +128,37 @@ async fn azure_vmss_discovery_429_with_a_long_retry_after_ends_the_attempt_retry
                 .contains("x-ms-ratelimit-remaining-resource=Microsoft.Compute/HighCostGet3Min;0")
             && msg.contains("throttling (temporary)"),
         "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn azure_vmss_discovery_429_whose_retry_after_ends_past_the_deadline_ends_the_attempt_at_once(
+) {
+    // 20 s is short enough to be waited out, but discovery must end within 5 s.
+    let server = AzureServer::start(Behaviour {
+        vms: vms(1),
+        capacity: 1,
+        throttle_first: 1,
+        retry_after: "20",
+        ..Default::default()
+    })
+    .await;
+    let started = Instant::now();
+    let ctx = context_until(&server, Some(started + Duration::from_secs(5)));
+    let e = discover(&config(&server), &ctx).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let msg = e.to_string();
+    assert!(e.is_retryable(), "{msg}");
+    assert!(
+        msg.contains("HTTP 429, TooManyRequests")
+            && msg.contains("its Retry-After of 20s ends past the deadline")
+            && msg.contains("throttling (temporary)"),
+        "{msg}"
+    );
+    assert_eq!(
+        server.count("/virtualMachineScaleSets/etcd"),
+        1,
+        "asked once, not again after a wait"
     );
 }
 

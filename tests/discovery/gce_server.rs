@@ -21,10 +21,16 @@
 //!
 //! Faults are queued: each of the next Compute API calls (not metadata calls) answers with the
 //! next queued status instead (0: answered as usual).
+//!
+//! The metadata server describes the caller: a request from an instance's address
+//! (`networkIP`) is answered with that instance's id, name (`instance/hostname`), zone and
+//! address, so machines on a bridge (examples/cloud_api_server.rs, the fleet scenarios) each
+//! see their own; any other caller (loopback) gets the fixed id and [`OWN_ZONE`].
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -83,7 +89,9 @@ pub struct World {
     pub instances: Vec<Inst>,
     pub migs: Vec<Mig>,
     pub tokens_issued: usize,
-    pub valid_token: Option<String>,
+    /// The tokens accepted: every one issued since the last [`GceServer::expire_token`]
+    /// (several machines may each hold one).
+    pub valid_tokens: Vec<String>,
     /// The `expires_in` of the tokens issued (default 3599, as GCE's).
     pub token_lifetime: Option<u64>,
     pub faults: VecDeque<u16>,
@@ -91,24 +99,30 @@ pub struct World {
 }
 
 pub struct GceServer {
-    /// `http://127.0.0.1:PORT` (both the Compute endpoint and the metadata URL).
+    /// `http://ADDRESS:PORT` (both the Compute endpoint and the metadata URL).
     pub url: String,
     pub world: Arc<Mutex<World>>,
 }
 
 impl GceServer {
+    /// On loopback, at a free port.
     pub async fn start() -> GceServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        GceServer::start_on("127.0.0.1:0").await.unwrap()
+    }
+
+    /// On `addr` (`IP:PORT`).
+    pub async fn start_on(addr: &str) -> std::io::Result<GceServer> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let url = format!("http://{}", listener.local_addr()?);
         let world = Arc::new(Mutex::new(World::default()));
         let w = world.clone();
         tokio::spawn(async move {
-            while let Ok((conn, _)) = listener.accept().await {
+            while let Ok((conn, peer)) = listener.accept().await {
                 let w = w.clone();
-                tokio::spawn(async move { serve(conn, w).await });
+                tokio::spawn(async move { serve(conn, peer.ip(), w).await });
             }
         });
-        GceServer { url, world }
+        Ok(GceServer { url, world })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
@@ -169,9 +183,9 @@ impl GceServer {
         self.with(|w| w.faults.extend(statuses))
     }
 
-    /// The token issued last stops being accepted (it expired, or was revoked).
+    /// The tokens issued so far stop being accepted (they expired, or were revoked).
     pub fn expire_token(&self) {
-        self.with(|w| w.valid_token = None)
+        self.with(|w| w.valid_tokens.clear())
     }
 
     /// Tokens issued from now on expire after `seconds`.
@@ -188,7 +202,7 @@ impl GceServer {
     }
 }
 
-async fn serve(mut conn: tokio::net::TcpStream, world: Arc<Mutex<World>>) {
+async fn serve(mut conn: tokio::net::TcpStream, peer: IpAddr, world: Arc<Mutex<World>>) {
     let mut req = Vec::new();
     let mut buf = [0u8; 8192];
     let (head, body_len) = loop {
@@ -226,7 +240,7 @@ async fn serve(mut conn: tokio::net::TcpStream, world: Arc<Mutex<World>>) {
         url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let (status, extra, body) = {
         let mut w = world.lock().unwrap();
-        let answer = answer(&mut w, &method, path, &query, &headers);
+        let answer = answer(&mut w, peer, &method, path, &query, &headers);
         w.calls.push(Call {
             method: method.clone(),
             path: path.to_string(),
@@ -270,6 +284,7 @@ fn google_error(
 
 fn answer(
     w: &mut World,
+    peer: IpAddr,
     method: &str,
     path: &str,
     query: &[(String, String)],
@@ -283,15 +298,27 @@ fn answer(
                 "Missing Metadata-Flavor:Google header.".into(),
             );
         }
-        return match key {
-            "project/project-id" => (200, FLAVOR, PROJECT.into()),
+        // The caller, when it is at an instance's address.
+        let me = w.instances.iter().find(|i| i.ip.parse::<IpAddr>().ok() == Some(peer));
+        return match (key, me) {
+            ("project/project-id", _) => (200, FLAVOR, PROJECT.into()),
             // What the `gce` metadata source reads of this machine (the rest is absent).
-            "instance/id" => (200, FLAVOR, "4520031799277581759".into()),
-            "instance/zone" => (200, FLAVOR, format!("projects/123456789012/zones/{OWN_ZONE}")),
-            "instance/service-accounts/default/token" => {
+            ("instance/id", Some(i)) => (200, FLAVOR, i.id.to_string()),
+            ("instance/id", None) => (200, FLAVOR, "4520031799277581759".into()),
+            ("instance/zone", Some(i)) => {
+                (200, FLAVOR, format!("projects/123456789012/zones/{}", i.zone))
+            }
+            ("instance/zone", None) => {
+                (200, FLAVOR, format!("projects/123456789012/zones/{OWN_ZONE}"))
+            }
+            ("instance/hostname", Some(i)) => {
+                (200, FLAVOR, format!("{}.{}.c.{PROJECT}.internal", i.name, i.zone))
+            }
+            ("instance/network-interfaces/0/ip", Some(i)) => (200, FLAVOR, i.ip.clone()),
+            ("instance/service-accounts/default/token", _) => {
                 w.tokens_issued += 1;
                 let token = format!("ya29.test-token-{}", w.tokens_issued);
-                w.valid_token = Some(token.clone());
+                w.valid_tokens.push(token.clone());
                 let doc = json!({"access_token": token, "expires_in": w.token_lifetime.unwrap_or(3599), "token_type": "Bearer"});
                 (
                     200,
@@ -306,7 +333,7 @@ fn answer(
         return google_error(404, "notFound", "NOT_FOUND", "no such path");
     };
     let bearer = headers.get("authorization").and_then(|a| a.strip_prefix("Bearer "));
-    if bearer.is_none() || bearer.map(str::to_string) != w.valid_token {
+    if !bearer.is_some_and(|b| w.valid_tokens.iter().any(|t| t == b)) {
         return google_error(
             401,
             "authError",

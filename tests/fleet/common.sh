@@ -585,3 +585,99 @@ else:
     sys.exit("unknown action " + action)
 PY
 }
+
+# --- fake clouds on the bridge (examples/cloud_api_server.rs) ---------------------------
+
+# The discovery tests' fake GCE (Compute API and metadata server, tests/discovery/
+# gce_server.rs) or Azure (ARM and IMDS, tests/discovery/azure_server.rs), built from this
+# checkout and run on the bridge address until teardown. It holds what the JSON fixture says
+# (see examples/cloud_api_server.rs; cloud_set changes it) and answers each machine's
+# metadata requests for the instance at the machine's address. CLOUD_URL is its URL, both
+# the API endpoint and the metadata source's base-url.
+cloud_start() { # gce|azure PORT FIXTURE
+  local repo target bin ip=10.213.$FLEET_NET.1
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd) &&
+    target=$(cd "$repo" && realpath "${CARGO_TARGET_DIR:-target}") || return 1
+  (cd "$repo" && cargo build --locked --quiet --example cloud_api_server) >&2 ||
+    fleet__fail "cannot build examples/cloud_api_server" || return 1
+  bin=$target/debug/examples/cloud_api_server
+  cloud_set "$3" || return 1
+  "$bin" "$1" "$ip:$2" "$FLEET_RUN/cloud.json" </dev/null >"$FLEET_RUN/cloud.out" 2>>"$FLEET_RUN/cloud.log" &
+  echo $! >>"$FLEET_RUN/servers"
+  fleet_retry 10 grep -q '^listening on ' "$FLEET_RUN/cloud.out" ||
+    fleet__fail "cloud_api_server $1 did not start: $(tail -5 "$FLEET_RUN/cloud.log")" || return 1
+  CLOUD_URL=http://$ip:$2
+  fleet_log "cloud: fake $1 at $CLOUD_URL"
+}
+
+# What the fake cloud holds from now on (a fixture that differs from the current one); once
+# the server runs, waits until it has loaded the change.
+cloud_set() { # FIXTURE
+  local f=$FLEET_RUN/cloud.json loaded
+  loaded=$(grep -c '^cloud_api_server: loaded ' "$FLEET_RUN/cloud.log" 2>/dev/null)
+  printf '%s\n' "$1" >"$f.new" && mv -f "$f.new" "$f" || return 1
+  [[ -n ${CLOUD_URL:-} ]] || return 0
+  fleet_retry 10 cloud__loaded_more_than "$loaded" ||
+    fleet__fail "cloud_api_server did not load the new fixture: $(tail -3 "$FLEET_RUN/cloud.log")"
+}
+
+cloud__loaded_more_than() { # N
+  (($(grep -c '^cloud_api_server: loaded ' "$FLEET_RUN/cloud.log") > $1))
+}
+
+# Every machine decided to wait at least once (its peer set did not hold it, or was short).
+each_waited() { # M...
+  local m deadline=$((SECONDS + 60))
+  for m; do
+    until fleet_journal "$m" -u etcdadm-bootstrap | grep_all 'event="Decided" to="Waiting"'; do
+      ((SECONDS < deadline)) || fleet__fail "$m never waited: $(fleet_journal "$m" -u etcdadm-bootstrap | tail -5)" || return 1
+      sleep 0.5
+    done
+  done
+}
+
+# A machine that decides after the first one started etcd adopts its forming cluster (F3):
+# it must compute the same list and token, or a second cluster starts.
+same_initial_cluster() { # M...
+  local m first="" this
+  for m; do
+    this=$(grep -E '^ETCD_INITIAL_CLUSTER(_TOKEN)?=' "$(fleet_root "$m")/etc/etcd/etcd.env") || return 1
+    [[ -n $first ]] || first=$this
+    assert_eq "$first" "$this" "initial cluster and token of $m" || return 1
+  done
+}
+
+# M's member list is exactly these started members (name and peer URL), nothing else.
+members_exactly() { # M NAME=IP...
+  local list m=$1 pair
+  shift
+  list=$(members "$m") || return 1
+  for pair; do
+    assert_contains "$list" ", started, ${pair%%=*}, https://${pair#*=}:2380" "member list" || return 1
+  done
+  assert_eq "$#" "$(grep -c . <<<"$list")" "members ($list)"
+}
+
+# A key written through one member is read back through another.
+key_round_trip() { # FROM TO
+  local key=/fleet/$SCENARIO value=written-through-$1
+  ectl "$1" put "$key" "$value" >/dev/null || return 1
+  assert_eq "$value" "$(ectl "$2" get "$key" --print-value-only)" "$key read through $2"
+}
+
+# `etcdadm discover --once --output json` on M names exactly these peers (one of them this
+# machine), from PROVIDER, complete, authoritative or not as given.
+discover_shows() { # M PROVIDER true|false NAME=IP...
+  local json m=$1
+  json=$(fleet_exec "$m" etcdadm discover --once --output json) || return 1
+  python3 - "$json" "${@:2}" <<'PY' || fleet__fail "discover on $m: $json"
+import json, sys
+r = json.loads(sys.argv[1])
+provider, authoritative, want = sys.argv[2], sys.argv[3] == "true", sys.argv[4:]
+peers = sorted("%s=%s" % (p["name"], p["peer-url"]) for p in r["peers"])
+assert peers == sorted("%s=https://%s:2380" % tuple(w.split("=", 1)) for w in want), peers
+assert r["provider"] == provider and r["expected"] == len(want) and r["complete"] is True, r
+assert r["authoritative"] is authoritative, r
+assert sum(p["this-machine"] for p in r["peers"]) == 1, r
+PY
+}

@@ -18,8 +18,9 @@
 //! the IMDS token: once, then again shortly before it expires, or once more when ARM answers
 //! 401 (a token that expired early or was revoked). A 429 whose `Retry-After` is at most
 //! [`MAX_RETRY_AFTER`] is waited out and the call repeated (at most [`MAX_THROTTLE_WAITS`]
-//! times a call); other throttling, 5xx and timeouts end the attempt with a retryable error
-//! that the caller retries with backoff within its deadline. 403 and 404 are final, and say
+//! times a call) unless it would end past the deadline of discovery; other throttling, 5xx
+//! and timeouts end the attempt with a retryable error that the caller retries with backoff
+//! within its deadline. 403 and 404 are final, and say
 //! which setting or permission to fix.
 //!
 //! The answers are checked, not trusted: every body is read within a size cap and a time
@@ -88,6 +89,9 @@ struct StateInner {
     imds_timeout: Duration,
     /// From this VM's `azure` instance metadata; `None` when the metadata is not Azure's.
     identity: Option<AzureIdentity>,
+    /// When discovery must have ended (bootstrap's deadline): a `Retry-After` that would
+    /// end later is not waited out.
+    deadline: Option<Instant>,
     limiter: super::aws::RateLimiter,
     token: Mutex<Option<Token>>,
 }
@@ -98,6 +102,7 @@ impl Default for StateInner {
             imds_url: crate::metadata::DEFAULT_METADATA_URL.into(),
             imds_timeout: Duration::from_secs(crate::metadata::DEFAULT_TIMEOUT_SECONDS),
             identity: None,
+            deadline: None,
             limiter: Default::default(),
             token: Mutex::new(None),
         }
@@ -106,16 +111,19 @@ impl Default for StateInner {
 
 impl AzureDiscoveryState {
     /// `imds_url`: the IMDS base URL (the `azure` metadata source's `base-url`); `identity`:
-    /// what that source said about this VM, `None` when the metadata is not Azure's.
+    /// what that source said about this VM, `None` when the metadata is not Azure's;
+    /// `deadline`: when discovery must have ended (no `Retry-After` is waited out past it).
     pub fn new(
         imds_url: &str,
         imds_timeout_seconds: u64,
         identity: Option<AzureIdentity>,
+        deadline: Option<Instant>,
     ) -> AzureDiscoveryState {
         AzureDiscoveryState(Arc::new(StateInner {
             imds_url: imds_url.to_string(),
             imds_timeout: Duration::from_secs(imds_timeout_seconds.max(1)),
             identity,
+            deadline,
             ..Default::default()
         }))
     }
@@ -665,7 +673,7 @@ impl<'a> Arm<'a> {
     }
 
     /// One ARM GET: paced, with the token (a fresh one once on 401), a short `Retry-After`
-    /// waited out; the JSON of a 2xx answer.
+    /// waited out when it ends before the deadline; the JSON of a 2xx answer.
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
         call: &'static str,
@@ -690,7 +698,11 @@ impl<'a> Arm<'a> {
                 continue;
             }
             if code == 429 && waits < MAX_THROTTLE_WAITS {
-                if let Some(wait) = retry_after(&headers).filter(|w| *w <= MAX_RETRY_AFTER) {
+                let before_deadline =
+                    |w: &Duration| self.state.deadline.is_none_or(|d| Instant::now() + *w < d);
+                if let Some(wait) =
+                    retry_after(&headers).filter(|w| *w <= MAX_RETRY_AFTER).filter(before_deadline)
+                {
                     waits += 1;
                     tracing::info!(
                         call,
@@ -707,8 +719,14 @@ impl<'a> Arm<'a> {
                 .filter(|(k, _)| k.as_str().starts_with("x-ms-ratelimit-remaining"))
                 .filter_map(|(k, v)| Some(format!("{k}={}", v.to_str().ok()?)))
                 .collect();
+            let past_deadline = match retry_after(&headers) {
+                Some(w) if code == 429 && w <= MAX_RETRY_AFTER && waits < MAX_THROTTLE_WAITS => {
+                    format!("; its Retry-After of {}s ends past the deadline", w.as_secs())
+                }
+                _ => String::new(),
+            };
             let detail = format!(
-                "HTTP {code}{}{}{}",
+                "HTTP {code}{}{}{}{past_deadline}",
                 if error_code.is_empty() { String::new() } else { format!(", {error_code}") },
                 if message.is_empty() { String::new() } else { format!(": {message}") },
                 if remaining.is_empty() {

@@ -156,7 +156,7 @@ async fn a_missing_setting_without_azure_metadata_is_a_configuration_error_namin
         scale_set: None,
     };
     let ctx = DiscoveryContext {
-        azure: AzureDiscoveryState::new("http://127.0.0.1:1", 1, Some(identity)),
+        azure: AzureDiscoveryState::new("http://127.0.0.1:1", 1, Some(identity), None),
         ..Default::default()
     };
     let s = Settings { subscription_id: None, resource_group: None, scale_set: None, ..settings() };

@@ -41,7 +41,7 @@ bootstrap:
         >"$root/etc/systemd/system/etcdadm-bootstrap.service.d/aws.conf" || return 1
   done
   fleet_start m1 m2 m3 || return 1
-  check "before any tag, every machine decides to wait (its peer set is empty)" waiting_untagged m1 m2 m3
+  check "before any tag, every machine decides to wait (its peer set is empty)" each_waited m1 m2 m3
   check "the three instances are tagged one at a time while the machines wait" tag_one_by_one
   check "all three bootstrap units report ready" all_ready m1 m2 m3
   check "one cluster of three started voters" one_cluster_of 3 m1 m2 m3
@@ -92,34 +92,11 @@ instances() {
   assert_eq 4 "$n" "instances at the machines' addresses"
 }
 
-# With no instance tagged the peer set is empty: bootstrap decides to wait (its status then
-# says "this machine is not in the discovered peer set yet").
-waiting_untagged() { # M...
-  local m deadline=$((SECONDS + 60))
-  for m; do
-    until fleet_journal "$m" -u etcdadm-bootstrap | grep_all 'event="Decided" to="Waiting"'; do
-      ((SECONDS < deadline)) || fleet__fail "$m never waited: $(fleet_journal "$m" -u etcdadm-bootstrap | tail -5)" || return 1
-      sleep 0.5
-    done
-  done
-}
-
 tag_one_by_one() {
   local n
   for n in 1 2 3; do
     ec2_py tag "${INSTANCE[n]}" "$TAG_KEY" "$TAG_VALUE" || return 1
     sleep 2
-  done
-}
-
-# A machine that decides after the first one started etcd adopts its forming cluster (F3):
-# it must compute the same list and token, or a second cluster starts.
-same_initial_cluster() { # M...
-  local m first="" this
-  for m; do
-    this=$(grep -E '^ETCD_INITIAL_CLUSTER(_TOKEN)?=' "$(fleet_root "$m")/etc/etcd/etcd.env") || return 1
-    [[ -n $first ]] || first=$this
-    assert_eq "$first" "$this" "initial cluster and token of $m" || return 1
   done
 }
 
