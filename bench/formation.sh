@@ -62,9 +62,9 @@ trial_etcdadm() { # N T [baked]
       "$(bench_secs "$t0" "$up")" "$(bench_secs "$t0" "$agent")" "$(bench_secs "$t0" "$estart")" \
       "$(bench_secs_or_dash "$t0" "$release")" "$(bench_secs_or_dash "$t0" "$decided")"
     # what etcdadm wrote, to compare with the floor's hand-written files
-    if ((t == 1)) && [[ $variant == etcdadm ]]; then
+    if ((t == 1)); then
       { echo "start issued at monotonic $(((t0 - BENCH_MONO_OFFSET_US) / 1000000)).$(printf '%06d' $(((t0 - BENCH_MONO_OFFSET_US) % 1000000)))"
-        fleet_journal "b$n" -o short-monotonic | grep -E 'etcdadm\[|systemd\[1\]: (Starting|Started) (etcd|etcdadm)'; } >"$BENCH_RESULTS/formation-journal-N$n.txt" 2>&1
+        fleet_journal "b$n" -o short-monotonic | grep -E 'etcdadm\[|systemd\[1\]: (Starting|Started) (etcd|etcdadm)'; } >"$BENCH_RESULTS/formation-journal-N$n${variant#etcdadm}.txt" 2>&1
     fi
     [[ -e $FLEET_RUN/etcdadm-etcd.env ]] || cp "$(fleet_root b1)/etc/etcd/etcd.env" "$FLEET_RUN/etcdadm-etcd.env"
     [[ -e $FLEET_RUN/etcdadm-etcd.service ]] || cp "$(fleet_root b1)/etc/systemd/system/etcd.service" "$FLEET_RUN/etcdadm-etcd.service"
@@ -140,7 +140,7 @@ report() { # RESULTS SIZES
     diff <(grep -v '^#' "$FLEET_RUN/etcdadm-etcd.service") <(floor_unit) | grep '^[<>]' | sed 's/^/  /'
   fi
   echo
-  echo "journals of the agent on the last machine of trial 1 (monotonic seconds since host boot): bench/results/formation-journal-N*.txt"
+  echo "journals of the agent on the last machine of trial 1 (monotonic seconds since host boot): bench/results/formation-journal-N*.txt (N<n>baked.txt: the baked variant)"
   return 0
 }
 
