@@ -6,7 +6,7 @@ use crate::config::{Config, InitSystem};
 use crate::fsutil::{on_file, write_if_changed, FileError, MODE_EXEC, MODE_PUBLIC};
 use crate::member::LocalMember;
 use crate::pki::{self, Ca, PkiError};
-use crate::release::{EtcdFirst, Ready, Release, ReleaseError, Unpacked};
+use crate::release::{EtcdFirst, Prefetch, Ready, Release, ReleaseError, Unpacked};
 use crate::service::user::UserError;
 use crate::service::{self, ClusterBootstrap, Systemctl, SystemctlError};
 use std::io;
@@ -49,24 +49,33 @@ pub async fn fetch_release(c: &Config) -> Result<Unpacked> {
     Ok(Release::from_config(c).ensure_unpacked(&c.install_dir, None).await?)
 }
 
-/// The whole release: the prefetched one once unpacked, else fetched now.
-pub async fn whole_release(c: &Config, prefetched: Option<Ready>) -> Result<Unpacked> {
-    match prefetched {
-        Some(ready) => match ready.whole().await {
-            Some(u) => Ok(u),
-            None => fetch_release(c).await,
-        },
-        None => fetch_release(c).await,
-    }
+/// Starts fetching the configured release in the background (`release::Prefetch`), so that
+/// install finds it ready, or its etcd alone; None for a version refused as known-bad (form
+/// and join report that themselves).
+pub fn prefetch_release(c: &Config) -> Option<Prefetch> {
+    crate::release::known_bad::check(&c.version, "version", c.allow_known_bad_release)
+        .is_ok()
+        .then(|| Prefetch::start(Release::from_config(c), c.install_dir.to_path_buf()))
 }
 
 /// What of the release can be installed now: the etcd binary alone when that is all of the
 /// prefetched release that is ready yet, else the whole release (fetched now when nothing was
 /// prefetched or prefetching failed).
-pub async fn ready_release(c: &Config, prefetched: Option<Ready>) -> Result<Ready> {
-    match prefetched {
-        Some(first @ Ready::EtcdFirst(_)) => Ok(first),
-        other => Ok(Ready::Whole(whole_release(c, other).await?)),
+pub async fn ready_release(c: &Config, prefetch: Option<Prefetch>) -> Result<Ready> {
+    if let Some(ready) = match prefetch {
+        Some(p) => p.first_ready().await,
+        None => None,
+    } {
+        return Ok(ready);
+    }
+    Ok(Ready::Whole(fetch_release(c).await?))
+}
+
+/// The whole release, once unpacked (fetched again if that failed).
+pub async fn whole_release(c: &Config, ready: Ready) -> Result<Unpacked> {
+    match ready.whole().await {
+        Some(u) => Ok(u),
+        None => fetch_release(c).await,
     }
 }
 
@@ -78,7 +87,7 @@ pub async fn install_ready(c: &Config, ready: Ready) -> Result<Option<EtcdFirst>
             sync_in_background(c);
             return Ok(Some(first));
         }
-        other => whole_release(c, Some(other)).await?,
+        other => whole_release(c, other).await?,
     };
     install(c, &whole)?;
     Ok(None)

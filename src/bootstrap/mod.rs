@@ -141,12 +141,7 @@ impl Agent {
         let earlier_member = earlier.as_ref().map(State::member).transpose()?;
         // On a first boot the release is fetched (and unpacked), and the units written,
         // while discovery runs: form and join then find them ready.
-        let mut head_start = earlier_member.is_none().then(|| {
-            let release_allowed =
-                crate::release::known_bad::check(&c.version, "version", c.allow_known_bad_release)
-                    .is_ok();
-            HeadStart::start(&c, release_allowed)
-        });
+        let mut head_start = earlier_member.is_none().then(|| HeadStart::start(&c));
         let mut rounds = match &earlier_member {
             Some(_) => None,
             None => Some(Rounds::prepare(&c, md.as_ref()).await?),

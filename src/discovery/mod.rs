@@ -14,6 +14,7 @@
 
 mod aws;
 mod azure;
+mod bearer;
 mod dns;
 mod error;
 mod gce;

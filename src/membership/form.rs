@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::member::LocalMember;
 use crate::phases;
 use crate::pki::Ca;
-use crate::release::{EtcdFirst, Ready};
+use crate::release::{EtcdFirst, Prefetch};
 use crate::service::ClusterBootstrap;
 use crate::snapshot::Restored;
 use crate::state::{Origin, Progress, State};
@@ -33,9 +33,10 @@ pub struct Request {
     /// Leave the state file short of `member` once healthy: bootstrap saves it after its
     /// last round (spec/README.md, F4).
     pub defer_member: bool,
-    /// The release fetched already for this configuration, or its etcd binary alone
-    /// (bootstrap fetches it while it discovers); None: the install phase fetches it.
-    pub release: Option<Ready>,
+    /// The release being fetched in the background already for this configuration
+    /// (`phases::prefetch_release`; bootstrap starts it before it discovers); None: `form`
+    /// starts it (the whole command) or the install phase fetches it (`init phase`).
+    pub release: Option<Prefetch>,
 }
 
 /// Sets up this machine as a member of a new cluster and waits until it is healthy (for a
@@ -68,7 +69,12 @@ pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, mut req: Request
         }
     };
     crate::release::known_bad::check(&c.version, "version", c.allow_known_bad_release)?;
-    let prefetched = req.release.take();
+    // The whole command starts the release's fetch now (bootstrap hands over its own), so
+    // that etcd can start while etcdctl and etcdutl still unpack.
+    let prefetched = match req.release.take() {
+        None if req.phase.is_none() => phases::prefetch_release(c),
+        handed => handed,
+    };
     let mut run = InitRun { c, m, new, req: &req, state, prefetched, rest: None, restored: None };
     for p in plan(req.phase) {
         info!(phase = %p.name(), "init phase");
@@ -87,7 +93,7 @@ struct InitRun<'a> {
     new: NewCluster,
     req: &'a Request,
     state: State,
-    prefetched: Option<Ready>,
+    prefetched: Option<Prefetch>,
     /// The release's binaries still unpacking while etcd starts (`phases::install_ready`).
     rest: Option<EtcdFirst>,
     restored: Option<Restored>,
@@ -114,7 +120,8 @@ impl InitRun<'_> {
                 match snap {
                     // A snapshot is restored with the release's etcdutl: all of it first.
                     Some(snap) => {
-                        let release = phases::whole_release(c, self.prefetched.take()).await?;
+                        let ready = phases::ready_release(c, self.prefetched.take()).await?;
+                        let release = phases::whole_release(c, ready).await?;
                         let local = downloaded.as_ref().map_or(snap, |d| d.file.path());
                         self.restored = Some(crate::snapshot::prepare(
                             release.dir(),

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::member::LocalMember;
 use crate::phases;
 use crate::pki::Ca;
-use crate::release::{EtcdFirst, Ready};
+use crate::release::{EtcdFirst, Prefetch};
 use crate::service::{ClusterBootstrap, Systemctl};
 use crate::state::{Origin, Progress, State};
 use std::time::Duration;
@@ -33,9 +33,10 @@ pub struct Request {
     /// The caller already reached the cluster with this machine's own client certificate
     /// (bootstrap's probes): no preflight.
     pub cluster_checked: bool,
-    /// The release fetched already for this configuration, or its etcd binary alone
-    /// (bootstrap fetches it while it discovers); None: the install phase fetches it.
-    pub release: Option<Ready>,
+    /// The release being fetched in the background already for this configuration
+    /// (`phases::prefetch_release`; bootstrap starts it before it discovers); None: `join`
+    /// starts it (the whole command) or the install phase fetches it (`join phase`).
+    pub release: Option<Prefetch>,
 }
 
 /// Joins the cluster at the request's endpoints and waits until this member is a healthy
@@ -70,10 +71,16 @@ pub async fn join(c: &Config, m: &LocalMember, mut req: Request) -> Result<Optio
         }
     };
     crate::release::known_bad::check(&c.version, "version", c.allow_known_bad_release)?;
+    // The whole command starts the release's fetch now (bootstrap hands over its own): it
+    // downloads while the cluster is checked and the certificates are made, and etcd can
+    // start while etcdctl and etcdutl still unpack.
+    let prefetched = match req.release.take() {
+        None if req.phase.is_none() => phases::prefetch_release(c),
+        handed => handed,
+    };
     if fresh && req.phase.is_none() && !req.cluster_checked {
         preflight(c, m, &req).await?;
     }
-    let prefetched = req.release.take();
     let mut run = JoinRun {
         c,
         m,
@@ -137,7 +144,7 @@ struct JoinRun<'a> {
     cluster: Option<Cluster>,
     /// This member's id and the member list, once membership ran.
     member: Option<(u64, Vec<MemberInfo>)>,
-    prefetched: Option<Ready>,
+    prefetched: Option<Prefetch>,
     /// The release's binaries still unpacking while etcd starts (`phases::install_ready`).
     rest: Option<EtcdFirst>,
 }

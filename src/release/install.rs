@@ -101,10 +101,27 @@ impl Unpacked {
         Ok(Unpacked { dir, version: found, archive })
     }
 
-    /// The binaries already in `install_dir`, when its etcd reports `version`: a release
+    /// The binaries already in `install_dir`, when its etcd reports `version` and the
+    /// release's other binaries are there too (etcdctl; etcdutl from 3.5 on): a release
     /// installed by an earlier run, baked into the image or delivered by Ignition or
-    /// cloud-init (root's files, trusted as such). None when it is absent or another version.
+    /// cloud-init (root's files, trusted as such). None when it is absent, another version,
+    /// or incomplete (an earlier run stopped after installing etcd ahead of the rest).
     pub fn installed(install_dir: &Path, version: &str) -> Option<Unpacked> {
+        let ships_etcdutl =
+            super::version::parse("version", version).is_ok_and(|v| (v.major, v.minor) >= (3, 5));
+        let missing: Vec<&str> = BINARIES
+            .iter()
+            .filter(|(bin, required)| {
+                (*required || ships_etcdutl) && !install_dir.join(bin).is_file()
+            })
+            .map(|(bin, _)| *bin)
+            .collect();
+        if !missing.is_empty() {
+            if install_dir.join("etcd").is_file() {
+                info!(dir = %install_dir.display(), ?missing, "the installed release is incomplete; installing it again");
+            }
+            return None;
+        }
         let found = binary_version(install_dir).ok()?;
         (found == version).then(|| {
             info!(dir = %install_dir.display(), %version, "etcd is installed already; nothing to download");
@@ -380,6 +397,11 @@ pub(super) mod tests {
         let etcd = d.path().join("etcd");
         std::fs::write(&etcd, fake_etcd("3.5.30")).unwrap();
         std::fs::set_permissions(&etcd, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // etcd alone (a run stopped after installing etcd ahead of the rest): incomplete.
+        assert!(Unpacked::installed(d.path(), "3.5.30").is_none(), "etcdctl and etcdutl missing");
+        std::fs::write(d.path().join("etcdctl"), b"ctl").unwrap();
+        assert!(Unpacked::installed(d.path(), "3.5.30").is_none(), "3.5 ships etcdutl");
+        std::fs::write(d.path().join("etcdutl"), b"utl").unwrap();
         let u = Unpacked::installed(d.path(), "3.5.30").expect("the installed release");
         assert_eq!(u.dir(), d.path());
         u.install(d.path()).unwrap();

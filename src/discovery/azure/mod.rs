@@ -33,6 +33,7 @@
 //! the scale set's membership is the truth, so departed members are removed unless
 //! `remove-departed-members: false`.
 
+use super::bearer::BearerToken;
 use super::{DiscoveryContext, DiscoveryError, Peer, PeerSet};
 use crate::bounded::{self, BodyError};
 use crate::error_chain::snippet;
@@ -93,7 +94,7 @@ struct StateInner {
     /// end later is not waited out.
     deadline: Option<Instant>,
     limiter: super::aws::RateLimiter,
-    token: Mutex<Option<Token>>,
+    token: Mutex<Option<BearerToken>>,
 }
 
 impl Default for StateInner {
@@ -126,18 +127,6 @@ impl AzureDiscoveryState {
             deadline,
             ..Default::default()
         }))
-    }
-}
-
-/// A bearer token and until when it is used. Its value is never shown.
-struct Token {
-    value: String,
-    use_until: Instant,
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("use_until", &self.use_until).finish_non_exhaustive()
     }
 }
 
@@ -576,8 +565,8 @@ impl<'a> Arm<'a> {
             if fresh {
                 *cached = None;
             }
-            if let Some(t) = cached.as_ref().filter(|t| Instant::now() < t.use_until) {
-                return Ok(t.value.clone());
+            if let Some(t) = cached.as_ref().and_then(BearerToken::current) {
+                return Ok(t.to_string());
             }
         }
         const CALL: &str = "managed identity token";
@@ -623,15 +612,6 @@ impl<'a> Arm<'a> {
                 false,
             )
         })?;
-        if doc.access_token.is_empty() || !doc.access_token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(self.err(
-                CALL,
-                &url,
-                "the access_token is empty or not printable".into(),
-                "check bootstrap.metadata.base-url",
-                false,
-            ));
-        }
         let now_unix =
             SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let life = token_life(seconds(&doc.expires_in), seconds(&doc.expires_on), now_unix)
@@ -644,9 +624,12 @@ impl<'a> Arm<'a> {
                     false,
                 )
             })?;
-        *self.state.token.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Token { value: doc.access_token.clone(), use_until: Instant::now() + life });
-        Ok(doc.access_token)
+        let value = doc.access_token.clone();
+        let token = BearerToken::new(doc.access_token, life).map_err(|e| {
+            self.err(CALL, &url, e.into(), "check bootstrap.metadata.base-url", false)
+        })?;
+        *self.state.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
+        Ok(value)
     }
 
     /// Sends `req` and reads the answer within the bounds: (status, headers, body text).

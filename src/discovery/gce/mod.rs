@@ -23,6 +23,7 @@
 pub(super) mod labels;
 pub(super) mod mig;
 
+use super::bearer::BearerToken;
 use super::DiscoveryError;
 use crate::error_chain::{error_chain, snippet};
 use reqwest::Method;
@@ -72,7 +73,7 @@ struct State {
     /// earliest instant the next one may start.
     next_call: Mutex<Option<Instant>>,
     /// The access token and when to stop using it, by metadata server.
-    token: Mutex<BTreeMap<String, (String, Instant)>>,
+    token: Mutex<BTreeMap<String, BearerToken>>,
     /// The project id read from the metadata server, by metadata server.
     project: Mutex<BTreeMap<String, String>>,
     /// Primary internal IPv4 addresses learned, by (endpoint, project, zone, name, instance
@@ -417,10 +418,8 @@ impl<'a> Client<'a> {
         const WHAT: &str = "the access token";
         let key = self.metadata_url.to_string();
         if !fresh {
-            if let Some((t, until)) = lock(&self.gce.state.token).get(&key) {
-                if Instant::now() < *until {
-                    return Ok(t.clone());
-                }
+            if let Some(t) = lock(&self.gce.state.token).get(&key).and_then(BearerToken::current) {
+                return Ok(t.to_string());
             }
         }
         #[derive(serde::Deserialize)]
@@ -437,17 +436,11 @@ impl<'a> Client<'a> {
         };
         let t: Token = serde_json::from_str(&text)
             .map_err(|e| bad(format!("not a token (access_token, expires_in): {e}")))?;
-        // It goes into a header: visible ASCII only, bounded.
-        if t.access_token.is_empty()
-            || t.access_token.len() > 4096
-            || !t.access_token.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(bad("the access_token is empty, too long or not printable ASCII".into()));
-        }
         let lifetime = Duration::from_secs(t.expires_in.min(86_400)).saturating_sub(TOKEN_MARGIN);
-        lock(&self.gce.state.token)
-            .insert(key, (t.access_token.clone(), Instant::now() + lifetime));
-        Ok(t.access_token)
+        let value = t.access_token.clone();
+        let token = BearerToken::new(t.access_token, lifetime).map_err(|e| bad(e.into()))?;
+        lock(&self.gce.state.token).insert(key, token);
+        Ok(value)
     }
 
     /// One Compute API call (GET, or POST with an empty JSON body), its answer decoded. A

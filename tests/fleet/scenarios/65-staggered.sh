@@ -2,7 +2,9 @@
 # Five machines discover each other through DNS SRV records that are published one by one
 # while they boot (staggered group membership): machine i's record appears, machine i boots
 # and sees i of 5 peers, then 0-3 s pass before the next. Ten trials; every one must end in
-# exactly one cluster of five started voters, every machine ready, no learner left.
+# exactly one cluster of five started voters, every machine ready, no learner left. In trial
+# 1 the first machine, while it still waits for its peers, already has the etcd user and its
+# units (bootstrap's head start) but no environment file (which holds the decision).
 # STAGGERED_TRIALS overrides the count.
 
 scenario() {
