@@ -236,7 +236,6 @@ pub fn prepare_units(c: &Config) -> Result<bool> {
 /// Writes the etcd unit and the timers' units, and the directories their sandboxes need;
 /// reloads systemd once if a unit changed. Returns whether one did.
 fn write_unit_files(c: &Config) -> Result<bool> {
-    let etcdadm = std::env::current_exe().map_err(PhaseError::CurrentExe)?;
     let create_dir = |path: &std::path::Path, mode, setting| {
         crate::fsutil::create_dir_with_mode_if_missing(path, mode)
             .map_err(|source| PhaseError::CreateDir { path: path.to_path_buf(), setting, source })
@@ -246,22 +245,48 @@ fn write_unit_files(c: &Config) -> Result<bool> {
     if !c.metrics_textfile_dir.as_os_str().is_empty() {
         create_dir(&c.metrics_textfile_dir, 0o755, "metrics-textfile-dir")?;
     }
-    let [renew_service, renew_timer, backup_service, backup_timer, defrag_service, defrag_timer] =
-        c.timer_units();
-    let files = [
-        (&c.unit_file.to_path_buf(), service::render_unit(c), MODE_PUBLIC),
-        (&renew_service, service::render_renew_service(c, &etcdadm), MODE_PUBLIC),
-        (&renew_timer, service::render_renew_timer(), MODE_PUBLIC),
-        (&backup_service, service::render_backup_service(c, &etcdadm), MODE_PUBLIC),
-        (&backup_timer, service::render_backup_timer(c), MODE_PUBLIC),
-        (&defrag_service, service::render_defrag_service(c, &etcdadm), MODE_PUBLIC),
-        (&defrag_timer, service::render_defrag_timer(c), MODE_PUBLIC),
-    ];
-    let changed = write_files(&files)?;
+    let files = unit_files(c)?;
+    let refs: Vec<_> = files.iter().map(|(p, t)| (p, t.clone(), MODE_PUBLIC)).collect();
+    let changed = write_files(&refs)?;
     if changed {
         Systemctl::daemon_reload()?;
     }
     Ok(changed)
+}
+
+/// Undoes `prepare_units` after a bootstrap that failed before it decided to form or join:
+/// removes each unit that still holds what this version writes (a first boot that failed
+/// leaves no etcd unit behind), and reloads systemd. The `etcd` user stays. Returns whether
+/// it removed any.
+pub fn unprepare_units(c: &Config) -> Result<bool> {
+    let mut removed = false;
+    for (path, text) in unit_files(c)? {
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+            std::fs::remove_file(&path).map_err(on_file("cannot remove", path.clone()))?;
+            info!(file = %path.display(), "removed: written ahead of a decision that never came");
+            removed = true;
+        }
+    }
+    if removed {
+        Systemctl::daemon_reload()?;
+    }
+    Ok(removed)
+}
+
+/// The etcd unit and the timers' units, as this version writes them.
+fn unit_files(c: &Config) -> Result<Vec<(PathBuf, String)>> {
+    let etcdadm = std::env::current_exe().map_err(PhaseError::CurrentExe)?;
+    let [renew_service, renew_timer, backup_service, backup_timer, defrag_service, defrag_timer] =
+        c.timer_units();
+    Ok(vec![
+        (c.unit_file.to_path_buf(), service::render_unit(c)),
+        (renew_service, service::render_renew_service(c, &etcdadm)),
+        (renew_timer, service::render_renew_timer()),
+        (backup_service, service::render_backup_service(c, &etcdadm)),
+        (backup_timer, service::render_backup_timer(c)),
+        (defrag_service, service::render_defrag_service(c, &etcdadm)),
+        (defrag_timer, service::render_defrag_timer(c)),
+    ])
 }
 
 /// Gives etcd's files to the `etcd` user: the data directory (0700) and everything in it,

@@ -1,9 +1,12 @@
-//! What bootstrap does on a first boot while it discovers its peers, because none of it
-//! depends on the decision: fetching (and unpacking) the release (`release::Prefetch`), and
-//! creating the `etcd` user and the units with their `daemon-reload`
-//! (`phases::prepare_units`). Form and join then find the units written and the release
-//! ready, or its etcd ready to start while the rest unpacks. A failure here is only logged:
-//! form and join do the same work again and report it.
+//! What bootstrap does on a first boot before it decides, because none of it depends on the
+//! decision: fetching (and unpacking) the release (`release::Prefetch`), from the start;
+//! and, once discovery has answered with a peer set that lists this machine, creating the
+//! `etcd` user and the units with their `daemon-reload` (`phases::prepare_units`). Form and
+//! join then find the units written and the release ready, or its etcd ready to start while
+//! the rest unpacks. A failure here is only logged: form and join do the same work again
+//! and report it. A run that fails before it decides removes the units again (`undo`): a
+//! failed first boot leaves no etcd unit behind, and one whose discovery never answers
+//! writes none.
 
 use crate::config::Config;
 use crate::release::Prefetch;
@@ -12,29 +15,53 @@ use tracing::{info, warn};
 
 pub struct HeadStart {
     release: Option<Prefetch>,
-    units: JoinHandle<Result<bool, crate::phases::PhaseError>>,
+    units: Option<JoinHandle<Result<bool, crate::phases::PhaseError>>>,
+    config: Config,
 }
 
 impl HeadStart {
-    /// Starts both.
+    /// Starts fetching the release.
     pub fn start(c: &Config) -> HeadStart {
-        let release = crate::phases::prefetch_release(c);
-        let units = {
-            let c = c.clone();
-            tokio::task::spawn_blocking(move || crate::phases::prepare_units(&c))
-        };
-        HeadStart { release, units }
+        HeadStart { release: crate::phases::prefetch_release(c), units: None, config: c.clone() }
+    }
+
+    /// Starts writing the units (once; later calls do nothing): discovery has listed this
+    /// machine as a peer.
+    pub fn listed(&mut self) {
+        if self.units.is_none() {
+            let c = self.config.clone();
+            self.units =
+                Some(tokio::task::spawn_blocking(move || crate::phases::prepare_units(&c)));
+        }
     }
 
     /// Waits for the units; returns the release's fetch for form or join (None: they fetch
     /// the release themselves).
     pub async fn finish(self) -> Option<Prefetch> {
-        match self.units.await {
-            Ok(Ok(true)) => info!("units written while discovering"),
-            Ok(Ok(false)) => {}
-            Ok(Err(e)) => warn!("writing the units while discovering failed: {e}"),
-            Err(e) => warn!("writing the units while discovering stopped: {e}"),
+        if let Some(units) = self.units {
+            match units.await {
+                Ok(Ok(true)) => info!("units written while discovering"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => warn!("writing the units while discovering failed: {e}"),
+                Err(e) => warn!("writing the units while discovering stopped: {e}"),
+            }
         }
         self.release
+    }
+
+    /// After a run that failed before it decided to form or join: removes the units the
+    /// head start wrote (`phases::unprepare_units`), so that a failed first boot leaves no
+    /// etcd unit behind. The release stays in the cache.
+    pub async fn undo(self) {
+        let Some(units) = self.units else { return };
+        if !matches!(units.await, Ok(Ok(true))) {
+            return;
+        }
+        let c = self.config;
+        match tokio::task::spawn_blocking(move || crate::phases::unprepare_units(&c)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!("cannot remove the units written while discovering: {e}"),
+            Err(e) => warn!("removing the units written while discovering stopped: {e}"),
+        }
     }
 }

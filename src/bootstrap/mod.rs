@@ -62,6 +62,10 @@ pub async fn run(sources: ConfigSources) -> Result<()> {
             ))
         }
     };
+    // A first boot that failed before it decided leaves no etcd unit behind.
+    if let (Err(_), Some(head_start)) = (&outcome, agent.head_start.take()) {
+        head_start.undo().await;
+    }
     if let (Err(e), false) = (&outcome, matches!(agent.state, BootstrapState::Failed { .. })) {
         if let Err(refused) = agent.apply(Event::Failed { message: format!("{e:#}") }) {
             tracing::warn!("{refused}");
@@ -80,6 +84,8 @@ struct Agent {
     /// Where the data of this machine's removed member was moved aside, named in the status
     /// line sent with READY=1.
     kept: Option<String>,
+    /// A first boot's work ahead of the decision, until form or join takes it.
+    head_start: Option<HeadStart>,
 }
 
 /// What the rounds need, set up once the settings are read.
@@ -98,6 +104,7 @@ impl Agent {
             run: crate::metrics::BootstrapRun::start(),
             retries: RetryObserver::default(),
             kept: None,
+            head_start: None,
         }
     }
 
@@ -139,9 +146,9 @@ impl Agent {
             config::load(&sources).context("configuration with instance metadata applied")?;
         let earlier = State::load(&c.state_file)?.filter(|s| s.progress == Progress::Member);
         let earlier_member = earlier.as_ref().map(State::member).transpose()?;
-        // On a first boot the release is fetched (and unpacked), and the units written,
-        // while discovery runs: form and join then find them ready.
-        let mut head_start = earlier_member.is_none().then(|| HeadStart::start(&c));
+        // On a first boot the release is fetched (and unpacked) while discovery runs, and the
+        // units written once it lists this machine: form and join then find them ready.
+        self.head_start = earlier_member.is_none().then(|| HeadStart::start(&c));
         let mut rounds = match &earlier_member {
             Some(_) => None,
             None => Some(Rounds::prepare(&c, md.as_ref()).await?),
@@ -259,6 +266,9 @@ impl Agent {
                     round += 1;
                     let r = rounds.as_ref().context("internal error: discovery is not set up")?;
                     let view = r.round(&c, &self.retries).await?;
+                    if let (Some(_), Some(head_start)) = (&view.me, self.head_start.as_mut()) {
+                        head_start.listed();
+                    }
                     let decision = decide(&view);
                     let settled = settled(&view);
                     info!(round, state = self.state.name(), settled, ?decision, "decided");
@@ -271,7 +281,7 @@ impl Agent {
                 }
                 BootstrapState::Forming { initial_cluster, token }
                 | BootstrapState::Restoring { initial_cluster, token } => {
-                    let release = match head_start.take() {
+                    let release = match self.head_start.take() {
                         Some(h) => h.finish().await,
                         None => None,
                     };
@@ -314,7 +324,7 @@ impl Agent {
                     Event::Formed { name: m.name, settle: view.authoritative }
                 }
                 BootstrapState::Joining { endpoints } => {
-                    let release = match head_start.take() {
+                    let release = match self.head_start.take() {
                         Some(h) => h.finish().await,
                         None => None,
                     };

@@ -621,6 +621,17 @@ cloud_set() { # FIXTURE
     fleet__fail "cloud_api_server did not load the new fixture: $(tail -3 "$FLEET_RUN/cloud.log")"
 }
 
+# The fake cloud's fixture grows one machine at a time, 2 s apart: WORLD_FN 1, then
+# WORLD_FN 1 2, then WORLD_FN 1 2 3 (the machines the cloud counts so far).
+cloud_one_by_one() { # WORLD_FN
+  local n grown=()
+  for n in 1 2 3; do
+    grown+=("$n")
+    cloud_set "$("$1" "${grown[@]}")" || return 1
+    sleep 2
+  done
+}
+
 cloud__loaded_more_than() { # N
   (($(grep -c '^cloud_api_server: loaded ' "$FLEET_RUN/cloud.log") > $1))
 }

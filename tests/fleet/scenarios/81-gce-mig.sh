@@ -36,7 +36,7 @@ bootstrap:
   bootstrap_prepare "$FLEET_RUN/ca" "$yaml" m1 1 m2 2 m3 3 || return 1
   fleet_start m1 m2 m3 || return 1
   check "while the group has none of them, every machine decides to wait" each_waited m1 m2 m3
-  check "the three instances join the group one at a time while the machines wait" join_one_by_one
+  check "the three instances join the group one at a time while the machines wait" cloud_one_by_one gce_world
   check "all three bootstrap units report ready" all_ready m1 m2 m3
   check "one cluster of three started voters" one_cluster_of 3 m1 m2 m3
   check "every machine started etcd with the same initial cluster and token (whether it formed or adopted)" same_initial_cluster m1 m2 m3
@@ -61,13 +61,4 @@ gce_world() { # N...
   {"name": "web-1", "zone": "$ZONE", "status": "RUNNING", "ip": "$(fleet_ip 42)"}],
  "migs": [{"scope": "zones/$ZONE", "name": "etcd", "target-size": 3, "members": [$members]}]}
 EOF
-}
-
-join_one_by_one() {
-  local n joined=()
-  for n in 1 2 3; do
-    joined+=("$n")
-    cloud_set "$(gce_world "${joined[@]}")" || return 1
-    sleep 2
-  done
 }

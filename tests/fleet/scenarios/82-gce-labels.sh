@@ -37,7 +37,7 @@ bootstrap:
   bootstrap_prepare "$FLEET_RUN/ca" "$yaml" m1 1 m2 2 m3 3 || return 1
   fleet_start m1 m2 m3 || return 1
   check "before any label, every machine decides to wait" each_waited m1 m2 m3
-  check "the three instances are labelled one at a time while the machines wait" label_one_by_one
+  check "the three instances are labelled one at a time while the machines wait" cloud_one_by_one gce_world
   check "all three bootstrap units report ready" all_ready m1 m2 m3
   check "one cluster of three started voters" one_cluster_of 3 m1 m2 m3
   check "every machine started etcd with the same initial cluster and token (whether it formed or adopted)" same_initial_cluster m1 m2 m3
@@ -63,13 +63,4 @@ gce_world() { # N...
   {"name": "etcd-other", "zone": "$ZONE", "status": "RUNNING", "ip": "$(fleet_ip 41)", "labels": {"etcd-cluster": "another-cluster"}},
   {"name": "etcd-stopped", "zone": "$ZONE", "status": "TERMINATED", "ip": "$(fleet_ip 42)", "labels": {"etcd-cluster": "fleet-82"}}]}
 EOJ
-}
-
-label_one_by_one() {
-  local n labelled=()
-  for n in 1 2 3; do
-    labelled+=("$n")
-    cloud_set "$(gce_world "${labelled[@]}")" || return 1
-    sleep 2
-  done
 }
