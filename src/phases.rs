@@ -96,11 +96,7 @@ pub async fn install_ready(c: &Config, ready: Ready) -> Result<Option<EtcdFirst>
 /// Installs what `install_ready` left out, once unpacked (fetched again if that failed).
 pub async fn install_rest(c: &Config, rest: Option<EtcdFirst>) -> Result<()> {
     let Some(rest) = rest else { return Ok(()) };
-    let release = match rest.rest().await {
-        Some(u) => u,
-        None => fetch_release(c).await?,
-    };
-    install(c, &release)
+    install(c, &whole_release(c, Ready::EtcdFirst(rest)).await?)
 }
 
 /// Installs the unpacked release's binaries, and starts writing them to disk in the

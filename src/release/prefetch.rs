@@ -54,7 +54,7 @@ impl Ready {
     pub async fn whole(self) -> Option<Unpacked> {
         match self {
             Ready::Whole(u) => Some(u),
-            Ready::EtcdFirst(first) => first.rest().await,
+            Ready::EtcdFirst(first) => finished(first.rest.await),
         }
     }
 }
@@ -79,25 +79,20 @@ impl EtcdFirst {
         }
         Ok(false)
     }
-
-    /// The whole release, once unpacked; None when that failed (logged).
-    pub async fn rest(self) -> Option<Unpacked> {
-        finished(self.rest.await)
-    }
 }
 
 fn finished(r: Result<Result<Unpacked, ReleaseError>, tokio::task::JoinError>) -> Option<Unpacked> {
     match r {
         Ok(Ok(u)) => {
-            info!(dir = %u.dir().display(), "release ready (fetched while discovering)");
+            info!(dir = %u.dir().display(), "release ready (fetched in the background)");
             Some(u)
         }
         Ok(Err(e)) => {
-            warn!("fetching the release while discovering failed: {e}");
+            warn!("fetching the release in the background failed: {e}");
             None
         }
         Err(e) => {
-            warn!("fetching the release while discovering stopped: {e}");
+            warn!("fetching the release in the background stopped: {e}");
             None
         }
     }
@@ -131,6 +126,9 @@ mod tests {
         let f = first([gone.clone(), gone]);
         assert!(!f.install_etcd(&d.path().join("bin2")).unwrap());
         assert!(!d.path().join("bin2").join("etcd").exists());
-        assert!(f.rest().await.is_none(), "the rest's failure is reported as None");
+        assert!(
+            Ready::EtcdFirst(f).whole().await.is_none(),
+            "the rest's failure is reported as None"
+        );
     }
 }
