@@ -64,7 +64,7 @@ trial_etcdadm() { # N T [baked]
     # what etcdadm wrote, to compare with the floor's hand-written files
     if ((t == 1)); then
       { echo "start issued at monotonic $(((t0 - BENCH_MONO_OFFSET_US) / 1000000)).$(printf '%06d' $(((t0 - BENCH_MONO_OFFSET_US) % 1000000)))"
-        fleet_journal "b$n" -o short-monotonic | grep -E 'etcdadm\[|systemd\[1\]: (Starting|Started) (etcd|etcdadm)'; } >"$BENCH_RESULTS/formation-journal-N$n${variant#etcdadm}.txt" 2>&1
+        fleet_journal "b$n" -o short-monotonic | grep -E 'etcdadm\[|etcd\[|systemd\[1\]: (Starting|Started) (etcd|etcdadm)'; } >"$BENCH_RESULTS/formation-journal-N$n${variant#etcdadm}.txt" 2>&1
     fi
     [[ -e $FLEET_RUN/etcdadm-etcd.env ]] || cp "$(fleet_root b1)/etc/etcd/etcd.env" "$FLEET_RUN/etcdadm-etcd.env"
     [[ -e $FLEET_RUN/etcdadm-etcd.service ]] || cp "$(fleet_root b1)/etc/systemd/system/etcd.service" "$FLEET_RUN/etcdadm-etcd.service"

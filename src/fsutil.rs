@@ -99,10 +99,17 @@ pub fn place_if_changed(src: &Path, dest: &Path, mode: u32) -> io::Result<bool> 
     Ok(true)
 }
 
-/// Commits everything written to the file system holding `path` to disk (syncfs(2)).
-pub fn sync_filesystem(path: &Path) -> io::Result<()> {
-    let f = File::open(path)?;
-    nix::unistd::syncfs(&f).map_err(io::Error::from)
+/// Commits files written unsynced (`place_if_changed`) to disk: each file's data, then the
+/// directory naming it. Only these files: a syncfs(2) would also flush every other dirty
+/// page of the file system (the cached archive, other writers) and hold up the fsyncs of
+/// whatever runs meanwhile (etcd's first WAL writes, certificates).
+pub fn sync_files(files: &[PathBuf]) -> io::Result<()> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for f in files {
+        File::open(f)?.sync_all()?;
+        dirs.insert(parent_dir(f)?);
+    }
+    dirs.into_iter().try_for_each(sync_dir)
 }
 
 /// Whether `dest` already has `src`'s content and `mode`.
@@ -245,7 +252,8 @@ mod tests {
         fs::write(dir.path().join("c"), b"other").unwrap();
         assert!(place_if_changed(&dir.path().join("c"), &b, MODE_EXEC).unwrap());
         assert_eq!(fs::read(&b).unwrap(), b"other");
-        sync_filesystem(dir.path()).unwrap();
+        sync_files(&[b.clone(), a.clone()]).unwrap();
+        assert!(sync_files(&[dir.path().join("missing")]).is_err(), "a missing file is an error");
     }
 
     #[test]

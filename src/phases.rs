@@ -83,44 +83,43 @@ pub async fn whole_release(c: &Config, ready: Ready) -> Result<Unpacked> {
 /// rest is returned for `install_rest`, before the member is recorded.
 pub async fn install_ready(c: &Config, ready: Ready) -> Result<Option<EtcdFirst>> {
     let whole = match ready {
-        Ready::EtcdFirst(first) if first.install_etcd(&c.install_dir)? => {
-            sync_in_background(c);
-            return Ok(Some(first));
-        }
+        Ready::EtcdFirst(first) if first.install_etcd(&c.install_dir)? => return Ok(Some(first)),
         other => whole_release(c, other).await?,
     };
     install(c, &whole)?;
     Ok(None)
 }
 
-/// Installs what `install_ready` left out, once unpacked (fetched again if that failed).
+/// Installs what `install_ready` left out, once unpacked (fetched again if that failed),
+/// and starts writing it to disk (see `start`). Runs while etcd starts (`wait_healthy`).
 pub async fn install_rest(c: &Config, rest: Option<EtcdFirst>) -> Result<()> {
     let Some(rest) = rest else { return Ok(()) };
-    install(c, &whole_release(c, Ready::EtcdFirst(rest)).await?)
-}
-
-/// Installs the unpacked release's binaries, and starts writing them to disk in the
-/// background: etcd starts from the page cache meanwhile, and `make_durable` (before the
-/// member is recorded) finds little left to write.
-pub fn install(c: &Config, release: &Unpacked) -> Result<()> {
-    release.install(&c.install_dir)?;
+    install(c, &whole_release(c, Ready::EtcdFirst(rest)).await?)?;
     sync_in_background(c);
     Ok(())
 }
 
+/// Installs the unpacked release's binaries, not yet written to disk: `start` begins that
+/// once etcd is starting (until then it would hold up the fsyncs of the certificates and
+/// the configuration), and `make_durable` finishes it.
+pub fn install(c: &Config, release: &Unpacked) -> Result<()> {
+    release.install(&c.install_dir)?;
+    Ok(())
+}
+
 fn sync_in_background(c: &Config) {
-    let dir = c.install_dir.to_path_buf();
+    let files = crate::release::installed_binaries(&c.install_dir);
     std::thread::spawn(move || {
-        if let Err(e) = crate::fsutil::sync_filesystem(&dir) {
-            tracing::debug!(dir = %dir.display(), "early sync of the installed release: {e}");
+        if let Err(e) = crate::fsutil::sync_files(&files) {
+            tracing::debug!("early sync of the installed release: {e}");
         }
     });
 }
 
 /// Commits the installed binaries (written unsynced, so etcd could start sooner) to disk,
-/// before the state file records a finished member.
+/// before the state file records a finished member; a no-op when nothing is installed yet.
 pub fn make_durable(c: &Config) -> Result<()> {
-    crate::fsutil::sync_filesystem(&c.install_dir)
+    crate::fsutil::sync_files(&crate::release::installed_binaries(&c.install_dir))
         .map_err(on_file("cannot sync to disk", c.install_dir.to_path_buf()))?;
     Ok(())
 }
@@ -216,9 +215,10 @@ fn write_units(c: &Config, m: &LocalMember, env: Option<String>) -> Result<bool>
 }
 
 /// Bootstrap's head start on a first boot, run while it discovers its peers: the `etcd`
-/// user, and the etcd and timer units with their one `daemon-reload`. None of these depends
-/// on the decision or the member's name, so once bootstrap has decided, `configure` writes
-/// only the environment file and systemd need not reload again. Does nothing in kubelet
+/// user, and the etcd and timer units (with a `daemon-reload` only if systemd knew one of
+/// them: `write_unit_files`). None of these depends on the decision or the member's name,
+/// so once bootstrap has decided, `configure` writes only the environment file and systemd
+/// need not reload. Does nothing in kubelet
 /// mode, or when the etcd unit exists already (then `configure` decides what changes).
 /// Returns whether it wrote the units.
 pub fn prepare_units(c: &Config) -> Result<bool> {
@@ -230,7 +230,8 @@ pub fn prepare_units(c: &Config) -> Result<bool> {
 }
 
 /// Writes the etcd unit and the timers' units, and the directories their sandboxes need;
-/// reloads systemd once if a unit changed. Returns whether one did.
+/// reloads systemd once if a unit it knew changed (`Systemctl::all_unknown`: none when all
+/// are new to it). Returns whether a unit changed.
 fn write_unit_files(c: &Config) -> Result<bool> {
     let create_dir = |path: &std::path::Path, mode, setting| {
         crate::fsutil::create_dir_with_mode_if_missing(path, mode)
@@ -242,9 +243,17 @@ fn write_unit_files(c: &Config) -> Result<bool> {
         create_dir(&c.metrics_textfile_dir, 0o755, "metrics-textfile-dir")?;
     }
     let files = unit_files(c)?;
+    let names: Vec<&str> =
+        files.iter().filter_map(|(p, _)| p.file_name().and_then(|n| n.to_str())).collect();
+    // On a first install systemd knows none of them and loads each when it first starts.
+    let differs =
+        files.iter().any(|(p, t)| std::fs::read_to_string(p).ok().as_deref() != Some(t.as_str()));
+    let first = differs && Systemctl::all_unknown(&names);
     let refs: Vec<_> = files.iter().map(|(p, t)| (p, t.clone(), MODE_PUBLIC)).collect();
     let changed = write_files(&refs)?;
-    if changed {
+    if changed && first {
+        info!("new units: systemd loads them when they start, no daemon-reload");
+    } else if changed {
         Systemctl::daemon_reload()?;
     }
     Ok(changed)
@@ -386,14 +395,16 @@ pub fn start(c: &Config) -> Result<()> {
         info!(manifest = %c.pod_manifest().display(), "the kubelet starts etcd from its static pod manifest");
         return Ok(());
     }
-    // One enable and one start for etcd and the timers (`configure` reloaded systemd after
-    // writing them); starting a unit that runs already changes nothing.
+    // One call enables and starts etcd and the timers (`configure` reloaded systemd after
+    // writing them); starting a unit that runs already changes nothing. Then the installed
+    // binaries go to disk in the background: etcd runs from the page cache meanwhile, and
+    // `make_durable` (before the member is recorded) finds little left to write.
     let unit = c.unit_name();
     let mut units = vec![unit.as_str()];
     units.extend(crate::config::TIMERS);
-    Systemctl::enable_no_reload(&units)?;
     info!(%unit, "starting etcd");
-    Systemctl::start_no_block(&units)?;
+    Systemctl::enable_now_no_block(&units)?;
+    sync_in_background(c);
     Ok(())
 }
 

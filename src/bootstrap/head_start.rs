@@ -1,7 +1,8 @@
 //! What bootstrap does on a first boot before it decides, because none of it depends on the
 //! decision: fetching (and unpacking) the release (`release::Prefetch`), from the start;
 //! and, once discovery has answered with a peer set that lists this machine, creating the
-//! `etcd` user and the units with their `daemon-reload` (`phases::prepare_units`). Form and
+//! `etcd` user and the units (`phases::prepare_units`; no `daemon-reload` on a first boot
+//! with systemd 246 or later, as systemd loads each new unit when it starts). Form and
 //! join then find the units written and the release ready, or its etcd ready to start while
 //! the rest unpacks. A failure here is only logged: form and join do the same work again
 //! and report it. A run that fails before it decides removes the units again (`undo`): a

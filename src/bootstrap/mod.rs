@@ -311,6 +311,7 @@ impl Agent {
                         defer_member: view.authoritative,
                         snapshot,
                         release,
+                        release_last: true,
                         ..Default::default()
                     };
                     form::form(&c, &m, form::NewCluster { initial_cluster, token }, req)

@@ -49,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 phase,
                 defer_member: false,
                 release: None,
+                release_last: false,
             };
             init::run(load(&erased::Both { a: &opts.flags, b: &opts.s3 })?, req).await
         }

@@ -37,6 +37,11 @@ pub struct Request {
     /// (`phases::prefetch_release`; bootstrap starts it before it discovers); None: `form`
     /// starts it (the whole command) or the install phase fetches it (`init phase`).
     pub release: Option<Prefetch>,
+    /// Write the certificates and the configuration while the release still downloads,
+    /// then wait for it right before etcd starts (bootstrap, whose head start writes the
+    /// units before the release is ready anyway). Otherwise (`init`) the release is checked
+    /// before anything on the system changes. Without a snapshot only.
+    pub release_last: bool,
 }
 
 /// Sets up this machine as a member of a new cluster and waits until it is healthy (for a
@@ -75,8 +80,18 @@ pub async fn form(c: &Config, m: &LocalMember, new: NewCluster, mut req: Request
         None if req.phase.is_none() => phases::prefetch_release(c),
         handed => handed,
     };
+    let mut phases = plan(req.phase);
+    if req.release_last && req.snapshot.is_none() {
+        if let Some(i) = phases.iter().position(|p| *p == InitPhase::Install) {
+            let install = phases.remove(i);
+            let start = phases.iter().position(|p| *p == InitPhase::Start);
+            phases.insert(start.unwrap_or(phases.len()), install);
+        }
+        // Recorded before the first file is written, as the install phase does otherwise.
+        state.save()?;
+    }
     let mut run = InitRun { c, m, new, req: &req, state, prefetched, rest: None, restored: None };
-    for p in plan(req.phase) {
+    for p in phases {
         info!(phase = %p.name(), "init phase");
         run.phase(p).await.map_err(|e| MembershipError::InPhase {
             command: "init",
@@ -160,14 +175,29 @@ impl InitRun<'_> {
                 };
                 phases::configure(c, m, &b)?;
             }
-            InitPhase::Start => phases::start(c)?,
+            InitPhase::Start => {
+                // A restored member has its WAL already: its etcd asks no peer first.
+                let tls = crate::cluster::TlsFiles::client(&m.pki);
+                if self.new.initial_cluster.len() > 1
+                    && self.req.snapshot.is_none()
+                    && tls.cert.is_file()
+                {
+                    super::start_order::wait_for_earlier(&self.new.initial_cluster, &m.name, &tls)
+                        .await;
+                }
+                phases::start(c)?
+            }
             InitPhase::Etcdctl => phases::etcdctl(c, m)?,
             // Printed by `commands::init` (on stdout, once the member is up), not by every
             // caller of form.
             InitPhase::PostInitInstructions => {}
             InitPhase::Health => {
-                let cl = phases::wait_healthy(c, m).await?;
-                phases::install_rest(c, self.rest.take()).await?;
+                let (healthy, rest) = tokio::join!(
+                    phases::wait_healthy(c, m),
+                    phases::install_rest(c, self.rest.take())
+                );
+                let cl = healthy?;
+                rest?;
                 phases::make_durable(c)?;
                 let st = cl.status().await?;
                 if !self.req.defer_member {

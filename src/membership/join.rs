@@ -198,8 +198,12 @@ impl JoinRun<'_> {
                 if members.iter().any(|x| x.id == id && x.is_learner) {
                     promote_when_caught_up(cl, id, self.deadline()).await?;
                 }
-                let local = phases::wait_healthy(c, m).await?;
-                phases::install_rest(c, self.rest.take()).await?;
+                let (healthy, rest) = tokio::join!(
+                    phases::wait_healthy(c, m),
+                    phases::install_rest(c, self.rest.take())
+                );
+                let local = healthy?;
+                rest?;
                 phases::make_durable(c)?;
                 let st = local.status().await?;
                 if !self.req.defer_member {

@@ -15,5 +15,6 @@ pub mod quorum;
 pub mod recover;
 pub mod remove;
 pub mod reset;
+mod start_order;
 
 pub use error::MembershipError;

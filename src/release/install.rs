@@ -12,6 +12,11 @@ use tracing::info;
 pub(super) const BINARIES: &[(&str, bool)] =
     &[("etcd", true), ("etcdctl", true), ("etcdutl", false)];
 
+/// The release's binaries in `install_dir`, as far as they are there.
+pub fn installed_binaries(install_dir: &Path) -> Vec<PathBuf> {
+    BINARIES.iter().map(|(b, _)| install_dir.join(b)).filter(|p| p.is_file()).collect()
+}
+
 /// A verified release's binaries, ready to install: unpacked once into the cache, beside the
 /// archive, in a directory named after the archive's digest (made in a staging directory and
 /// renamed into place, so it is complete whenever it exists), and reused by every later use

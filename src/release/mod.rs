@@ -13,7 +13,7 @@ pub mod sums;
 pub mod swap;
 pub mod version;
 
-pub use install::{binary_version, Unpacked, VersionError};
+pub use install::{binary_version, installed_binaries, Unpacked, VersionError};
 pub use prefetch::{EtcdFirst, Prefetch, Ready};
 
 /// Where `unpack_verified` sends the etcd binary it may start before the rest is unpacked:

@@ -36,10 +36,31 @@ impl Systemctl {
         Self::run(&["daemon-reload"]).map(|_| ())
     }
 
-    /// Enables units without the implicit daemon-reload (the caller reloaded after writing
-    /// them): one call, as each reload costs a few hundred milliseconds.
-    pub fn enable_no_reload(units: &[&str]) -> Result<()> {
-        Self::run(&[&["enable", "--no-reload", "--quiet"], units].concat()).map(|_| ())
+    /// Whether systemd knows none of `units` (each `not-found`) and is recent enough (246
+    /// and later) to load a unit file written afterwards on its first use without a
+    /// daemon-reload: it reads the unit directories again once they changed since the unit
+    /// was not found. A reload costs a few hundred milliseconds under load; on any doubt
+    /// (an older or unreadable version, a unit it knows) this says false.
+    pub fn all_unknown(units: &[&str]) -> bool {
+        let recent = Self::run(&["--version"]).ok().is_some_and(|v| {
+            v.split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 246)
+        });
+        recent
+            && Self::run(&[&["show", "--property=LoadState"], units].concat()).is_ok_and(|out| {
+                let states: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+                states.len() == units.len() && states.iter().all(|l| *l == "LoadState=not-found")
+            })
+    }
+
+    /// Enables and starts in one call, without the implicit daemon-reload (the caller
+    /// reloaded after writing the units, or did not need to: `all_unknown`) and without
+    /// waiting for the start jobs (see `start_no_block`).
+    pub fn enable_now_no_block(units: &[&str]) -> Result<()> {
+        Self::run(&[&["enable", "--now", "--no-reload", "--no-block", "--quiet"], units].concat())
+            .map(|_| ())
     }
 
     pub fn disable_now(unit: &str) -> Result<()> {

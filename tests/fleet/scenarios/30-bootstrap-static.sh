@@ -20,6 +20,10 @@ bootstrap:
   check "all three bootstrap units report ready" all_ready m1 m2 m3
   check "one cluster of three started voters" one_cluster_of 3 m1 m2 m3
   check "members are named after their addresses" name_is m1 "etcd-${FLEET_IP_PREFIX:-10-213-$FLEET_NET}-11"
+  check "the first boot never reloaded systemd: it loaded the new units when they started" \
+    no_reload m1 m2 m3
+  check "etcd started in name order, each once the members before it served" \
+    started_in_order m1 m2 m3
   local before
   before=$(members m1 | sort)
   check "all machines rebooted at once" reboot_all m1 m2 m3
@@ -36,6 +40,34 @@ reboot_all() {
   local m
   for m; do fleet_poweroff "$m" || return 1; done
   fleet_start "$@"
+}
+
+no_reload() { # M...: systemd logs "Reloading." for every daemon-reload
+  local m n rc=0
+  for m; do
+    n=$(fleet_journal "$m" -b -o cat _PID=1 | grep -cx 'Reloading\.')
+    assert_eq 0 "$n" "daemon-reloads on $m" || rc=1
+  done
+  return "$rc"
+}
+
+# M... in name order (m1's member name sorts first): their etcd started in that order (one
+# monotonic clock: the host's), and every member but the first waited for the ones before it.
+started_in_order() {
+  local m t prev=0 rc=0 first=1
+  for m; do
+    t=$(fleet_exec "$m" systemctl show -p ExecMainStartTimestampMonotonic --value etcd)
+    ((t > prev)) || fleet__fail "etcd on $m started at $t, before the previous member's ($prev)" || rc=1
+    prev=$t
+    if ((first)); then
+      first=0
+      ! fleet_journal "$m" -u etcdadm-bootstrap | grep -q "the members before this one" ||
+        fleet__fail "$m, first in name order, waited for others" || rc=1
+    else
+      grep_journal "$m" "the members before this one in the initial cluster serve" || rc=1
+    fi
+  done
+  return "$rc"
 }
 
 same_members() { # M EXPECTED
