@@ -217,9 +217,9 @@ fn write_units(c: &Config, m: &LocalMember, env: Option<String>) -> Result<bool>
 /// Bootstrap's head start on a first boot, run while it discovers its peers: the `etcd`
 /// user, and the etcd and timer units (with a `daemon-reload` only if systemd knew one of
 /// them: `write_unit_files`). None of these depends on the decision or the member's name,
-/// so once bootstrap has decided, `configure` writes only the environment file and systemd
-/// need not reload. Does nothing in kubelet
-/// mode, or when the etcd unit exists already (then `configure` decides what changes).
+/// so once bootstrap has decided, `configure` writes only the environment file. Does nothing
+/// in kubelet mode, or when the etcd unit exists already (then `configure` decides what
+/// changes).
 /// Returns whether it wrote the units.
 pub fn prepare_units(c: &Config) -> Result<bool> {
     if c.init_system == InitSystem::Kubelet || c.unit_file.exists() {
@@ -395,10 +395,11 @@ pub fn start(c: &Config) -> Result<()> {
         info!(manifest = %c.pod_manifest().display(), "the kubelet starts etcd from its static pod manifest");
         return Ok(());
     }
-    // One call enables and starts etcd and the timers (`configure` reloaded systemd after
-    // writing them); starting a unit that runs already changes nothing. Then the installed
-    // binaries go to disk in the background: etcd runs from the page cache meanwhile, and
-    // `make_durable` (before the member is recorded) finds little left to write.
+    // One call enables and starts etcd and the timers (written by `configure`, which
+    // reloaded systemd if it knew one of them already); starting a unit that runs already
+    // changes nothing. Then the installed binaries go to disk in the background: etcd runs
+    // from the page cache meanwhile, and `make_durable` (before the member is recorded)
+    // finds little left to write.
     let unit = c.unit_name();
     let mut units = vec![unit.as_str()];
     units.extend(crate::config::TIMERS);
