@@ -1,6 +1,7 @@
 //! HTTP answers read within bounds, shared by every client that talks to a peer it does not
-//! control (release mirrors, S3 stores, the AWS Query APIs): the answer must come within the
-//! idle time (`timeout-seconds`), each next chunk of the body too, and the body is counted
+//! control (release mirrors, S3 stores, the AWS Query APIs, other members' peer ports): the
+//! answer must come within the idle time (`timeout-seconds`), each next chunk of the body
+//! too, and the body is counted
 //! while it streams and cut at a cap; nothing is buffered beyond one chunk unless the caller
 //! collects it (`read_to_vec`, itself capped).
 

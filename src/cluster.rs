@@ -122,6 +122,9 @@ struct PeerMember {
     is_learner: bool,
 }
 
+/// The largest member list a peer may send (etcd's are a few hundred bytes per member).
+const MEMBER_LIST_MAX: u64 = 1 << 20;
+
 /// Asks the member at `peer_url` for its member list over the peer port. The member answers
 /// from its own copy of the membership, with or without a leader, and before it serves
 /// clients (a member of a cluster still forming serves no client requests): etcd asks its
@@ -151,8 +154,17 @@ pub async fn peer_members(peer_url: &str, tls: &TlsFiles, timeout: Duration) -> 
                     .get("X-Etcd-Cluster-ID")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| u64::from_str_radix(v, 16).ok());
+                let body = match crate::bounded::Body::new(
+                    resp,
+                    "a member list",
+                    MEMBER_LIST_MAX,
+                    timeout,
+                ) {
+                    Ok(body) => body.read_to_vec().await.ok(),
+                    Err(_) => None,
+                };
                 let list: Option<Vec<PeerMember>> =
-                    resp.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok());
+                    body.and_then(|b| serde_json::from_slice(&b).ok());
                 match (id, list) {
                     (Some(cluster_id), Some(list)) => PeerAnswer::Members {
                         cluster_id,
@@ -632,6 +644,84 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Client TLS files from a throwaway CA (the peer below speaks plain HTTP, but
+    /// `peer_members` needs its identity to build the client).
+    fn client_tls(dir: &std::path::Path) -> TlsFiles {
+        let (ca, cert, key) = (dir.join("ca.crt"), dir.join("c.crt"), dir.join("c.key"));
+        let issuer = crate::pki::Ca::load_or_create(&ca, &dir.join("ca.key"), 30).unwrap();
+        let spec = crate::pki::CertSpec {
+            common_name: "probe".into(),
+            organization: None,
+            sans: vec![],
+            server_auth: false,
+            client_auth: true,
+        };
+        let life = crate::pki::Lifetime { days: 30, renew_within_days: 1 };
+        issuer.ensure_cert(&spec, &cert, &key, life).unwrap();
+        TlsFiles { ca, cert, key }
+    }
+
+    /// A peer that answers every request with `head` and then `body` (endless: 64 KiB
+    /// chunks until the client goes); returns its URL and the bytes of body it sent.
+    async fn peer(
+        head: &'static str,
+        body: Option<&'static [u8]>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let sent = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut req = [0u8; 4096];
+                    let _ = s.read(&mut req).await;
+                    s.write_all(head.as_bytes()).await?;
+                    match body {
+                        Some(b) => s.write_all(b).await?,
+                        None => loop {
+                            s.write_all(&[b' '; 64 << 10]).await?;
+                            counter.fetch_add(64 << 10, Ordering::Relaxed);
+                        },
+                    }
+                    std::io::Result::Ok(())
+                });
+            }
+        });
+        (url, sent)
+    }
+
+    #[tokio::test]
+    async fn a_peer_member_list_is_read_but_an_endless_one_is_cut_at_its_cap() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let tls = client_tls(dir.path());
+        let list = br#"[{"id":1,"name":"a","peerURLs":["https://10.0.0.1:2380"],"clientURLs":[]}]"#;
+        let (url, _) = peer(
+            "HTTP/1.1 200 OK\r\nX-Etcd-Cluster-ID: 2a\r\nContent-Length: 74\r\nConnection: close\r\n\r\n",
+            Some(list),
+        )
+        .await;
+        assert_eq!(list.len(), 74);
+        match peer_members(&url, &tls, Duration::from_secs(5)).await {
+            PeerAnswer::Members { cluster_id, members } => {
+                assert_eq!(cluster_id, 0x2a);
+                assert_eq!(members.len(), 1);
+            }
+            other => panic!("a well-formed member list was not read: {other:?}"),
+        }
+        let (url, sent) =
+            peer("HTTP/1.1 200 OK\r\nX-Etcd-Cluster-ID: 2a\r\nConnection: close\r\n\r\n[", None)
+                .await;
+        let answer = peer_members(&url, &tls, Duration::from_secs(5)).await;
+        assert!(matches!(answer, PeerAnswer::Nothing), "an endless member list: {answer:?}");
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < 16 << 20, "the peer sent {sent} bytes before the client stopped reading");
+    }
 
     #[test]
     fn broken_connections_are_transient_other_unknown_errors_are_not() {
