@@ -5,9 +5,9 @@
 //! serve yet (it is asking the others itself), so etcds started together wait out 1 s per
 //! peer. Bootstrap's members decide at nearly the same moment, so each one, before it
 //! starts etcd, waits until every member before it in name order serves its peer port:
-//! the first starts at once, each next one some 0.1 s later. Bounded, as a peer may never
-//! come; a member that refuses (its etcd not started yet) is waited for too, since it
-//! could start at the same moment as this one.
+//! the first starts at once, each next one 0.1-0.2 s later (etcd's own start until it
+//! serves, under load). Bounded, as a peer may never come; a member that refuses (its etcd
+//! not started yet) is waited for too, since it could start at the same moment as this one.
 
 use crate::cluster::{peer_members, PeerAnswer, TlsFiles};
 use std::time::{Duration, Instant};
