@@ -130,61 +130,77 @@ const MEMBER_LIST_MAX: u64 = 1 << 20;
 /// clients (a member of a cluster still forming serves no client requests): etcd asks its
 /// peers the same when it checks that a new member was not bootstrapped already.
 pub async fn peer_members(peer_url: &str, tls: &TlsFiles, timeout: Duration) -> PeerAnswer {
-    let attempt = async {
+    let attempt = async { Some(PeerClient::new(tls, timeout)?.members(peer_url, timeout).await) };
+    tokio::time::timeout(timeout, attempt).await.ok().flatten().unwrap_or(PeerAnswer::Nothing)
+}
+
+/// A client for members' peer ports (`GET /members`), built once for many questions.
+pub struct PeerClient(reqwest::Client);
+
+impl PeerClient {
+    /// None when the TLS files cannot be read or used.
+    pub fn new(tls: &TlsFiles, connect_timeout: Duration) -> Option<PeerClient> {
         let [ca, cert, key] = tls.read().ok()?;
         let identity = reqwest::Identity::from_pem(&[cert, key].concat()).ok()?;
         // HTTP/1.1 only: etcd's peer port offers h2 in TLS ALPN but breaks h2 streams.
-        let client = reqwest::Client::builder()
+        reqwest::Client::builder()
             .http1_only()
             .tls_certs_only([reqwest::Certificate::from_pem(&ca).ok()?])
             .identity(identity)
-            .connect_timeout(timeout)
+            .connect_timeout(connect_timeout)
             .build()
-            .ok()?;
+            .ok()
+            .map(PeerClient)
+    }
+
+    /// What the member at `peer_url` answers within `timeout` (see `peer_members`).
+    pub async fn members(&self, peer_url: &str, timeout: Duration) -> PeerAnswer {
         let url = format!("{}/members", peer_url.trim_end_matches('/'));
-        Some(match client.get(&url).send().await {
-            Err(e) if is_refused(&e) => PeerAnswer::Refused,
-            Err(e) => {
-                debug!(%url, error = %crate::error_chain::error_chain(&e), "peer probe");
-                PeerAnswer::Nothing
-            }
-            Ok(resp) => {
-                let id = resp
-                    .headers()
-                    .get("X-Etcd-Cluster-ID")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| u64::from_str_radix(v, 16).ok());
-                let body = match crate::bounded::Body::new(
-                    resp,
-                    "a member list",
-                    MEMBER_LIST_MAX,
-                    timeout,
-                ) {
-                    Ok(body) => body.read_to_vec().await.ok(),
-                    Err(_) => None,
-                };
-                let list: Option<Vec<PeerMember>> =
-                    body.and_then(|b| serde_json::from_slice(&b).ok());
-                match (id, list) {
-                    (Some(cluster_id), Some(list)) => PeerAnswer::Members {
-                        cluster_id,
-                        members: list
-                            .into_iter()
-                            .map(|m| MemberInfo {
-                                id: m.id,
-                                name: m.name,
-                                peer_urls: m.peer_urls,
-                                client_urls: m.client_urls,
-                                is_learner: m.is_learner,
-                            })
-                            .collect(),
-                    },
-                    _ => PeerAnswer::Nothing,
+        let attempt = async {
+            match self.0.get(&url).send().await {
+                Err(e) if is_refused(&e) => PeerAnswer::Refused,
+                Err(e) => {
+                    debug!(%url, error = %crate::error_chain::error_chain(&e), "peer probe");
+                    PeerAnswer::Nothing
+                }
+                Ok(resp) => {
+                    let id = resp
+                        .headers()
+                        .get("X-Etcd-Cluster-ID")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| u64::from_str_radix(v, 16).ok());
+                    let body = match crate::bounded::Body::new(
+                        resp,
+                        "a member list",
+                        MEMBER_LIST_MAX,
+                        timeout,
+                    ) {
+                        Ok(body) => body.read_to_vec().await.ok(),
+                        Err(_) => None,
+                    };
+                    let list: Option<Vec<PeerMember>> =
+                        body.and_then(|b| serde_json::from_slice(&b).ok());
+                    match (id, list) {
+                        (Some(cluster_id), Some(list)) => PeerAnswer::Members {
+                            cluster_id,
+                            members: list
+                                .into_iter()
+                                .map(|m| MemberInfo {
+                                    id: m.id,
+                                    name: m.name,
+                                    peer_urls: m.peer_urls,
+                                    client_urls: m.client_urls,
+                                    is_learner: m.is_learner,
+                                })
+                                .collect(),
+                        },
+                        _ => PeerAnswer::Nothing,
+                    }
                 }
             }
-        })
-    };
-    tokio::time::timeout(timeout, attempt).await.ok().flatten().unwrap_or(PeerAnswer::Nothing)
+        };
+        tokio::time::timeout(timeout, attempt).await.unwrap_or(PeerAnswer::Nothing)
+    }
 }
 
 fn is_refused(e: &(dyn std::error::Error + 'static)) -> bool {

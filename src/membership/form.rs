@@ -182,7 +182,7 @@ impl InitRun<'_> {
                     && self.req.snapshot.is_none()
                     && tls.cert.is_file()
                 {
-                    super::start_order::wait_for_earlier(&self.new.initial_cluster, &m.name, &tls)
+                    super::start_order::wait_for_first(&self.new.initial_cluster, &m.name, &tls)
                         .await;
                 }
                 phases::start(c)?

@@ -22,8 +22,8 @@ bootstrap:
   check "members are named after their addresses" name_is m1 "etcd-${FLEET_IP_PREFIX:-10-213-$FLEET_NET}-11"
   check "the first boot never reloaded systemd: it loaded the new units when they started" \
     no_reload m1 m2 m3
-  check "etcd started in name order, each once the members before it served" \
-    started_in_order m1 m2 m3
+  check "etcd started first on m1 (the lowest peer URL), on m2 and m3 only once m1's served" \
+    first_then_others m1 m2 m3
   local before
   before=$(members m1 | sort)
   check "all machines rebooted at once" reboot_all m1 m2 m3
@@ -51,21 +51,22 @@ no_reload() { # M...: systemd logs "Reloading." for every daemon-reload
   return "$rc"
 }
 
-# M... in name order (m1's member name sorts first): their etcd started in that order (one
-# monotonic clock: the host's), and every member but the first waited for the ones before it.
-started_in_order() {
-  local m t prev=0 rc=0 first=1
-  for m; do
+# FIRST owns the lowest peer URL (10.213.<net>.11 sorts before .12 and .13), the one every
+# other etcd asks first. FIRST's etcd started without waiting; every other's started only
+# after FIRST's etcd logged that it serves peer traffic (one monotonic clock: the host's),
+# and its agent says it waited for that.
+first_then_others() { # FIRST OTHER...
+  local journal line served m t rc=0
+  journal=$(fleet_journal "$1" -b -u etcd -o short-monotonic) || return 1
+  line=$(grep -m1 'serving peer traffic' <<<"$journal") ||
+    fleet__fail "etcd on $1 never logged 'serving peer traffic'" || return 1
+  served=$(sed -E 's/^\[ *([0-9]+)\.([0-9]{6})\].*/\1\2/' <<<"$line")
+  grep_journal "$1" "sorts first in the initial cluster: starting etcd at once" || rc=1
+  for m in "${@:2}"; do
     t=$(fleet_exec "$m" systemctl show -p ExecMainStartTimestampMonotonic --value etcd)
-    ((t > prev)) || fleet__fail "etcd on $m started at $t, before the previous member's ($prev)" || rc=1
-    prev=$t
-    if ((first)); then
-      first=0
-      ! fleet_journal "$m" -u etcdadm-bootstrap | grep -q "the members before this one" ||
-        fleet__fail "$m, first in name order, waited for others" || rc=1
-    else
-      grep_journal "$m" "the members before this one in the initial cluster serve" || rc=1
-    fi
+    ((10#$t > 10#$served)) ||
+      fleet__fail "etcd on $m started at $t, before etcd on $1 served its peer port ($served)" || rc=1
+    grep_journal "$m" "the member etcd asks first serves its peer port; starting etcd" || rc=1
   done
   return "$rc"
 }
