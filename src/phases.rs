@@ -259,16 +259,16 @@ fn write_unit_files(c: &Config) -> Result<bool> {
     Ok(changed)
 }
 
-/// Undoes `prepare_units` after a bootstrap that failed before it decided to form or join:
-/// removes each unit that still holds what this version writes (a first boot that failed
-/// leaves no etcd unit behind), and reloads systemd. The `etcd` user stays. Returns whether
-/// it removed any.
+/// Undoes `prepare_units` after a bootstrap that failed before it decided to form or join,
+/// or a join whose release failed: removes each unit that still holds what this version
+/// writes (such a failure leaves no etcd unit behind), and reloads systemd. The `etcd` user
+/// stays. Returns whether it removed any.
 pub fn unprepare_units(c: &Config) -> Result<bool> {
     let mut removed = false;
     for (path, text) in unit_files(c)? {
         if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
             std::fs::remove_file(&path).map_err(on_file("cannot remove", path.clone()))?;
-            info!(file = %path.display(), "removed: written ahead of a decision that never came");
+            info!(file = %path.display(), "removed: written ahead of a step that failed");
             removed = true;
         }
     }

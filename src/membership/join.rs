@@ -176,7 +176,7 @@ impl JoinRun<'_> {
                 phases::certificates(c, m, &ca)?;
             }
             JoinPhase::Install => {
-                let ready = phases::ready_release(c, self.prefetched.take()).await?;
+                let ready = self.release_and_units().await?;
                 self.state.save()?;
                 self.rest = phases::install_ready(c, ready).await?;
             }
@@ -215,6 +215,39 @@ impl JoinRun<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The release, ready to install. While the whole command waits for its download, the
+    /// `etcd` user and the units are made (`phases::prepare_units`, which leaves alone a unit
+    /// that exists), so that configure finds them in place. A release that then fails takes
+    /// the units away again (`phases::unprepare_units`; the `etcd` user and the empty backup
+    /// and metrics directories stay, as after bootstrap's head start).
+    async fn release_and_units(&mut self) -> Result<crate::release::Ready> {
+        let c = self.c;
+        let fetching = self.prefetched.take();
+        if self.req.phase.is_some() || fetching.is_none() {
+            return Ok(phases::ready_release(c, fetching).await?);
+        }
+        let owned = c.clone();
+        let units = tokio::task::spawn_blocking(move || phases::prepare_units(&owned));
+        let (ready, units) = tokio::join!(phases::ready_release(c, fetching), units);
+        let wrote = match units {
+            Ok(Ok(wrote)) => wrote,
+            Ok(Err(e)) => {
+                tracing::warn!("writing the units while the release downloads failed: {e}");
+                false
+            }
+            Err(e) => {
+                tracing::warn!("writing the units while the release downloads stopped: {e}");
+                false
+            }
+        };
+        if ready.is_err() && wrote {
+            if let Err(e) = phases::unprepare_units(c) {
+                tracing::warn!("removing the units written while the release downloaded: {e}");
+            }
+        }
+        Ok(ready?)
     }
 
     /// Finds this machine in the member list by peer URL, or adds it as a learner.

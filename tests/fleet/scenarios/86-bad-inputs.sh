@@ -70,6 +70,11 @@ scenario() {
   check_each "tampered tarball: checksum mismatch naming the URL, not cached" \
     refused_uncached m2 /root/cache-tampered "checksum mismatch|file:///srv/tampered/v$ETCD_VERSION/$tgz|tampered" \
     init --release-url file:///srv/tampered --cache-dir /root/cache-tampered
+  # join writes the units while the release downloads: a release that fails takes them away
+  # (its certificates, issued before, stay: the join can be run again)
+  check_each "join with a tampered tarball: checksum mismatch naming the URL, no unit left, m2 not in cluster A" \
+    join_release_refused m2 /root/cache-tampered-join "checksum mismatch|file:///srv/tampered/v$ETCD_VERSION/$tgz" \
+    join "https://$ip1:2379" --release-url file:///srv/tampered --cache-dir /root/cache-tampered-join
   check_each "wrong SHA256SUMS entry: checksum mismatch naming the URL, not cached" \
     refused_uncached m2 /root/cache-wrongsum "checksum mismatch|file:///srv/wrongsum/v$ETCD_VERSION/$tgz" \
     init --release-url file:///srv/wrongsum --cache-dir /root/cache-wrongsum
@@ -234,6 +239,34 @@ refused_uncached() { # M CACHE WORDS ARGS...
   refused "$m" "$@" || rc=1
   left=$(fleet_exec "$m" sh -c "ls '$cache'/v*/*.tar.gz '$cache'/v*/.download-* 2>/dev/null")
   assert_eq "" "$left" "tarballs left in $cache" || rc=1
+  return "$rc"
+}
+
+# etcdadm ARGS (a join whose release fails) on M fails with one `error:` line holding every
+# WORD; afterwards /etc/systemd/system holds what it held before (no etcd or timer unit), the
+# cache CACHE no tarball, and cluster A (m1) does not list M's peer URL. M goes back to the
+# baseline.
+join_release_refused() { # M CACHE 'WORD|WORD...' ARGS...
+  local m=$1 cache=$2 words=$3 rc=0 before after err w ws listed
+  shift 3
+  before=$(fleet_exec "$m" find /etc/systemd/system -printf '%p %y\n' | LC_ALL=C sort) || return 1
+  if ea_out out "$m" "$@"; then
+    fleet__fail "etcdadm $* succeeded on $m"
+    rc=1
+  fi
+  err=$(grep '^error: ' <<<"$out")
+  assert_eq 1 "$(grep -c '^error: ' <<<"$out")" "number of error lines" || rc=1
+  IFS='|' read -ra ws <<<"$words"
+  for w in "${ws[@]}"; do
+    assert_contains "$err" "$w" "the error" || rc=1
+  done
+  after=$(fleet_exec "$m" find /etc/systemd/system -printf '%p %y\n' | LC_ALL=C sort) || return 1
+  assert_eq "$before" "$after" "/etc/systemd/system on $m" || rc=1
+  assert_eq "" "$(fleet_exec "$m" sh -c "ls '$cache'/v*/*.tar.gz '$cache'/v*/.download-* 2>/dev/null")" \
+    "tarballs left in $cache" || rc=1
+  listed=$(ectl m1 member list | grep -F "https://$(fleet_ip "${m#m}"):2380")
+  assert_eq "" "$listed" "cluster A's member list entry for $m" || rc=1
+  back_to_baseline "$m" || return 1
   return "$rc"
 }
 
