@@ -17,7 +17,7 @@ esac
 # protoc and the well-known protos: etcd-client's build script; python3: the mirror server.
 need=(protobuf-compiler libprotobuf-dev debootstrap systemd-container iproute2 curl xz-utils ca-certificates python3)
 if ((!demo)); then
-  need+=(python3-venv python3-pip dnsmasq-base ignition python3-yaml spin strace rpm zsh fish groff-base shellcheck)
+  need+=(python3-venv python3-pip dnsmasq-base ignition python3-yaml spin strace rpm zsh fish groff-base shellcheck openssl)
 fi
 missing=()
 for p in "${need[@]}"; do

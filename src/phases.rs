@@ -225,8 +225,14 @@ pub fn prepare_units(c: &Config) -> Result<bool> {
     if c.init_system == InitSystem::Kubelet || c.unit_file.exists() {
         return Ok(false);
     }
-    service::user::ensure_user()?;
-    write_unit_files(c)
+    // Side by side: the units name the user, and systemd looks it up only when etcd starts.
+    let (user, units) = std::thread::scope(|s| {
+        let user = s.spawn(service::user::ensure_user);
+        let units = write_unit_files(c);
+        (user.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), units)
+    });
+    user?;
+    units
 }
 
 /// Writes the etcd unit and the timers' units, and the directories their sandboxes need;

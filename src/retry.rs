@@ -146,7 +146,7 @@ where
             Err(e) => {
                 if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                     crate::notify::status(&format!(
-                        "{what}: trying every {:.1}s: {e}",
+                        "{what}: trying every {:.2}s: {e}",
                         interval.as_secs_f64()
                     ));
                     said = Some(tokio::time::Instant::now());

@@ -265,10 +265,7 @@ impl Agent {
                 BootstrapState::Discovering | BootstrapState::Settling { .. } => {
                     round += 1;
                     let r = rounds.as_ref().context("internal error: discovery is not set up")?;
-                    let view = r.round(&c, &self.retries).await?;
-                    if let (Some(_), Some(head_start)) = (&view.me, self.head_start.as_mut()) {
-                        head_start.listed();
-                    }
+                    let view = r.round(&c, &self.retries, self.head_start.as_mut()).await?;
                     let decision = decide(&view);
                     let settled = settled(&view);
                     info!(round, state = self.state.name(), settled, ?decision, "decided");
@@ -455,7 +452,14 @@ impl Rounds {
 
     /// One round's view: the peer set (discovery retried while its errors are transient),
     /// and what every peer answers.
-    async fn round(&self, c: &Config, retries: &RetryObserver) -> Result<View> {
+    /// On a first boot, `head_start` learns this machine's member as soon as discovery lists
+    /// it, before the peers are probed (`HeadStart::listed`).
+    async fn round(
+        &self,
+        c: &Config,
+        retries: &RetryObserver,
+        head_start: Option<&mut HeadStart>,
+    ) -> Result<View> {
         let set = retry_observed(
             "discovering peers",
             Duration::from_secs(c.bootstrap.deadline_seconds),
@@ -467,6 +471,9 @@ impl Rounds {
         .context("peer discovery failed")?;
         let peers = candidates(&set, c);
         let me = peers.iter().find(|p| p.peer_url == self.peer_url).cloned();
+        if let (Some(me), Some(head_start)) = (&me, head_start) {
+            head_start.listed(&me.name);
+        }
         let expected = discovery::expected_size(c.bootstrap.cluster_size, &set, &self.discovery);
         notify::status(&format!(
             "discovering peers {}/{}",

@@ -4,7 +4,8 @@
 # and sees i of 5 peers, then 0-3 s pass before the next. Ten trials; every one must end in
 # exactly one cluster of five started voters, every machine ready, no learner left. In trial
 # 1 the first machine, while it still waits for its peers, already has the etcd user and its
-# units (bootstrap's head start) but no environment file (which holds the decision).
+# units and the member certificates (bootstrap's head start) but no environment file (which
+# holds the decision).
 # STAGGERED_TRIALS overrides the count.
 
 scenario() {
@@ -35,7 +36,7 @@ staggered_trial() { # T: machines s<T>a..s<T>e with addresses .(10+5T-4) .. .(10
     ((${#records[@]} == 5)) && break
     bootstrap_status_is "$m" "discovering peers ${#records[@]}/5" 60 || { rc=1; break; }
     if ((t == 1 && ${#records[@]} == 1)); then
-      check "a machine still waiting for its peers has the etcd user and etcd.service loaded by systemd, disabled and inactive, and no etcd.env (written only once it decides)" \
+      check "a machine still waiting for its peers has the etcd user, etcd.service loaded by systemd, disabled and inactive, peer and server certificates from the CA, and no etcd.env (written only once it decides)" \
         fleet_retry 10 units_before_decision "$m"
     fi
     ms=$((RANDOM % 3001))
@@ -57,5 +58,10 @@ units_before_decision() { # M
   [[ $show == *LoadState=loaded* && $show == *UnitFileState=disabled* && $show == *ActiveState=inactive* ]] ||
     fleet__fail "$m: etcd.service is not loaded, disabled and inactive: ${show//$'\n'/ }" || return 1
   fleet_exec "$m" getent passwd etcd >/dev/null || fleet__fail "$m: no etcd user" || return 1
+  local crt
+  for crt in peer server; do
+    openssl verify -CAfile "$FLEET_RUN/ca/ca.crt" "$(fleet_root "$m")/etc/etcd/pki/$crt.crt" >/dev/null 2>&1 ||
+      fleet__fail "$m: no $crt certificate issued by the CA before the decision" || return 1
+  done
   ! fleet_exec "$m" test -e /etc/etcd/etcd.env || fleet__fail "$m: /etc/etcd/etcd.env exists before the decision"
 }
