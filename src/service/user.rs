@@ -129,8 +129,10 @@ pub fn own_file(path: &Path, ids: Ids, mode: u32) -> Result<bool, UserError> {
 }
 
 /// Creates `dir` (mode 0700) if needed and gives it and everything below it to `ids`. Links
-/// are changed themselves, never followed, so nothing outside `dir` changes owner. Returns
-/// whether anything changed.
+/// are changed themselves, never followed, so nothing outside `dir` changes owner. What
+/// disappears meanwhile is skipped: an etcd that runs already renames and removes its own
+/// temporary files (`member/wal.tmp` while it creates its WAL). Returns whether anything
+/// changed.
 pub fn own_tree(dir: &Path, ids: Ids) -> Result<bool, UserError> {
     let err = |path: &Path| {
         let (path, owner) = (path.display().to_string(), format!("{}:{}", ids.uid, ids.gid));
@@ -140,14 +142,17 @@ pub fn own_tree(dir: &Path, ids: Ids) -> Result<bool, UserError> {
     let mut changed = own_file(dir, ids, 0o700)?;
     let mut todo: Vec<PathBuf> = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).map_err(err(&d))? {
+        let entries = match std::fs::read_dir(&d) {
+            Err(e) if d != dir && gone(&e) => continue,
+            entries => entries.map_err(err(&d))?,
+        };
+        for entry in entries {
             let path = entry.map_err(err(&d))?.path();
-            let meta = std::fs::symlink_metadata(&path).map_err(err(&path))?;
-            if (meta.uid(), meta.gid()) != (ids.uid, ids.gid) {
-                lchown(&path, Some(ids.uid), Some(ids.gid)).map_err(err(&path))?;
-                changed = true;
-            }
-            if meta.is_dir() {
+            let Some((was_changed, is_dir)) = own_entry(&path, ids).map_err(err(&path))? else {
+                continue;
+            };
+            changed |= was_changed;
+            if is_dir {
                 todo.push(path);
             }
         }
@@ -155,9 +160,42 @@ pub fn own_tree(dir: &Path, ids: Ids) -> Result<bool, UserError> {
     Ok(changed)
 }
 
+fn gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound
+}
+
+/// Gives `path` (not what a link points to) to `ids`: whether that changed it, and whether
+/// it is a directory; None when it is gone.
+fn own_entry(path: &Path, ids: Ids) -> std::io::Result<Option<(bool, bool)>> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if gone(&e) => return Ok(None),
+        meta => meta?,
+    };
+    let mut changed = false;
+    if (meta.uid(), meta.gid()) != (ids.uid, ids.gid) {
+        match lchown(path, Some(ids.uid), Some(ids.gid)) {
+            Err(e) if gone(&e) => return Ok(None),
+            r => r?,
+        }
+        changed = true;
+    }
+    Ok(Some((changed, meta.is_dir())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_that_is_gone_is_skipped_not_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let me = Ids { uid: nix::unistd::getuid().as_raw(), gid: nix::unistd::getgid().as_raw() };
+        assert_eq!(own_entry(&d.path().join("wal.tmp/.touch"), me).unwrap(), None);
+        let file = d.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        assert_eq!(own_entry(&file, me).unwrap(), Some((false, false)), "already its owner's");
+        assert_eq!(own_entry(d.path(), me).unwrap(), Some((false, true)));
+    }
 
     #[test]
     fn lookup_reads_uid_and_gid_of_the_named_user_only() {
