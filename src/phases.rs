@@ -235,6 +235,58 @@ pub fn prepare_units(c: &Config) -> Result<bool> {
     units
 }
 
+/// `prepare_units` on a thread of its own, while something else is awaited (bootstrap's
+/// discovery, join's download). Failures are only logged: `configure` does the same work
+/// again and reports it.
+pub struct UnitsAhead {
+    task: tokio::task::JoinHandle<Result<bool>>,
+    /// When the units are written, for the log: "while discovering", ...
+    during: &'static str,
+}
+
+impl UnitsAhead {
+    pub fn start(c: &Config, during: &'static str) -> UnitsAhead {
+        let c = c.clone();
+        UnitsAhead { task: tokio::task::spawn_blocking(move || prepare_units(&c)), during }
+    }
+
+    /// Waits for them; whether it wrote the units.
+    pub async fn finish(self) -> bool {
+        let during = self.during;
+        match self.task.await {
+            Ok(Ok(wrote)) => {
+                if wrote {
+                    info!("units written {during}");
+                }
+                wrote
+            }
+            Ok(Err(e)) => {
+                warn!("writing the units {during} failed: {e}");
+                false
+            }
+            Err(e) => {
+                warn!("writing the units {during} stopped: {e}");
+                false
+            }
+        }
+    }
+
+    /// Waits for them and removes the units again if it wrote them (`unprepare_units`):
+    /// what they were written for failed.
+    pub async fn undo(self, c: &Config) {
+        let during = self.during;
+        if !self.finish().await {
+            return;
+        }
+        let c = c.clone();
+        match tokio::task::spawn_blocking(move || unprepare_units(&c)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!("cannot remove the units written {during}: {e}"),
+            Err(e) => warn!("removing the units written {during} stopped: {e}"),
+        }
+    }
+}
+
 /// Writes the etcd unit and the timers' units, and the directories their sandboxes need;
 /// reloads systemd once if a unit it knew changed (`Systemctl::all_unknown`: none when all
 /// are new to it). Returns whether a unit changed.

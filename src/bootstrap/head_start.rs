@@ -13,6 +13,7 @@
 
 use crate::config::Config;
 use crate::member::LocalMember;
+use crate::phases::UnitsAhead;
 use crate::pki::Ca;
 use crate::release::Prefetch;
 use tokio::task::JoinHandle;
@@ -20,7 +21,7 @@ use tracing::{info, warn};
 
 pub struct HeadStart {
     release: Option<Prefetch>,
-    units: Option<JoinHandle<Result<bool, crate::phases::PhaseError>>>,
+    units: Option<UnitsAhead>,
     certificates: Option<JoinHandle<anyhow::Result<()>>>,
     config: Config,
 }
@@ -42,8 +43,7 @@ impl HeadStart {
         if self.units.is_some() {
             return;
         }
-        let c = self.config.clone();
-        self.units = Some(tokio::task::spawn_blocking(move || crate::phases::prepare_units(&c)));
+        self.units = Some(UnitsAhead::start(&self.config, "while discovering"));
         let (mut c, name) = (self.config.clone(), name.to_string());
         self.certificates = Some(tokio::task::spawn_blocking(move || {
             c.name = Some(name.parse().map_err(|e| anyhow::anyhow!("member name {name}: {e}"))?);
@@ -58,12 +58,7 @@ impl HeadStart {
     /// join (None: they fetch the release themselves).
     pub async fn finish(self) -> Option<Prefetch> {
         if let Some(units) = self.units {
-            match units.await {
-                Ok(Ok(true)) => info!("units written while discovering"),
-                Ok(Ok(false)) => {}
-                Ok(Err(e)) => warn!("writing the units while discovering failed: {e}"),
-                Err(e) => warn!("writing the units while discovering stopped: {e}"),
-            }
+            units.finish().await;
         }
         if let Some(certificates) = self.certificates {
             match certificates.await {
@@ -85,15 +80,8 @@ impl HeadStart {
         if let Some(certificates) = self.certificates {
             let _ = certificates.await;
         }
-        let Some(units) = self.units else { return };
-        if !matches!(units.await, Ok(Ok(true))) {
-            return;
-        }
-        let c = self.config;
-        match tokio::task::spawn_blocking(move || crate::phases::unprepare_units(&c)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => warn!("cannot remove the units written while discovering: {e}"),
-            Err(e) => warn!("removing the units written while discovering stopped: {e}"),
+        if let Some(units) = self.units {
+            units.undo(&self.config).await;
         }
     }
 }

@@ -228,24 +228,13 @@ impl JoinRun<'_> {
         if self.req.phase.is_some() || fetching.is_none() {
             return Ok(phases::ready_release(c, fetching).await?);
         }
-        let owned = c.clone();
-        let units = tokio::task::spawn_blocking(move || phases::prepare_units(&owned));
-        let (ready, units) = tokio::join!(phases::ready_release(c, fetching), units);
-        let wrote = match units {
-            Ok(Ok(wrote)) => wrote,
-            Ok(Err(e)) => {
-                tracing::warn!("writing the units while the release downloads failed: {e}");
-                false
+        let units = phases::UnitsAhead::start(c, "while the release downloads");
+        let ready = phases::ready_release(c, fetching).await;
+        match ready {
+            Ok(_) => {
+                units.finish().await;
             }
-            Err(e) => {
-                tracing::warn!("writing the units while the release downloads stopped: {e}");
-                false
-            }
-        };
-        if ready.is_err() && wrote {
-            if let Err(e) = phases::unprepare_units(c) {
-                tracing::warn!("removing the units written while the release downloaded: {e}");
-            }
+            Err(_) => units.undo(c).await,
         }
         Ok(ready?)
     }
