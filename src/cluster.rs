@@ -130,8 +130,10 @@ const MEMBER_LIST_MAX: u64 = 1 << 20;
 /// clients (a member of a cluster still forming serves no client requests): etcd asks its
 /// peers the same when it checks that a new member was not bootstrapped already.
 pub async fn peer_members(peer_url: &str, tls: &TlsFiles, timeout: Duration) -> PeerAnswer {
-    let attempt = async { Some(PeerClient::new(tls, timeout)?.members(peer_url, timeout).await) };
-    tokio::time::timeout(timeout, attempt).await.ok().flatten().unwrap_or(PeerAnswer::Nothing)
+    match PeerClient::new(tls, timeout) {
+        Some(client) => client.members(peer_url, timeout).await,
+        None => PeerAnswer::Nothing,
+    }
 }
 
 /// A client for members' peer ports (`GET /members`), built once for many questions.
@@ -163,43 +165,41 @@ impl PeerClient {
                     debug!(%url, error = %crate::error_chain::error_chain(&e), "peer probe");
                     PeerAnswer::Nothing
                 }
-                Ok(resp) => {
-                    let id = resp
-                        .headers()
-                        .get("X-Etcd-Cluster-ID")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| u64::from_str_radix(v, 16).ok());
-                    let body = match crate::bounded::Body::new(
-                        resp,
-                        "a member list",
-                        MEMBER_LIST_MAX,
-                        timeout,
-                    ) {
-                        Ok(body) => body.read_to_vec().await.ok(),
-                        Err(_) => None,
-                    };
-                    let list: Option<Vec<PeerMember>> =
-                        body.and_then(|b| serde_json::from_slice(&b).ok());
-                    match (id, list) {
-                        (Some(cluster_id), Some(list)) => PeerAnswer::Members {
-                            cluster_id,
-                            members: list
-                                .into_iter()
-                                .map(|m| MemberInfo {
-                                    id: m.id,
-                                    name: m.name,
-                                    peer_urls: m.peer_urls,
-                                    client_urls: m.client_urls,
-                                    is_learner: m.is_learner,
-                                })
-                                .collect(),
-                        },
-                        _ => PeerAnswer::Nothing,
-                    }
-                }
+                Ok(resp) => member_list(resp, timeout).await,
             }
         };
         tokio::time::timeout(timeout, attempt).await.unwrap_or(PeerAnswer::Nothing)
+    }
+}
+
+/// A peer's answer to `GET /members`: its cluster id and member list (read within `timeout`
+/// per chunk, at most `MEMBER_LIST_MAX`), or Nothing when it is not etcd's.
+async fn member_list(resp: reqwest::Response, timeout: Duration) -> PeerAnswer {
+    let id = resp
+        .headers()
+        .get("X-Etcd-Cluster-ID")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| u64::from_str_radix(v, 16).ok());
+    let body = match crate::bounded::Body::new(resp, "a member list", MEMBER_LIST_MAX, timeout) {
+        Ok(body) => body.read_to_vec().await.ok(),
+        Err(_) => None,
+    };
+    let list: Option<Vec<PeerMember>> = body.and_then(|b| serde_json::from_slice(&b).ok());
+    match (id, list) {
+        (Some(cluster_id), Some(list)) => PeerAnswer::Members {
+            cluster_id,
+            members: list
+                .into_iter()
+                .map(|m| MemberInfo {
+                    id: m.id,
+                    name: m.name,
+                    peer_urls: m.peer_urls,
+                    client_urls: m.client_urls,
+                    is_learner: m.is_learner,
+                })
+                .collect(),
+        },
+        _ => PeerAnswer::Nothing,
     }
 }
 

@@ -38,15 +38,11 @@ fn waits_for<'a>(initial_cluster: &'a [(String, String)], me: &str) -> Option<&'
 }
 
 /// Waits (at most `WAIT`) until the peer URL etcd starting as `me` asks first serves, unless
-/// `me` owns the lowest peer URL of `initial_cluster`; returns whether it needed no longer.
-pub async fn wait_for_first(
-    initial_cluster: &[(String, String)],
-    me: &str,
-    tls: &TlsFiles,
-) -> bool {
+/// `me` owns the lowest peer URL of `initial_cluster`.
+pub async fn wait_for_first(initial_cluster: &[(String, String)], me: &str, tls: &TlsFiles) {
     let Some(url) = waits_for(initial_cluster, me) else {
         info!("this member's peer URL sorts first in the initial cluster: starting etcd at once");
-        return true;
+        return;
     };
     let started = Instant::now();
     let serving = async {
@@ -63,7 +59,6 @@ pub async fn wait_for_first(
     } else {
         info!(waited_ms, %url, "the member etcd asks first does not serve its peer port yet; starting etcd anyway");
     }
-    served
 }
 
 #[cfg(test)]
