@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Largest SHA256SUMS we accept.
@@ -19,11 +20,9 @@ pub const SUMS_MAX_BYTES: u64 = 1 << 20;
 /// Largest release archive we accept (etcd's are about 20 MB).
 pub const ARCHIVE_MAX_BYTES: u64 = 1 << 30;
 
-/// The bounds of one transfer.
+/// The bounds of one transfer (its connections are bounded by its `Client`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
-    /// For the TCP (and TLS) connection: download-connect-timeout-seconds.
-    pub connect: Duration,
     /// For the answer, and then for each next chunk of the body: timeout-seconds.
     pub idle: Duration,
     pub max_bytes: u64,
@@ -43,12 +42,31 @@ fn file_path(url: &str) -> Result<Option<PathBuf>, ReleaseError> {
     }
 }
 
-fn client(connect_timeout: Duration) -> Result<reqwest::Client, ReleaseError> {
-    reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .user_agent(concat!("etcdadm/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| fetch_err("(client)", e))
+/// The HTTP client of one release's transfers (SHA256SUMS and the archive), built on first
+/// use: building one reads the system's TLS roots (a few hundred files, tens of milliseconds
+/// on a busy first boot), so both transfers share it, and may run at the same time.
+pub struct Client {
+    connect: Duration,
+    http: OnceLock<reqwest::Client>,
+}
+
+impl Client {
+    /// `connect` bounds each TCP (and TLS) connection: download-connect-timeout-seconds.
+    pub fn new(connect: Duration) -> Client {
+        Client { connect, http: OnceLock::new() }
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, ReleaseError> {
+        if let Some(c) = self.http.get() {
+            return Ok(c);
+        }
+        let built = reqwest::Client::builder()
+            .connect_timeout(self.connect)
+            .user_agent(concat!("etcdadm/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| fetch_err("(client)", e))?;
+        Ok(self.http.get_or_init(|| built))
+    }
 }
 
 fn too_large(url: &str, limits: &Limits) -> ReleaseError {
@@ -65,12 +83,13 @@ fn bounded_err(url: &str, e: BodyError) -> ReleaseError {
 /// Streams the body of `url` chunk by chunk into `sink`, within `limits` (see
 /// `crate::bounded`).
 async fn stream_into(
+    client: &Client,
     url: &str,
     limits: &Limits,
     what: &'static str,
     sink: &mut (dyn FnMut(&[u8]) -> Result<(), ReleaseError> + Send),
 ) -> Result<(), ReleaseError> {
-    let resp = bounded::send(client(limits.connect)?.get(url), limits.idle)
+    let resp = bounded::send(client.http()?.get(url), limits.idle)
         .await
         .map_err(|e| bounded_err(url, e))?;
     if !resp.status().is_success() {
@@ -89,7 +108,11 @@ async fn stream_into(
 }
 
 /// Fetches a small file (SHA256SUMS) into memory.
-pub async fn fetch_small(url: &str, limits: &Limits) -> Result<Vec<u8>, ReleaseError> {
+pub async fn fetch_small(
+    client: &Client,
+    url: &str,
+    limits: &Limits,
+) -> Result<Vec<u8>, ReleaseError> {
     if let Some(path) = file_path(url)? {
         let len = std::fs::metadata(&path).map_err(|e| fetch_err(url, e))?.len();
         if len > limits.max_bytes {
@@ -98,7 +121,7 @@ pub async fn fetch_small(url: &str, limits: &Limits) -> Result<Vec<u8>, ReleaseE
         return std::fs::read(&path).map_err(|e| fetch_err(url, e));
     }
     let mut bytes = Vec::new();
-    stream_into(url, limits, "SHA256SUMS", &mut |chunk| {
+    stream_into(client, url, limits, "SHA256SUMS", &mut |chunk| {
         bytes.extend_from_slice(chunk);
         Ok(())
     })
@@ -111,6 +134,7 @@ pub async fn fetch_small(url: &str, limits: &Limits) -> Result<Vec<u8>, ReleaseE
 /// `tee` while its receiver takes them (the release is unpacked in the same pass); a
 /// receiver that stops taking them changes nothing else.
 pub async fn download(
+    client: &Client,
     url: &str,
     dest: &Path,
     limits: &Limits,
@@ -151,7 +175,7 @@ pub async fn download(
         }
         progress.finish();
     } else {
-        stream_into(url, limits, "a release archive", &mut sink).await?;
+        stream_into(client, url, limits, "a release archive", &mut sink).await?;
     }
     drop(tee); // its receiver sees the end of the stream
                // Not synced: the cache is verified against the digest whenever it is used, so a file
@@ -203,7 +227,11 @@ mod tests {
     }
 
     fn limits(max_bytes: u64) -> Limits {
-        Limits { connect: Duration::from_secs(5), idle: Duration::from_secs(1), max_bytes }
+        Limits { idle: Duration::from_secs(1), max_bytes }
+    }
+
+    fn client() -> Client {
+        Client::new(Duration::from_secs(5))
     }
 
     /// Bounds the test itself: a transfer that hangs fails the test instead of hanging it.
@@ -214,7 +242,7 @@ mod tests {
     #[tokio::test]
     async fn a_mirror_that_accepts_and_then_sends_nothing_is_an_error_naming_timeout_seconds() {
         let url = mirror("", false).await;
-        let e = bounded(fetch_small(&url, &limits(SUMS_MAX_BYTES))).await.unwrap_err();
+        let e = bounded(fetch_small(&client(), &url, &limits(SUMS_MAX_BYTES))).await.unwrap_err();
         assert!(e.to_string().contains("no answer within 1s (timeout-seconds)"), "{e}");
     }
 
@@ -223,7 +251,9 @@ mod tests {
         let url = mirror("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc", false).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("etcd.tar.gz");
-        let e = bounded(download(&url, &dest, &limits(ARCHIVE_MAX_BYTES), None)).await.unwrap_err();
+        let e = bounded(download(&client(), &url, &dest, &limits(ARCHIVE_MAX_BYTES), None))
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("no data within 1s (timeout-seconds)"), "{e}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a file was left");
     }
@@ -233,17 +263,18 @@ mod tests {
         let url = mirror("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", true).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("etcd.tar.gz");
-        let e = bounded(download(&url, &dest, &limits(1 << 20), None)).await.unwrap_err();
+        let e =
+            bounded(download(&client(), &url, &dest, &limits(1 << 20), None)).await.unwrap_err();
         assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a file was left");
-        let e = bounded(fetch_small(&url, &limits(SUMS_MAX_BYTES))).await.unwrap_err();
+        let e = bounded(fetch_small(&client(), &url, &limits(SUMS_MAX_BYTES))).await.unwrap_err();
         assert!(e.to_string().contains("larger than"), "{e}");
     }
 
     #[tokio::test]
     async fn a_declared_length_over_the_limit_is_refused_before_the_body() {
         let url = mirror("HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", false).await;
-        let e = bounded(fetch_small(&url, &limits(SUMS_MAX_BYTES))).await.unwrap_err();
+        let e = bounded(fetch_small(&client(), &url, &limits(SUMS_MAX_BYTES))).await.unwrap_err();
         assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
     }
 }

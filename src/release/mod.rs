@@ -98,6 +98,8 @@ pub struct Release {
     pinned: Option<Sha256Digest>,
     /// Bounds of each transfer (the archive's; SHA256SUMS gets a smaller size limit).
     limits: fetch::Limits,
+    /// Bound of each connection: download-connect-timeout-seconds.
+    connect_timeout: std::time::Duration,
     cache_dir: PathBuf,
 }
 
@@ -118,11 +120,8 @@ impl Release {
             arch: c.arch.as_deref().unwrap_or_else(|| host_arch()).to_string(),
             base_url: c.release_url.trim_end_matches('/').to_string(),
             pinned: c.release_sha256.as_ref().map(|d| d.digest()),
-            limits: fetch::Limits {
-                connect: std::time::Duration::from_secs(c.download_connect_timeout_seconds),
-                idle: c.timeout(),
-                max_bytes: fetch::ARCHIVE_MAX_BYTES,
-            },
+            limits: fetch::Limits { idle: c.timeout(), max_bytes: fetch::ARCHIVE_MAX_BYTES },
+            connect_timeout: std::time::Duration::from_secs(c.download_connect_timeout_seconds),
             cache_dir: c.cache_dir.join(format!("v{}", c.version)),
         }
     }
@@ -177,16 +176,19 @@ impl Release {
         &self,
         etcd_first: Option<EtcdFirstSender>,
     ) -> Result<Unpacked, ReleaseError> {
-        let expected = self.expected_digest().await?;
-        if let Some(u) = Unpacked::existing(self, &expected) {
-            return Ok(u);
-        }
+        let client = fetch::Client::new(self.connect_timeout);
+        let known = self.digest_before_download(&client).await?;
         let (release, archive) = (self.clone(), self.cached_archive());
-        if self.cached(&expected)?.is_some() {
-            return blocking(&archive.clone(), move || {
-                Unpacked::new(&release, &archive, &expected)
-            })
-            .await;
+        if let Some(expected) = known {
+            if let Some(u) = Unpacked::existing(self, &expected) {
+                return Ok(u);
+            }
+            if self.cached(&expected)?.is_some() {
+                return blocking(&archive.clone(), move || {
+                    Unpacked::new(&release, &archive, &expected)
+                })
+                .await;
+            }
         }
         let staging = Unpacked::staging(self)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
@@ -201,15 +203,15 @@ impl Release {
             };
             install::extract(Chunks::new(rx), &stem, &dest, &mut on_binary)
         });
-        let downloaded = self.download(&expected, Some(tx)).await;
-        if let (Ok(_), Some(first)) = (&downloaded, etcd_first) {
+        let downloaded = self.download(&client, known, Some(tx)).await;
+        if let (Ok((_, expected)), Some(first)) = (&downloaded, etcd_first) {
             // The whole archive has the expected digest: what it unpacks may run.
             if etcd_unpacked.await.is_ok() {
                 let dir = staging.path().to_path_buf();
                 if let Ok(Ok(v)) = tokio::task::spawn_blocking(move || binary_version(&dir)).await {
                     if v == self.version {
                         info!(version = %v, "etcd unpacked and verified; the other binaries are still unpacking");
-                        let unpacked = Unpacked::dir_for(self, &expected).join("etcd");
+                        let unpacked = Unpacked::dir_for(self, expected).join("etcd");
                         let _ = first.send([staging.path().join("etcd"), unpacked]);
                     }
                 }
@@ -217,7 +219,7 @@ impl Release {
         }
         let extracted =
             extractor.join().unwrap_or_else(|_| Err("the unpacking thread panicked".into()));
-        downloaded?;
+        let (_, expected) = downloaded?;
         extracted.map_err(|message| ReleaseError::Archive {
             path: archive.display().to_string(),
             message,
@@ -227,11 +229,26 @@ impl Release {
 
     /// Makes sure a verified archive is in the cache; returns its path and digest.
     pub async fn ensure_cached(&self) -> Result<(PathBuf, Sha256Digest), ReleaseError> {
-        let expected = self.expected_digest().await?;
-        if let Some(path) = self.cached(&expected)? {
-            return Ok((path, expected));
+        let client = fetch::Client::new(self.connect_timeout);
+        let known = self.digest_before_download(&client).await?;
+        if let Some(expected) = known {
+            if let Some(path) = self.cached(&expected)? {
+                return Ok((path, expected));
+            }
         }
-        Ok((self.download(&expected, None).await?, expected))
+        self.download(&client, known, None).await
+    }
+
+    /// The expected digest when it is needed before any download: pinned, or a cached archive
+    /// is there to verify. None otherwise: SHA256SUMS is then fetched beside the archive.
+    async fn digest_before_download(
+        &self,
+        client: &fetch::Client,
+    ) -> Result<Option<Sha256Digest>, ReleaseError> {
+        if self.pinned.is_none() && !self.cached_archive().exists() {
+            return Ok(None);
+        }
+        self.expected_digest(client).await.map(Some)
     }
 
     /// The cached archive when it has `expected`; a cached file that does not is deleted.
@@ -250,40 +267,60 @@ impl Release {
         Ok(None)
     }
 
-    /// Downloads the archive into the cache (each chunk also to `tee`); a download without
-    /// the `expected` digest is deleted and refused.
+    /// Downloads the archive into the cache (each chunk also to `tee`) and returns its path
+    /// and digest. Its `expected` digest, when not known yet, comes from SHA256SUMS, fetched
+    /// at the same time (a round trip and, at GitHub, a redirect and a TLS handshake less
+    /// before the archive starts); a failure there stops the download and is the one
+    /// reported. A download without the expected digest is deleted and refused.
     async fn download(
         &self,
-        expected: &Sha256Digest,
+        client: &fetch::Client,
+        expected: Option<Sha256Digest>,
         tee: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    ) -> Result<PathBuf, ReleaseError> {
+    ) -> Result<(PathBuf, Sha256Digest), ReleaseError> {
         let path = self.cached_archive();
         crate::fsutil::create_dir_with_mode(&self.cache_dir, 0o755)
             .map_err(io_err(&self.cache_dir))?;
         let url = self.archive_url();
         info!(%url, "downloading etcd release");
-        let actual = fetch::download(&url, &path, &self.limits, tee).await?;
-        if actual != *expected {
+        let fetch = fetch::download(client, &url, &path, &self.limits, tee);
+        let (expected, actual) = match expected {
+            Some(expected) => (expected, fetch.await),
+            // The archive's own error waits for SHA256SUMS, whose error comes first.
+            None => match tokio::try_join!(self.expected_digest(client), async { Ok(fetch.await) })
+            {
+                Ok(both) => both,
+                Err(e) => {
+                    // Nothing was cached before (`digest_before_download`): what the
+                    // download left is unverified.
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
+            },
+        };
+        let actual = actual?;
+        if actual != expected {
             let _ = std::fs::remove_file(&path);
             return Err(ReleaseError::Mismatch {
                 url,
-                expected: digest::to_hex(expected),
+                expected: digest::to_hex(&expected),
                 actual: digest::to_hex(&actual),
             });
         }
         info!(archive = %path.display(), sha256 = %digest::to_hex(&actual), "release verified");
-        Ok(path)
+        Ok((path, actual))
     }
 
     /// The pinned digest, else the one SHA256SUMS lists (fetched fresh; the cached copy is
     /// used only when the mirror cannot be reached).
-    async fn expected_digest(&self) -> Result<Sha256Digest, ReleaseError> {
+    async fn expected_digest(&self, client: &fetch::Client) -> Result<Sha256Digest, ReleaseError> {
         if let Some(d) = self.pinned {
             return Ok(d);
         }
         let url = self.sums_url();
         let cached = self.cache_dir.join("SHA256SUMS");
         let text = match fetch::fetch_small(
+            client,
             &url,
             &fetch::Limits { max_bytes: fetch::SUMS_MAX_BYTES, ..self.limits },
         )
@@ -364,6 +401,94 @@ mod tests {
             cache_dir: cache.to_str().unwrap().parse().unwrap(),
             ..Default::default()
         })
+    }
+
+    /// A mirror on loopback serving `dir` (laid out as `mirror` makes it), which answers
+    /// SHA256SUMS, with `sums`, only once the archive has been asked for. Its URL.
+    async fn http_mirror_answering_sums_after_the_archive(dir: &Path, sums: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let archive = std::fs::read(dir.join("v3.5.30/etcd-v3.5.30-linux-amd64.tar.gz")).unwrap();
+        let (asked, _) = tokio::sync::watch::channel(false);
+        let (asked, archive) = (std::sync::Arc::new(asked), std::sync::Arc::new(archive));
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (asked, archive, sums) = (asked.clone(), archive.clone(), sums.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = conn.read(&mut buf).await.unwrap_or(0);
+                    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let body: Vec<u8> = if request.starts_with("GET /v3.5.30/SHA256SUMS ") {
+                        let _ = asked.subscribe().wait_for(|a| *a).await;
+                        sums.into_bytes()
+                    } else {
+                        asked.send_replace(true);
+                        archive.to_vec()
+                    };
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    let _ = conn.write_all(&body).await;
+                });
+            }
+        });
+        url
+    }
+
+    fn unpinned(url: &str, cache: &Path) -> Release {
+        Release::from_config(&Config {
+            release_url: url.parse().unwrap(),
+            version: "3.5.30".into(),
+            arch: Some("amd64".into()),
+            cache_dir: cache.to_str().unwrap().parse().unwrap(),
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_archive_is_fetched_while_sha256sums_is_and_counts_only_with_its_listed_digest() {
+        let m = tempfile::tempdir().unwrap();
+        let good = mirror(m.path(), "3.5.30", "3.5.30");
+        let line =
+            |d: &Sha256Digest| format!("{}  etcd-v3.5.30-linux-amd64.tar.gz\n", digest::to_hex(d));
+        // This mirror answers SHA256SUMS only once the archive was asked for: a release that
+        // waited for SHA256SUMS before asking would hang here.
+        let url = http_mirror_answering_sums_after_the_archive(m.path(), line(&good)).await;
+        let cache = tempfile::tempdir().unwrap();
+        let r = unpinned(&url, cache.path());
+        let u = tokio::time::timeout(std::time::Duration::from_secs(60), r.unpack_verified(None))
+            .await
+            .expect("the archive was not asked for before SHA256SUMS was answered")
+            .unwrap();
+        assert_eq!(std::fs::read(u.dir().join("etcdctl")).unwrap(), vec![7u8; 3 << 20]);
+        assert_eq!(digest::sha256_file(&r.cached_archive()).unwrap(), good);
+        // SHA256SUMS lists another digest: refused, and the archive fetched beside it is gone.
+        let url = http_mirror_answering_sums_after_the_archive(m.path(), line(&[9u8; 32])).await;
+        let cache = tempfile::tempdir().unwrap();
+        let r = unpinned(&url, cache.path());
+        let e = r.ensure_cached().await.expect_err("an archive SHA256SUMS does not vouch for");
+        assert!(matches!(e, ReleaseError::Mismatch { .. }), "{e}");
+        assert!(!r.cached_archive().exists(), "the unverified archive was kept");
+        // SHA256SUMS does not list the archive: its error is the one reported, nothing kept.
+        let other = format!("{}  etcd-v3.5.30-linux-arm64.tar.gz\n", digest::to_hex(&good));
+        let url = http_mirror_answering_sums_after_the_archive(m.path(), other).await;
+        let cache = tempfile::tempdir().unwrap();
+        let r = unpinned(&url, cache.path());
+        let e = r.unpack_verified(None).await.expect_err("an archive SHA256SUMS does not list");
+        assert!(matches!(e, ReleaseError::NotListed { .. }), "{e}");
+        assert!(!r.cached_archive().exists(), "the unlisted archive was kept");
+        assert_eq!(
+            std::fs::read_dir(cache.path().join("v3.5.30"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect::<Vec<_>>(),
+            ["SHA256SUMS"],
+            "only the mirror's SHA256SUMS is cached"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
