@@ -32,12 +32,13 @@ bench_main() {
   report "$results" "$sizes"
 }
 
-# Prints "etcdadm N T READY ETCD_ACTIVE UP AGENT_STARTED ETCD_STARTED RELEASE_READY DECIDED"
-# (seconds since the start; each the latest over the machines; the last two from the agent's
-# log: the release it may start etcd from unpacked or found (etcd's binary, when etcd starts
-# ahead of etcdctl and etcdutl), and its first decision to form or join).
+# Prints "etcdadm N T READY ETCD_ACTIVE UP AGENT_STARTED ETCD_STARTED RELEASE_READY DECIDED
+# AGENT_RUNNING" (seconds since the start; each the latest over the machines; the last three
+# from the agent's log: the release it may start etcd from unpacked or found (etcd's binary,
+# when etcd starts ahead of etcdctl and etcdutl), its first decision to form or join, and its
+# first line: systemd has set the process up and it runs).
 trial_etcdadm() { # N T [baked]
-  local n=$1 t=$2 variant=${3:-etcdadm} k names=() args=() t0 up ready etcd agent estart release decided rc=0
+  local n=$1 t=$2 variant=${3:-etcdadm} k names=() args=() t0 up ready etcd agent estart release decided running rc=0
   for ((k = 1; k <= n; k++)); do
     names+=("b$k")
     args+=("b$k" "$k")
@@ -58,13 +59,15 @@ trial_etcdadm() { # N T [baked]
     estart=$(bench_latest etcd InactiveExitTimestampMonotonic "${names[@]}"); then
     release=$(bench_latest_logged etcdadm-bootstrap 'etcd unpacked and verified|unpacked the release|release unpacked earlier|etcd is installed already' "${names[@]}")
     decided=$(bench_latest_logged etcdadm-bootstrap 'decided.*decision=(Form|Join|Restore)' "${names[@]}")
-    printf '%s %s %s %s %s %s %s %s %s %s\n' "$variant" "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$etcd")" \
+    running=$(bench_latest_logged etcdadm-bootstrap 'etcdadm bootstrap starting' "${names[@]}")
+    printf '%s %s %s %s %s %s %s %s %s %s %s\n' "$variant" "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$etcd")" \
       "$(bench_secs "$t0" "$up")" "$(bench_secs "$t0" "$agent")" "$(bench_secs "$t0" "$estart")" \
-      "$(bench_secs_or_dash "$t0" "$release")" "$(bench_secs_or_dash "$t0" "$decided")"
+      "$(bench_secs_or_dash "$t0" "$release")" "$(bench_secs_or_dash "$t0" "$decided")" "$(bench_secs_or_dash "$t0" "$running")"
     # what etcdadm wrote, to compare with the floor's hand-written files
     if ((t == 1)); then
       { echo "start issued at monotonic $(((t0 - BENCH_MONO_OFFSET_US) / 1000000)).$(printf '%06d' $(((t0 - BENCH_MONO_OFFSET_US) % 1000000)))"
         fleet_journal "b$n" -o short-monotonic | grep -E 'etcdadm\[|etcd\[|systemd\[1\]: (Starting|Started) (etcd|etcdadm)'; } >"$BENCH_RESULTS/formation-journal-N$n${variant#etcdadm}.txt" 2>&1
+      fleet_journal "b1" -o short-monotonic | grep -E 'etcdadm\[|etcd\[|systemd\[1\]: (Starting|Started) (etcd|etcdadm)' >"$BENCH_RESULTS/formation-journal-N$n${variant#etcdadm}-b1.txt" 2>&1
     fi
     [[ -e $FLEET_RUN/etcdadm-etcd.env ]] || cp "$(fleet_root b1)/etc/etcd/etcd.env" "$FLEET_RUN/etcdadm-etcd.env"
     [[ -e $FLEET_RUN/etcdadm-etcd.service ]] || cp "$(fleet_root b1)/etc/systemd/system/etcd.service" "$FLEET_RUN/etcdadm-etcd.service"
@@ -76,7 +79,7 @@ trial_etcdadm() { # N T [baked]
   return "$rc"
 }
 
-# Prints "floor N T ETCD_ACTIVE ETCD_ACTIVE UP - ETCD_STARTED - -".
+# Prints "floor N T ETCD_ACTIVE ETCD_ACTIVE UP - ETCD_STARTED - - -".
 trial_floor() { # N T
   local n=$1 t=$2 k names=() t0 up ready estart rc=0
   for ((k = 1; k <= n; k++)); do
@@ -88,7 +91,7 @@ trial_floor() { # N T
   up=$(bench_now_us)
   if ((rc == 0)) && ready=$(bench_wait_active 300 etcd "${names[@]}") && floor_voters "$n" "${names[@]}" &&
     estart=$(bench_latest etcd InactiveExitTimestampMonotonic "${names[@]}"); then
-    printf 'floor %s %s %s %s %s - %s - -\n' "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$ready")" \
+    printf 'floor %s %s %s %s %s - %s - - -\n' "$n" "$t" "$(bench_secs "$t0" "$ready")" "$(bench_secs "$t0" "$ready")" \
       "$(bench_secs "$t0" "$up")" "$(bench_secs "$t0" "$estart")"
     [[ -e $FLEET_RUN/floor-etcd.env ]] || cp "$(fleet_root h1)/etc/etcd/etcd.env" "$FLEET_RUN/floor-etcd.env"
     fleet_log "bench: floor N=$n trial $t: etcd active after $(bench_secs "$t0" "$ready") s"
@@ -120,17 +123,19 @@ report() { # RESULTS SIZES
   echo
   echo "Where the time goes (latest machine of each trial; seconds after the start, median (min-max)):"
   echo
-  echo "| N | variant | machines at multi-user | agent started | release ready | decided | etcd started | etcd active | READY |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| N | variant | machines at multi-user | agent started | agent running | release ready | decided | etcd started | etcd active | READY |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for n in $2; do
-    printf '| %s | etcdadm | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$(col etcdadm "$n" 6)" "$(col etcdadm "$n" 7)" \
-      "$(col etcdadm "$n" 9)" "$(col etcdadm "$n" 10)" "$(col etcdadm "$n" 8)" "$(col etcdadm "$n" 5)" "$(col etcdadm "$n" 4)"
-    printf '| %s | baked | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$(col baked "$n" 6)" "$(col baked "$n" 7)" \
-      "$(col baked "$n" 9)" "$(col baked "$n" 10)" "$(col baked "$n" 8)" "$(col baked "$n" 5)" "$(col baked "$n" 4)"
-    printf '| %s | floor | %s | - | - | - | %s | %s | - |\n' "$n" "$(col floor "$n" 6)" "$(col floor "$n" 8)" "$(col floor "$n" 5)"
+    for v in etcdadm baked; do
+      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$v" "$(col "$v" "$n" 6)" "$(col "$v" "$n" 7)" \
+        "$(col "$v" "$n" 11)" "$(col "$v" "$n" 9)" "$(col "$v" "$n" 10)" "$(col "$v" "$n" 8)" "$(col "$v" "$n" 5)" "$(col "$v" "$n" 4)"
+    done
+    printf '| %s | floor | %s | - | - | - | - | %s | %s | - |\n' "$n" "$(col floor "$n" 6)" "$(col floor "$n" 8)" "$(col floor "$n" 5)"
   done
   echo
-  echo "raw trials (variant N trial READY etcd-active multi-user agent-started etcd-started release-ready decided; a failed trial as variant-failed N trial):"
+  echo "agent started: systemd began starting etcdadm-bootstrap.service; agent running: its first log line."
+  echo
+  echo "raw trials (variant N trial READY etcd-active multi-user agent-started etcd-started release-ready decided agent-running; a failed trial as variant-failed N trial):"
   sed 's/^/  /' "$f"
   if [[ -e $FLEET_RUN/etcdadm-etcd.env && -e $FLEET_RUN/floor-etcd.env ]]; then
     echo
@@ -140,7 +145,7 @@ report() { # RESULTS SIZES
     diff <(grep -v '^#' "$FLEET_RUN/etcdadm-etcd.service") <(floor_unit) | grep '^[<>]' | sed 's/^/  /'
   fi
   echo
-  echo "journals of the agent on the last machine of trial 1 (monotonic seconds since host boot): bench/results/formation-journal-N*.txt (N<n>baked.txt: the baked variant)"
+  echo "journals of the agent on the last machine of trial 1 (monotonic seconds since host boot): bench/results/formation-journal-N*.txt (N<n>baked.txt: the baked variant; *-b1.txt: the first machine, whose etcd the others wait for)"
   return 0
 }
 

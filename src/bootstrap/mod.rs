@@ -43,6 +43,7 @@ use tracing::info;
 pub const ATTRIBUTE_PREFIX: &str = "etcdadm-";
 
 pub async fn run(sources: ConfigSources) -> Result<()> {
+    info!(version = env!("CARGO_PKG_VERSION"), "etcdadm bootstrap starting");
     let c = config::load(&sources)?;
     let deadline = Duration::from_secs(c.bootstrap.deadline_seconds);
     let _extender = notify::TimeoutExtender::start();

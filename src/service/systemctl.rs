@@ -42,14 +42,21 @@ impl Systemctl {
     /// was not found. A reload costs a few hundred milliseconds under load; on any doubt
     /// (an older or unreadable version, a unit it knows) this says false.
     pub fn all_unknown(units: &[&str]) -> bool {
-        let recent = Self::run(&["--version"]).ok().is_some_and(|v| {
+        // Both questions at once: each is a child process, tens of milliseconds on a busy
+        // first boot, and this runs on the way to etcd's start.
+        let (version, states) = std::thread::scope(|s| {
+            let version = s.spawn(|| Self::run(&["--version"]));
+            let states = Self::run(&[&["show", "--property=LoadState"], units].concat());
+            (version.join().ok().and_then(Result::ok), states)
+        });
+        let recent = version.is_some_and(|v| {
             v.split_whitespace()
                 .nth(1)
                 .and_then(|n| n.parse::<u32>().ok())
                 .is_some_and(|n| n >= 246)
         });
         recent
-            && Self::run(&[&["show", "--property=LoadState"], units].concat()).is_ok_and(|out| {
+            && states.is_ok_and(|out| {
                 let states: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
                 states.len() == units.len() && states.iter().all(|l| *l == "LoadState=not-found")
             })
