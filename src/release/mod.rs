@@ -38,21 +38,35 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The chunks of a download as one byte stream, read on the unpacking thread; it ends when
-/// the download drops its sender.
+/// the download drops its sender. Once `behind` is set (etcd was handed over to start), the
+/// thread reading it lowers its own CPU priority to the lowest: what is left to unpack
+/// (etcdctl, etcdutl) then takes only CPU time that etcd's start and, in a forming
+/// cluster, its peers' do not.
 struct Chunks {
     rx: std::sync::mpsc::Receiver<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
+    behind: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    lowered: bool,
 }
 
 impl Chunks {
-    fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Chunks {
-        Chunks { rx, chunk: Vec::new(), at: 0 }
+    fn new(
+        rx: std::sync::mpsc::Receiver<Vec<u8>>,
+        behind: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Chunks {
+        Chunks { rx, chunk: Vec::new(), at: 0, behind, lowered: false }
     }
 }
 
 impl std::io::Read for Chunks {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.lowered && self.behind.load(std::sync::atomic::Ordering::Relaxed) {
+            self.lowered = true;
+            // This thread only (Linux keeps the nice value per thread); it ends with the
+            // unpacking. A refusal changes nothing but the speed.
+            let _ = rustix::process::setpriority_process(None, 19);
+        }
         while self.at == self.chunk.len() {
             match self.rx.recv() {
                 Ok(c) => (self.chunk, self.at) = (c, 0),
@@ -194,14 +208,20 @@ impl Release {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
         let (stem, dest) = (self.stem(), staging.path().to_path_buf());
         let (etcd_tx, etcd_unpacked) = tokio::sync::oneshot::channel::<()>();
-        let extractor = std::thread::spawn(move || {
+        let behind = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // A thread of its own (its priority drops with `behind`), whose result comes back
+        // over a channel: joining it would hold an async worker, and the tasks queued behind
+        // this one (bootstrap's main task), while the rest unpacks.
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let chunks = Chunks::new(rx, behind.clone());
+        std::thread::spawn(move || {
             let mut etcd_tx = Some(etcd_tx);
             let mut on_binary = |bin: &str| {
                 if bin == "etcd" {
                     etcd_tx.take().map(|tx| tx.send(()));
                 }
             };
-            install::extract(Chunks::new(rx), &stem, &dest, &mut on_binary)
+            let _ = done_tx.send(install::extract(chunks, &stem, &dest, &mut on_binary));
         });
         let downloaded = self.download(&client, known, Some(tx)).await;
         if let (Ok((_, expected)), Some(first)) = (&downloaded, etcd_first) {
@@ -213,12 +233,12 @@ impl Release {
                         info!(version = %v, "etcd unpacked and verified; the other binaries are still unpacking");
                         let unpacked = Unpacked::dir_for(self, expected).join("etcd");
                         let _ = first.send([staging.path().join("etcd"), unpacked]);
+                        behind.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
             }
         }
-        let extracted =
-            extractor.join().unwrap_or_else(|_| Err("the unpacking thread panicked".into()));
+        let extracted = done.await.unwrap_or_else(|_| Err("the unpacking thread panicked".into()));
         let (_, expected) = downloaded?;
         extracted.map_err(|message| ReleaseError::Archive {
             path: archive.display().to_string(),
@@ -401,6 +421,42 @@ mod tests {
             cache_dir: cache.to_str().unwrap().parse().unwrap(),
             ..Default::default()
         })
+    }
+
+    /// The nice value of the calling thread, as the kernel reports it (field 19 of
+    /// /proc/thread-self/stat, after the command name in parentheses).
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn the_thread_reading_the_chunks_drops_to_the_lowest_priority_once_etcd_was_handed_over() {
+        use std::io::Read;
+        let read_on_a_thread = |behind: bool| {
+            std::thread::spawn(move || {
+                let (tx, rx) = std::sync::mpsc::sync_channel(4);
+                let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let mut chunks = Chunks::new(rx, flag.clone());
+                tx.send(vec![1u8; 8]).unwrap();
+                tx.send(vec![2u8; 8]).unwrap();
+                let mut buf = [0u8; 8];
+                chunks.read_exact(&mut buf).unwrap();
+                let before = own_nice();
+                flag.store(behind, std::sync::atomic::Ordering::Relaxed);
+                chunks.read_exact(&mut buf).unwrap();
+                assert_eq!(buf, [2u8; 8], "the bytes still come through");
+                (before, own_nice())
+            })
+            .join()
+            .unwrap()
+        };
+        let (before, after) = read_on_a_thread(true);
+        assert_eq!(after, 19, "nice of the unpacking thread once behind (was {before})");
+        let (before, after) = read_on_a_thread(false);
+        assert_eq!(after, before, "nice changed although etcd was not handed over");
+        assert_eq!(own_nice(), before, "the test's own thread was changed");
     }
 
     /// A mirror on loopback serving `dir` (laid out as `mirror` makes it), which answers
