@@ -19,7 +19,28 @@ pub use prefetch::{EtcdFirst, Prefetch, Ready};
 /// Where `unpack_verified` sends the etcd binary it may start before the rest is unpacked:
 /// its path while the rest unpacks, and its path once the unpacked release is renamed into
 /// place (one of them exists at any time).
-pub type EtcdFirstSender = tokio::sync::oneshot::Sender<[PathBuf; 2]>;
+pub type EtcdFirstSender = tokio::sync::oneshot::Sender<([PathBuf; 2], RestPriority)>;
+
+/// Whether the thread unpacking the rest of a release (etcdctl, etcdutl) yields the CPU:
+/// lowered once etcd went ahead of them to start (its start and, in a forming cluster, its
+/// peers' then get the CPU first), restored once the caller waits for the rest, so that a
+/// busy machine cannot starve it from then on.
+#[derive(Debug, Clone, Default)]
+pub struct RestPriority(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl RestPriority {
+    fn lower(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn restore(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn lowered(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 use crate::config::Config;
 use crate::digest::{self, Sha256Digest};
@@ -38,35 +59,45 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The chunks of a download as one byte stream, read on the unpacking thread; it ends when
-/// the download drops its sender. Once `behind` is set (etcd was handed over to start), the
-/// thread reading it lowers its own CPU priority to the lowest: what is left to unpack
-/// (etcdctl, etcdutl) then takes only CPU time that etcd's start and, in a forming
-/// cluster, its peers' do not.
+/// the download drops its sender. The thread reading it follows `priority`: nice 19 while
+/// it is lowered, its own nice value again once restored.
 struct Chunks {
     rx: std::sync::mpsc::Receiver<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
-    behind: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    lowered: bool,
+    priority: RestPriority,
+    /// The thread's nice value before it was lowered, while it is.
+    lowered_from: Option<i32>,
 }
 
 impl Chunks {
-    fn new(
-        rx: std::sync::mpsc::Receiver<Vec<u8>>,
-        behind: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    ) -> Chunks {
-        Chunks { rx, chunk: Vec::new(), at: 0, behind, lowered: false }
+    fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>, priority: RestPriority) -> Chunks {
+        Chunks { rx, chunk: Vec::new(), at: 0, priority, lowered_from: None }
+    }
+
+    /// This thread only (Linux keeps the nice value per thread), which ends with the
+    /// unpacking. A refusal (raising it again needs CAP_SYS_NICE) changes only the speed.
+    fn follow_priority(&mut self) {
+        use rustix::process::{getpriority_process, setpriority_process};
+        match (self.priority.lowered(), self.lowered_from) {
+            (true, None) => {
+                let own = getpriority_process(None).unwrap_or(0);
+                if setpriority_process(None, 19).is_ok() {
+                    self.lowered_from = Some(own);
+                }
+            }
+            (false, Some(own)) => {
+                let _ = setpriority_process(None, own);
+                self.lowered_from = None;
+            }
+            _ => {}
+        }
     }
 }
 
 impl std::io::Read for Chunks {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if !self.lowered && self.behind.load(std::sync::atomic::Ordering::Relaxed) {
-            self.lowered = true;
-            // This thread only (Linux keeps the nice value per thread); it ends with the
-            // unpacking. A refusal changes nothing but the speed.
-            let _ = rustix::process::setpriority_process(None, 19);
-        }
+        self.follow_priority();
         while self.at == self.chunk.len() {
             match self.rx.recv() {
                 Ok(c) => (self.chunk, self.at) = (c, 0),
@@ -208,12 +239,12 @@ impl Release {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
         let (stem, dest) = (self.stem(), staging.path().to_path_buf());
         let (etcd_tx, etcd_unpacked) = tokio::sync::oneshot::channel::<()>();
-        let behind = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        // A thread of its own (its priority drops with `behind`), whose result comes back
-        // over a channel: joining it would hold an async worker, and the tasks queued behind
-        // this one (bootstrap's main task), while the rest unpacks.
+        let priority = RestPriority::default();
+        // A thread of its own (it follows `priority`), whose result comes back over a
+        // channel: joining it would hold an async worker, and the tasks queued behind this
+        // one (bootstrap's main task), while the rest unpacks.
         let (done_tx, done) = tokio::sync::oneshot::channel();
-        let chunks = Chunks::new(rx, behind.clone());
+        let chunks = Chunks::new(rx, priority.clone());
         std::thread::spawn(move || {
             let mut etcd_tx = Some(etcd_tx);
             let mut on_binary = |bin: &str| {
@@ -232,8 +263,8 @@ impl Release {
                     if v == self.version {
                         info!(version = %v, "etcd unpacked and verified; the other binaries are still unpacking");
                         let unpacked = Unpacked::dir_for(self, expected).join("etcd");
-                        let _ = first.send([staging.path().join("etcd"), unpacked]);
-                        behind.store(true, std::sync::atomic::Ordering::Relaxed);
+                        priority.lower();
+                        let _ = first.send(([staging.path().join("etcd"), unpacked], priority));
                     }
                 }
             }
@@ -432,30 +463,32 @@ mod tests {
     }
 
     #[test]
-    fn the_thread_reading_the_chunks_drops_to_the_lowest_priority_once_etcd_was_handed_over() {
+    fn the_thread_reading_the_chunks_runs_at_nice_19_while_its_priority_is_lowered() {
         use std::io::Read;
-        let read_on_a_thread = |behind: bool| {
-            std::thread::spawn(move || {
-                let (tx, rx) = std::sync::mpsc::sync_channel(4);
-                let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let mut chunks = Chunks::new(rx, flag.clone());
-                tx.send(vec![1u8; 8]).unwrap();
-                tx.send(vec![2u8; 8]).unwrap();
+        let nice = std::thread::spawn(|| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(4);
+            let priority = RestPriority::default();
+            let mut chunks = Chunks::new(rx, priority.clone());
+            let mut read = |n: u8| {
+                tx.send(vec![n; 8]).unwrap();
                 let mut buf = [0u8; 8];
                 chunks.read_exact(&mut buf).unwrap();
-                let before = own_nice();
-                flag.store(behind, std::sync::atomic::Ordering::Relaxed);
-                chunks.read_exact(&mut buf).unwrap();
-                assert_eq!(buf, [2u8; 8], "the bytes still come through");
-                (before, own_nice())
-            })
-            .join()
-            .unwrap()
-        };
-        let (before, after) = read_on_a_thread(true);
-        assert_eq!(after, 19, "nice of the unpacking thread once behind (was {before})");
-        let (before, after) = read_on_a_thread(false);
-        assert_eq!(after, before, "nice changed although etcd was not handed over");
+                assert_eq!(buf, [n; 8], "the bytes come through");
+                own_nice()
+            };
+            let before = read(1);
+            priority.lower();
+            let lowered = read(2);
+            priority.restore();
+            (before, lowered, read(3))
+        })
+        .join()
+        .unwrap();
+        let (before, lowered, restored) = nice;
+        assert_eq!(lowered, 19, "nice of the unpacking thread while lowered (was {before})");
+        // Raising it again needs CAP_SYS_NICE (root has it); without, it stays low.
+        let expected = if rustix::process::geteuid().is_root() { before } else { 19 };
+        assert_eq!(restored, expected, "nice of the unpacking thread once restored");
         assert_eq!(own_nice(), before, "the test's own thread was changed");
     }
 
@@ -596,7 +629,8 @@ mod tests {
         let r = pinned(m.path(), cache.path(), &good);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let u = r.unpack_verified(Some(tx)).await.unwrap();
-        let [staged, unpacked] = rx.await.expect("etcd handed over ahead of the rest");
+        let ([staged, unpacked], priority) = rx.await.expect("etcd handed over ahead of the rest");
+        assert!(priority.lowered(), "the rest was not to yield the CPU once etcd went ahead");
         assert!(staged.ends_with("etcd") && staged.parent() != Some(u.dir()), "{staged:?}");
         assert_eq!(unpacked, u.dir().join("etcd"));
         assert!(!staged.exists(), "the staging directory became the unpacked release");
