@@ -59,7 +59,7 @@ impl Unpacked {
         extract(file, &release.stem(), staging.path(), &mut |_| {}).map_err(|message| {
             ReleaseError::Archive { path: archive.display().to_string(), message }
         })?;
-        Unpacked::finish(release, staging, digest)
+        Unpacked::finish(release, staging, digest, None)
     }
 
     /// A staging directory beside the unpacked ones, removed on drop.
@@ -71,10 +71,14 @@ impl Unpacked {
 
     /// Checks what `extract` left in `staging` (every required binary, the version etcd
     /// reports) and renames it into place as the archive's unpacked directory.
+    /// `etcd_reported`: the version the staged etcd reported already, when it went ahead to
+    /// start (`extract` creates each file once and never writes it again, so it is asked
+    /// only once).
     pub(super) fn finish(
         release: &Release,
         staging: tempfile::TempDir,
         digest: &Sha256Digest,
+        etcd_reported: Option<String>,
     ) -> Result<Unpacked, ReleaseError> {
         let archive = release.cached_archive();
         let unusable = |message: String| ReleaseError::Archive {
@@ -86,7 +90,10 @@ impl Unpacked {
                 return Err(unusable(format!("{}/{bin} is missing", release.stem())));
             }
         }
-        let found = binary_version(staging.path()).map_err(|e| unusable(e.chain()))?;
+        let found = match etcd_reported {
+            Some(v) => v,
+            None => binary_version(staging.path()).map_err(|e| unusable(e.chain()))?,
+        };
         if found != release.version {
             return Err(unusable(format!(
                 "its etcd reports version {found}, expected {}",

@@ -255,6 +255,7 @@ impl Release {
             let _ = done_tx.send(install::extract(chunks, &stem, &dest, &mut on_binary));
         });
         let downloaded = self.download(&client, known, Some(tx)).await;
+        let mut etcd_reported = None;
         if let (Ok((_, expected)), Some(first)) = (&downloaded, etcd_first) {
             // The whole archive has the expected digest: what it unpacks may run.
             if etcd_unpacked.await.is_ok() {
@@ -265,6 +266,7 @@ impl Release {
                         let unpacked = Unpacked::dir_for(self, expected).join("etcd");
                         priority.lower();
                         let _ = first.send(([staging.path().join("etcd"), unpacked], priority));
+                        etcd_reported = Some(v);
                     }
                 }
             }
@@ -275,7 +277,8 @@ impl Release {
             path: archive.display().to_string(),
             message,
         })?;
-        blocking(&archive, move || Unpacked::finish(&release, staging, &expected)).await
+        blocking(&archive, move || Unpacked::finish(&release, staging, &expected, etcd_reported))
+            .await
     }
 
     /// Makes sure a verified archive is in the cache; returns its path and digest.
@@ -426,6 +429,11 @@ mod tests {
 
     /// A mirror at `file://<dir>` holding a fake release archive of `version`; its digest.
     fn mirror(dir: &Path, version: &str, etcd_reports: &str) -> Sha256Digest {
+        mirror_with_etcd(dir, version, install::tests::fake_etcd(etcd_reports))
+    }
+
+    /// The same, with `etcd` as the archive's etcd binary.
+    fn mirror_with_etcd(dir: &Path, version: &str, etcd: Vec<u8>) -> Sha256Digest {
         let stem = format!("etcd-v{version}-linux-amd64");
         let v = dir.join(format!("v{version}"));
         std::fs::create_dir_all(&v).unwrap();
@@ -435,7 +443,7 @@ mod tests {
         install::tests::archive(
             &tgz,
             &[
-                (&format!("{stem}/etcd"), Ok(install::tests::fake_etcd(etcd_reports))),
+                (&format!("{stem}/etcd"), Ok(etcd)),
                 (&format!("{stem}/etcdctl"), Ok(big.clone())),
                 (&format!("{stem}/etcdutl"), Ok(big)),
             ],
@@ -452,6 +460,27 @@ mod tests {
             cache_dir: cache.to_str().unwrap().parse().unwrap(),
             ..Default::default()
         })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn etcd_handed_over_ahead_is_asked_its_version_once() {
+        let (m, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let asked = m.path().join("asked");
+        let etcd = format!(
+            "#!/bin/sh\necho asked >> '{}'\necho 'etcd Version: 3.5.30'\n",
+            asked.display()
+        );
+        let good = mirror_with_etcd(m.path(), "3.5.30", etcd.into_bytes());
+        let r = pinned(m.path(), cache.path(), &good);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let u = r.unpack_verified(Some(tx)).await.unwrap();
+        assert!(rx.await.is_ok(), "etcd was not handed over ahead of the rest");
+        assert!(u.dir().join("etcdutl").is_file(), "the rest was not unpacked");
+        assert_eq!(
+            std::fs::read_to_string(&asked).unwrap(),
+            "asked\n",
+            "times the unpacked etcd was run for its version"
+        );
     }
 
     /// The nice value of the calling thread, as the kernel reports it (field 19 of
