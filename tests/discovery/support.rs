@@ -42,14 +42,28 @@ pub fn free_port(ip: IpAddr) -> u16 {
 }
 
 /// Waits until something accepts TCP connections at `addr`.
+#[allow(dead_code)] // not every test binary that includes this module calls it
 pub fn wait_for_tcp(addr: SocketAddr, timeout: Duration, child: &mut Child, what: &str) {
+    if let Err(status) = listening(addr, timeout, child, what) {
+        panic!("{what} exited before listening on {addr}: {status}");
+    }
+}
+
+/// Waits until something accepts TCP connections at `addr`; the child's exit status when it
+/// ended first.
+pub fn listening(
+    addr: SocketAddr,
+    timeout: Duration,
+    child: &mut Child,
+    what: &str,
+) -> Result<(), std::process::ExitStatus> {
     let start = Instant::now();
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return;
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening on {addr}: {status}");
+            return Err(status);
         }
         assert!(start.elapsed() < timeout, "{what} did not listen on {addr} within {timeout:?}");
         std::thread::sleep(Duration::from_millis(50));
