@@ -4,6 +4,7 @@
 //! answer and each chunk of the body must come within the idle timeout) and in size (the
 //! body is counted while it streams; nothing is buffered beyond one chunk).
 
+use super::follow::Writer;
 use super::progress::Progress;
 use super::ReleaseError;
 use crate::bounded::{self, BodyError};
@@ -11,7 +12,6 @@ use crate::digest::Sha256Digest;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::SyncSender;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -130,30 +130,32 @@ pub async fn fetch_small(
 }
 
 /// Streams `url` into `dest` (via a temporary file beside it), returning the SHA-256 of
-/// what was written. The file appears at `dest` only once complete. Each chunk also goes to
-/// `tee` while its receiver takes them (the release is unpacked in the same pass); a
-/// receiver that stops taking them changes nothing else.
+/// what was written. The file appears at `dest` only once complete. `writer`'s follower
+/// reads the temporary file as it grows (the release is unpacked in the same pass) and
+/// reaches its end once the download stops, however it stops; it never slows it down.
 pub async fn download(
     client: &Client,
     url: &str,
     dest: &Path,
     limits: &Limits,
-    mut tee: Option<SyncSender<Vec<u8>>>,
+    writer: Option<Writer>,
 ) -> Result<Sha256Digest, ReleaseError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".download-")
         .tempfile_in(dir)
         .map_err(super::io_err(dir))?;
+    if let Some(w) = &writer {
+        w.opened(tmp.as_file().try_clone().map_err(super::io_err(dir))?);
+    }
     let mut hasher = Sha256::new();
     let mut sink = |chunk: &[u8]| -> Result<(), ReleaseError> {
         hasher.update(chunk);
-        if let Some(t) = &tee {
-            if send_blocking(t, chunk.to_vec()).is_err() {
-                tee = None;
-            }
+        tmp.write_all(chunk).map_err(super::io_err(dest))?;
+        if let Some(w) = &writer {
+            w.grew(chunk.len() as u64);
         }
-        tmp.write_all(chunk).map_err(super::io_err(dest))
+        Ok(())
     };
     if let Some(path) = file_path(url)? {
         let mut f = tokio::fs::File::open(&path).await.map_err(|e| fetch_err(url, e))?;
@@ -177,25 +179,10 @@ pub async fn download(
     } else {
         stream_into(client, url, limits, "a release archive", &mut sink).await?;
     }
-    drop(tee); // its receiver sees the end of the stream
-               // Not synced: the cache is verified against the digest whenever it is used, so a file
-               // torn by a crash is simply downloaded again.
+    // Not synced: the cache is verified against the digest whenever it is used, so a file
+    // torn by a crash is simply downloaded again.
     tmp.persist(dest).map_err(|e| super::io_err(dest)(e.error))?;
     Ok(hasher.finalize().into())
-}
-
-/// Hands `chunk` to a receiver on a thread of its own, waiting while its bounded queue is
-/// full; on the multi-threaded runtime the wait lets the worker's other tasks move elsewhere.
-fn send_blocking(
-    tx: &SyncSender<Vec<u8>>,
-    chunk: Vec<u8>,
-) -> Result<(), std::sync::mpsc::SendError<Vec<u8>>> {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-            tokio::task::block_in_place(|| tx.send(chunk))
-        }
-        _ => tx.send(chunk),
-    }
 }
 
 #[cfg(test)]
@@ -237,6 +224,37 @@ mod tests {
     /// Bounds the test itself: a transfer that hangs fails the test instead of hanging it.
     async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
         tokio::time::timeout(Duration::from_secs(60), f).await.expect("the transfer hung")
+    }
+
+    /// The follower starts reading only once the download is done, or after 30 s: a
+    /// download paced by its reader (as through a bounded queue) waits for those 30 s.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_download_is_done_before_its_follower_reads_a_byte_and_the_follower_gets_every_byte()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("archive");
+        let size = 32u64 << 20; // twice what the queue this replaced held of a file:// source
+        let mut content = std::fs::File::create(&src).unwrap();
+        for i in 0..(size >> 20) {
+            content.write_all(&vec![i as u8; 1 << 20]).unwrap();
+        }
+        let (writer, mut follower) = crate::release::follow::growing();
+        let (done, download_done) = std::sync::mpsc::channel::<()>();
+        let reading = std::thread::spawn(move || {
+            let waited = download_done.recv_timeout(Duration::from_secs(30)).is_ok();
+            let mut read = Vec::new();
+            let n = std::io::Read::read_to_end(&mut follower, &mut read).unwrap();
+            (waited, n as u64, Sha256Digest::from(Sha256::digest(&read)))
+        });
+        let url = url::Url::from_file_path(&src).unwrap().to_string();
+        let dest = dir.path().join("cached");
+        let written =
+            bounded(download(&client(), &url, &dest, &limits(size), Some(writer))).await.unwrap();
+        let _ = done.send(());
+        let (download_done_first, n, read) = reading.join().unwrap();
+        assert!(download_done_first, "the download waited for its follower to read");
+        assert_eq!(n, size, "bytes the follower read");
+        assert_eq!(read, written, "SHA-256 of what the follower read and of the download");
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 //! mismatch deletes it. A cached archive is re-verified before every use.
 
 mod fetch;
+mod follow;
 mod install;
 pub mod known_bad;
 mod prefetch;
@@ -58,21 +59,19 @@ async fn blocking<T: Send + 'static>(
     })?
 }
 
-/// The chunks of a download as one byte stream, read on the unpacking thread; it ends when
-/// the download drops its sender. The thread reading it follows `priority`: nice 19 while
-/// it is lowered, its own nice value again once restored.
-struct Chunks {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    at: usize,
+/// What the unpacking thread reads (the download as it reaches the cache); the thread
+/// reading it follows `priority`: nice 19 while it is lowered, its own nice value again
+/// once restored.
+struct Yielding<R> {
+    inner: R,
     priority: RestPriority,
     /// The thread's nice value before it was lowered, while it is.
     lowered_from: Option<i32>,
 }
 
-impl Chunks {
-    fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>, priority: RestPriority) -> Chunks {
-        Chunks { rx, chunk: Vec::new(), at: 0, priority, lowered_from: None }
+impl<R> Yielding<R> {
+    fn new(inner: R, priority: RestPriority) -> Yielding<R> {
+        Yielding { inner, priority, lowered_from: None }
     }
 
     /// This thread only (Linux keeps the nice value per thread), which ends with the
@@ -95,19 +94,10 @@ impl Chunks {
     }
 }
 
-impl std::io::Read for Chunks {
+impl<R: std::io::Read> std::io::Read for Yielding<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.follow_priority();
-        while self.at == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(c) => (self.chunk, self.at) = (c, 0),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
+        self.inner.read(buf)
     }
 }
 use tracing::{info, warn};
@@ -236,7 +226,10 @@ impl Release {
             }
         }
         let staging = Unpacked::staging(self)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
+        // The unpacking follows the archive as it reaches the cache (`follow`): the download
+        // never waits for it, so the digest, and with it etcd, is ready once the archive is
+        // in and etcd (its first member) unpacked, while the rest may still be unpacking.
+        let (writer, follower) = follow::growing();
         let (stem, dest) = (self.stem(), staging.path().to_path_buf());
         let (etcd_tx, etcd_unpacked) = tokio::sync::oneshot::channel::<()>();
         let priority = RestPriority::default();
@@ -244,17 +237,22 @@ impl Release {
         // channel: joining it would hold an async worker, and the tasks queued behind this
         // one (bootstrap's main task), while the rest unpacks.
         let (done_tx, done) = tokio::sync::oneshot::channel();
-        let chunks = Chunks::new(rx, priority.clone());
+        let archive_read = Yielding::new(follower, priority.clone());
+        let (ahead, rest) = (etcd_first.is_some(), priority.clone());
         std::thread::spawn(move || {
             let mut etcd_tx = Some(etcd_tx);
             let mut on_binary = |bin: &str| {
                 if bin == "etcd" {
+                    // With etcd going ahead, the rest yields to the download from here.
+                    if ahead {
+                        rest.lower();
+                    }
                     etcd_tx.take().map(|tx| tx.send(()));
                 }
             };
-            let _ = done_tx.send(install::extract(chunks, &stem, &dest, &mut on_binary));
+            let _ = done_tx.send(install::extract(archive_read, &stem, &dest, &mut on_binary));
         });
-        let downloaded = self.download(&client, known, Some(tx)).await;
+        let downloaded = self.download(&client, known, Some(writer)).await;
         let mut etcd_reported = None;
         if let (Ok((_, expected)), Some(first)) = (&downloaded, etcd_first) {
             // The whole archive has the expected digest: what it unpacks may run.
@@ -264,12 +262,15 @@ impl Release {
                     if v == self.version {
                         info!(version = %v, "etcd unpacked and verified; the other binaries are still unpacking");
                         let unpacked = Unpacked::dir_for(self, expected).join("etcd");
-                        priority.lower();
-                        let _ = first.send(([staging.path().join("etcd"), unpacked], priority));
+                        let _ =
+                            first.send(([staging.path().join("etcd"), unpacked], priority.clone()));
                         etcd_reported = Some(v);
                     }
                 }
             }
+        }
+        if etcd_reported.is_none() {
+            priority.restore(); // nothing went ahead: the caller waits for all of it
         }
         let extracted = done.await.unwrap_or_else(|_| Err("the unpacking thread panicked".into()));
         let (_, expected) = downloaded?;
@@ -321,23 +322,23 @@ impl Release {
         Ok(None)
     }
 
-    /// Downloads the archive into the cache (each chunk also to `tee`) and returns its path
-    /// and digest. Its `expected` digest, when not known yet, comes from SHA256SUMS, fetched
-    /// at the same time (a round trip and, at GitHub, a redirect and a TLS handshake less
-    /// before the archive starts); a failure there stops the download and is the one
-    /// reported. A download without the expected digest is deleted and refused.
+    /// Downloads the archive into the cache (`writer`'s follower reads it as it grows) and
+    /// returns its path and digest. Its `expected` digest, when not known yet, comes from
+    /// SHA256SUMS, fetched at the same time (a round trip and, at GitHub, a redirect and a
+    /// TLS handshake less before the archive starts); a failure there stops the download and
+    /// is the one reported. A download without the expected digest is deleted and refused.
     async fn download(
         &self,
         client: &fetch::Client,
         expected: Option<Sha256Digest>,
-        tee: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+        writer: Option<follow::Writer>,
     ) -> Result<(PathBuf, Sha256Digest), ReleaseError> {
         let path = self.cached_archive();
         crate::fsutil::create_dir_with_mode(&self.cache_dir, 0o755)
             .map_err(io_err(&self.cache_dir))?;
         let url = self.archive_url();
         info!(%url, "downloading etcd release");
-        let fetch = fetch::download(client, &url, &path, &self.limits, tee);
+        let fetch = fetch::download(client, &url, &path, &self.limits, writer);
         let (expected, actual) = match expected {
             Some(expected) => (expected, fetch.await),
             // The archive's own error waits for SHA256SUMS, whose error comes first.
@@ -492,24 +493,22 @@ mod tests {
     }
 
     #[test]
-    fn the_thread_reading_the_chunks_runs_at_nice_19_while_its_priority_is_lowered() {
+    fn the_thread_reading_the_archive_runs_at_nice_19_while_its_priority_is_lowered() {
         use std::io::Read;
         let nice = std::thread::spawn(|| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(4);
             let priority = RestPriority::default();
-            let mut chunks = Chunks::new(rx, priority.clone());
-            let mut read = |n: u8| {
-                tx.send(vec![n; 8]).unwrap();
+            let mut archive = Yielding::new(std::io::repeat(7), priority.clone());
+            let mut read = || {
                 let mut buf = [0u8; 8];
-                chunks.read_exact(&mut buf).unwrap();
-                assert_eq!(buf, [n; 8], "the bytes come through");
+                archive.read_exact(&mut buf).unwrap();
+                assert_eq!(buf, [7; 8], "the bytes come through");
                 own_nice()
             };
-            let before = read(1);
+            let before = read();
             priority.lower();
-            let lowered = read(2);
+            let lowered = read();
             priority.restore();
-            (before, lowered, read(3))
+            (before, lowered, read())
         })
         .join()
         .unwrap();
