@@ -439,7 +439,7 @@ mod tests {
         let v = dir.join(format!("v{version}"));
         std::fs::create_dir_all(&v).unwrap();
         let tgz = v.join(format!("{stem}.tar.gz"));
-        // large enough to take many chunks through the one-pass unpacking
+        // large enough to be unpacked over many reads while it downloads
         let big = vec![7u8; 3 << 20];
         install::tests::archive(
             &tgz,
