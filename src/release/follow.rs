@@ -33,7 +33,7 @@ impl Shared {
 /// A file about to be written, and the reader that follows it from its start.
 pub fn growing() -> (Writer, Follower) {
     let shared = Arc::new(Shared::default());
-    (Writer(Arc::clone(&shared)), Follower { shared, file: None, at: 0 })
+    (Writer(Arc::clone(&shared)), Follower { shared, at: 0 })
 }
 
 /// The writer's side of a followed file. Its follower sees what `grew` announced, and the
@@ -68,7 +68,6 @@ impl Drop for Writer {
 /// Reads a followed file: waits while the writer is behind, ends where the writer ended.
 pub struct Follower {
     shared: Arc<Shared>,
-    file: Option<Arc<File>>,
     at: u64,
 }
 
@@ -82,10 +81,9 @@ impl std::io::Read for Follower {
             s = self.shared.grew.wait(s).unwrap_or_else(PoisonError::into_inner);
         }
         let len = usize::try_from(s.written - self.at).map_or(buf.len(), |n| n.min(buf.len()));
-        let Some(file) = self.file.clone().or_else(|| s.file.clone()) else {
+        let Some(file) = s.file.clone() else {
             return Err(std::io::Error::other("bytes were announced before their file"));
         };
-        self.file = Some(Arc::clone(&file));
         drop(s); // the writer goes on while this reads
         let n = file.read_at(&mut buf[..len], self.at)?;
         self.at += n as u64;
