@@ -10,20 +10,38 @@ mod install;
 pub mod known_bad;
 mod prefetch;
 mod progress;
-mod rest_gate;
 pub mod sums;
 pub mod swap;
 pub mod version;
 
 pub use install::{binary_version, installed_binaries, Unpacked, VersionError};
 pub use prefetch::{EtcdFirst, Prefetch, Ready};
-use rest_gate::RestGate;
-pub use rest_gate::RestHold;
 
 /// Where `unpack_verified` sends the etcd binary it may start before the rest is unpacked:
 /// its path while the rest unpacks, and its path once the unpacked release is renamed into
-/// place (one of them exists at any time), with the hold that keeps the rest waiting.
-pub type EtcdFirstSender = tokio::sync::oneshot::Sender<([PathBuf; 2], RestHold)>;
+/// place (one of them exists at any time).
+pub type EtcdFirstSender = tokio::sync::oneshot::Sender<([PathBuf; 2], RestPriority)>;
+
+/// Whether the thread unpacking the rest of a release (etcdctl, etcdutl) yields the CPU:
+/// lowered once etcd went ahead of them to start (its start and, in a forming cluster, its
+/// peers' then get the CPU first), restored once the caller waits for the rest, so that a
+/// busy machine cannot starve it from then on.
+#[derive(Debug, Clone, Default)]
+pub struct RestPriority(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl RestPriority {
+    fn lower(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn restore(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn lowered(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 use crate::config::Config;
 use crate::digest::{self, Sha256Digest};
@@ -41,6 +59,47 @@ async fn blocking<T: Send + 'static>(
     })?
 }
 
+/// What the unpacking thread reads (the download as it reaches the cache); the thread
+/// reading it follows `priority`: nice 19 while it is lowered, its own nice value again
+/// once restored.
+struct Yielding<R> {
+    inner: R,
+    priority: RestPriority,
+    /// The thread's nice value before it was lowered, while it is.
+    lowered_from: Option<i32>,
+}
+
+impl<R> Yielding<R> {
+    fn new(inner: R, priority: RestPriority) -> Yielding<R> {
+        Yielding { inner, priority, lowered_from: None }
+    }
+
+    /// This thread only (Linux keeps the nice value per thread), which ends with the
+    /// unpacking. A refusal (raising it again needs CAP_SYS_NICE) changes only the speed.
+    fn follow_priority(&mut self) {
+        use rustix::process::{getpriority_process, setpriority_process};
+        match (self.priority.lowered(), self.lowered_from) {
+            (true, None) => {
+                let own = getpriority_process(None).unwrap_or(0);
+                if setpriority_process(None, 19).is_ok() {
+                    self.lowered_from = Some(own);
+                }
+            }
+            (false, Some(own)) => {
+                let _ = setpriority_process(None, own);
+                self.lowered_from = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Yielding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.follow_priority();
+        self.inner.read(buf)
+    }
+}
 use tracing::{info, warn};
 
 #[derive(Debug, thiserror::Error)]
@@ -173,26 +232,25 @@ impl Release {
         let (writer, follower) = follow::growing();
         let (stem, dest) = (self.stem(), staging.path().to_path_buf());
         let (etcd_tx, etcd_unpacked) = tokio::sync::oneshot::channel::<()>();
-        // Once etcd is unpacked ahead of them, etcdctl and etcdutl wait for the caller
-        // (`rest_gate`): the CPU goes to the download, its verification and etcd's start.
-        let gate = RestGate::default();
-        // A thread of its own (it waits at the gate), whose result comes back over a
+        let priority = RestPriority::default();
+        // A thread of its own (it follows `priority`), whose result comes back over a
         // channel: joining it would hold an async worker, and the tasks queued behind this
         // one (bootstrap's main task), while the rest unpacks.
         let (done_tx, done) = tokio::sync::oneshot::channel();
-        let (ahead, rest) = (etcd_first.is_some(), gate.clone());
+        let archive_read = Yielding::new(follower, priority.clone());
+        let (ahead, rest) = (etcd_first.is_some(), priority.clone());
         std::thread::spawn(move || {
             let mut etcd_tx = Some(etcd_tx);
             let mut on_binary = |bin: &str| {
                 if bin == "etcd" {
+                    // With etcd going ahead, the rest yields to the download from here.
                     if ahead {
-                        rest.hold();
+                        rest.lower();
                     }
                     etcd_tx.take().map(|tx| tx.send(()));
-                    rest.wait();
                 }
             };
-            let _ = done_tx.send(install::extract(follower, &stem, &dest, &mut on_binary));
+            let _ = done_tx.send(install::extract(archive_read, &stem, &dest, &mut on_binary));
         });
         let downloaded = self.download(&client, known, Some(writer)).await;
         let mut etcd_reported = None;
@@ -202,18 +260,17 @@ impl Release {
                 let dir = staging.path().to_path_buf();
                 if let Ok(Ok(v)) = tokio::task::spawn_blocking(move || binary_version(&dir)).await {
                     if v == self.version {
-                        info!(version = %v, "etcd unpacked and verified; the other binaries wait until the caller needs them");
+                        info!(version = %v, "etcd unpacked and verified; the other binaries are still unpacking");
                         let unpacked = Unpacked::dir_for(self, expected).join("etcd");
-                        // A caller gone meanwhile drops the hold with the message it refused.
-                        let hold = RestHold(gate.clone());
-                        let _ = first.send(([staging.path().join("etcd"), unpacked], hold));
+                        let _ =
+                            first.send(([staging.path().join("etcd"), unpacked], priority.clone()));
                         etcd_reported = Some(v);
                     }
                 }
             }
         }
         if etcd_reported.is_none() {
-            gate.release(); // nothing went ahead: the caller waits for all of it
+            priority.restore(); // nothing went ahead: the caller waits for all of it
         }
         let extracted = done.await.unwrap_or_else(|_| Err("the unpacking thread panicked".into()));
         let (_, expected) = downloaded?;
@@ -395,16 +452,6 @@ mod tests {
         digest::sha256_file(&tgz).unwrap()
     }
 
-    /// The names in directory `d`, sorted.
-    fn names(d: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-
     fn pinned(mirror: &Path, cache: &Path, digest: &Sha256Digest) -> Release {
         Release::from_config(&Config {
             release_url: format!("file://{}", mirror.display()).parse().unwrap(),
@@ -414,22 +461,6 @@ mod tests {
             cache_dir: cache.to_str().unwrap().parse().unwrap(),
             ..Default::default()
         })
-    }
-
-    /// `unpack_verified` for a caller that lets the rest go once etcd is handed over; with
-    /// the paths handed over, if etcd was.
-    async fn unpack_letting_go(
-        r: &Release,
-    ) -> (Result<Unpacked, ReleaseError>, Option<[PathBuf; 2]>) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let caller = tokio::spawn(async move {
-            rx.await.ok().map(|(paths, hold): ([PathBuf; 2], RestHold)| {
-                hold.release();
-                paths
-            })
-        });
-        let u = r.unpack_verified(Some(tx)).await;
-        (u, caller.await.unwrap())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,14 +473,51 @@ mod tests {
         );
         let good = mirror_with_etcd(m.path(), "3.5.30", etcd.into_bytes());
         let r = pinned(m.path(), cache.path(), &good);
-        let (u, handed) = unpack_letting_go(&r).await;
-        assert!(handed.is_some(), "etcd was not handed over ahead of the rest");
-        assert!(u.unwrap().dir().join("etcdutl").is_file(), "the rest was not unpacked");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let u = r.unpack_verified(Some(tx)).await.unwrap();
+        assert!(rx.await.is_ok(), "etcd was not handed over ahead of the rest");
+        assert!(u.dir().join("etcdutl").is_file(), "the rest was not unpacked");
         assert_eq!(
             std::fs::read_to_string(&asked).unwrap(),
             "asked\n",
             "times the unpacked etcd was run for its version"
         );
+    }
+
+    /// The nice value of the calling thread, as the kernel reports it (field 19 of
+    /// /proc/thread-self/stat, after the command name in parentheses).
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn the_thread_reading_the_archive_runs_at_nice_19_while_its_priority_is_lowered() {
+        use std::io::Read;
+        let nice = std::thread::spawn(|| {
+            let priority = RestPriority::default();
+            let mut archive = Yielding::new(std::io::repeat(7), priority.clone());
+            let mut read = || {
+                let mut buf = [0u8; 8];
+                archive.read_exact(&mut buf).unwrap();
+                assert_eq!(buf, [7; 8], "the bytes come through");
+                own_nice()
+            };
+            let before = read();
+            priority.lower();
+            let lowered = read();
+            priority.restore();
+            (before, lowered, read())
+        })
+        .join()
+        .unwrap();
+        let (before, lowered, restored) = nice;
+        assert_eq!(lowered, 19, "nice of the unpacking thread while lowered (was {before})");
+        // Raising it again needs CAP_SYS_NICE (root has it); without, it stays low.
+        let expected = if rustix::process::geteuid().is_root() { before } else { 19 };
+        assert_eq!(restored, expected, "nice of the unpacking thread once restored");
+        assert_eq!(own_nice(), before, "the test's own thread was changed");
     }
 
     /// A mirror on loopback serving `dir` (laid out as `mirror` makes it), which answers
@@ -552,6 +620,14 @@ mod tests {
             good,
             "the archive is cached"
         );
+        let names = |d: &Path| {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
         let v = cache.path().join("v3.5.30");
         assert_eq!(
             names(&v),
@@ -580,16 +656,9 @@ mod tests {
         let good = mirror(m.path(), "3.5.30", "3.5.30");
         let r = pinned(m.path(), cache.path(), &good);
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let unpacking = tokio::spawn(async move { r.unpack_verified(Some(tx)).await });
-        let ([staged, unpacked], hold) = rx.await.expect("etcd handed over ahead of the rest");
-        // Held: etcdctl and etcdutl are not unpacked until the hold is let go.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let staging = staged.parent().unwrap().to_path_buf();
-        assert_eq!(names(&staging), ["etcd"], "unpacked while the rest was held");
-        assert!(!unpacking.is_finished(), "the release was done while its rest was held");
-        hold.release();
-        let u = unpacking.await.unwrap().unwrap();
-        assert!(u.dir().join("etcdctl").is_file() && u.dir().join("etcdutl").is_file());
+        let u = r.unpack_verified(Some(tx)).await.unwrap();
+        let ([staged, unpacked], priority) = rx.await.expect("etcd handed over ahead of the rest");
+        assert!(priority.lowered(), "the rest was not to yield the CPU once etcd went ahead");
         assert!(staged.ends_with("etcd") && staged.parent() != Some(u.dir()), "{staged:?}");
         assert_eq!(unpacked, u.dir().join("etcd"));
         assert!(!staged.exists(), "the staging directory became the unpacked release");

@@ -2,7 +2,7 @@
 //! peers): the whole release once unpacked, or before that its etcd binary alone, verified,
 //! so that etcd can start while etcdctl and etcdutl are still unpacking.
 
-use super::{io_err, Release, ReleaseError, RestHold, Unpacked};
+use super::{io_err, Release, ReleaseError, RestPriority, Unpacked};
 use crate::fsutil::{place_if_changed, MODE_EXEC};
 use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 /// The background fetch.
 pub struct Prefetch {
-    etcd: oneshot::Receiver<([PathBuf; 2], RestHold)>,
+    etcd: oneshot::Receiver<([PathBuf; 2], RestPriority)>,
     whole: JoinHandle<Result<Unpacked, ReleaseError>>,
 }
 
@@ -26,8 +26,8 @@ pub struct EtcdFirst {
     /// Its path while the rest unpacks, and once the unpacked release is in place.
     etcd: [PathBuf; 2],
     rest: JoinHandle<Result<Unpacked, ReleaseError>>,
-    /// Keeps the rest from unpacking until `Ready::whole` waits for it (or this is dropped).
-    hold: RestHold,
+    /// Of the thread unpacking the rest: lowered until `Ready::whole` waits for it.
+    priority: RestPriority,
 }
 
 impl Prefetch {
@@ -46,22 +46,22 @@ impl Prefetch {
         tokio::select! {
             biased;
             r = &mut whole => finished(r).map(Ready::Whole),
-            Ok((etcd, hold)) = &mut etcd => {
-                Some(Ready::EtcdFirst(EtcdFirst { etcd, rest: whole, hold }))
+            Ok((etcd, priority)) = &mut etcd => {
+                Some(Ready::EtcdFirst(EtcdFirst { etcd, rest: whole, priority }))
             }
         }
     }
 }
 
 impl Ready {
-    /// The whole release, once unpacked (the rest, held until now, unpacks meanwhile); None
-    /// when that failed (logged).
+    /// The whole release, once unpacked (the rest unpacks at its usual priority again
+    /// meanwhile); None when that failed (logged).
     pub async fn whole(self) -> Option<Unpacked> {
         match self {
             Ready::Whole(u) => Some(u),
-            Ready::EtcdFirst(EtcdFirst { rest, hold, .. }) => {
-                hold.release();
-                finished(rest.await)
+            Ready::EtcdFirst(first) => {
+                first.priority.restore();
+                finished(first.rest.await)
             }
         }
     }
@@ -114,9 +114,7 @@ mod tests {
         let rest = tokio::spawn(async {
             Err(ReleaseError::Archive { path: "a".into(), message: "test".into() })
         });
-        let gate = super::super::RestGate::default();
-        gate.hold();
-        EtcdFirst { etcd, rest, hold: RestHold(gate) }
+        EtcdFirst { etcd, rest, priority: RestPriority::default() }
     }
 
     #[tokio::test]
@@ -136,11 +134,12 @@ mod tests {
         let f = first([gone.clone(), gone]);
         assert!(!f.install_etcd(&d.path().join("bin2")).unwrap());
         assert!(!d.path().join("bin2").join("etcd").exists());
-        let gate = f.hold.0.clone();
+        f.priority.lower();
+        let priority = f.priority.clone();
         assert!(
             Ready::EtcdFirst(f).whole().await.is_none(),
             "the rest's failure is reported as None"
         );
-        assert!(!gate.held(), "waiting for the rest left it held");
+        assert!(!priority.lowered(), "waiting for the rest left it at the lowest priority");
     }
 }
