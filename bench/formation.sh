@@ -135,6 +135,8 @@ report() { # RESULTS SIZES
   echo
   echo "agent started: systemd began starting etcdadm-bootstrap.service; agent running: its first log line."
   echo
+  targets "$f"
+  echo
   echo "raw trials (variant N trial READY etcd-active multi-user agent-started etcd-started release-ready decided agent-running; a failed trial as variant-failed N trial):"
   sed 's/^/  /' "$f"
   if [[ -e $FLEET_RUN/etcdadm-etcd.env && -e $FLEET_RUN/floor-etcd.env ]]; then
@@ -149,3 +151,37 @@ report() { # RESULTS SIZES
   return 0
 }
 
+# The targets of issue 16 judged on this run alone (medians over its trials; a target is
+# met only when every published run meets it, so this is one run's verdict; a failed trial
+# of a variant the target reads makes it not met). Targets whose N was not run are left out.
+targets() { # RESULTS
+  echo "Targets (issue 16), this run:"
+  echo
+  python3 - "$1" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+def col(v, n, c):  # column c (1-based, as in the raw trials) of variant v at size n
+    xs = [float(r[c - 1]) for r in rows if r[0] == v and r[1] == str(n) and len(r) >= c and r[c - 1] != "-"]
+    return statistics.median(xs) if xs else None
+out = ["| target | figure | this run |", "|---|---|---|"]
+def judge(name, fig, limit, unit, *of):  # of: the (variant, N) whose trials it reads
+    failed = sum(1 for r in rows for v, n in of if r[0] == v + "-failed" and r[1] == str(n))
+    if fig is not None:
+        verdict = "not met (%d failed trials)" % failed if failed else "met" if fig <= limit else "not met"
+        out.append("| %s | %.2f%s | %s |" % (name, fig, unit, verdict))
+def ratio(v, n):
+    a, b = col(v, n, 4), col("floor", n, 4)
+    return a / b if a is not None and b else None
+for n, limit in ((1, 1.25), (3, 1.0), (5, 1.0)):
+    judge("N=%d at most %.2fx the floor" % (n, limit), ratio("etcdadm", n), limit, "x", ("etcdadm", n), ("floor", n))
+for n in (3, 5):
+    judge("release baked in, N=%d at most 0.80x" % n, ratio("baked", n), 0.8, "x", ("baked", n), ("floor", n))
+def span(v, n, a, b):
+    x, y = col(v, n, a), col(v, n, b)
+    return y - x if x is not None and y is not None else None
+judge("READY at most 0.1 s after etcd active (N=3)", span("etcdadm", 3, 5, 4), 0.1, " s", ("etcdadm", 3))
+judge("agent start to etcd started at most 0.5 s, N=3, release baked in", span("baked", 3, 7, 8), 0.5, " s", ("baked", 3))
+judge("the same with a download", span("etcdadm", 3, 7, 8), 0.5, " s", ("etcdadm", 3))
+print("\n".join(out))
+PY
+}

@@ -26,7 +26,8 @@ bench_main() {
   for ((t = 1; t <= trials; t++)); do
     for v in cold warm manual; do
       settle || return 1
-      "trial_$v" "$t" >>"$results" || fleet_log "bench: join $v trial $t failed (left out)"
+      # a failed trial is counted (and shown in the table), never dropped silently
+      "trial_$v" "$t" >>"$results" || { fleet_log "bench: join $v trial $t failed"; echo "$v $t failed" >>"$results"; }
     done
   done
   report "$results"
@@ -134,19 +135,36 @@ manual_join() { # M
 
 report() { # RESULTS
   local f=$1 c w m
-  c=$(awk '$1 == "cold" { print $3 }' "$f" | bench_stats)
-  w=$(awk '$1 == "warm" { print $3 }' "$f" | bench_stats)
-  m=$(awk '$1 == "manual" { print $3 }' "$f" | bench_stats)
+  timed() { awk -v v="$1" '$1 == v && $3 != "failed" { print $3 }' "$f" | bench_stats; }
+  failed() { awk -v v="$1" '$1 == v && $3 == "failed"' "$f" | wc -l; }
+  c=$(timed cold)
+  w=$(timed warm)
+  m=$(timed manual)
   echo
   echo "## join: a new machine -> promoted, healthy voter of a 3-member cluster (seconds, median (min-max))"
   bench_load
   echo
-  echo "| variant | time | vs manual (median/median) | trials |"
-  echo "|---|---|---|---|"
-  printf '| `etcdadm join`, cold (downloads and installs etcd) | %s | %s | %s |\n' "$(bench_fmt "$c")" "$(bench_ratio "${c%% *}" "${m%% *}")" "${c##* }"
-  printf '| `etcdadm join`, warm (release installed, certificates issued) | %s | %s | %s |\n' "$(bench_fmt "$w")" "$(bench_ratio "${w%% *}" "${m%% *}")" "${w##* }"
-  printf '| manual: member add --learner, unit, promote (retried every 0.2 s), health | %s | 1.00 | %s |\n' "$(bench_fmt "$m")" "${m##* }"
+  echo "| variant | time | vs manual (median/median) | trials | failed trials |"
+  echo "|---|---|---|---|---|"
+  printf '| `etcdadm join`, cold (downloads and installs etcd) | %s | %s | %s | %s |\n' "$(bench_fmt "$c")" "$(bench_ratio "${c%% *}" "${m%% *}")" "${c##* }" "$(failed cold)"
+  printf '| `etcdadm join`, warm (release installed, certificates issued) | %s | %s | %s | %s |\n' "$(bench_fmt "$w")" "$(bench_ratio "${w%% *}" "${m%% *}")" "${w##* }" "$(failed warm)"
+  printf '| manual: member add --learner, unit, promote (retried every 0.2 s), health | %s | 1.00 | %s | %s |\n' "$(bench_fmt "$m")" "${m##* }" "$(failed manual)"
   echo
-  echo "raw trials (variant trial seconds):"
+  # Issue 16's target judged on this run alone (a target is met only when every published
+  # run meets it); a failed trial of either side makes it not met.
+  echo "Target (issue 16), this run: \`etcdadm join\` at most 1.2x the manual learner join:"
+  local v r
+  for v in cold warm; do
+    r=$(bench_ratio "$(timed "$v" | cut -d' ' -f1)" "${m%% *}")
+    if (($(failed "$v") + $(failed manual) > 0)); then
+      echo "- $v: ${r}x, not met ($(($(failed "$v") + $(failed manual))) failed trials)"
+    elif python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 1.2 else 1)' "$r" 2>/dev/null; then
+      echo "- $v: ${r}x, met"
+    else
+      echo "- $v: ${r}x, not met"
+    fi
+  done
+  echo
+  echo "raw trials (variant trial seconds, or variant trial failed):"
   sed 's/^/  /' "$f"
 }
