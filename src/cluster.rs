@@ -5,7 +5,7 @@ use crate::net::Host;
 use etcd_client::{Certificate, Client, ConnectOptions, Identity, MemberAddOptions, TlsOptions};
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing::debug;
+use tracing::{debug, info};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -378,16 +378,35 @@ impl Cluster {
     }
 
     /// Adds `peer_url` as a learner; returns its id and the member list after the add.
+    /// A retry after an add whose answer was lost (a timeout, a partition) finds the peer URL
+    /// taken: etcd says "Peer URLs already exists" ("member ID already exist" within the same
+    /// second, as the id hashes the time in seconds). The member list then shows it as a
+    /// learner that never started, which is the one the lost answer named: it is returned
+    /// instead of the error, as `promote` does for a lost promotion.
     pub async fn add_learner(
         &self,
         peer_url: &str,
     ) -> Result<(u64, Vec<MemberInfo>), ClusterError> {
-        let r = self
+        let added = self
             .client
             .clone()
             .member_add([peer_url], Some(MemberAddOptions::new().with_is_learner()))
-            .await
-            .map_err(api(&self.endpoint, "member add"))?;
+            .await;
+        let r = match added {
+            Ok(r) => r,
+            Err(e) => {
+                if let Ok(list) = self.members().await {
+                    let ours = list.iter().find(|m| {
+                        m.is_learner && !m.started() && m.peer_urls.iter().any(|u| u == peer_url)
+                    });
+                    if let Some(id) = ours.map(|m| m.id) {
+                        info!(id = %format_id(id), %peer_url, "the cluster lists this peer URL as an unstarted learner already: an earlier add's answer was lost; continuing with that member");
+                        return Ok((id, list));
+                    }
+                }
+                return Err(api(&self.endpoint, "member add")(e));
+            }
+        };
         let id = r.member().map(|m| m.id()).ok_or_else(|| ClusterError::Api {
             endpoint: self.endpoint.clone(),
             op: "member add",
@@ -413,13 +432,21 @@ impl Cluster {
         }
     }
 
+    /// A retry after a removal whose answer was lost finds etcd saying "member not found";
+    /// when the member list indeed no longer has the member, the removal is done.
     pub async fn remove(&self, id: u64) -> Result<(), ClusterError> {
-        self.client
-            .clone()
-            .member_remove(id)
-            .await
-            .map_err(api(&self.endpoint, "member remove"))?;
-        Ok(())
+        match self.client.clone().member_remove(id).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let Ok(list) = self.members().await {
+                    if !list.iter().any(|m| m.id == id) {
+                        info!(id = %format_id(id), "the member is no longer listed: an earlier removal's answer was lost");
+                        return Ok(());
+                    }
+                }
+                Err(api(&self.endpoint, "member remove")(e))
+            }
+        }
     }
 
     pub async fn status(&self) -> Result<EndpointStatus, ClusterError> {

@@ -276,12 +276,7 @@ impl JoinRun<'_> {
                         c.data_dir.display()
                     )));
                 }
-                let peer_url = m.peer_url.clone();
-                let (id, members) = until_deadline("adding this machine as a learner", self.deadline(), || cl.add_learner(&peer_url))
-                    .await
-                    .map_err(MembershipError::AddLearner)?;
-                info!(id = %format_id(id), "added as learner");
-                (id, members)
+                add_as_learner(&cl, &m.peer_url, self.deadline()).await?
             }
         };
         if self.state.progress == Progress::Installing {
@@ -293,6 +288,22 @@ impl JoinRun<'_> {
         self.member = Some((id, members));
         Ok(())
     }
+}
+
+/// Adds `peer_url` as a learner through `cl`, retrying what etcd asks callers to retry until
+/// `deadline`. An attempt whose answer was lost is not added twice: the next one finds the
+/// learner already listed and continues with it (`Cluster::add_learner`).
+pub async fn add_as_learner(
+    cl: &Cluster,
+    peer_url: &str,
+    deadline: Duration,
+) -> Result<(u64, Vec<MemberInfo>)> {
+    let (id, members) =
+        until_deadline("adding this machine as a learner", deadline, || cl.add_learner(peer_url))
+            .await
+            .map_err(MembershipError::AddLearner)?;
+    info!(id = %format_id(id), "added as learner");
+    Ok((id, members))
 }
 
 /// `name=peer-url` for every member, this one under its own name. Members added as learners
