@@ -35,7 +35,7 @@ pub async fn run(requested: Config, yes: bool) -> Result<()> {
         done.old_data_dir.display()
     )?;
     outln!(
-        "The other members of cluster {} can never rejoin it: on each other machine run `etcdadm reset --skip-remove-member` (its data directory is removed; move it aside first to keep it), then join as below.",
+        "The other members of cluster {} can never rejoin it: on each other machine run `etcdadm reset --skip-remove-member` (its data directory is moved aside, not deleted), then join as below.",
         done.old_cluster_id
     )?;
     outln!()?;

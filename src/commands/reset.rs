@@ -21,11 +21,17 @@ pub async fn run(requested: Config, args: &ResetArgs) -> Result<()> {
         force: args.force,
         remove_ca: args.remove_ca,
     };
-    let name = reset(&state, &req).await?;
+    let done = reset(&state, &req).await?;
     outln!(
         "member {} was reset{}",
-        name,
+        done.name,
         if args.skip_remove_member { " (still listed in the cluster's member list)" } else { "" }
     )?;
+    if let Some(kept) = done.data_kept {
+        outln!(
+            "its etcd data directory was moved to {} (etcdadm never deletes etcd data); remove it once it is no longer needed",
+            kept.display()
+        )?;
+    }
     Ok(())
 }

@@ -28,7 +28,7 @@ scenario() {
   check "info --output json shows 3 voters and a leader" info_json m1
   check "status --output json: 3 members, raft lag each, no alarm, cert expiry" status_json m1
 
-  check "reset m3 removes it and everything etcdadm installed" reset_member m3
+  check "reset m3 removes it and everything etcdadm installed, and keeps its data at the path it prints" reset_member m3
   check "two voters remain" expect_voters m1 2
   check "reset refused on a 2-member cluster without --force" reset_refused m2
   check "cluster still has 2 voters and m2 runs" expect_voters m1 2
@@ -155,7 +155,15 @@ reset_member() { # M
   local left
   left=$(fleet_exec "$1" sh -c 'ls /opt/bin /usr/local/bin/etcdctl /var/lib/etcd /etc/etcd/etcd.env /etc/systemd/system/etcd.service /etc/etcdadm/state.json /etc/etcd/pki/server.key 2>/dev/null; systemctl is-enabled etcd 2>/dev/null') 
   assert_eq "" "$left" "leftovers on $1" &&
-    fleet_exec "$1" test -e /etc/etcd/pki/ca.key
+    fleet_exec "$1" test -e /etc/etcd/pki/ca.key || return 1
+  # the data directory, moved aside: etcd's database and write-ahead log are there
+  local kept
+  kept=$(sed -n 's|^its etcd data directory was moved to \(/var/lib/etcd\.reset-[0-9]\{8\}T[0-9]\{6\}Z\) .*|\1|p' <<<"$out")
+  [[ -n $kept ]] || fleet__fail "reset printed no /var/lib/etcd.reset-<stamp> path: $out" || return 1
+  if ! fleet_exec "$1" test -s "$kept/member/snap/db" ||
+    [[ -z $(fleet_exec "$1" find "$kept/member/wal" -name '*.wal') ]]; then
+    fleet__fail "$1: no member/snap/db or WAL in $kept: $(fleet_exec "$1" find "$kept" | head)"
+  fi
 }
 
 reset_refused() { # M
