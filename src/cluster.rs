@@ -378,11 +378,10 @@ impl Cluster {
     }
 
     /// Adds `peer_url` as a learner; returns its id and the member list after the add.
-    /// A retry after an add whose answer was lost (a timeout, a partition) finds the peer URL
-    /// taken: etcd says "Peer URLs already exists" ("member ID already exist" within the same
-    /// second, as the id hashes the time in seconds). The member list then shows it as a
-    /// learner that never started, which is the one the lost answer named: it is returned
-    /// instead of the error, as `promote` does for a lost promotion.
+    /// A retry after an add whose answer was lost finds the peer URL taken: etcd says "Peer
+    /// URLs already exists" ("member ID already exist" within the same second, as the id
+    /// hashes the time in seconds). A learner at that peer URL that never started is the one
+    /// the lost answer named.
     pub async fn add_learner(
         &self,
         peer_url: &str,
@@ -395,16 +394,16 @@ impl Cluster {
         let r = match added {
             Ok(r) => r,
             Err(e) => {
-                if let Ok(list) = self.members().await {
-                    let ours = list.iter().find(|m| {
-                        m.is_learner && !m.started() && m.peer_urls.iter().any(|u| u == peer_url)
-                    });
-                    if let Some(id) = ours.map(|m| m.id) {
-                        info!(id = %format_id(id), %peer_url, "the cluster lists this peer URL as an unstarted learner already: an earlier add's answer was lost; continuing with that member");
-                        return Ok((id, list));
-                    }
-                }
-                return Err(api(&self.endpoint, "member add")(e));
+                return self
+                    .made_anyway("member add", e, |list| {
+                        let ours = list.iter().find(|m| {
+                            m.is_learner
+                                && !m.started()
+                                && m.peer_urls.iter().any(|u| u == peer_url)
+                        })?;
+                        Some((ours.id, list.to_vec()))
+                    })
+                    .await
             }
         };
         let id = r.member().map(|m| m.id()).ok_or_else(|| ClusterError::Api {
@@ -416,18 +415,16 @@ impl Cluster {
         Ok((id, r.member_list().iter().map(MemberInfo::from).collect()))
     }
 
+    /// A retry after a promotion whose answer was lost finds etcd saying "can only promote a
+    /// learner member"; the member is a voter already.
     pub async fn promote(&self, id: u64) -> Result<(), ClusterError> {
         match self.client.clone().member_promote(id).await {
             Ok(_) => Ok(()),
             Err(e) => {
-                // A retry after a promotion whose answer was lost (timeout, partition): etcd
-                // says "can only promote a learner member"; the member is a voter already.
-                if let Ok(list) = self.members().await {
-                    if list.iter().any(|m| m.id == id && !m.is_learner) {
-                        return Ok(());
-                    }
-                }
-                Err(api(&self.endpoint, "member promote")(e))
+                self.made_anyway("member promote", e, |list| {
+                    list.iter().any(|m| m.id == id && !m.is_learner).then_some(())
+                })
+                .await
             }
         }
     }
@@ -438,15 +435,31 @@ impl Cluster {
         match self.client.clone().member_remove(id).await {
             Ok(_) => Ok(()),
             Err(e) => {
-                if let Ok(list) = self.members().await {
-                    if !list.iter().any(|m| m.id == id) {
-                        info!(id = %format_id(id), "the member is no longer listed: an earlier removal's answer was lost");
-                        return Ok(());
-                    }
-                }
-                Err(api(&self.endpoint, "member remove")(e))
+                self.made_anyway("member remove", e, |list| {
+                    (!list.iter().any(|m| m.id == id)).then_some(())
+                })
+                .await
             }
         }
+    }
+
+    /// After the membership change `op` failed with `e`: an earlier try's answer may have
+    /// been lost (a timeout, a partition), so that etcd refuses this retry of a change it
+    /// made. When the member list shows the change made (`made` finds the outcome in it),
+    /// that is the result; otherwise `e` is the error.
+    async fn made_anyway<T>(
+        &self,
+        op: &'static str,
+        e: etcd_client::Error,
+        made: impl FnOnce(&[MemberInfo]) -> Option<T>,
+    ) -> Result<T, ClusterError> {
+        if let Ok(list) = self.members().await {
+            if let Some(done) = made(&list) {
+                info!(op, endpoint = %self.endpoint, refusal = %e, "the member list shows the change made: an earlier try's answer was lost");
+                return Ok(done);
+            }
+        }
+        Err(api(&self.endpoint, op)(e))
     }
 
     pub async fn status(&self) -> Result<EndpointStatus, ClusterError> {
